@@ -1,0 +1,11 @@
+//! Aura edge worker.
+//!
+//! The decisions (routing, protocol handling, tenant policy, provider routing) are plain Rust in
+//! the modules below, built and tested on the host. [`entry`] is the thin adapter that binds them
+//! to the Workers runtime through the `worker` crate; it exists only on wasm32.
+
+pub mod health;
+pub mod route;
+
+#[cfg(target_arch = "wasm32")]
+mod entry;

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs what building and testing Aura needs on a fresh machine (Debian 12, rustup, Node 20),
+# skipping whatever is already installed at the right version. Safe to run every time.
+#   scripts/bootstrap.sh            toolchains and npm packages
+#   scripts/bootstrap.sh --browser  also Debian's chromium and chromium-driver (for tests)
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$ROOT"
+
+# Versions pinned exactly in Cargo.toml; the CLIs must match them.
+pin() { sed -n "s/^$1 = \"=\(.*\)\"/\1/p" Cargo.toml; }
+WASM_BINDGEN_VERSION=$(pin wasm-bindgen)
+WORKER_VERSION=$(pin worker)
+[ -n "$WASM_BINDGEN_VERSION" ] && [ -n "$WORKER_VERSION" ] || { log "cannot read the pins from Cargo.toml"; exit 1; }
+
+as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
+
+# Rust: the wasm32 target and the lint tools.
+rustup target list --installed | grep -qx wasm32-unknown-unknown \
+  || { log "adding the wasm32-unknown-unknown target"; rustup target add wasm32-unknown-unknown; }
+for component in rustfmt clippy; do
+  rustup component list --installed | grep -q "^$component" \
+    || { log "adding $component"; rustup component add "$component"; }
+done
+
+# CLIs built from crates.io (wasm-pack-style downloads of prebuilt binaries fail here).
+has_version() { command -v "$1" >/dev/null 2>&1 && "$1" --version 2>/dev/null | grep -qw "$2"; }
+if ! has_version wasm-bindgen "$WASM_BINDGEN_VERSION"; then
+  log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 10 minutes on 2 cores)"
+  # Not --locked: one locked dependency of the CLI is missing from the registry.
+  cargo install --quiet wasm-bindgen-cli --version "$WASM_BINDGEN_VERSION"
+fi
+if ! has_version worker-build "$WORKER_VERSION"; then
+  log "installing worker-build $WORKER_VERSION (about 10-15 minutes on 2 cores)"
+  cargo install --quiet worker-build --version "$WORKER_VERSION"
+fi
+
+# npm packages, exactly as package-lock.json says; reinstalled only when the lockfile changes.
+command -v node >/dev/null || { log "Node.js 20 or newer is required (it ships with this machine image)"; exit 1; }
+if ! cmp -s package-lock.json node_modules/.aura-lock 2>/dev/null; then
+  log "installing npm packages from package-lock.json"
+  npm ci --no-audit --no-fund --loglevel=error
+  cp package-lock.json node_modules/.aura-lock
+fi
+
+# Debian packages for the browser tests.
+if [ "${1:-}" = "--browser" ]; then
+  missing=()
+  for pkg in chromium chromium-driver; do
+    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    log "installing Debian packages: ${missing[*]}"
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+fi
+log "toolchain ready (wasm-bindgen $WASM_BINDGEN_VERSION, worker-build $WORKER_VERSION, $(wrangler --version 2>/dev/null | tail -n 1 | sed 's/^ *//; s/^/wrangler /'))"

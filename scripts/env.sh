@@ -1,0 +1,10 @@
+# Sourced by the other scripts: paths and the settings that keep wrangler quiet and offline.
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PATH="$HOME/.cargo/bin:$ROOT/node_modules/.bin:$PATH"
+export WRANGLER_SEND_METRICS=false WRANGLER_SEND_ERROR_REPORTS=false CLOUDFLARE_CF_FETCH_ENABLED=false
+export XDG_CONFIG_HOME="$ROOT/.config"
+# worker-build would download these from GitHub; point it at the installed ones instead.
+export WASM_BINDGEN_BIN=wasm-bindgen ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild" WASM_OPT_BIN="$ROOT/node_modules/.bin/wasm-opt"
+# Chromium leaves ~12 MB per run in TMPDIR; keep it inside the repository's ignored scratch folder.
+mkdir -p "$ROOT/.tmp"
+log() { printf '[%s] %s\n' "$(basename "$0" .sh)" "$*" >&2; }

@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Runs every check of the project: installs what is missing, then formatting, lints, host unit
+# and property tests, the wasm32 builds, and the workerd and headless-browser tests.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$ROOT"
+
+timings=()
+step() {
+  local name="$1"; shift
+  log "== $name"
+  local start=$SECONDS
+  "$@"
+  timings+=("$name: $((SECONDS - start)) s")
+}
+
+step "bootstrap" scripts/bootstrap.sh --browser
+step "rustfmt" cargo fmt --all --check
+step "clippy (host)" cargo clippy --quiet --workspace --all-targets -- -D warnings
+step "clippy (wasm32)" cargo clippy --quiet -p aura-client -p aura-edge --target wasm32-unknown-unknown -- -D warnings
+# Test runs are echoed and kept, so the closing line can add up every runner's summary.
+results="$ROOT/.tmp/test-results.log"
+: > "$results"
+tests() { "$@" 2>&1 | tee -a "$results"; }
+
+step "host tests" tests cargo test --workspace
+step "wasm32 builds" scripts/build.sh all
+step "workerd and browser tests" tests cargo test -p aura-tests -- --ignored
+log "step times: $(IFS=';'; echo "${timings[*]}")"
+# The ignored tests of the first run are the ones the last run executes, so they are not counted.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "total: %d passed, %d failed\n", p, f }' "$results"
