@@ -1,6 +1,6 @@
 # Sourced by the other scripts: paths and the settings that keep wrangler quiet and offline.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-export PATH="$HOME/.cargo/bin:$ROOT/node_modules/.bin:$PATH"
+export PATH="${CARGO_HOME:-$HOME/.cargo}/bin:$ROOT/node_modules/.bin:$PATH"
 export WRANGLER_SEND_METRICS=false WRANGLER_SEND_ERROR_REPORTS=false CLOUDFLARE_CF_FETCH_ENABLED=false
 export XDG_CONFIG_HOME="$ROOT/.config"
 # worker-build would download these from GitHub; point it at the installed ones instead.
