@@ -4,6 +4,7 @@
 //! wasm-bindgen adapter that the browser loads.
 
 pub mod framer;
+pub mod resample;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
