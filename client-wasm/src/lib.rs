@@ -3,8 +3,12 @@
 //! The DSP and session logic is plain Rust, built and tested on the host; [`wasm`] is the thin
 //! wasm-bindgen adapter that the browser loads.
 
+#[cfg(not(target_arch = "wasm32"))]
+pub mod clip;
 pub mod framer;
 pub mod resample;
+pub mod turn;
+pub mod vad;
 
 #[cfg(target_arch = "wasm32")]
 pub mod wasm;
