@@ -6,6 +6,7 @@
 #[cfg(not(target_arch = "wasm32"))]
 pub mod clip;
 pub mod framer;
+pub mod playback;
 pub mod resample;
 pub mod turn;
 pub mod vad;

@@ -107,6 +107,11 @@ impl StreamResampler {
         self.pending.len()
     }
 
+    /// Input samples held until the current chunk is full.
+    pub fn pending_input(&self) -> usize {
+        self.filled
+    }
+
     /// Output samples by which the converted stream lags the input, beyond chunk buffering.
     pub fn output_delay(&self) -> usize {
         self.fft.as_ref().map_or(0, |f| f.output_delay())
