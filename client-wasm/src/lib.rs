@@ -3,6 +3,7 @@
 //! The DSP and session logic is plain Rust, built and tested on the host; [`wasm`] is the thin
 //! wasm-bindgen adapter that the browser loads.
 
+pub mod barge_in;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod clip;
 pub mod framer;

@@ -1,0 +1,397 @@
+//! Barge-in: deciding, while reply audio plays, that the user is talking over it.
+//!
+//! The client knows exactly what it plays, so it uses the playback signal as a reference:
+//! a microphone frame counts as the user's speech only if the VAD says speech *and* its energy
+//! exceeds the echo that the recent playback could explain by `echo_margin_db` (a double-talk
+//! test in the manner of Geigel's, with the echo's coupling learned while the reply plays).
+//! Our own voice leaking from the speakers therefore does not interrupt us.
+//!
+//! Decisions, per 16 ms VAD frame:
+//! 1. `onset_ms` of gated speech: **pause** playback at once (within that frame's decision).
+//! 2. Speech goes on to `confirm_ms` in total: **interrupt**. The reply is stopped, its queue
+//!    dropped, and the client sends `response.cancel` with the position where playback paused.
+//! 3. Speech stops for `resume_after_ms` first: it was a cough, a noise or a backchannel
+//!    ("mm-hm", "yeah"): **resume** where playback paused. The server is never told.
+//!
+//! So short noises never cut a reply, while a real interruption silences it within about one
+//! VAD decision of its onset.
+
+use crate::vad::VAD_FRAME_MS;
+
+/// Barge-in parameters. All documented defaults.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BargeInConfig {
+    /// VAD probability at or above which a microphone frame may be the user's speech. Default 0.5.
+    pub threshold: f32,
+    /// Gated speech that pauses playback, in ms. Default 32 (two frames).
+    pub onset_ms: u32,
+    /// Gated speech (counted from the onset) that confirms an interruption, in ms. Default 400:
+    /// coughs, clicks and most backchannels are shorter.
+    pub confirm_ms: u32,
+    /// Silence after which an unconfirmed pause resumes the reply, in ms. Default 240.
+    pub resume_after_ms: u32,
+    /// How far the microphone must rise above the expected echo, in dB. Default 6.
+    pub echo_margin_db: f32,
+    /// Echo path delays considered (output latency + acoustics + input latency + resampling), in
+    /// ms. Default 480.
+    pub echo_window_ms: u32,
+    /// Echo coupling assumed before any is learned, in dB (0 = the echo is as loud as what we
+    /// play: conservative for laptop speakers). Default 0.
+    pub initial_coupling_db: f32,
+    /// Microphone energy below which nothing is speech, in dBFS. Default -60.
+    pub floor_dbfs: f32,
+}
+
+impl Default for BargeInConfig {
+    fn default() -> Self {
+        Self {
+            threshold: 0.5,
+            onset_ms: 32,
+            confirm_ms: 400,
+            resume_after_ms: 240,
+            echo_margin_db: 6.0,
+            echo_window_ms: 480,
+            initial_coupling_db: 0.0,
+            floor_dbfs: -60.0,
+        }
+    }
+}
+
+/// What the client must do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BargeInEvent {
+    /// Possible interruption: pause playback now, keep its position.
+    Pause,
+    /// It was not an interruption: resume playback.
+    Resume,
+    /// The user is interrupting: stop playback for good and send `response.cancel`. The user's
+    /// speech began at `speech_start_ms` (stream time of the onset), so the turn that follows
+    /// can include it.
+    Interrupt { speech_start_ms: u64 },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    Listening {
+        onset_ms: u32,
+        onset_start: u64,
+    },
+    Paused {
+        speech_ms: u32,
+        silence_ms: u32,
+        onset_start: u64,
+    },
+}
+
+/// Most frames of reference history kept (the echo window is capped at this).
+const MAX_WINDOW_FRAMES: usize = 64;
+
+/// The barge-in detector. Feed it every VAD frame, whether or not a reply is playing.
+#[derive(Debug, Clone)]
+pub struct BargeIn {
+    config: BargeInConfig,
+    state: State,
+    history: [f32; MAX_WINDOW_FRAMES],
+    next: usize,
+    window: usize,
+    /// Learned ratio of microphone energy to reference energy for pure echo.
+    coupling: f32,
+    margin: f32,
+    floor: f32,
+}
+
+fn db_to_power(db: f32) -> f32 {
+    10f32.powf(db / 10.0)
+}
+
+impl BargeIn {
+    pub fn new(config: BargeInConfig) -> Self {
+        let window =
+            (config.echo_window_ms / VAD_FRAME_MS).clamp(1, MAX_WINDOW_FRAMES as u32) as usize;
+        Self {
+            config,
+            state: State::Listening {
+                onset_ms: 0,
+                onset_start: 0,
+            },
+            history: [0.0; MAX_WINDOW_FRAMES],
+            next: 0,
+            window,
+            coupling: db_to_power(config.initial_coupling_db),
+            margin: db_to_power(config.echo_margin_db),
+            floor: db_to_power(config.floor_dbfs),
+        }
+    }
+
+    pub fn config(&self) -> &BargeInConfig {
+        &self.config
+    }
+
+    /// True while playback is paused for a possible interruption.
+    pub fn is_paused(&self) -> bool {
+        matches!(self.state, State::Paused { .. })
+    }
+
+    /// The learned echo coupling, in dB.
+    pub fn coupling_db(&self) -> f32 {
+        10.0 * self.coupling.max(1e-12).log10()
+    }
+
+    /// Takes one VAD frame that starts at `frame_start_ms`: the microphone's speech probability
+    /// and mean-square energy, the mean-square energy of what was played during the frame, and
+    /// whether a reply is audible or paused by us (`reply_active`).
+    pub fn push(
+        &mut self,
+        frame_start_ms: u64,
+        mic_probability: f32,
+        mic_energy: f32,
+        played_energy: f32,
+        reply_active: bool,
+    ) -> Option<BargeInEvent> {
+        self.history[self.next] = played_energy;
+        self.next = (self.next + 1) % MAX_WINDOW_FRAMES;
+        if !reply_active {
+            self.state = State::Listening {
+                onset_ms: 0,
+                onset_start: 0,
+            };
+            return None;
+        }
+        let echo = self.expected_echo();
+        let gated = mic_probability >= self.config.threshold
+            && mic_energy > self.floor
+            && mic_energy > echo * self.margin;
+        let frame = VAD_FRAME_MS;
+        match self.state {
+            State::Listening {
+                onset_ms,
+                onset_start,
+            } => {
+                if !gated {
+                    self.learn(mic_energy);
+                    self.state = State::Listening {
+                        onset_ms: 0,
+                        onset_start: 0,
+                    };
+                    return None;
+                }
+                let start = if onset_ms == 0 {
+                    frame_start_ms
+                } else {
+                    onset_start
+                };
+                let onset_ms = onset_ms + frame;
+                if onset_ms >= self.config.onset_ms {
+                    self.state = State::Paused {
+                        speech_ms: onset_ms,
+                        silence_ms: 0,
+                        onset_start: start,
+                    };
+                    Some(BargeInEvent::Pause)
+                } else {
+                    self.state = State::Listening {
+                        onset_ms,
+                        onset_start: start,
+                    };
+                    None
+                }
+            }
+            State::Paused {
+                speech_ms,
+                silence_ms,
+                onset_start,
+            } => {
+                if gated {
+                    let speech_ms = speech_ms + frame;
+                    if speech_ms >= self.config.confirm_ms {
+                        self.state = State::Listening {
+                            onset_ms: 0,
+                            onset_start: 0,
+                        };
+                        return Some(BargeInEvent::Interrupt {
+                            speech_start_ms: onset_start,
+                        });
+                    }
+                    self.state = State::Paused {
+                        speech_ms,
+                        silence_ms: 0,
+                        onset_start,
+                    };
+                    None
+                } else {
+                    let silence_ms = silence_ms + frame;
+                    if silence_ms >= self.config.resume_after_ms {
+                        self.state = State::Listening {
+                            onset_ms: 0,
+                            onset_start: 0,
+                        };
+                        return Some(BargeInEvent::Resume);
+                    }
+                    self.state = State::Paused {
+                        speech_ms,
+                        silence_ms,
+                        onset_start,
+                    };
+                    None
+                }
+            }
+        }
+    }
+
+    /// The loudest echo the recent playback could produce in the microphone.
+    fn expected_echo(&self) -> f32 {
+        self.window_extremes().1 * self.coupling
+    }
+
+    /// (min, max) of the played energy over the echo window.
+    fn window_extremes(&self) -> (f32, f32) {
+        (1..=self.window)
+            .map(|back| self.history[(self.next + MAX_WINDOW_FRAMES - back) % MAX_WINDOW_FRAMES])
+            .fold((f32::MAX, 0.0f32), |(lo, hi), e| (lo.min(e), hi.max(e)))
+    }
+
+    /// Learns the echo coupling from a frame judged to be echo, using only bounds that hold
+    /// whatever the echo delay within the window: the echo of a frame is at least
+    /// `coupling * min` and at most `coupling * max` of the window. So `mic / max` is a lower
+    /// bound of the coupling (raise towards it quickly) and, while playback was continuous
+    /// (`min` above the floor), `mic / min` an upper bound (lower towards it slowly). Silence
+    /// between bursts of playback teaches nothing, so a delayed echo cannot catch it out.
+    fn learn(&mut self, mic_energy: f32) {
+        let (lo, hi) = self.window_extremes();
+        if hi <= self.floor {
+            return;
+        }
+        let at_least = mic_energy / hi;
+        if at_least > self.coupling {
+            self.coupling = geometric_step(self.coupling, at_least.min(100.0), 0.3);
+        } else if lo > self.floor {
+            let at_most = (mic_energy / lo).max(1e-6);
+            if at_most < self.coupling {
+                self.coupling = geometric_step(self.coupling, at_most, 0.01);
+            }
+        }
+    }
+}
+
+/// Moves `from` towards `to` by `rate` of the way, in the log domain.
+fn geometric_step(from: f32, to: f32, rate: f32) -> f32 {
+    (from.ln() + rate * (to.ln() - from.ln())).exp()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Feeds frames of (mic probability, mic energy, played energy) with a reply active.
+    fn run(
+        b: &mut BargeIn,
+        frames: &[(f32, f32, f32)],
+        from_frame: u64,
+    ) -> Vec<(u64, BargeInEvent)> {
+        frames
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &(p, m, r))| {
+                let t = (from_frame + i as u64) * 16;
+                b.push(t, p, m, r, true).map(|e| (t, e))
+            })
+            .collect()
+    }
+
+    const PLAY: f32 = 0.01; // -20 dBFS of reply audio
+    fn echo_only(n: usize, coupling: f32) -> Vec<(f32, f32, f32)> {
+        // Our own voice in the microphone: the VAD says speech, but it is only the echo.
+        vec![(0.95, PLAY * coupling, PLAY); n]
+    }
+
+    #[test]
+    fn our_own_voice_never_interrupts_even_at_full_coupling() {
+        let mut b = BargeIn::new(BargeInConfig::default());
+        assert_eq!(run(&mut b, &echo_only(500, 1.0), 0), vec![]);
+        let mut b = BargeIn::new(BargeInConfig::default());
+        assert_eq!(run(&mut b, &echo_only(500, 0.1), 0), vec![]);
+    }
+
+    #[test]
+    fn the_user_talking_over_the_reply_pauses_within_two_frames_then_interrupts() {
+        let mut b = BargeIn::new(BargeInConfig::default());
+        let mut frames = echo_only(100, 0.1);
+        // The user: 10 dB above the reply level, on top of the echo.
+        frames.extend(vec![(0.9, PLAY * 10.0, PLAY); 40]);
+        let events = run(&mut b, &frames, 0);
+        assert_eq!(
+            events[0],
+            (101 * 16, BargeInEvent::Pause),
+            "pause on the second speech frame"
+        );
+        assert_eq!(
+            events[1],
+            (
+                124 * 16,
+                BargeInEvent::Interrupt {
+                    speech_start_ms: 100 * 16
+                }
+            )
+        );
+        // (After the interruption the reply is stopped, so no further decision is asked for.)
+    }
+
+    #[test]
+    fn a_cough_pauses_then_resumes_and_is_never_an_interruption() {
+        let mut b = BargeIn::new(BargeInConfig::default());
+        let mut frames = echo_only(100, 0.1);
+        frames.extend(vec![(0.8, PLAY * 10.0, PLAY); 12]); // ~190 ms burst
+        frames.extend(echo_only(40, 0.1));
+        let events: Vec<BargeInEvent> = run(&mut b, &frames, 0).into_iter().map(|e| e.1).collect();
+        assert_eq!(events, vec![BargeInEvent::Pause, BargeInEvent::Resume]);
+    }
+
+    #[test]
+    fn a_single_frame_click_does_not_even_pause() {
+        let mut b = BargeIn::new(BargeInConfig::default());
+        let mut frames = echo_only(50, 0.1);
+        frames.push((0.9, PLAY * 10.0, PLAY));
+        frames.extend(echo_only(50, 0.1));
+        assert_eq!(run(&mut b, &frames, 0), vec![]);
+    }
+
+    #[test]
+    fn coupling_is_learned_so_a_quiet_echo_path_lets_softer_speech_through() {
+        let mut b = BargeIn::new(BargeInConfig::default());
+        run(&mut b, &echo_only(400, 0.01), 0); // -20 dB echo path
+        assert!(b.coupling_db() < -15.0, "learned {} dB", b.coupling_db());
+        // The user at the level of the reply itself: 20 dB above the echo.
+        let events = run(&mut b, &vec![(0.9, PLAY, PLAY); 30], 400);
+        assert_eq!(events.first().map(|e| e.1), Some(BargeInEvent::Pause));
+    }
+
+    #[test]
+    fn non_speech_and_silence_are_ignored_and_no_reply_means_no_decision() {
+        let mut b = BargeIn::new(BargeInConfig::default());
+        assert_eq!(
+            run(&mut b, &vec![(0.1, PLAY * 10.0, PLAY); 100], 0),
+            vec![],
+            "loud noise, not speech"
+        );
+        assert_eq!(
+            run(&mut b, &vec![(0.9, 1e-9, 0.0); 100], 100),
+            vec![],
+            "below the floor"
+        );
+        let mut b = BargeIn::new(BargeInConfig::default());
+        assert!((0..100).all(|i| b.push(i * 16, 0.9, 1.0, 0.0, false).is_none()));
+    }
+
+    #[test]
+    fn echo_delayed_within_the_window_is_still_recognised() {
+        let mut b = BargeIn::new(BargeInConfig::default());
+        // Playback bursts; the microphone hears them 320 ms (20 frames) later at full coupling.
+        let played: Vec<f32> = (0..400)
+            .map(|i| if (i / 25) % 2 == 0 { PLAY } else { 0.0 })
+            .collect();
+        let frames: Vec<(f32, f32, f32)> = (0..400)
+            .map(|i| (0.95, if i >= 20 { played[i - 20] } else { 0.0 }, played[i]))
+            .collect();
+        assert_eq!(run(&mut b, &frames, 0), vec![]);
+    }
+}
