@@ -2,7 +2,9 @@
 # Installs what building and testing Aura needs on a fresh machine (Debian 12, rustup, Node 20),
 # skipping whatever is already installed at the right version. Safe to run every time.
 #   scripts/bootstrap.sh            toolchains and npm packages
-#   scripts/bootstrap.sh --browser  also Debian's chromium and chromium-driver (for tests)
+#   scripts/bootstrap.sh --test     also the Debian packages the tests use: chromium and
+#                                   chromium-driver (browser tests), espeak-ng (speech for the
+#                                   client's tests)
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
@@ -43,10 +45,10 @@ if ! cmp -s package-lock.json node_modules/.aura-lock 2>/dev/null; then
   cp package-lock.json node_modules/.aura-lock
 fi
 
-# Debian packages for the browser tests.
-if [ "${1:-}" = "--browser" ]; then
+# Debian packages for the tests.
+if [ "${1:-}" = "--test" ]; then
   missing=()
-  for pkg in chromium chromium-driver; do
+  for pkg in chromium chromium-driver espeak-ng; do
     dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
   done
   if [ ${#missing[@]} -gt 0 ]; then

@@ -14,7 +14,7 @@ step() {
   timings+=("$name: $((SECONDS - start)) s")
 }
 
-step "bootstrap" scripts/bootstrap.sh --browser
+step "bootstrap" scripts/bootstrap.sh --test
 step "rustfmt" cargo fmt --all --check
 step "clippy (host)" cargo clippy --quiet --workspace --all-targets -- -D warnings
 step "clippy (wasm32)" cargo clippy --quiet -p aura-client -p aura-edge --target wasm32-unknown-unknown -- -D warnings

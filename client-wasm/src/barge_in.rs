@@ -83,21 +83,40 @@ enum State {
     },
 }
 
-/// Most frames of reference history kept (the echo window is capped at this).
-const MAX_WINDOW_FRAMES: usize = 64;
+/// Frames of history kept for the echo-delay estimate (~2 s).
+const HISTORY: usize = 128;
+/// Most frames of echo delay considered (the window is capped at this).
+const MAX_WINDOW_FRAMES: usize = 48;
+/// Frames of reverberation after the direct echo that the gate allows for, and their decay.
+const REVERB_FRAMES: usize = 12;
+const REVERB_DECAY: f32 = 0.5; // -3 dB per 16 ms frame: an RT60 of about 320 ms
+/// Echo frames needed at a lag before its estimate is trusted.
+const MIN_EVIDENCE: usize = 24;
+/// Spread (standard deviation of the log ratio, natural log) below which the lag is trusted:
+/// about 4 dB.
+const MAX_SPREAD: f32 = 0.92;
 
 /// The barge-in detector. Feed it every VAD frame, whether or not a reply is playing.
 #[derive(Debug, Clone)]
 pub struct BargeIn {
     config: BargeInConfig,
     state: State,
-    history: [f32; MAX_WINDOW_FRAMES],
-    next: usize,
+    /// Played energy per frame, and the natural log of it and of the microphone's energy.
+    played: [f32; HISTORY],
+    played_ln: [f32; HISTORY],
+    mic_ln: [f32; HISTORY],
+    /// Whether the frame was judged echo (not the user): only those teach the estimate.
+    echo_frame: [bool; HISTORY],
+    /// Frames pushed so far (the ring index is `frames % HISTORY`).
+    frames: u64,
     window: usize,
-    /// Learned ratio of microphone energy to reference energy for pure echo.
-    coupling: f32,
+    /// The echo path as estimated: delay in frames and coupling (energy ratio), if trusted.
+    estimate: Option<(usize, f32)>,
+    initial_coupling: f32,
     margin: f32,
     floor: f32,
+    /// Whether the last frame rose above the echo the recent playback could explain.
+    above_echo: bool,
 }
 
 fn db_to_power(db: f32) -> f32 {
@@ -114,10 +133,15 @@ impl BargeIn {
                 onset_ms: 0,
                 onset_start: 0,
             },
-            history: [0.0; MAX_WINDOW_FRAMES],
-            next: 0,
+            played: [0.0; HISTORY],
+            played_ln: [0.0; HISTORY],
+            mic_ln: [0.0; HISTORY],
+            echo_frame: [false; HISTORY],
+            frames: 0,
             window,
-            coupling: db_to_power(config.initial_coupling_db),
+            estimate: None,
+            initial_coupling: db_to_power(config.initial_coupling_db),
+            above_echo: true,
             margin: db_to_power(config.echo_margin_db),
             floor: db_to_power(config.floor_dbfs),
         }
@@ -132,9 +156,17 @@ impl BargeIn {
         matches!(self.state, State::Paused { .. })
     }
 
-    /// The learned echo coupling, in dB.
-    pub fn coupling_db(&self) -> f32 {
-        10.0 * self.coupling.max(1e-12).log10()
+    /// Whether the last frame pushed rose above the echo that recent playback could explain by
+    /// the margin. True once playback has been silent for the echo window: the turn detector
+    /// uses it so the tail of a reply's echo, after the reply ends, is not taken for the user.
+    pub fn above_echo(&self) -> bool {
+        self.above_echo
+    }
+
+    /// The estimated echo path: (delay in ms, coupling in dB), once trusted.
+    pub fn echo_estimate(&self) -> Option<(u32, f32)> {
+        self.estimate
+            .map(|(lag, c)| (lag as u32 * VAD_FRAME_MS, 10.0 * c.max(1e-12).log10()))
     }
 
     /// Takes one VAD frame that starts at `frame_start_ms`: the microphone's speech probability
@@ -148,8 +180,14 @@ impl BargeIn {
         played_energy: f32,
         reply_active: bool,
     ) -> Option<BargeInEvent> {
-        self.history[self.next] = played_energy;
-        self.next = (self.next + 1) % MAX_WINDOW_FRAMES;
+        let i = (self.frames % HISTORY as u64) as usize;
+        self.played[i] = played_energy;
+        self.played_ln[i] = played_energy.max(1e-12).ln();
+        self.mic_ln[i] = mic_energy.max(1e-12).ln();
+        self.echo_frame[i] = false;
+        self.frames += 1;
+        let echo = self.expected_echo();
+        self.above_echo = mic_energy > echo * self.margin;
         if !reply_active {
             self.state = State::Listening {
                 onset_ms: 0,
@@ -157,10 +195,16 @@ impl BargeIn {
             };
             return None;
         }
-        let echo = self.expected_echo();
-        let gated = mic_probability >= self.config.threshold
-            && mic_energy > self.floor
-            && mic_energy > echo * self.margin;
+        let gated =
+            mic_probability >= self.config.threshold && mic_energy > self.floor && self.above_echo;
+        // Evidence for the echo path: frames the current model explains (at no margin), so the
+        // user's voice during double talk, not yet loud enough to pass the gate, teaches nothing.
+        if mic_energy <= echo {
+            self.echo_frame[i] = true;
+            if self.frames.is_multiple_of(4) {
+                self.estimate = self.estimate_echo_path();
+            }
+        }
         let frame = VAD_FRAME_MS;
         match self.state {
             State::Listening {
@@ -168,7 +212,6 @@ impl BargeIn {
                 onset_start,
             } => {
                 if !gated {
-                    self.learn(mic_energy);
                     self.state = State::Listening {
                         onset_ms: 0,
                         onset_start: 0,
@@ -238,44 +281,73 @@ impl BargeIn {
         }
     }
 
-    /// The loudest echo the recent playback could produce in the microphone.
-    fn expected_echo(&self) -> f32 {
-        self.window_extremes().1 * self.coupling
-    }
-
-    /// (min, max) of the played energy over the echo window.
-    fn window_extremes(&self) -> (f32, f32) {
-        (1..=self.window)
-            .map(|back| self.history[(self.next + MAX_WINDOW_FRAMES - back) % MAX_WINDOW_FRAMES])
-            .fold((f32::MAX, 0.0f32), |(lo, hi), e| (lo.min(e), hi.max(e)))
-    }
-
-    /// Learns the echo coupling from a frame judged to be echo, using only bounds that hold
-    /// whatever the echo delay within the window: the echo of a frame is at least
-    /// `coupling * min` and at most `coupling * max` of the window. So `mic / max` is a lower
-    /// bound of the coupling (raise towards it quickly) and, while playback was continuous
-    /// (`min` above the floor), `mic / min` an upper bound (lower towards it slowly). Silence
-    /// between bursts of playback teaches nothing, so a delayed echo cannot catch it out.
-    fn learn(&mut self, mic_energy: f32) {
-        let (lo, hi) = self.window_extremes();
-        if hi <= self.floor {
-            return;
+    /// Played energy `back` frames before the current one.
+    fn played_back(&self, back: usize) -> f32 {
+        if back as u64 >= self.frames {
+            return 0.0;
         }
-        let at_least = mic_energy / hi;
-        if at_least > self.coupling {
-            self.coupling = geometric_step(self.coupling, at_least.min(100.0), 0.3);
-        } else if lo > self.floor {
-            let at_most = (mic_energy / lo).max(1e-6);
-            if at_most < self.coupling {
-                self.coupling = geometric_step(self.coupling, at_most, 0.01);
+        self.played[((self.frames - 1 - back as u64) % HISTORY as u64) as usize]
+    }
+
+    /// The loudest echo the recent playback could put in the current microphone frame. With a
+    /// trusted estimate: the played energy at the echo delay (plus or minus a frame) and its
+    /// decaying reverberation, times the coupling. Without one: the loudest frame of the whole
+    /// window at the initial (conservative) coupling.
+    fn expected_echo(&self) -> f32 {
+        match self.estimate {
+            Some((lag, coupling)) => {
+                let direct = (lag.saturating_sub(1)..=lag + 1)
+                    .map(|b| self.played_back(b))
+                    .fold(0.0f32, f32::max);
+                let mut tail = 0.0f32;
+                let mut decay = 1.0;
+                for k in 1..=REVERB_FRAMES {
+                    decay *= REVERB_DECAY;
+                    tail = tail.max(self.played_back(lag + 1 + k) * decay);
+                }
+                direct.max(tail) * coupling
+            }
+            None => {
+                (0..self.window)
+                    .map(|b| self.played_back(b))
+                    .fold(0.0f32, f32::max)
+                    * self.initial_coupling
             }
         }
     }
-}
 
-/// Moves `from` towards `to` by `rate` of the way, in the log domain.
-fn geometric_step(from: f32, to: f32, rate: f32) -> f32 {
-    (from.ln() + rate * (to.ln() - from.ln())).exp()
+    /// Finds the delay at which the microphone's echo frames follow the played energy most
+    /// consistently (smallest spread of the log ratio) and estimates the coupling there as the
+    /// mean ratio plus two spreads (an upper envelope). Trusted only with enough evidence and
+    /// a small spread; otherwise the conservative gate stays.
+    fn estimate_echo_path(&self) -> Option<(usize, f32)> {
+        let active = self.floor.ln() + 2.3; // 10 dB above the floor
+        let have = (self.frames as usize).min(HISTORY);
+        let mut best: Option<(f32, usize, f32)> = None;
+        for lag in 0..self.window {
+            let (mut n, mut sum, mut sum_sq) = (0usize, 0.0f32, 0.0f32);
+            for t in lag..have {
+                let now = ((self.frames - 1 - (t - lag) as u64) % HISTORY as u64) as usize;
+                let then = ((self.frames - 1 - t as u64) % HISTORY as u64) as usize;
+                if self.echo_frame[now] && self.played_ln[then] > active {
+                    let r = self.mic_ln[now] - self.played_ln[then];
+                    n += 1;
+                    sum += r;
+                    sum_sq += r * r;
+                }
+            }
+            if n < MIN_EVIDENCE {
+                continue;
+            }
+            let mean = sum / n as f32;
+            let spread = (sum_sq / n as f32 - mean * mean).max(0.0).sqrt();
+            if best.is_none_or(|(s, _, _)| spread < s) {
+                best = Some((spread, lag, mean));
+            }
+        }
+        best.filter(|(spread, _, _)| *spread < MAX_SPREAD)
+            .map(|(spread, lag, mean)| (lag, (mean + 2.0 * spread).exp()))
+    }
 }
 
 #[cfg(test)]
@@ -359,7 +431,8 @@ mod tests {
     fn coupling_is_learned_so_a_quiet_echo_path_lets_softer_speech_through() {
         let mut b = BargeIn::new(BargeInConfig::default());
         run(&mut b, &echo_only(400, 0.01), 0); // -20 dB echo path
-        assert!(b.coupling_db() < -15.0, "learned {} dB", b.coupling_db());
+        let (_, coupling) = b.echo_estimate().expect("an estimate");
+        assert!(coupling < -15.0, "learned {coupling} dB");
         // The user at the level of the reply itself: 20 dB above the echo.
         let events = run(&mut b, &vec![(0.9, PLAY, PLAY); 30], 400);
         assert_eq!(events.first().map(|e| e.1), Some(BargeInEvent::Pause));
@@ -393,5 +466,10 @@ mod tests {
             .map(|i| (0.95, if i >= 20 { played[i - 20] } else { 0.0 }, played[i]))
             .collect();
         assert_eq!(run(&mut b, &frames, 0), vec![]);
+        assert_eq!(
+            b.echo_estimate().map(|e| e.0),
+            Some(320),
+            "the delay is found"
+        );
     }
 }

@@ -4,6 +4,7 @@
 //! wasm-bindgen adapter that the browser loads.
 
 pub mod barge_in;
+pub mod capture;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod clip;
 pub mod framer;

@@ -215,6 +215,16 @@ impl TurnDetector {
         }
     }
 
+    /// Opens an utterance that another detector already confirmed (a barge-in), speech having
+    /// begun at `start_ms` and lasted until `now_ms`.
+    pub fn begin(&mut self, start_ms: u64, now_ms: u64) {
+        self.state = State::Speaking {
+            start_ms,
+            last_speech_end_ms: now_ms,
+            silence_ms: 0,
+        };
+    }
+
     /// Forgets any utterance in progress.
     pub fn reset(&mut self) {
         self.state = State::Silent;

@@ -1,0 +1,443 @@
+//! The capture pipeline the AudioWorklet runs for every render quantum: microphone at the
+//! context rate -> 16 kHz -> VAD -> turn-taking (or, while a reply plays, barge-in) -> 20 ms
+//! protocol frames of each utterance, starting `pre_speech_pad_ms` before its detected start.
+//!
+//! Sans-IO: the worklet passes the microphone block and the block it just played, and forwards
+//! whatever [`CaptureEvent`]s come back. Nothing is allocated after construction.
+
+use crate::barge_in::{BargeIn, BargeInConfig, BargeInEvent};
+use crate::framer::Framer;
+use crate::resample::{ResampleError, StreamResampler};
+use crate::turn::{TurnConfig, TurnDetector, TurnEvent};
+use crate::vad::{VAD_FRAME_MS, VAD_FRAME_SAMPLES, Vad};
+
+/// What the capture pipeline asks the client to do.
+#[derive(Debug, PartialEq)]
+pub enum CaptureEvent<'a> {
+    /// Send `input.speech_started` for `stream_id`.
+    SpeechStarted { stream_id: u32 },
+    /// Send this binary input frame.
+    Frame(&'a [u8]),
+    /// Send `input.speech_stopped` with the number of frames sent.
+    SpeechStopped { stream_id: u32, frames: u32 },
+    /// Pause, resume or stop the reply (and on `Interrupt`, send `response.cancel`).
+    BargeIn(BargeInEvent),
+}
+
+/// The capture pipeline.
+pub struct Capture {
+    resampler: StreamResampler,
+    vad: Vad,
+    turn: TurnDetector,
+    barge_in: BargeIn,
+    framer: Framer,
+    /// The last `preroll.len()` samples at 16 kHz; sample `n` of the stream is at `n % len`.
+    preroll: Vec<f32>,
+    /// 16 kHz samples seen so far (all of them have been through the VAD or are pending in it).
+    samples_seen: u64,
+    /// Next 16 kHz sample of the current utterance to frame, while one is open.
+    sending_from: Option<u64>,
+    stream_id: u32,
+    /// Played energy accumulated since the last VAD frame.
+    played_sum: f64,
+    played_count: u64,
+    /// Scratch for the 16 kHz output of one quantum.
+    scratch: Vec<f32>,
+}
+
+impl std::fmt::Debug for Capture {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Capture")
+            .field("stream_id", &self.stream_id)
+            .field("in_utterance", &self.in_utterance())
+            .finish()
+    }
+}
+
+impl Capture {
+    /// A pipeline for microphone audio at `ctx_rate`.
+    pub fn new(
+        ctx_rate: u32,
+        turn: TurnConfig,
+        barge_in: BargeInConfig,
+    ) -> Result<Self, ResampleError> {
+        let resampler = StreamResampler::new(ctx_rate, 16_000)?;
+        // Enough history for the padding before a barge-in's onset plus its confirmation time.
+        let keep_ms =
+            turn.pre_speech_pad_ms + barge_in.confirm_ms + barge_in.onset_ms + 4 * VAD_FRAME_MS;
+        let scratch =
+            vec![0.0; resampler.chunk_len().max(128) * 16_000 / ctx_rate as usize + 1_024];
+        Ok(Self {
+            resampler,
+            vad: Vad::new(),
+            turn: TurnDetector::new(turn),
+            barge_in: BargeIn::new(barge_in),
+            framer: Framer::new(0),
+            preroll: vec![0.0; (keep_ms as usize * 16).max(VAD_FRAME_SAMPLES)],
+            samples_seen: 0,
+            sending_from: None,
+            stream_id: 0,
+            played_sum: 0.0,
+            played_count: 0,
+            scratch,
+        })
+    }
+
+    pub fn in_utterance(&self) -> bool {
+        self.sending_from.is_some()
+    }
+
+    /// The latency the resampler adds to the microphone path, in ms.
+    pub fn resampler_latency_ms(&self) -> f64 {
+        self.resampler.latency_ms()
+    }
+
+    /// Takes one block of microphone audio and the block of reply audio played at the same
+    /// time (empty when nothing played); `reply_active` while a reply is playing or paused.
+    pub fn process(
+        &mut self,
+        mic: &[f32],
+        played: &[f32],
+        reply_active: bool,
+        mut emit: impl FnMut(CaptureEvent<'_>),
+    ) {
+        for s in played {
+            self.played_sum += f64::from(s * s);
+        }
+        self.played_count += played.len() as u64;
+        let mut n = 0;
+        let scratch = &mut self.scratch;
+        self.resampler.process(mic, |block| {
+            let take = block.len().min(scratch.len() - n);
+            scratch[n..n + take].copy_from_slice(&block[..take]);
+            n += take;
+        });
+        // Feed the VAD from a copy range so `self` stays free for the frame handler.
+        let mut offset = 0;
+        while offset < n {
+            let take = (n - offset).min(VAD_FRAME_SAMPLES);
+            let block: [f32; VAD_FRAME_SAMPLES] = {
+                let mut b = [0.0; VAD_FRAME_SAMPLES];
+                b[..take].copy_from_slice(&self.scratch[offset..offset + take]);
+                b
+            };
+            offset += take;
+            let mut decided: Option<(u64, f32, f32)> = None;
+            for &s in &block[..take] {
+                let i = (self.samples_seen % self.preroll.len() as u64) as usize;
+                self.preroll[i] = s;
+                self.samples_seen += 1;
+            }
+            self.vad.process(&block[..take], |frame| {
+                let energy =
+                    frame.samples.iter().map(|s| s * s).sum::<f32>() / VAD_FRAME_SAMPLES as f32;
+                decided = Some((frame.start_ms(), frame.probability, energy));
+            });
+            if let Some((start_ms, probability, energy)) = decided {
+                self.on_frame(start_ms, probability, energy, reply_active, &mut emit);
+            }
+        }
+    }
+
+    fn on_frame(
+        &mut self,
+        start_ms: u64,
+        probability: f32,
+        energy: f32,
+        reply_active: bool,
+        emit: &mut impl FnMut(CaptureEvent<'_>),
+    ) {
+        let played_energy = if self.played_count > 0 {
+            (self.played_sum / self.played_count as f64) as f32
+        } else {
+            0.0
+        };
+        self.played_sum = 0.0;
+        self.played_count = 0;
+        let end_ms = start_ms + u64::from(VAD_FRAME_MS);
+
+        let barge = self
+            .barge_in
+            .push(start_ms, probability, energy, played_energy, reply_active);
+        if let Some(event) = barge {
+            emit(CaptureEvent::BargeIn(event));
+            if let BargeInEvent::Interrupt { speech_start_ms } = event
+                && self.sending_from.is_none()
+            {
+                self.turn.begin(speech_start_ms, end_ms);
+                self.open_utterance(speech_start_ms, emit);
+            }
+        }
+        // While a reply plays, only a barge-in may open a turn; and right after it, its echo
+        // tail counts as silence (a frame must rise above the echo the playback explains).
+        let turn_event = if reply_active && self.sending_from.is_none() {
+            None
+        } else {
+            let p = if self.barge_in.above_echo() {
+                probability
+            } else {
+                0.0
+            };
+            self.turn.push(start_ms, p)
+        };
+        match turn_event {
+            Some(TurnEvent::Started { start_ms, .. }) => self.open_utterance(start_ms, emit),
+            Some(TurnEvent::Ended { .. }) => {
+                self.send_pending(emit);
+                self.framer.finish(|bytes| emit(CaptureEvent::Frame(bytes)));
+                emit(CaptureEvent::SpeechStopped {
+                    stream_id: self.stream_id,
+                    frames: self.framer.frames_sent(),
+                });
+                self.sending_from = None;
+            }
+            None => self.send_pending(emit),
+        }
+    }
+
+    fn open_utterance(&mut self, start_ms: u64, emit: &mut impl FnMut(CaptureEvent<'_>)) {
+        self.stream_id = self.stream_id.wrapping_add(1);
+        self.framer.restart(self.stream_id);
+        emit(CaptureEvent::SpeechStarted {
+            stream_id: self.stream_id,
+        });
+        let pad = u64::from(self.turn.config().pre_speech_pad_ms) * 16;
+        let oldest_kept = self.samples_seen.saturating_sub(self.preroll.len() as u64);
+        self.sending_from = Some((start_ms * 16).saturating_sub(pad).max(oldest_kept));
+        self.send_pending(emit);
+    }
+
+    /// Frames every sample of the open utterance received so far.
+    fn send_pending(&mut self, emit: &mut impl FnMut(CaptureEvent<'_>)) {
+        let Some(from) = self.sending_from else {
+            return;
+        };
+        let len = self.preroll.len() as u64;
+        let mut at = from;
+        while at < self.samples_seen {
+            let i = (at % len) as usize;
+            let run = ((len - at % len).min(self.samples_seen - at)) as usize;
+            self.framer.push(&self.preroll[i..i + run], |bytes| {
+                emit(CaptureEvent::Frame(bytes))
+            });
+            at += run as u64;
+        }
+        self.sending_from = Some(at);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aura_protocol::AudioFrame;
+
+    const CTX: u32 = 48_000;
+
+    /// Speech from espeak-ng (Debian's package, installed by scripts/bootstrap.sh), at 48 kHz.
+    fn speak(text: &str) -> Vec<f32> {
+        let dir = std::env::temp_dir().join(format!("aura-capture-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join(format!("{}.wav", text.len()));
+        let status = std::process::Command::new("espeak-ng")
+            .args(["-w", path.to_str().unwrap(), text])
+            .status()
+            .expect("espeak-ng is needed for these tests: scripts/bootstrap.sh --test installs it");
+        assert!(status.success());
+        let clip = crate::clip::read_wav(&path).unwrap();
+        let mut rs = StreamResampler::new(clip.rate, CTX).unwrap();
+        let mut out = Vec::new();
+        rs.process(&clip.samples, |b| out.extend_from_slice(b));
+        rs.flush(|b| out.extend_from_slice(b));
+        out
+    }
+
+    fn silence(ms: u32) -> Vec<f32> {
+        vec![0.0; (ms * CTX / 1000) as usize]
+    }
+
+    fn gain(x: &[f32], g: f32) -> Vec<f32> {
+        x.iter().map(|s| s * g).collect()
+    }
+
+    #[derive(Debug, Default)]
+    struct Seen {
+        started: Vec<(usize, u32)>,
+        stopped: Vec<(usize, u32, u32)>,
+        frames: Vec<Vec<u8>>,
+        barge: Vec<(usize, BargeInEvent)>,
+    }
+
+    /// Runs mic (and what was played alongside it) through the pipeline in 128-sample quanta.
+    fn run(capture: &mut Capture, mic: &[f32], played: Option<&[f32]>) -> Seen {
+        let mut seen = Seen::default();
+        for (q, block) in mic.chunks(128).enumerate() {
+            let out = played
+                .map(|p| &p[(q * 128).min(p.len())..((q + 1) * 128).min(p.len())])
+                .unwrap_or(&[]);
+            let at = q * 128;
+            capture.process(block, out, played.is_some(), |e| match e {
+                CaptureEvent::SpeechStarted { stream_id } => seen.started.push((at, stream_id)),
+                CaptureEvent::SpeechStopped { stream_id, frames } => {
+                    seen.stopped.push((at, stream_id, frames))
+                }
+                CaptureEvent::Frame(b) => seen.frames.push(b.to_vec()),
+                CaptureEvent::BargeIn(b) => seen.barge.push((at, b)),
+            });
+        }
+        seen
+    }
+
+    #[test]
+    fn a_spoken_turn_is_framed_whole_with_the_padding_before_it() {
+        let speech = speak("What time do you open tomorrow morning?");
+        let mut mic = silence(1_000);
+        mic.extend(gain(&speech, 0.5));
+        mic.extend(silence(1_500));
+        let mut capture =
+            Capture::new(CTX, TurnConfig::default(), BargeInConfig::default()).unwrap();
+        let seen = run(&mut capture, &mic, None);
+
+        assert_eq!(seen.started.len(), 1, "{:?}", seen.started);
+        assert_eq!(seen.stopped.len(), 1, "{:?}", seen.stopped);
+        let (_, stream, frames) = seen.stopped[0];
+        assert_eq!(
+            frames as usize,
+            seen.frames.len(),
+            "the frame count sent matches the frames"
+        );
+        let mut samples = 0usize;
+        for (i, bytes) in seen.frames.iter().enumerate() {
+            let f = AudioFrame::decode(bytes).unwrap();
+            assert_eq!((f.header.stream_id, f.header.seq), (stream, i as u32));
+            samples += f.samples().len();
+        }
+        // Speech (~2.5 s) + 300 ms padding + the end-of-turn silence that confirmed it.
+        let secs = samples as f32 / 16_000.0;
+        let speech_secs = speech.len() as f32 / CTX as f32;
+        assert!(
+            secs > speech_secs && secs < speech_secs + 1.5,
+            "{secs} s framed for {speech_secs} s of speech"
+        );
+        // Detected within 200 ms of the speech starting at 1.0 s (plus resampler latency).
+        let start_s = seen.started[0].0 as f32 / CTX as f32;
+        assert!(
+            (1.0..1.25).contains(&start_s),
+            "speech start reported at {start_s} s"
+        );
+    }
+
+    /// A client around the pipeline: it plays `reply` (pausing, resuming and stopping it as
+    /// barge-in says), and its microphone hears what was actually played, `echo_delay_ms` late
+    /// at `echo_gain`, plus `user` (starting at `user_at`, in context samples).
+    fn converse(
+        reply: &[f32],
+        echo_gain: f32,
+        echo_delay_ms: u32,
+        user: &[f32],
+        user_at: usize,
+    ) -> Seen {
+        let mut capture =
+            Capture::new(CTX, TurnConfig::default(), BargeInConfig::default()).unwrap();
+        let delay = (echo_delay_ms * CTX / 1000) as usize;
+        let total = reply.len().max(user_at + user.len()) + CTX as usize;
+        let mut played_all: Vec<f32> = Vec::with_capacity(total);
+        let (mut pos, mut paused, mut stopped) = (0usize, false, false);
+        let mut seen = Seen::default();
+        for q in 0..total / 128 {
+            let at = q * 128;
+            let mut played = [0.0f32; 128];
+            if !paused && !stopped {
+                for p in played.iter_mut() {
+                    *p = reply.get(pos).copied().unwrap_or(0.0);
+                    pos += 1;
+                }
+            }
+            played_all.extend_from_slice(&played);
+            let mic: Vec<f32> = (at..at + 128)
+                .map(|t| {
+                    let echo = if t >= delay {
+                        played_all.get(t - delay).copied().unwrap_or(0.0)
+                    } else {
+                        0.0
+                    };
+                    let voice = if t >= user_at {
+                        user.get(t - user_at).copied().unwrap_or(0.0)
+                    } else {
+                        0.0
+                    };
+                    echo * echo_gain + voice
+                })
+                .collect();
+            let active = !stopped && pos < reply.len();
+            capture.process(&mic, &played, active, |e| match e {
+                CaptureEvent::SpeechStarted { stream_id } => seen.started.push((at, stream_id)),
+                CaptureEvent::SpeechStopped { stream_id, frames } => {
+                    seen.stopped.push((at, stream_id, frames))
+                }
+                CaptureEvent::Frame(b) => seen.frames.push(b.to_vec()),
+                CaptureEvent::BargeIn(b) => {
+                    match b {
+                        BargeInEvent::Pause => paused = true,
+                        BargeInEvent::Resume => paused = false,
+                        BargeInEvent::Interrupt { .. } => stopped = true,
+                    }
+                    seen.barge.push((at, b));
+                }
+            });
+        }
+        seen
+    }
+
+    #[test]
+    fn our_own_reply_in_the_microphone_never_barges_in() {
+        let reply = gain(
+            &speak("Our bakery opens at seven in the morning, and on Sundays at eight."),
+            0.5,
+        );
+        for (echo_gain, delay_ms) in [(0.5, 120), (1.0, 60), (0.2, 300)] {
+            let seen = converse(&reply, echo_gain, delay_ms, &[], 0);
+            assert_eq!(
+                seen.barge,
+                vec![],
+                "echo at {echo_gain} after {delay_ms} ms barged in"
+            );
+            assert!(seen.started.is_empty());
+        }
+    }
+
+    #[test]
+    fn the_user_talking_over_the_reply_pauses_it_fast_then_interrupts_and_opens_a_turn() {
+        let reply = gain(
+            &speak("Our bakery opens at seven in the morning, and on Sundays at eight."),
+            0.5,
+        );
+        let user = gain(&speak("Wait, stop, I need something else please."), 0.5);
+        let user_at = CTX as usize * 2;
+        let seen = converse(&reply, 0.5, 120, &user, user_at);
+        let pause = seen
+            .barge
+            .iter()
+            .find(|(_, e)| *e == BargeInEvent::Pause)
+            .expect("a pause");
+        let pause_delay_ms = (pause.0 as i64 - user_at as i64) * 1000 / i64::from(CTX);
+        assert!(
+            (0..=150).contains(&pause_delay_ms),
+            "paused {pause_delay_ms} ms after the user began: {:?}",
+            seen.barge
+        );
+        assert!(
+            seen.barge
+                .iter()
+                .any(|(_, e)| matches!(e, BargeInEvent::Interrupt { .. })),
+            "{:?}",
+            seen.barge
+        );
+        assert_eq!(
+            seen.started.len(),
+            1,
+            "the interruption opens the user's turn"
+        );
+        assert_eq!(seen.stopped.len(), 1, "and the turn ends");
+        assert!(seen.frames.len() > 50, "{} frames", seen.frames.len());
+    }
+}
