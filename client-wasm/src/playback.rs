@@ -82,6 +82,8 @@ pub struct Playback {
     next_seq: u32,
     /// The current reply's last samples have been converted.
     drained: bool,
+    /// A reply that played to its end, and its played ms, not yet taken.
+    finished: Option<(u32, u32)>,
 }
 
 impl std::fmt::Debug for Playback {
@@ -123,6 +125,7 @@ impl Playback {
             lost_frames: 0,
             next_seq: 0,
             drained: false,
+            finished: None,
         })
     }
 
@@ -331,8 +334,14 @@ impl Playback {
     fn finish(&mut self) {
         if let Some(reply) = self.reply.take() {
             self.retire(reply);
+            self.finished = Some((reply, self.played_ms()));
         }
         self.state = PlaybackState::Idle;
+    }
+
+    /// The reply that last played to its end (not stopped), with its played ms, once.
+    pub fn take_finished(&mut self) -> Option<(u32, u32)> {
+        self.finished.take()
     }
 
     /// The next converted sample, converting another chunk when needed.
@@ -503,6 +512,11 @@ mod tests {
         render(&mut p, 500);
         let played = p.stop();
         assert!((played as i64 - 500).abs() <= 8, "played {played} ms");
+        assert_eq!(
+            p.take_finished(),
+            None,
+            "a stopped reply did not play to its end"
+        );
         let after = render(&mut p, 100);
         let ramp = (4 * CTX / 1000) as usize;
         assert!(

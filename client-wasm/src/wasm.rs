@@ -1,13 +1,224 @@
 //! wasm-bindgen exports for the browser. Thin: each call forwards to the host-tested core.
-//! No strings cross this boundary, so the glue needs no TextDecoder and also loads in an
-//! AudioWorklet.
+//!
+//! No strings cross this boundary, so the glue needs no TextDecoder and loads in an
+//! AudioWorklet. The real-time path copies nothing through the glue either: the worklet writes
+//! each microphone quantum into [`AudioEngine::input_ptr`] and reads the speaker quantum from
+//! [`AudioEngine::output_ptr`] (views on the WASM memory), then calls [`AudioEngine::process`].
 
+use aura_protocol::{AudioFrame, FrameKind};
 use wasm_bindgen::prelude::*;
+
+use crate::barge_in::{BargeInConfig, BargeInEvent};
+use crate::capture::{Capture, CaptureEvent};
+use crate::playback::{Playback, PlaybackConfig, PlaybackError};
+use crate::turn::TurnConfig;
+use crate::vad::{VAD_FRAME_SAMPLES, Vad};
 
 /// The wire protocol version this build speaks.
 #[wasm_bindgen(js_name = protocolVersion)]
 pub fn protocol_version() -> u32 {
     aura_protocol::PROTOCOL_VERSION
+}
+
+/// Render quantum of the Web Audio API.
+pub const QUANTUM: usize = 128;
+
+/// Event records returned by [`AudioEngine::take_events`]: three u32 each, `[kind, a, b]`.
+pub mod event {
+    /// `a` = stream id: send `input.speech_started`.
+    pub const SPEECH_STARTED: u32 = 1;
+    /// `a` = stream id, `b` = frames sent: send `input.speech_stopped`.
+    pub const SPEECH_STOPPED: u32 = 2;
+    /// Playback paused for a possible barge-in (already done locally).
+    pub const PAUSED: u32 = 3;
+    /// Playback resumed: it was not an interruption.
+    pub const RESUMED: u32 = 4;
+    /// `a` = response id, `b` = played ms: playback stopped (already done); send `response.cancel`.
+    pub const INTERRUPTED: u32 = 5;
+    /// `a` = response id, `b` = played ms: a reply finished playing.
+    pub const REPLY_PLAYED: u32 = 6;
+}
+
+/// Microphone capture, turn-taking, barge-in and reply playback for one audio context.
+#[wasm_bindgen]
+pub struct AudioEngine {
+    capture: Capture,
+    playback: Playback,
+    input: Vec<f32>,
+    output: Vec<f32>,
+    events: Vec<u32>,
+    outbox: Vec<u8>,
+}
+
+#[wasm_bindgen]
+impl AudioEngine {
+    /// An engine for an audio context at `sample_rate` Hz (8 kHz to 192 kHz); throws a number
+    /// (not a string) for a rate out of range.
+    #[wasm_bindgen(constructor)]
+    pub fn new(sample_rate: u32) -> Result<AudioEngine, JsValue> {
+        let capture = Capture::new(sample_rate, TurnConfig::default(), BargeInConfig::default())
+            .map_err(|_| JsValue::from(sample_rate))?;
+        let playback = Playback::new(sample_rate, PlaybackConfig::default())
+            .map_err(|_| JsValue::from(sample_rate))?;
+        Ok(Self {
+            capture,
+            playback,
+            input: vec![0.0; QUANTUM],
+            output: vec![0.0; QUANTUM],
+            events: Vec::with_capacity(64),
+            outbox: Vec::with_capacity(16 * 1024),
+        })
+    }
+
+    /// Where the worklet writes each microphone quantum (128 f32).
+    #[wasm_bindgen(js_name = inputPtr)]
+    pub fn input_ptr(&mut self) -> *mut f32 {
+        self.input.as_mut_ptr()
+    }
+
+    /// Where the worklet reads each speaker quantum (128 f32) after `process`.
+    #[wasm_bindgen(js_name = outputPtr)]
+    pub fn output_ptr(&self) -> *const f32 {
+        self.output.as_ptr()
+    }
+
+    /// Runs one render quantum: plays reply audio into the output buffer, then analyses the
+    /// microphone quantum against it. Barge-in acts on playback here, before anything leaves
+    /// the worklet. Returns the number of pending event records.
+    pub fn process(&mut self) -> u32 {
+        self.playback.render(&mut self.output);
+        let reply_active = self.playback.reply().is_some();
+        let (playback, events, outbox) = (&mut self.playback, &mut self.events, &mut self.outbox);
+        self.capture
+            .process(&self.input, &self.output, reply_active, |e| match e {
+                CaptureEvent::SpeechStarted { stream_id } => {
+                    events.extend([event::SPEECH_STARTED, stream_id, 0])
+                }
+                CaptureEvent::SpeechStopped { stream_id, frames } => {
+                    events.extend([event::SPEECH_STOPPED, stream_id, frames])
+                }
+                CaptureEvent::Frame(bytes) => outbox.extend_from_slice(bytes),
+                CaptureEvent::BargeIn(BargeInEvent::Pause) => {
+                    playback.pause();
+                    events.extend([event::PAUSED, 0, 0]);
+                }
+                CaptureEvent::BargeIn(BargeInEvent::Resume) => {
+                    playback.resume();
+                    events.extend([event::RESUMED, 0, 0]);
+                }
+                CaptureEvent::BargeIn(BargeInEvent::Interrupt { .. }) => {
+                    let reply = playback.reply().unwrap_or(0);
+                    let played = playback.stop();
+                    events.extend([event::INTERRUPTED, reply, played]);
+                }
+            });
+        if let Some((reply, played)) = self.playback.take_finished() {
+            self.events.extend([event::REPLY_PLAYED, reply, played]);
+        }
+        (self.events.len() / 3) as u32
+    }
+
+    /// Takes the pending event records (`[kind, a, b]` each; see the `event` module).
+    #[wasm_bindgen(js_name = takeEvents)]
+    pub fn take_events(&mut self) -> Vec<u32> {
+        std::mem::take(&mut self.events)
+    }
+
+    /// Bytes of encoded input frames waiting to be sent.
+    #[wasm_bindgen(js_name = outboxLen)]
+    pub fn outbox_len(&self) -> u32 {
+        self.outbox.len() as u32
+    }
+
+    /// Takes the encoded input frames, back to back (each frame's header gives its length).
+    #[wasm_bindgen(js_name = takeOutbox)]
+    pub fn take_outbox(&mut self) -> Vec<u8> {
+        std::mem::take(&mut self.outbox)
+    }
+
+    /// Queues one binary output frame from the server. Returns 0, or a negative code:
+    /// -1 not a valid output frame, -2 stale (its reply was cancelled or finished), -3 buffer
+    /// full, -4 unsupported rate.
+    #[wasm_bindgen(js_name = pushReplyFrame)]
+    pub fn push_reply_frame(&mut self, bytes: &[u8]) -> i32 {
+        let Ok(frame) = AudioFrame::decode_kind(bytes, FrameKind::Output) else {
+            return -1;
+        };
+        let h = frame.header;
+        let mut samples = [0i16; aura_protocol::limits::MAX_FRAME_SAMPLES];
+        let n = usize::from(h.sample_count);
+        for (dst, src) in samples.iter_mut().zip(frame.samples()) {
+            *dst = src;
+        }
+        match self.playback.push(
+            h.stream_id,
+            h.seq,
+            h.sample_rate,
+            &samples[..n],
+            h.flags.is_end(),
+        ) {
+            Ok(()) => 0,
+            Err(PlaybackError::Stale(_)) => -2,
+            Err(PlaybackError::Full(_)) => -3,
+            Err(PlaybackError::Rate(_)) => -4,
+        }
+    }
+
+    /// Stops the current reply at once (the server cancelled it, or the user pressed stop).
+    /// Returns the ms of it that were played.
+    #[wasm_bindgen(js_name = stopReply)]
+    pub fn stop_reply(&mut self) -> u32 {
+        self.playback.stop()
+    }
+
+    /// The reply being played (0 when none).
+    #[wasm_bindgen(getter, js_name = currentReply)]
+    pub fn current_reply(&self) -> u32 {
+        self.playback.reply().unwrap_or(0)
+    }
+
+    /// Ms of the current reply played so far.
+    #[wasm_bindgen(getter, js_name = playedMs)]
+    pub fn played_ms(&self) -> u32 {
+        self.playback.played_ms()
+    }
+}
+
+/// earshot alone, for the cost benchmark's baseline: one 16 ms frame at 16 kHz per call.
+#[wasm_bindgen]
+pub struct VadOnly {
+    vad: Vad,
+    frame: Vec<f32>,
+}
+
+#[wasm_bindgen]
+impl VadOnly {
+    #[wasm_bindgen(constructor)]
+    pub fn new() -> VadOnly {
+        Self {
+            vad: Vad::new(),
+            frame: vec![0.0; VAD_FRAME_SAMPLES],
+        }
+    }
+
+    /// Where to write the 256 samples of a frame.
+    #[wasm_bindgen(js_name = framePtr)]
+    pub fn frame_ptr(&mut self) -> *mut f32 {
+        self.frame.as_mut_ptr()
+    }
+
+    /// The speech probability of the frame at `framePtr`.
+    pub fn process(&mut self) -> f32 {
+        let mut p = 0.0;
+        self.vad.process(&self.frame, |f| p = f.probability);
+        p
+    }
+}
+
+impl Default for VadOnly {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// Frames 16 kHz float audio into 20 ms binary protocol messages.

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Runs every benchmark; each prints one JSON object on stdout (progress goes to stderr).
+# The VAD accuracy benchmark needs ../shared/data/vad-dev (or AURA_VAD_DEV) and skips without it.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$ROOT"
+scripts/bootstrap.sh >&2
+scripts/build.sh client >&2
+cargo bench --quiet -p aura-client --bench resampler_quality 2>/dev/null
+cargo bench --quiet -p aura-client --bench vad_accuracy 2>/dev/null
+node client-wasm/benches/capture_cost.mjs
