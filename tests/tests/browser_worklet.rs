@@ -1,0 +1,192 @@
+//! The real AudioWorklet in headless Chromium, fed by the fake microphone: a spoken turn is
+//! detected and framed, and speech over a playing reply stops it (barge-in), measured in audio
+//! frames by a probe worklet. Speech is made by espeak-ng at test time.
+
+use std::path::Path;
+
+use aura_client::resample::StreamResampler;
+use aura_tests::{Scratch, StaticServer, root, run_page};
+
+const RATE: u32 = 48_000;
+/// When the marker click sounds in the microphone file, in seconds.
+const MARKER_S: f32 = 1.0;
+
+/// Writes a 48 kHz WAV: a click at `MARKER_S`, then `text` spoken from `speech_s`, then silence
+/// to `total_s`. Returns the speech onset (first sample above -34 dBFS) in ms after the marker.
+fn microphone_wav(path: &Path, text: &str, speech_s: f32, total_s: f32) -> f32 {
+    let spoken = path.with_extension("espeak.wav");
+    let ok = std::process::Command::new("espeak-ng")
+        .args(["-w", spoken.to_str().unwrap(), text])
+        .status()
+        .expect("espeak-ng (scripts/bootstrap.sh --test installs it)");
+    assert!(ok.success());
+    let clip = aura_client::clip::read_wav(&spoken).unwrap();
+    let mut rs = StreamResampler::new(clip.rate, RATE).unwrap();
+    let mut speech = Vec::new();
+    rs.process(&clip.samples, |b| speech.extend_from_slice(b));
+    let delay = rs.output_delay();
+    rs.flush(|b| speech.extend_from_slice(b));
+    let speech = &speech[delay..];
+
+    let mut audio = vec![0.0f32; (total_s * RATE as f32) as usize];
+    let marker = (MARKER_S * RATE as f32) as usize;
+    audio[marker..marker + 240]
+        .iter_mut()
+        .for_each(|s| *s = 0.9);
+    let at = (speech_s * RATE as f32) as usize;
+    for (i, s) in speech.iter().enumerate() {
+        if let Some(a) = audio.get_mut(at + i) {
+            *a = s * 0.7;
+        }
+    }
+    let onset = at + audio[at..].iter().position(|s| s.abs() > 0.02).unwrap();
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: RATE,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for s in &audio {
+        w.write_sample((s.clamp(-1.0, 1.0) * 32_767.0) as i16)
+            .unwrap();
+    }
+    w.finalize().unwrap();
+    (onset - marker) as f32 * 1000.0 / RATE as f32
+}
+
+fn server() -> StaticServer {
+    StaticServer::start(vec![
+        ("/test/", root().join("tests/pages")),
+        ("/", root().join("www")),
+    ])
+}
+
+/// Events as (frame, kind, a, b).
+fn events(result: &serde_json::Value) -> Vec<[u64; 4]> {
+    result["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let v: Vec<u64> = e
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| x.as_u64().unwrap())
+                .collect();
+            [v[0], v[1], v[2], v[3]]
+        })
+        .collect()
+}
+
+fn ms_after_marker(result: &serde_json::Value, frame: u64) -> f32 {
+    let marker = result["marker"]
+        .as_u64()
+        .expect("the probe heard the marker click");
+    (frame as f32 - marker as f32) * 1000.0 / RATE as f32
+}
+
+#[test]
+#[ignore = "needs the built client, node packages and chromium: run by `make test`"]
+fn the_worklet_detects_and_frames_a_spoken_turn_from_the_microphone() {
+    let scratch = Scratch::new("worklet-turn");
+    let wav = scratch.0.join("mic.wav");
+    let onset_ms = microphone_wav(&wav, "What time do you open tomorrow morning?", 2.0, 6.5);
+    let server = server();
+    let result = run_page(&server.url("/test/worklet.html?run_ms=7500"), &wav, 30_000);
+    assert_eq!(result["errors"], serde_json::json!([]), "{result}");
+    assert_eq!(result["rate"], 48_000);
+
+    let ev = events(&result);
+    let started: Vec<_> = ev.iter().filter(|e| e[1] == 1).collect();
+    let stopped: Vec<_> = ev.iter().filter(|e| e[1] == 2).collect();
+    assert_eq!(
+        (started.len(), stopped.len()),
+        (1, 1),
+        "one turn expected: {ev:?}"
+    );
+    assert_eq!(
+        stopped[0][3],
+        result["input_frames"].as_u64().unwrap(),
+        "frames counted = frames sent"
+    );
+    let decided = ms_after_marker(&result, started[0][0]) - onset_ms;
+    eprintln!("speech start decided {decided:.0} ms after the onset in the file");
+    assert!(
+        (0.0..400.0).contains(&decided),
+        "speech start decided {decided} ms after the onset"
+    );
+    let secs = (result["input_bytes"].as_u64().unwrap() as f32
+        - 20.0 * result["input_frames"].as_u64().unwrap() as f32)
+        / 2.0
+        / 16_000.0;
+    assert!((2.0..5.0).contains(&secs), "{secs} s of speech framed");
+}
+
+#[test]
+#[ignore = "needs the built client, node packages and chromium: run by `make test`"]
+fn speech_over_a_playing_reply_stops_it_locally() {
+    let scratch = Scratch::new("worklet-barge-in");
+    let wav = scratch.0.join("mic.wav");
+    let onset_ms = microphone_wav(&wav, "Wait, stop, I need something else please.", 3.0, 6.5);
+    let server = server();
+    let result = run_page(
+        &server.url("/test/worklet.html?run_ms=7500&reply_ms=8000"),
+        &wav,
+        30_000,
+    );
+    assert_eq!(result["errors"], serde_json::json!([]), "{result}");
+    assert_eq!(result["refused"], serde_json::json!([]), "{result}");
+
+    // The reply was sounding when the user began, and went silent soon after.
+    let changes: Vec<(f32, u64)> = result["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                ms_after_marker(&result, c[0].as_u64().unwrap()),
+                c[1].as_u64().unwrap(),
+            )
+        })
+        .collect();
+    let sounding_at_onset = changes
+        .iter()
+        .rev()
+        .find(|(t, _)| *t <= onset_ms)
+        .map(|c| c.1);
+    assert_eq!(
+        sounding_at_onset,
+        Some(1),
+        "the reply was not playing at the onset: {changes:?}"
+    );
+    let silent = changes
+        .iter()
+        .find(|(t, s)| *t > onset_ms && *s == 0)
+        .expect("the reply never stopped");
+    let latency = silent.0 - onset_ms;
+    eprintln!("barge-in: playback silent {latency:.0} ms after the speech onset in the file");
+    assert!(
+        latency < 250.0,
+        "playback went silent {latency} ms after the onset: {changes:?}"
+    );
+    assert!(
+        !changes.iter().any(|(t, s)| *t > silent.0 && *s == 1),
+        "the reply came back: {changes:?}"
+    );
+
+    let ev = events(&result);
+    assert!(ev.iter().any(|e| e[1] == 3), "no pause event: {ev:?}");
+    let interrupted = ev.iter().find(|e| e[1] == 5).expect("an interruption");
+    assert_eq!(interrupted[2], 1, "the playing reply (id 1) was cancelled");
+    assert!(
+        interrupted[3] > 1_000,
+        "played {} ms before the interruption",
+        interrupted[3]
+    );
+    assert!(
+        ev.iter().any(|e| e[1] == 1),
+        "the interruption opened the user's turn: {ev:?}"
+    );
+}

@@ -1,0 +1,72 @@
+// Aura's AudioWorkletProcessor: thin glue around the Rust AudioEngine (client-wasm/src/wasm.rs).
+//
+// The main thread compiles the WebAssembly module and passes it in processorOptions.module;
+// it is instantiated synchronously here. Every render quantum: copy the microphone into WASM
+// memory, run engine.process() (reply playback, capture, VAD, turn-taking, barge-in; barge-in
+// pauses or stops playback right here, with no round trip), copy the reply audio out, and post
+// whatever events and input frames came back to the main thread.
+//
+// Messages in (port): {type: "reply-frame", bytes: ArrayBuffer} | {type: "stop-reply"}
+// Messages out: {type: "events", at: frame, events: Uint32Array [kind, a, b]...}
+//               {type: "frames", at: frame, bytes: ArrayBuffer} (encoded input frames, back to back)
+//               {type: "reply-frame-refused", code} | {type: "error", message}
+import "./worklet-env.js";
+import { initSync, AudioEngine } from "./pkg/aura_client.js";
+
+const QUANTUM = 128;
+
+class AuraProcessor extends AudioWorkletProcessor {
+  constructor(options) {
+    super();
+    try {
+      this.wasm = initSync({ module: options.processorOptions.module });
+      this.engine = new AudioEngine(sampleRate);
+    } catch (e) {
+      this.port.postMessage({ type: "error", message: `engine failed to start: ${e}` });
+      this.engine = null;
+    }
+    this.views();
+    this.port.onmessage = (e) => this.onMessage(e.data);
+  }
+
+  // Views on WASM memory; rebuilt when the memory grows (its buffer is then replaced).
+  views() {
+    if (!this.engine) return;
+    const buffer = this.wasm.memory.buffer;
+    if (this.buffer === buffer) return;
+    this.buffer = buffer;
+    this.input = new Float32Array(buffer, this.engine.inputPtr(), QUANTUM);
+    this.output = new Float32Array(buffer, this.engine.outputPtr(), QUANTUM);
+  }
+
+  onMessage(msg) {
+    if (!this.engine) return;
+    if (msg.type === "reply-frame") {
+      const code = this.engine.pushReplyFrame(new Uint8Array(msg.bytes));
+      if (code !== 0) this.port.postMessage({ type: "reply-frame-refused", code });
+    } else if (msg.type === "stop-reply") {
+      this.engine.stopReply();
+    }
+  }
+
+  process(inputs, outputs) {
+    if (!this.engine) return false;
+    this.views();
+    const mic = inputs[0] && inputs[0][0];
+    if (mic) this.input.set(mic);
+    else this.input.fill(0);
+    const pending = this.engine.process();
+    this.views();
+    for (const channel of outputs[0]) channel.set(this.output);
+    if (pending) {
+      this.port.postMessage({ type: "events", at: currentFrame, events: this.engine.takeEvents() });
+    }
+    if (this.engine.outboxLen()) {
+      const bytes = this.engine.takeOutbox();
+      this.port.postMessage({ type: "frames", at: currentFrame, bytes: bytes.buffer }, [bytes.buffer]);
+    }
+    return true;
+  }
+}
+
+registerProcessor("aura-processor", AuraProcessor);
