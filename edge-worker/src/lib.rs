@@ -4,8 +4,11 @@
 //! the modules below, built and tested on the host. [`entry`] is the thin adapter that binds them
 //! to the Workers runtime through the `worker` crate; it exists only on wasm32.
 
+pub mod chat_stream;
 pub mod health;
 pub mod route;
+pub mod sentence;
+pub mod sse;
 
 #[cfg(target_arch = "wasm32")]
 mod entry;
