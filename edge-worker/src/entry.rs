@@ -2,18 +2,18 @@
 
 use worker::{Context, Env, Request, Response, Result, event};
 
-use crate::route::{Route, route};
+use crate::endpoint::{Endpoint, endpoint};
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
-    match route(req.method().as_ref(), &req.path()) {
-        Route::Health => {
+    match endpoint(req.method().as_ref(), &req.path()) {
+        Endpoint::Health => {
             let mut resp = Response::from_json(&crate::health::health())?;
             resp.headers_mut().set("cache-control", "no-store")?;
             Ok(resp)
         }
-        Route::MethodNotAllowed => Response::error("method not allowed", 405),
-        Route::NotFound => Response::error("not found", 404),
-        Route::Asset => env.assets("ASSETS")?.fetch_request(req).await,
+        Endpoint::MethodNotAllowed => Response::error("method not allowed", 405),
+        Endpoint::NotFound => Response::error("not found", 404),
+        Endpoint::Asset => env.assets("ASSETS")?.fetch_request(req).await,
     }
 }

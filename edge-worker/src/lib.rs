@@ -5,8 +5,10 @@
 //! to the Workers runtime through the `worker` crate; it exists only on wasm32.
 
 pub mod chat_stream;
+pub mod endpoint;
 pub mod health;
-pub mod route;
+pub mod heard;
+pub mod llm_router;
 pub mod sentence;
 pub mod sse;
 

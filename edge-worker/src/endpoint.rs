@@ -1,0 +1,52 @@
+//! Which endpoint an HTTP request is for. Everything the Worker does not route is a static asset
+//! served from `www/` by the assets binding.
+
+/// What a request asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `GET /health`: liveness and the protocol version.
+    Health,
+    /// A path under the API prefix that exists with another method.
+    MethodNotAllowed,
+    /// A path under the API prefix that does not exist.
+    NotFound,
+    /// Anything else: a static asset (the widget script, the demo page).
+    Asset,
+}
+
+/// The prefix of the paths the Worker answers itself, besides `/health`.
+const API_PREFIX: &str = "/v1/";
+
+/// The endpoint for a method and path.
+pub fn endpoint(method: &str, path: &str) -> Endpoint {
+    match path {
+        "/health" if method == "GET" || method == "HEAD" => Endpoint::Health,
+        "/health" => Endpoint::MethodNotAllowed,
+        p if p.starts_with(API_PREFIX) => Endpoint::NotFound,
+        _ => Endpoint::Asset,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn health_is_get_or_head_only() {
+        assert_eq!(endpoint("GET", "/health"), Endpoint::Health);
+        assert_eq!(endpoint("HEAD", "/health"), Endpoint::Health);
+        assert_eq!(endpoint("POST", "/health"), Endpoint::MethodNotAllowed);
+    }
+
+    #[test]
+    fn unknown_api_paths_are_not_found_rather_than_assets() {
+        assert_eq!(endpoint("GET", "/v1/nothing"), Endpoint::NotFound);
+        assert_eq!(endpoint("GET", "/healthz"), Endpoint::Asset);
+    }
+
+    #[test]
+    fn everything_else_is_an_asset() {
+        assert_eq!(endpoint("GET", "/"), Endpoint::Asset);
+        assert_eq!(endpoint("GET", "/aura.js"), Endpoint::Asset);
+    }
+}
