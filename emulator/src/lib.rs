@@ -1,0 +1,21 @@
+//! Aura's provider emulator: speaks the wire formats of OpenAI-compatible providers on
+//! 127.0.0.1 so tests (and offline runs) exercise the edge exactly as production does.
+//!
+//! - `POST /v1/chat/completions`: with `stream: true`, SSE `chat.completion.chunk`s token by
+//!   token, a finish chunk, usage (with `stream_options.include_usage`) and `[DONE]`;
+//!   without, one `chat.completion`.
+//! - `POST /v1/audio/speech` with `response_format: "pcm"`: 24 kHz s16le mono, streamed in
+//!   100 ms blocks. The audio is a synthetic voice-like signal, 60 ms per character.
+//! - `POST /v1/audio/transcriptions`: multipart with a WAV `file`; answers `{"text": ...}`.
+//!
+//! Control: `POST /_emulator/script` (queue behaviours: replies, latencies, faults),
+//! `GET /_emulator/requests` (what was received, and whether the client aborted),
+//! `POST /_emulator/reset`. Replies not scripted say plainly that they come from the emulator.
+
+mod record;
+mod script;
+mod server;
+
+pub use record::Recorded;
+pub use script::{Behaviour, Endpoint, Fault, Script};
+pub use server::{Emulator, router};

@@ -1,0 +1,61 @@
+//! What the emulator does for each request: scripted behaviours, queued per endpoint, and the
+//! default when the queue is empty.
+
+use serde::{Deserialize, Serialize};
+
+/// The emulated endpoints.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Endpoint {
+    /// `POST /v1/chat/completions`
+    Chat,
+    /// `POST /v1/audio/speech`
+    Speech,
+    /// `POST /v1/audio/transcriptions`
+    Transcriptions,
+}
+
+/// A failure to inject.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Fault {
+    /// Answer with this status (and `retry-after`, in seconds) and an OpenAI-style error body.
+    Status {
+        code: u16,
+        #[serde(default)]
+        retry_after_s: Option<u64>,
+    },
+    /// Accept the request and never answer.
+    Hang,
+    /// Stream `chunks` chunks, then cut the connection.
+    DisconnectAfter { chunks: usize },
+    /// Stream `chunks` chunks, then send a chunk that is not valid JSON (chat) and stop.
+    MalformedAfter { chunks: usize },
+}
+
+/// One scripted answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Behaviour {
+    /// Chat: the reply text (streamed word by word). Transcriptions: the transcript.
+    #[serde(default)]
+    pub reply: Option<String>,
+    /// Time to the first byte of the response (first token for chat), in ms.
+    #[serde(default)]
+    pub first_byte_ms: u64,
+    /// Time between chunks (tokens for chat, 100 ms PCM blocks for speech), in ms.
+    #[serde(default)]
+    pub chunk_ms: u64,
+    #[serde(default)]
+    pub fault: Option<Fault>,
+}
+
+/// A script sent to `POST /_emulator/script`: behaviours queued for an endpoint, used one per
+/// request in order, and optionally a new default for when the queue is empty.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Script {
+    pub endpoint: Endpoint,
+    #[serde(default)]
+    pub queue: Vec<Behaviour>,
+    #[serde(default)]
+    pub default: Option<Behaviour>,
+}

@@ -1,0 +1,520 @@
+//! The HTTP server.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Multipart, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use serde_json::{Value, json};
+
+use crate::record::Recorded;
+use crate::script::{Behaviour, Endpoint, Fault, Script};
+
+#[derive(Default)]
+struct Inner {
+    queues: HashMap<Endpoint, VecDeque<Behaviour>>,
+    defaults: HashMap<Endpoint, Behaviour>,
+    log: Vec<Recorded>,
+}
+
+#[derive(Clone)]
+struct Shared {
+    inner: Arc<Mutex<Inner>>,
+    start: Instant,
+}
+
+impl Shared {
+    fn now_ms(&self) -> u64 {
+        self.start.elapsed().as_millis() as u64
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
+        // A poisoned lock only means a handler panicked mid-update; the data is still usable.
+        let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        f(&mut guard)
+    }
+
+    fn next_behaviour(&self, endpoint: Endpoint) -> Behaviour {
+        self.with(|i| {
+            i.queues
+                .get_mut(&endpoint)
+                .and_then(VecDeque::pop_front)
+                .or_else(|| i.defaults.get(&endpoint).cloned())
+                .unwrap_or_default()
+        })
+    }
+
+    fn record(&self, endpoint: Endpoint, headers: &HeaderMap, body: Value) -> Tracker {
+        let received_ms = self.now_ms();
+        let authorization = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string);
+        let id = self.with(|i| {
+            let id = i.log.len() as u64;
+            i.log.push(Recorded {
+                id,
+                endpoint,
+                authorization,
+                body,
+                received_ms,
+                first_byte_ms: None,
+                completed_ms: None,
+                closed_early_ms: None,
+                chunks_sent: 0,
+            });
+            id
+        });
+        Tracker {
+            shared: self.clone(),
+            id,
+            done: false,
+        }
+    }
+}
+
+/// Tracks one exchange; if dropped before `complete`, the client went away early.
+struct Tracker {
+    shared: Shared,
+    id: u64,
+    done: bool,
+}
+
+impl Tracker {
+    fn sent_chunk(&self) {
+        let now = self.shared.now_ms();
+        self.shared.with(|i| {
+            let r = &mut i.log[self.id as usize];
+            r.first_byte_ms.get_or_insert(now);
+            r.chunks_sent += 1;
+        });
+    }
+
+    fn complete(&mut self) {
+        self.done = true;
+        let now = self.shared.now_ms();
+        self.shared.with(|i| {
+            let r = &mut i.log[self.id as usize];
+            r.first_byte_ms.get_or_insert(now);
+            r.completed_ms = Some(now);
+        });
+    }
+}
+
+impl Drop for Tracker {
+    fn drop(&mut self) {
+        if !self.done {
+            let now = self.shared.now_ms();
+            self.shared
+                .with(|i| i.log[self.id as usize].closed_early_ms = Some(now));
+        }
+    }
+}
+
+/// The emulator's routes, for embedding.
+pub fn router() -> Router {
+    let shared = Shared {
+        inner: Arc::new(Mutex::new(Inner::default())),
+        start: Instant::now(),
+    };
+    Router::new()
+        .route("/v1/chat/completions", post(chat))
+        .route("/v1/audio/speech", post(speech))
+        .route("/v1/audio/transcriptions", post(transcriptions))
+        .route("/_emulator/script", post(script))
+        .route("/_emulator/requests", get(requests))
+        .route("/_emulator/reset", post(reset))
+        .with_state(shared)
+}
+
+async fn script(
+    State(shared): State<Shared>,
+    axum::Json(script): axum::Json<Script>,
+) -> StatusCode {
+    shared.with(|i| {
+        i.queues
+            .entry(script.endpoint)
+            .or_default()
+            .extend(script.queue);
+        if let Some(d) = script.default {
+            i.defaults.insert(script.endpoint, d);
+        }
+    });
+    StatusCode::NO_CONTENT
+}
+
+async fn requests(State(shared): State<Shared>) -> axum::Json<Vec<Recorded>> {
+    axum::Json(shared.with(|i| i.log.clone()))
+}
+
+async fn reset(State(shared): State<Shared>) -> StatusCode {
+    shared.with(|i| *i = Inner::default());
+    StatusCode::NO_CONTENT
+}
+
+fn sleep_ms(ms: u64) -> tokio::time::Sleep {
+    tokio::time::sleep(Duration::from_millis(ms))
+}
+
+/// An OpenAI-style error response.
+fn error_response(code: u16, retry_after_s: Option<u64>, message: &str) -> Response {
+    let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    let kind = match code {
+        429 => "rate_limit_exceeded",
+        401 | 403 => "invalid_api_key",
+        400..=499 => "invalid_request_error",
+        _ => "server_error",
+    };
+    let body = json!({"error": {"message": message, "type": kind, "code": code}});
+    let mut resp = (status, axum::Json(body)).into_response();
+    if let Some(s) = retry_after_s {
+        resp.headers_mut().insert(header::RETRY_AFTER, s.into());
+    }
+    resp
+}
+
+/// Applies a status or hang fault before any body is sent. `None` means go on.
+async fn early_fault(behaviour: &Behaviour, tracker: &mut Tracker) -> Option<Response> {
+    match behaviour.fault {
+        Some(Fault::Status {
+            code,
+            retry_after_s,
+        }) => {
+            sleep_ms(behaviour.first_byte_ms).await;
+            tracker.complete();
+            Some(error_response(code, retry_after_s, "emulated failure"))
+        }
+        Some(Fault::Hang) => {
+            // Never answers; when the client gives up, the tracker records the abort.
+            std::future::pending::<()>().await;
+            None
+        }
+        _ => None,
+    }
+}
+
+/// The words of a reply as tokens that keep their leading spaces.
+fn tokens(reply: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    for (i, word) in reply.split(' ').enumerate() {
+        out.push(if i == 0 {
+            word.to_string()
+        } else {
+            format!(" {word}")
+        });
+    }
+    out
+}
+
+fn last_user_text(body: &Value) -> String {
+    body["messages"]
+        .as_array()
+        .and_then(|m| m.iter().rev().find(|m| m["role"] == "user"))
+        .and_then(|m| m["content"].as_str())
+        .unwrap_or("")
+        .to_string()
+}
+
+/// One part of a streamed response body.
+enum Piece {
+    Data(Bytes),
+    /// Cut the connection here.
+    Cut,
+}
+
+impl Piece {
+    fn text(s: String) -> Self {
+        Self::Data(Bytes::from(s))
+    }
+}
+
+async fn chat(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let json: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(_) => return error_response(400, None, "the body is not JSON"),
+    };
+    let mut tracker = shared.record(Endpoint::Chat, &headers, json.clone());
+    let behaviour = shared.next_behaviour(Endpoint::Chat);
+    if let Some(resp) = early_fault(&behaviour, &mut tracker).await {
+        return resp;
+    }
+    let model = json["model"]
+        .as_str()
+        .unwrap_or("emulated-model")
+        .to_string();
+    let reply = behaviour.reply.clone().unwrap_or_else(|| {
+        format!(
+            "This reply comes from Aura's provider emulator, not a language model. You said: {}",
+            last_user_text(&json)
+        )
+    });
+    let toks = tokens(&reply);
+    let completion_tokens = toks.len() as u32;
+    let prompt_tokens = body.len() as u32 / 4;
+
+    if json["stream"] != Value::Bool(true) {
+        sleep_ms(behaviour.first_byte_ms).await;
+        tracker.complete();
+        return axum::Json(json!({
+            "id": "chatcmpl-emulated", "object": "chat.completion", "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": reply}, "finish_reason": "stop"}],
+            "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
+        }))
+        .into_response();
+    }
+
+    let chunk = |delta: Value, finish: Value| {
+        format!(
+            "data: {}\n\n",
+            json!({"id": "chatcmpl-emulated", "object": "chat.completion.chunk", "model": model,
+                   "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+        )
+    };
+    let mut pieces: Vec<Piece> = vec![Piece::text(chunk(
+        json!({"role": "assistant", "content": ""}),
+        Value::Null,
+    ))];
+    pieces.extend(
+        toks.iter()
+            .map(|t| Piece::text(chunk(json!({"content": t}), Value::Null))),
+    );
+    pieces.push(Piece::text(chunk(json!({}), json!("stop"))));
+    if json["stream_options"]["include_usage"] == Value::Bool(true) {
+        pieces.push(Piece::text(format!(
+            "data: {}\n\n",
+            json!({"id": "chatcmpl-emulated", "object": "chat.completion.chunk", "model": model, "choices": [],
+                   "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}})
+        )));
+    }
+    pieces.push(Piece::text("data: [DONE]\n\n".into()));
+    match behaviour.fault {
+        Some(Fault::DisconnectAfter { chunks }) => {
+            pieces.truncate(chunks + 1);
+            pieces.push(Piece::Cut);
+        }
+        Some(Fault::MalformedAfter { chunks }) => {
+            pieces.truncate(chunks + 1);
+            pieces.push(Piece::text(
+                "data: {\"choices\": [ this is not json\n\n".into(),
+            ));
+        }
+        _ => {}
+    }
+    // The role chunk and the first token go out together, as OpenAI sends them.
+    stream_response(tracker, pieces, behaviour, 2, "text/event-stream")
+}
+
+/// Streams pieces with the behaviour's latencies: the first `together` pieces after
+/// `first_byte_ms`, each later one `chunk_ms` after the previous.
+fn stream_response(
+    tracker: Tracker,
+    pieces: Vec<Piece>,
+    behaviour: Behaviour,
+    together: usize,
+    content_type: &'static str,
+) -> Response {
+    let state = (tracker, VecDeque::from(pieces), 0usize, behaviour);
+    let stream =
+        futures_util::stream::unfold(state, move |(mut tracker, mut pieces, n, b)| async move {
+            let piece = pieces.pop_front()?;
+            let wait = match n {
+                0 => b.first_byte_ms,
+                n if n < together => 0,
+                _ => b.chunk_ms,
+            };
+            sleep_ms(wait).await;
+            match piece {
+                Piece::Data(bytes) => {
+                    tracker.sent_chunk();
+                    if pieces.is_empty() {
+                        tracker.complete();
+                    }
+                    Some((
+                        Ok::<Bytes, std::io::Error>(bytes),
+                        (tracker, pieces, n + 1, b),
+                    ))
+                }
+                // An error from the body stream makes hyper cut the connection mid-response.
+                Piece::Cut => {
+                    tracker.complete();
+                    Some((
+                        Err(std::io::Error::other("emulated disconnect")),
+                        (tracker, pieces, n + 1, b),
+                    ))
+                }
+            }
+        });
+    Response::builder()
+        .header(header::CONTENT_TYPE, content_type)
+        .header(header::CACHE_CONTROL, "no-cache")
+        .body(Body::from_stream(stream))
+        .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// Synthetic voice-like PCM at 24 kHz: 60 ms per character of text (at least 200 ms).
+pub(crate) fn synthetic_speech(text: &str) -> Vec<u8> {
+    let samples = (text.chars().count().max(1) as u64 * 60).max(200) * 24;
+    let mut out = Vec::with_capacity(samples as usize * 2);
+    for n in 0..samples {
+        let t = n as f64 / 24_000.0;
+        let syllables = 0.55 + 0.45 * (std::f64::consts::TAU * 4.0 * t).sin();
+        let voice = (1..=5)
+            .map(|h| (std::f64::consts::TAU * 140.0 * f64::from(h) * t).sin() / f64::from(h))
+            .sum::<f64>();
+        let s = (0.25 * syllables * voice * 32_767.0 / 2.3) as i16;
+        out.extend_from_slice(&s.to_le_bytes());
+    }
+    out
+}
+
+async fn speech(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
+    let json: Value = match serde_json::from_slice(&body) {
+        Ok(v) => v,
+        Err(_) => return error_response(400, None, "the body is not JSON"),
+    };
+    let mut tracker = shared.record(Endpoint::Speech, &headers, json.clone());
+    let behaviour = shared.next_behaviour(Endpoint::Speech);
+    if let Some(resp) = early_fault(&behaviour, &mut tracker).await {
+        return resp;
+    }
+    if json["response_format"] != "pcm" {
+        tracker.complete();
+        return error_response(
+            400,
+            None,
+            "the emulator only produces response_format \"pcm\"",
+        );
+    }
+    let text = json["input"].as_str().unwrap_or("");
+    let pcm = synthetic_speech(text);
+    let mut pieces: Vec<Piece> = pcm
+        .chunks(4_800)
+        .map(|c| Piece::Data(Bytes::copy_from_slice(c)))
+        .collect();
+    if let Some(Fault::DisconnectAfter { chunks }) = behaviour.fault {
+        pieces.truncate(chunks);
+        pieces.push(Piece::Cut);
+    }
+    stream_response(tracker, pieces, behaviour, 1, "application/octet-stream")
+}
+
+async fn transcriptions(
+    State(shared): State<Shared>,
+    headers: HeaderMap,
+    mut form: Multipart,
+) -> Response {
+    let (mut model, mut language, mut file) = (None, None, None);
+    loop {
+        match form.next_field().await {
+            Ok(Some(field)) => {
+                let name = field.name().unwrap_or("").to_string();
+                let Ok(data) = field.bytes().await else {
+                    return error_response(400, None, "unreadable multipart body");
+                };
+                match name.as_str() {
+                    "model" => model = Some(String::from_utf8_lossy(&data).into_owned()),
+                    "language" => language = Some(String::from_utf8_lossy(&data).into_owned()),
+                    "file" => file = Some(data),
+                    _ => {}
+                }
+            }
+            Ok(None) => break,
+            Err(_) => return error_response(400, None, "malformed multipart body"),
+        }
+    }
+    let Some(file) = file else {
+        return error_response(400, None, "the form has no `file`");
+    };
+    // A WAV header's rate and data length, when it is one.
+    let wav = file.len() >= 44 && &file[..4] == b"RIFF" && &file[8..12] == b"WAVE";
+    let rate = if wav {
+        u32::from_le_bytes([file[24], file[25], file[26], file[27]])
+    } else {
+        0
+    };
+    let duration_ms = if wav && rate > 0 {
+        (file.len() as u64 - 44) * 1000 / (2 * u64::from(rate))
+    } else {
+        0
+    };
+    let summary = json!({"model": model, "language": language, "file_bytes": file.len(), "wav": wav, "sample_rate": rate, "duration_ms": duration_ms});
+    let mut tracker = shared.record(Endpoint::Transcriptions, &headers, summary);
+    let behaviour = shared.next_behaviour(Endpoint::Transcriptions);
+    if let Some(resp) = early_fault(&behaviour, &mut tracker).await {
+        return resp;
+    }
+    if !wav {
+        tracker.complete();
+        return error_response(400, None, "the file is not a WAV file");
+    }
+    sleep_ms(behaviour.first_byte_ms).await;
+    tracker.complete();
+    let text = behaviour.reply.unwrap_or_else(|| {
+        format!(
+            "(emulated transcript of {:.1} seconds of audio)",
+            duration_ms as f64 / 1000.0
+        )
+    });
+    axum::Json(json!({"text": text})).into_response()
+}
+
+/// A running emulator on its own thread and runtime; stops when dropped.
+pub struct Emulator {
+    pub port: u16,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Emulator {
+    /// Starts on 127.0.0.1:`port` (0 picks a free port) and returns once it accepts connections.
+    pub fn start(port: u16) -> std::io::Result<Self> {
+        let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
+        listener.set_nonblocking(true)?;
+        let port = listener.local_addr()?.port();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let Ok(rt) = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+            else {
+                return;
+            };
+            rt.block_on(async move {
+                let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
+                    return;
+                };
+                let _ = axum::serve(listener, router())
+                    .with_graceful_shutdown(async move {
+                        let _ = rx.await;
+                    })
+                    .await;
+            });
+        });
+        Ok(Self {
+            port,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        })
+    }
+
+    pub fn base_url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for Emulator {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        // Streams still open (a hang) would keep a graceful shutdown waiting; do not join.
+        drop(self.thread.take());
+    }
+}

@@ -1,0 +1,280 @@
+//! The emulator over real HTTP: wire formats, scripted replies, latency, faults, and what it
+//! records. Streamed chat replies are parsed with the edge's own ChatStream.
+
+use std::io::Read;
+use std::time::{Duration, Instant};
+
+use aura_edge::chat_stream::{ChatEvent, ChatStream, ChatStreamError};
+use aura_emulator::Emulator;
+use serde_json::{Value, json};
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .timeout_global(Some(Duration::from_secs(10)))
+        .build()
+        .into()
+}
+
+fn script(emu: &Emulator, script: Value) {
+    let resp = agent()
+        .post(&format!("{}/_emulator/script", emu.base_url()))
+        .send_json(script)
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+}
+
+fn requests(emu: &Emulator) -> Vec<Value> {
+    let mut resp = agent()
+        .get(&format!("{}/_emulator/requests", emu.base_url()))
+        .call()
+        .unwrap();
+    resp.body_mut().read_json::<Vec<Value>>().unwrap()
+}
+
+fn chat_body(text: &str) -> Value {
+    json!({"model": "gpt-4o-mini", "stream": true, "stream_options": {"include_usage": true},
+           "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": text}]})
+}
+
+/// Streams a chat request through ChatStream; returns the text, the events and how it ended.
+fn stream_chat(
+    emu: &Emulator,
+    text: &str,
+) -> (
+    String,
+    Vec<ChatEvent>,
+    Result<(), ChatStreamError>,
+    Duration,
+) {
+    let start = Instant::now();
+    let resp = agent()
+        .post(&format!("{}/v1/chat/completions", emu.base_url()))
+        .header("authorization", "Bearer sk-test-tenant-a")
+        .send_json(chat_body(text))
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut reader = resp.into_body().into_reader();
+    let mut parser = ChatStream::new();
+    let mut events = Vec::new();
+    let mut first = None;
+    let mut buf = [0u8; 37];
+    let end = loop {
+        match reader.read(&mut buf) {
+            Ok(0) => break parser.finish(),
+            Ok(n) => {
+                if let Err(e) = parser.push(&buf[..n], |e| {
+                    if first.is_none() && matches!(e, ChatEvent::Text(_)) {
+                        first = Some(start.elapsed());
+                    }
+                    events.push(e)
+                }) {
+                    break Err(e);
+                }
+            }
+            Err(_) => break parser.finish(),
+        }
+    };
+    let text = events
+        .iter()
+        .filter_map(|e| {
+            if let ChatEvent::Text(t) = e {
+                Some(t.as_str())
+            } else {
+                None
+            }
+        })
+        .collect();
+    (text, events, end, first.unwrap_or_default())
+}
+
+#[test]
+fn unscripted_chat_says_it_is_the_emulator_and_streams_a_valid_openai_stream() {
+    let emu = Emulator::start(0).unwrap();
+    let (text, events, end, _) = stream_chat(&emu, "When do you open?");
+    assert_eq!(end, Ok(()));
+    assert!(
+        text.contains("emulator") && text.ends_with("When do you open?"),
+        "{text}"
+    );
+    assert!(events.iter().any(|e| matches!(e, ChatEvent::Usage { .. })));
+    let log = requests(&emu);
+    assert_eq!(log.len(), 1);
+    assert_eq!(log[0]["authorization"], "Bearer sk-test-tenant-a");
+    assert_eq!(
+        log[0]["body"]["messages"][1]["content"],
+        "When do you open?"
+    );
+    assert!(log[0]["completed_ms"].is_u64() && log[0]["closed_early_ms"].is_null());
+}
+
+#[test]
+fn scripted_replies_come_in_order_with_their_latency() {
+    let emu = Emulator::start(0).unwrap();
+    script(
+        &emu,
+        json!({"endpoint": "chat", "queue": [
+            {"reply": "We open at nine.", "first_byte_ms": 300, "chunk_ms": 20},
+            {"reply": "Second."}
+        ]}),
+    );
+    let (text, events, end, first) = stream_chat(&emu, "hi");
+    assert_eq!((text.as_str(), end), ("We open at nine.", Ok(())));
+    assert!(
+        first >= Duration::from_millis(300),
+        "first token after {first:?}"
+    );
+    assert_eq!(
+        events
+            .iter()
+            .filter(|e| matches!(e, ChatEvent::Text(_)))
+            .count(),
+        4,
+        "word by word"
+    );
+    assert_eq!(stream_chat(&emu, "hi").0, "Second.");
+}
+
+#[test]
+fn status_faults_carry_retry_after_and_an_openai_error_body() {
+    let emu = Emulator::start(0).unwrap();
+    script(
+        &emu,
+        json!({"endpoint": "chat", "queue": [{"fault": {"kind": "status", "code": 429, "retry_after_s": 7}}, {"fault": {"kind": "status", "code": 503}}]}),
+    );
+    let mut resp = agent()
+        .post(&format!("{}/v1/chat/completions", emu.base_url()))
+        .send_json(chat_body("x"))
+        .unwrap();
+    assert_eq!(resp.status(), 429);
+    assert_eq!(resp.headers().get("retry-after").unwrap(), "7");
+    let body: Value = resp.body_mut().read_json().unwrap();
+    assert_eq!(body["error"]["type"], "rate_limit_exceeded");
+    let resp = agent()
+        .post(&format!("{}/v1/chat/completions", emu.base_url()))
+        .send_json(chat_body("x"))
+        .unwrap();
+    assert_eq!(resp.status(), 503);
+}
+
+#[test]
+fn mid_stream_disconnects_and_garbage_are_detected_by_the_parser() {
+    let emu = Emulator::start(0).unwrap();
+    script(
+        &emu,
+        json!({"endpoint": "chat", "queue": [
+            {"reply": "one two three four", "fault": {"kind": "disconnect_after", "chunks": 2}},
+            {"reply": "one two three four", "fault": {"kind": "malformed_after", "chunks": 2}}
+        ]}),
+    );
+    let (text, _, end, _) = stream_chat(&emu, "x");
+    assert_eq!(text, "one two");
+    assert_eq!(end, Err(ChatStreamError::Truncated));
+    let (text, _, end, _) = stream_chat(&emu, "x");
+    assert_eq!(text, "one two");
+    assert!(matches!(end, Err(ChatStreamError::BadChunk(_))), "{end:?}");
+}
+
+#[test]
+fn a_client_that_gives_up_on_a_hang_is_recorded_as_closed_early() {
+    let emu = Emulator::start(0).unwrap();
+    script(
+        &emu,
+        json!({"endpoint": "chat", "queue": [{"fault": {"kind": "hang"}}]}),
+    );
+    let impatient: ureq::Agent = ureq::Agent::config_builder()
+        .timeout_global(Some(Duration::from_millis(300)))
+        .build()
+        .into();
+    assert!(
+        impatient
+            .post(&format!("{}/v1/chat/completions", emu.base_url()))
+            .send_json(chat_body("x"))
+            .is_err()
+    );
+    let deadline = Instant::now() + Duration::from_secs(3);
+    loop {
+        let log = requests(&emu);
+        if log[0]["closed_early_ms"].is_u64() {
+            assert!(log[0]["completed_ms"].is_null());
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the abort was never seen: {log:?}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn speech_streams_24k_pcm_sized_by_the_text() {
+    let emu = Emulator::start(0).unwrap();
+    let resp = agent()
+        .post(&format!("{}/v1/audio/speech", emu.base_url()))
+        .send_json(json!({"model": "tts-1", "voice": "alloy", "input": "We open at nine.", "response_format": "pcm"}))
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let mut pcm = Vec::new();
+    resp.into_body()
+        .into_reader()
+        .read_to_end(&mut pcm)
+        .unwrap();
+    assert_eq!(
+        pcm.len(),
+        16 * 60 * 24 * 2,
+        "60 ms per character at 24 kHz, s16le"
+    );
+    let wrong = agent()
+        .post(&format!("{}/v1/audio/speech", emu.base_url()))
+        .send_json(json!({"model": "tts-1", "input": "x", "response_format": "mp3"}))
+        .unwrap();
+    assert_eq!(wrong.status(), 400);
+}
+
+#[test]
+fn transcriptions_take_a_multipart_wav_and_record_its_format() {
+    let emu = Emulator::start(0).unwrap();
+    script(
+        &emu,
+        json!({"endpoint": "transcriptions", "queue": [{"reply": "what time do you open"}]}),
+    );
+    let mut wav = Vec::new();
+    let data_len = 16_000u32 * 2; // one second at 16 kHz
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + data_len).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&[16, 0, 0, 0, 1, 0, 1, 0]);
+    wav.extend_from_slice(&16_000u32.to_le_bytes());
+    wav.extend_from_slice(&32_000u32.to_le_bytes());
+    wav.extend_from_slice(&[2, 0, 16, 0]);
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&data_len.to_le_bytes());
+    wav.extend(std::iter::repeat_n(0u8, data_len as usize));
+    let boundary = "aura-test-boundary";
+    let mut body = Vec::new();
+    body.extend_from_slice(
+        format!(
+            "--{boundary}\r\ncontent-disposition: form-data; name=\"model\"\r\n\r\nwhisper-1\r\n"
+        )
+        .as_bytes(),
+    );
+    body.extend_from_slice(format!("--{boundary}\r\ncontent-disposition: form-data; name=\"file\"; filename=\"u.wav\"\r\ncontent-type: audio/wav\r\n\r\n").as_bytes());
+    body.extend_from_slice(&wav);
+    body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+    let mut resp = agent()
+        .post(&format!("{}/v1/audio/transcriptions", emu.base_url()))
+        .header(
+            "content-type",
+            &format!("multipart/form-data; boundary={boundary}"),
+        )
+        .send(&body[..])
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let json: Value = resp.body_mut().read_json().unwrap();
+    assert_eq!(json["text"], "what time do you open");
+    let log = requests(&emu);
+    assert_eq!(log[0]["body"]["model"], "whisper-1");
+    assert_eq!(log[0]["body"]["sample_rate"], 16_000);
+    assert_eq!(log[0]["body"]["duration_ms"], 1_000);
+}
