@@ -5,11 +5,13 @@
 //! to the Workers runtime through the `worker` crate; it exists only on wasm32.
 
 pub mod chat_stream;
+pub mod conversation;
 pub mod endpoint;
 pub mod health;
 pub mod heard;
 pub mod llm_router;
 pub mod sentence;
+pub mod session;
 pub mod sse;
 
 #[cfg(target_arch = "wasm32")]
