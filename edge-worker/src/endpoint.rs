@@ -6,6 +6,8 @@
 pub enum Endpoint {
     /// `GET /health`: liveness and the protocol version.
     Health,
+    /// `GET /v1/session` with `Upgrade: websocket`: a voice session (`?session=ID` resumes).
+    Session,
     /// A path under the API prefix that exists with another method.
     MethodNotAllowed,
     /// A path under the API prefix that does not exist.
@@ -22,6 +24,8 @@ pub fn endpoint(method: &str, path: &str) -> Endpoint {
     match path {
         "/health" if method == "GET" || method == "HEAD" => Endpoint::Health,
         "/health" => Endpoint::MethodNotAllowed,
+        "/v1/session" if method == "GET" => Endpoint::Session,
+        "/v1/session" => Endpoint::MethodNotAllowed,
         p if p.starts_with(API_PREFIX) => Endpoint::NotFound,
         _ => Endpoint::Asset,
     }
@@ -36,6 +40,12 @@ mod tests {
         assert_eq!(endpoint("GET", "/health"), Endpoint::Health);
         assert_eq!(endpoint("HEAD", "/health"), Endpoint::Health);
         assert_eq!(endpoint("POST", "/health"), Endpoint::MethodNotAllowed);
+    }
+
+    #[test]
+    fn the_session_endpoint_is_get_only() {
+        assert_eq!(endpoint("GET", "/v1/session"), Endpoint::Session);
+        assert_eq!(endpoint("POST", "/v1/session"), Endpoint::MethodNotAllowed);
     }
 
     #[test]

@@ -10,9 +10,12 @@ pub mod endpoint;
 pub mod health;
 pub mod heard;
 pub mod llm_router;
+pub mod provider_config;
 pub mod sentence;
 pub mod session;
 pub mod sse;
 
 #[cfg(target_arch = "wasm32")]
 mod entry;
+#[cfg(target_arch = "wasm32")]
+mod voice_session;

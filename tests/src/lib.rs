@@ -61,6 +61,11 @@ pub struct WranglerDev {
 impl WranglerDev {
     /// Starts wrangler dev and waits until `/health` answers (at most 60 s).
     pub fn start() -> Self {
+        Self::start_with_vars(&[])
+    }
+
+    /// Starts wrangler dev with vars overridden (`--var NAME:VALUE`), e.g. provider URLs.
+    pub fn start_with_vars(vars: &[(&str, String)]) -> Self {
         let root = root();
         for artifact in [
             "edge-worker/build/index.js",
@@ -92,6 +97,10 @@ impl WranglerDev {
             ])
             .arg("--persist-to")
             .arg(&state.0)
+            .args(
+                vars.iter()
+                    .flat_map(|(k, v)| ["--var".to_string(), format!("{k}:{v}")]),
+            )
             .env("SKIP_WORKER_BUILD", "1")
             .env("WRANGLER_SEND_METRICS", "false")
             .env("WRANGLER_SEND_ERROR_REPORTS", "false")
@@ -325,4 +334,109 @@ pub fn run_page(url: &str, wav: &Path, timeout_ms: u32) -> serde_json::Value {
     assert!(out.status.success(), "the page run failed:\n{stderr}");
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("no JSON from the page ({e}):\n{stderr}"))
+}
+
+/// What a session client receives.
+#[derive(Debug, Clone)]
+pub enum Incoming {
+    Json(serde_json::Value),
+    Binary(Vec<u8>),
+}
+
+impl Incoming {
+    /// The `type` of a JSON message.
+    pub fn kind(&self) -> Option<&str> {
+        match self {
+            Self::Json(v) => v["type"].as_str(),
+            Self::Binary(_) => None,
+        }
+    }
+}
+
+/// A WebSocket client of `/v1/session`, as a browser would be.
+pub struct SessionClient {
+    ws: tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>,
+}
+
+impl SessionClient {
+    /// Connects to `ws://127.0.0.1:PORT/v1/session{query}`.
+    pub fn connect(port: u16, query: &str) -> Self {
+        let (ws, _) = tungstenite::connect(format!("ws://127.0.0.1:{port}/v1/session{query}"))
+            .expect("WebSocket upgrade");
+        if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_ref() {
+            s.set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+        }
+        Self { ws }
+    }
+
+    pub fn send_json(&mut self, v: serde_json::Value) {
+        self.ws
+            .send(tungstenite::Message::text(v.to_string()))
+            .unwrap();
+    }
+
+    pub fn send_text(&mut self, text: &str) {
+        self.ws.send(tungstenite::Message::text(text)).unwrap();
+    }
+
+    pub fn send_binary(&mut self, bytes: Vec<u8>) {
+        self.ws.send(tungstenite::Message::binary(bytes)).unwrap();
+    }
+
+    /// The next message within `limit`, if any.
+    pub fn next(&mut self, limit: Duration) -> Option<Incoming> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            match self.ws.read() {
+                Ok(tungstenite::Message::Text(t)) => {
+                    return Some(Incoming::Json(serde_json::from_str(t.as_str()).unwrap()));
+                }
+                Ok(tungstenite::Message::Binary(b)) => return Some(Incoming::Binary(b.to_vec())),
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e))
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    return None;
+                }
+                Err(e) => panic!("the session socket failed: {e}"),
+            }
+        }
+        None
+    }
+
+    /// Messages up to and including the first JSON message of type `kind` (within `limit`).
+    pub fn until(&mut self, kind: &str, limit: Duration) -> Vec<Incoming> {
+        let deadline = Instant::now() + limit;
+        let mut seen = Vec::new();
+        while Instant::now() < deadline {
+            if let Some(m) = self.next(Duration::from_millis(200)) {
+                let done = m.kind() == Some(kind);
+                seen.push(m);
+                if done {
+                    return seen;
+                }
+            }
+        }
+        panic!("no `{kind}` within {limit:?}; received: {seen:?}");
+    }
+
+    /// Starts a session and returns its `session.ready`.
+    pub fn start(&mut self) -> serde_json::Value {
+        self.send_json(
+            serde_json::json!({"type": "session.start", "protocol": 1, "input_sample_rate": 16000}),
+        );
+        match self.until("session.ready", Duration::from_secs(10)).pop() {
+            Some(Incoming::Json(v)) => v,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    pub fn close(mut self) {
+        let _ = self.ws.close(None);
+        let _ = self.next(Duration::from_millis(300));
+    }
 }

@@ -1,0 +1,798 @@
+//! The voice session Durable Object: one conversation, its WebSocket (hibernation API) and its
+//! history (SQLite). A thin adapter: protocol decisions come from [`crate::session`], text
+//! handling from [`crate::chat_stream`], [`crate::sentence`], [`crate::heard`] and
+//! [`crate::conversation`]; this file only moves bytes between them, the socket and the
+//! providers.
+
+use std::cell::{Cell, RefCell};
+
+use aura_protocol::{
+    AudioFrame, ErrorCode, FrameFlags, FrameHeader, FrameKind, ResponseStatus, ServerMessage,
+    SessionReady, TurnMetrics,
+};
+use futures::StreamExt;
+use futures::channel::mpsc;
+use futures::future::{self, Either};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use wasm_bindgen::JsCast;
+use worker::{
+    AbortController, AbortSignal, Date, Delay, DurableObject, Env, Fetch, Headers, Method, Request,
+    RequestInit, Response, Result, State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
+    console_log, durable_object,
+};
+
+use crate::chat_stream::{ChatEvent, ChatStream};
+use crate::conversation::{Message, Role, build_context};
+use crate::heard::{SpokenChunk, heard};
+use crate::provider_config::{ProviderConfig, ProviderEndpoint};
+use crate::sentence::{CutterConfig, SentenceCutter, speakable};
+use crate::session::{Action, Session};
+
+/// Reply audio rate: OpenAI-style `pcm` is 24 kHz s16le mono.
+const TTS_RATE: u32 = 24_000;
+/// Samples per 20 ms reply frame.
+const FRAME_SAMPLES: usize = 480;
+/// How long a disconnected conversation can be resumed.
+const RESUME_WINDOW_S: u32 = 120;
+/// Time allowed to the first LLM token.
+const FIRST_TOKEN_TIMEOUT_MS: u64 = 8_000;
+
+#[derive(Serialize, Deserialize)]
+struct Attachment {
+    started: bool,
+}
+
+struct ActiveReply {
+    id: u32,
+    abort: Option<AbortController>,
+    /// Set by `response.cancel`: how much of the reply the user heard.
+    cancelled_at_ms: Option<u32>,
+}
+
+#[durable_object]
+pub struct VoiceSession {
+    state: State,
+    env: Env,
+    session: RefCell<Option<Session>>,
+    next_response: Cell<u32>,
+    active: RefCell<Option<ActiveReply>>,
+}
+
+impl DurableObject for VoiceSession {
+    fn new(state: State, env: Env) -> Self {
+        Self {
+            state,
+            env,
+            session: RefCell::new(None),
+            next_response: Cell::new(0),
+            active: RefCell::new(None),
+        }
+    }
+
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        let upgrade = req.headers().get("upgrade")?.unwrap_or_default();
+        if !upgrade.eq_ignore_ascii_case("websocket") {
+            return Response::error("expected a WebSocket upgrade", 426);
+        }
+        self.ensure_schema()?;
+        // One live connection per conversation: a reconnect replaces the old socket.
+        for old in self.state.get_websockets() {
+            let _ = old.close(Some(1000), Some("replaced by a newer connection"));
+        }
+        let pair = WebSocketPair::new()?;
+        self.state.accept_web_socket(&pair.server);
+        pair.server
+            .serialize_attachment(Attachment { started: false })?;
+        *self.session.borrow_mut() = Some(Session::new());
+        Response::from_websocket(pair.client)
+    }
+
+    async fn websocket_message(
+        &self,
+        ws: WebSocket,
+        message: WebSocketIncomingMessage,
+    ) -> Result<()> {
+        let actions = {
+            let mut slot = self.session.borrow_mut();
+            let session = slot.get_or_insert_with(|| {
+                // Woken from hibernation: the attachment says whether the session had started.
+                let started = ws
+                    .deserialize_attachment::<Attachment>()
+                    .ok()
+                    .flatten()
+                    .is_some_and(|a| a.started);
+                Session::restored(started)
+            });
+            match &message {
+                WebSocketIncomingMessage::String(text) => session.on_text(text),
+                WebSocketIncomingMessage::Binary(bytes) => session.on_binary(bytes),
+            }
+        };
+        for action in actions {
+            self.run(&ws, action).await?;
+        }
+        Ok(())
+    }
+
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        _code: usize,
+        _reason: String,
+        _was_clean: bool,
+    ) -> Result<()> {
+        // Close our side too, or workerd reports a hung worker; stop any reply in flight.
+        let _ = ws.close(Some(1000), Some("closed"));
+        self.cancel(None, 0);
+        Ok(())
+    }
+
+    async fn websocket_error(&self, _ws: WebSocket, _error: worker::Error) -> Result<()> {
+        self.cancel(None, 0);
+        Ok(())
+    }
+}
+
+fn now_ms() -> u64 {
+    Date::now().as_millis()
+}
+
+fn send(ws: &WebSocket, msg: &ServerMessage) -> Result<()> {
+    ws.send_with_str(msg.to_json())
+}
+
+fn send_error(ws: &WebSocket, code: ErrorCode, message: &str) -> Result<()> {
+    send(ws, &ServerMessage::error(code, message))
+}
+
+/// A secret token: 32 random bytes from the runtime's CSPRNG, hex.
+fn random_token() -> Result<String> {
+    let crypto: web_sys::Crypto =
+        js_sys::Reflect::get(&js_sys::global(), &"crypto".into())?.unchecked_into();
+    let mut bytes = [0u8; 32];
+    crypto.get_random_values_with_u8_array(&mut bytes)?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+/// Constant-time comparison of two tokens.
+fn same_token(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// What a turn's audio pipeline reports back.
+#[derive(Default)]
+struct Spoken {
+    chunks: Vec<SpokenChunk>,
+    tts_first_byte_ms: Option<u32>,
+    first_audio_at: Option<u64>,
+    failed: Option<String>,
+    /// Audio frames sent: the END frame takes the next sequence number.
+    frames_sent: u32,
+}
+
+impl VoiceSession {
+    fn config(&self) -> ProviderConfig {
+        let env = &self.env;
+        ProviderConfig::from_lookup(|name| {
+            env.secret(name)
+                .map(|s| s.to_string())
+                .or_else(|_| env.var(name).map(|v| v.to_string()))
+                .ok()
+        })
+    }
+
+    fn ensure_schema(&self) -> Result<()> {
+        let sql = self.state.storage().sql();
+        sql.exec(
+            "CREATE TABLE IF NOT EXISTS messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, role TEXT NOT NULL, content TEXT NOT NULL, at_ms INTEGER NOT NULL)",
+            None,
+        )?;
+        sql.exec(
+            "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+            None,
+        )?;
+        Ok(())
+    }
+
+    fn meta(&self, key: &str) -> Result<Option<String>> {
+        #[derive(Deserialize)]
+        struct Row {
+            value: String,
+        }
+        let rows: Vec<Row> = self
+            .state
+            .storage()
+            .sql()
+            .exec(
+                "SELECT value FROM meta WHERE key = ?",
+                Some(vec![key.into()]),
+            )?
+            .to_array()?;
+        Ok(rows.into_iter().next().map(|r| r.value))
+    }
+
+    fn set_meta(&self, key: &str, value: &str) -> Result<()> {
+        self.state.storage().sql().exec(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+            Some(vec![key.into(), value.into()]),
+        )?;
+        Ok(())
+    }
+
+    fn history(&self) -> Result<Vec<Message>> {
+        #[derive(Deserialize)]
+        struct Row {
+            role: String,
+            content: String,
+        }
+        let rows: Vec<Row> = self
+            .state
+            .storage()
+            .sql()
+            .exec("SELECT role, content FROM messages ORDER BY seq", None)?
+            .to_array()?;
+        Ok(rows
+            .into_iter()
+            .filter_map(|r| {
+                Role::parse(&r.role).map(|role| Message {
+                    role,
+                    content: r.content,
+                })
+            })
+            .collect())
+    }
+
+    fn remember(&self, role: Role, content: &str) -> Result<()> {
+        self.state.storage().sql().exec(
+            "INSERT INTO messages (role, content, at_ms) VALUES (?, ?, ?)",
+            Some(vec![
+                role.as_str().into(),
+                content.into(),
+                (now_ms() as f64).into(),
+            ]),
+        )?;
+        self.set_meta("last_seen_ms", &now_ms().to_string())
+    }
+
+    fn mark_started(&self, ws: &WebSocket) -> Result<()> {
+        if let Some(s) = self.session.borrow_mut().as_mut() {
+            s.mark_started();
+        }
+        ws.serialize_attachment(Attachment { started: true })
+    }
+
+    fn ready(&self, ws: &WebSocket, token: String, resumed: bool) -> Result<()> {
+        send(
+            ws,
+            &ServerMessage::SessionReady(SessionReady {
+                protocol: aura_protocol::PROTOCOL_VERSION,
+                session_id: self.state.id().to_string(),
+                token,
+                resumed,
+                input_sample_rate: aura_protocol::limits::INPUT_SAMPLE_RATE,
+                output_sample_rate: TTS_RATE,
+                resume_window_s: RESUME_WINDOW_S,
+            }),
+        )
+    }
+
+    async fn run(&self, ws: &WebSocket, action: Action) -> Result<()> {
+        match action {
+            Action::Send(msg) => send(ws, &msg),
+            Action::Start(_) => {
+                // A new conversation on this object starts empty.
+                self.state
+                    .storage()
+                    .sql()
+                    .exec("DELETE FROM messages", None)?;
+                let token = random_token()?;
+                self.set_meta("token", &token)?;
+                self.set_meta("last_seen_ms", &now_ms().to_string())?;
+                self.mark_started(ws)?;
+                self.ready(ws, token, false)
+            }
+            Action::Resume(r) => {
+                let stored = self.meta("token")?;
+                let last_seen: u64 = self
+                    .meta("last_seen_ms")?
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                let valid = r.session_id == self.state.id().to_string()
+                    && stored.as_deref().is_some_and(|t| same_token(t, &r.token));
+                if !valid {
+                    return send_error(
+                        ws,
+                        ErrorCode::Unauthorized,
+                        "unknown session or wrong token",
+                    );
+                }
+                if now_ms().saturating_sub(last_seen) > u64::from(RESUME_WINDOW_S) * 1000 {
+                    return send_error(
+                        ws,
+                        ErrorCode::SessionExpired,
+                        "the resume window has passed; start a new session",
+                    );
+                }
+                self.set_meta("last_seen_ms", &now_ms().to_string())?;
+                self.mark_started(ws)?;
+                self.ready(ws, r.token, true)
+            }
+            Action::Respond { text } => self.turn(ws, text, None, now_ms(), None).await,
+            Action::Transcribe {
+                stream_id,
+                wav,
+                frames_expected,
+                frames_received,
+            } => {
+                let eos = now_ms();
+                if frames_expected != frames_received {
+                    console_log!(
+                        "{}",
+                        json!({"event": "audio_loss", "stream_id": stream_id, "frames_expected": frames_expected, "frames_received": frames_received})
+                    );
+                }
+                match self.transcribe(wav).await {
+                    Ok(text) => {
+                        let eos_to_transcript = (now_ms() - eos) as u32;
+                        send(
+                            ws,
+                            &ServerMessage::TranscriptFinal {
+                                stream_id,
+                                text: text.clone(),
+                            },
+                        )?;
+                        if text.trim().is_empty() {
+                            return Ok(());
+                        }
+                        self.turn(ws, text, Some(stream_id), eos, Some(eos_to_transcript))
+                            .await
+                    }
+                    Err((code, message)) => send_error(ws, code, &message),
+                }
+            }
+            Action::Cancel {
+                response_id,
+                played_ms,
+            } => {
+                self.cancel(Some(response_id), played_ms);
+                Ok(())
+            }
+        }
+    }
+
+    /// Aborts the reply in flight (all of it if `response_id` is `None`).
+    fn cancel(&self, response_id: Option<u32>, played_ms: u32) {
+        let mut active = self.active.borrow_mut();
+        if let Some(reply) = active
+            .as_mut()
+            .filter(|r| response_id.is_none_or(|id| id == r.id))
+        {
+            reply.cancelled_at_ms = Some(played_ms);
+            if let Some(controller) = reply.abort.take() {
+                controller.abort();
+            }
+        }
+    }
+
+    fn cancelled(&self, id: u32) -> Option<u32> {
+        self.active
+            .borrow()
+            .as_ref()
+            .filter(|r| r.id == id)
+            .and_then(|r| r.cancelled_at_ms)
+    }
+
+    async fn transcribe(&self, wav: Vec<u8>) -> std::result::Result<String, (ErrorCode, String)> {
+        let config = self.config();
+        let fail = |what: &str| {
+            (
+                ErrorCode::ProviderError,
+                format!("speech-to-text failed: {what}"),
+            )
+        };
+        let form = web_sys::FormData::new().map_err(|_| fail("form"))?;
+        form.append_with_str("model", &config.stt.model)
+            .map_err(|_| fail("form"))?;
+        let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(wav.as_slice()));
+        let options = web_sys::BlobPropertyBag::new();
+        options.set_type("audio/wav");
+        let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options)
+            .map_err(|_| fail("audio"))?;
+        form.append_with_blob_and_filename("file", &blob, "utterance.wav")
+            .map_err(|_| fail("form"))?;
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post).with_body(Some(form.into()));
+        let headers = Headers::new();
+        if let Some(key) = &config.stt.api_key {
+            headers
+                .set("authorization", &format!("Bearer {key}"))
+                .map_err(|_| fail("headers"))?;
+        }
+        init.with_headers(headers);
+        let req = Request::new_with_init(&config.stt.url("v1/audio/transcriptions"), &init)
+            .map_err(|_| fail("request"))?;
+        let mut resp = Fetch::Request(req).send().await.map_err(|_| {
+            (
+                ErrorCode::ProviderError,
+                "speech-to-text unreachable".into(),
+            )
+        })?;
+        if resp.status_code() != 200 {
+            let code = if resp.status_code() == 429 {
+                ErrorCode::ProviderTimeout
+            } else {
+                ErrorCode::ProviderError
+            };
+            return Err((
+                code,
+                format!("speech-to-text answered HTTP {}", resp.status_code()),
+            ));
+        }
+        #[derive(Deserialize)]
+        struct Transcript {
+            text: String,
+        }
+        let t: Transcript = resp.json().await.map_err(|_| fail("unreadable answer"))?;
+        Ok(t.text)
+    }
+
+    /// POSTs JSON to a provider with its key, abortable.
+    async fn post_json(
+        endpoint: &ProviderEndpoint,
+        path: &str,
+        body: &serde_json::Value,
+        signal: &AbortSignal,
+    ) -> Result<Response> {
+        let headers = Headers::new();
+        headers.set("content-type", "application/json")?;
+        if let Some(key) = &endpoint.api_key {
+            headers.set("authorization", &format!("Bearer {key}"))?;
+        }
+        let mut init = RequestInit::new();
+        init.with_method(Method::Post)
+            .with_headers(headers)
+            .with_body(Some(body.to_string().into()));
+        let req = Request::new_with_init(&endpoint.url(path), &init)?;
+        Fetch::Request(req).send_with_signal(signal).await
+    }
+
+    /// One reply: LLM -> sentence chunks -> TTS (pipelined) -> captions and audio frames.
+    async fn turn(
+        &self,
+        ws: &WebSocket,
+        user_text: String,
+        stream_id: Option<u32>,
+        eos: u64,
+        eos_to_transcript_ms: Option<u32>,
+    ) -> Result<()> {
+        let config = self.config();
+        let id = self.next_response.get() + 1;
+        self.next_response.set(id);
+        let controller = AbortController::default();
+        let signal = controller.signal();
+        *self.active.borrow_mut() = Some(ActiveReply {
+            id,
+            abort: Some(controller),
+            cancelled_at_ms: None,
+        });
+        send(
+            ws,
+            &ServerMessage::ResponseStarted {
+                response_id: id,
+                stream_id,
+            },
+        )?;
+
+        let context = build_context(
+            &config.system_prompt,
+            &self.history()?,
+            &user_text,
+            config.context_budget_tokens,
+        );
+        self.remember(Role::User, &user_text)?;
+        let body = json!({
+            "model": config.llm.model, "stream": true, "stream_options": {"include_usage": true}, "messages": context,
+        });
+        let mut metrics = TurnMetrics {
+            eos_to_transcript_ms,
+            ..TurnMetrics::default()
+        };
+        metrics.provider = Some(host_of(&config.llm.base_url));
+        metrics.model = Some(config.llm.model.clone());
+
+        let llm_start = now_ms();
+        let (tx, rx) = mpsc::unbounded::<String>();
+        let text_side = self.read_llm(ws, id, &config, &body, &signal, tx, llm_start);
+        let audio_side = self.speak(ws, id, &config, &signal, rx);
+        let ((full_text, first_token_ms, usage, llm_error), spoken) =
+            future::join(text_side, audio_side).await;
+
+        metrics.llm_first_token_ms = first_token_ms;
+        metrics.tts_first_byte_ms = spoken.tts_first_byte_ms;
+        metrics.eos_to_first_audio_ms = spoken.first_audio_at.map(|t| (t - eos) as u32);
+        if let Some((p, c)) = usage {
+            metrics.prompt_tokens = Some(p);
+            metrics.completion_tokens = Some(c);
+        }
+        let (status, stored) = match self.cancelled(id) {
+            Some(played_ms) => (
+                ResponseStatus::Interrupted,
+                heard(&spoken.chunks, played_ms).text,
+            ),
+            None => match llm_error.or(spoken.failed) {
+                Some(message) => {
+                    send_error(ws, ErrorCode::ProviderError, &message)?;
+                    (ResponseStatus::Failed, full_text)
+                }
+                None => {
+                    // The last frame of the reply, so the client knows it is complete.
+                    let end = FrameHeader {
+                        kind: FrameKind::Output,
+                        flags: FrameFlags::END,
+                        stream_id: id,
+                        seq: spoken.frames_sent,
+                        sample_rate: TTS_RATE,
+                        sample_count: 0,
+                    };
+                    let mut bytes = Vec::new();
+                    if AudioFrame::encode(&end, &[], &mut bytes).is_ok() {
+                        ws.send_with_bytes(&bytes)?;
+                    }
+                    (ResponseStatus::Completed, full_text)
+                }
+            },
+        };
+        if !stored.trim().is_empty() {
+            self.remember(Role::Assistant, &stored)?;
+        }
+        *self.active.borrow_mut() = None;
+        console_log!(
+            "{}",
+            json!({"event": "turn", "response_id": id, "status": format!("{status:?}").to_lowercase(), "metrics": &metrics})
+        );
+        send(
+            ws,
+            &ServerMessage::ResponseDone {
+                response_id: id,
+                status,
+                metrics,
+            },
+        )
+    }
+
+    /// Streams the LLM reply: captions to the client, chunks to the TTS side.
+    /// Returns (full text, first-token ms, usage, error).
+    #[allow(clippy::too_many_arguments)]
+    async fn read_llm(
+        &self,
+        ws: &WebSocket,
+        id: u32,
+        config: &ProviderConfig,
+        body: &serde_json::Value,
+        signal: &AbortSignal,
+        tx: mpsc::UnboundedSender<String>,
+        start: u64,
+    ) -> (String, Option<u32>, Option<(u32, u32)>, Option<String>) {
+        let mut text = String::new();
+        let mut first_token = None;
+        let mut usage = None;
+        let fail = |text: String, first, usage, what: String| (text, first, usage, Some(what));
+        let mut resp = match Self::post_json(&config.llm, "v1/chat/completions", body, signal).await
+        {
+            Ok(r) => r,
+            Err(_) if self.cancelled(id).is_some() => return (text, None, None, None),
+            Err(_) => return fail(text, None, None, "the language model is unreachable".into()),
+        };
+        if resp.status_code() != 200 {
+            return fail(
+                text,
+                None,
+                None,
+                format!("the language model answered HTTP {}", resp.status_code()),
+            );
+        }
+        let mut stream = match resp.stream() {
+            Ok(s) => s,
+            Err(_) => return fail(text, None, None, "the language model sent no body".into()),
+        };
+        let mut parser = ChatStream::new();
+        let mut cutter = SentenceCutter::new(CutterConfig::default());
+        loop {
+            let next = if first_token.is_none() {
+                let wait = Delay::from(std::time::Duration::from_millis(FIRST_TOKEN_TIMEOUT_MS));
+                match future::select(stream.next(), wait).await {
+                    Either::Left((item, _)) => item,
+                    Either::Right(_) => {
+                        self.cancel(Some(id), 0);
+                        return fail(
+                            text,
+                            None,
+                            usage,
+                            "the language model did not start answering in time".into(),
+                        );
+                    }
+                }
+            } else {
+                stream.next().await
+            };
+            let Some(read) = next else { break };
+            let Ok(bytes) = read else {
+                if self.cancelled(id).is_some() {
+                    return (text, first_token, usage, None);
+                }
+                return fail(
+                    text,
+                    first_token,
+                    usage,
+                    "the language model stream broke off".into(),
+                );
+            };
+            let mut deltas = Vec::new();
+            if let Err(e) = parser.push(&bytes, |event| match event {
+                ChatEvent::Text(t) => deltas.push(t),
+                ChatEvent::Usage {
+                    prompt_tokens,
+                    completion_tokens,
+                } => usage = Some((prompt_tokens, completion_tokens)),
+                _ => {}
+            }) {
+                return fail(
+                    text,
+                    first_token,
+                    usage,
+                    format!("the language model stream is invalid: {e}"),
+                );
+            }
+            for delta in deltas {
+                if self.cancelled(id).is_some() {
+                    return (text, first_token, usage, None);
+                }
+                first_token.get_or_insert((now_ms() - start) as u32);
+                text.push_str(&delta);
+                let _ = send(
+                    ws,
+                    &ServerMessage::ResponseTextDelta {
+                        response_id: id,
+                        delta: delta.clone(),
+                    },
+                );
+                cutter.push(&delta, |chunk| {
+                    let _ = tx.unbounded_send(chunk);
+                });
+            }
+        }
+        if let Err(e) = parser.finish() {
+            return fail(
+                text,
+                first_token,
+                usage,
+                format!("the language model stream ended early: {e}"),
+            );
+        }
+        cutter.finish(|chunk| {
+            let _ = tx.unbounded_send(chunk);
+        });
+        (text, first_token, usage, None)
+    }
+
+    /// Synthesises chunks in order as they arrive (the next is requested as soon as the previous
+    /// one's audio has been received, while the client is still playing it) and streams the
+    /// audio as 20 ms frames.
+    async fn speak(
+        &self,
+        ws: &WebSocket,
+        id: u32,
+        config: &ProviderConfig,
+        signal: &AbortSignal,
+        mut rx: mpsc::UnboundedReceiver<String>,
+    ) -> Spoken {
+        let mut spoken = Spoken::default();
+        let mut seq = 0u32;
+        while let Some(chunk) = rx.next().await {
+            if self.cancelled(id).is_some() || spoken.failed.is_some() {
+                continue; // drain: the text side finishes on its own
+            }
+            let say = speakable(&chunk);
+            if say.is_empty() {
+                continue;
+            }
+            let body = json!({"model": config.tts.model, "voice": config.tts_voice, "input": say, "response_format": "pcm"});
+            let start = now_ms();
+            let mut resp =
+                match Self::post_json(&config.tts, "v1/audio/speech", &body, signal).await {
+                    Ok(r) if r.status_code() == 200 => r,
+                    Ok(r) => {
+                        spoken.failed =
+                            Some(format!("text-to-speech answered HTTP {}", r.status_code()));
+                        continue;
+                    }
+                    Err(_) => {
+                        if self.cancelled(id).is_none() {
+                            spoken.failed = Some("text-to-speech is unreachable".into());
+                        }
+                        continue;
+                    }
+                };
+            let Ok(mut audio) = resp.stream() else {
+                spoken.failed = Some("text-to-speech sent no body".into());
+                continue;
+            };
+            let mut pending: Vec<u8> = Vec::with_capacity(FRAME_SAMPLES * 2);
+            let mut samples_total = 0usize;
+            while let Some(read) = audio.next().await {
+                if self.cancelled(id).is_some() {
+                    break;
+                }
+                let Ok(bytes) = read else {
+                    spoken.failed = Some("text-to-speech stream broke off".into());
+                    break;
+                };
+                spoken
+                    .tts_first_byte_ms
+                    .get_or_insert((now_ms() - start) as u32);
+                pending.extend_from_slice(&bytes);
+                while pending.len() >= FRAME_SAMPLES * 2 {
+                    let frame: Vec<u8> = pending.drain(..FRAME_SAMPLES * 2).collect();
+                    samples_total += FRAME_SAMPLES;
+                    if self.send_audio(ws, id, &mut seq, &frame).is_err() {
+                        spoken.failed = Some("the client went away".into());
+                        break;
+                    }
+                    spoken.first_audio_at.get_or_insert(now_ms());
+                }
+            }
+            if pending.len() >= 2 && self.cancelled(id).is_none() {
+                let even = pending.len() / 2 * 2;
+                samples_total += even / 2;
+                let _ = self.send_audio(ws, id, &mut seq, &pending[..even]);
+            }
+            spoken.chunks.push(SpokenChunk {
+                text: chunk,
+                audio_ms: (samples_total as u64 * 1000 / u64::from(TTS_RATE)) as u32,
+            });
+        }
+        spoken.chunks.retain(|c| c.audio_ms > 0);
+        spoken.frames_sent = seq;
+        spoken
+    }
+
+    fn send_audio(&self, ws: &WebSocket, id: u32, seq: &mut u32, pcm: &[u8]) -> Result<()> {
+        if self.cancelled(id).is_some() {
+            return Ok(());
+        }
+        let samples: Vec<i16> = pcm
+            .chunks_exact(2)
+            .map(|b| i16::from_le_bytes([b[0], b[1]]))
+            .collect();
+        let header = FrameHeader {
+            kind: FrameKind::Output,
+            flags: FrameFlags::NONE,
+            stream_id: id,
+            seq: *seq,
+            sample_rate: TTS_RATE,
+            sample_count: samples.len() as u16,
+        };
+        let mut bytes = Vec::with_capacity(aura_protocol::HEADER_LEN + pcm.len());
+        AudioFrame::encode(&header, &samples, &mut bytes)
+            .map_err(|e| worker::Error::RustError(e.to_string()))?;
+        *seq += 1;
+        ws.send_with_bytes(&bytes)
+    }
+}
+
+/// The host of a base URL, for metrics (never a key or a path).
+fn host_of(base_url: &str) -> String {
+    base_url
+        .split("://")
+        .nth(1)
+        .unwrap_or(base_url)
+        .split(['/', '?'])
+        .next()
+        .unwrap_or("")
+        .to_string()
+}

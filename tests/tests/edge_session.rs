@@ -1,0 +1,192 @@
+//! Live voice sessions in local workerd (wrangler dev), against the provider emulator.
+
+use std::time::Duration;
+
+use aura_emulator::Emulator;
+use aura_protocol::{AudioFrame, FrameKind};
+use aura_tests::{Incoming, SessionClient, WranglerDev};
+use serde_json::{Value, json};
+
+fn emulator() -> Emulator {
+    Emulator::start(0).unwrap()
+}
+
+fn edge(emu: &Emulator) -> WranglerDev {
+    let url = emu.base_url();
+    WranglerDev::start_with_vars(&[
+        ("LLM_BASE_URL", url.clone()),
+        ("STT_BASE_URL", url.clone()),
+        ("TTS_BASE_URL", url),
+    ])
+}
+
+fn script(emu: &Emulator, body: Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let resp = agent
+        .post(&format!("{}/_emulator/script", emu.base_url()))
+        .header("content-type", "application/json")
+        .send(body.to_string())
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+}
+
+fn requests(emu: &Emulator) -> Vec<Value> {
+    let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+    let mut resp = agent
+        .get(&format!("{}/_emulator/requests", emu.base_url()))
+        .call()
+        .unwrap();
+    serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap()
+}
+
+fn of_endpoint<'a>(log: &'a [Value], endpoint: &str) -> Vec<&'a Value> {
+    log.iter().filter(|r| r["endpoint"] == endpoint).collect()
+}
+
+/// (text deltas joined, decoded output frames as (stream, seq, samples, end), the response.done).
+fn reply_parts(messages: &[Incoming]) -> (String, Vec<(u32, u32, usize, bool)>, Value) {
+    let mut text = String::new();
+    let mut frames = Vec::new();
+    let mut done = Value::Null;
+    for m in messages {
+        match m {
+            Incoming::Json(v) if v["type"] == "response.text_delta" => {
+                text.push_str(v["delta"].as_str().unwrap())
+            }
+            Incoming::Json(v) if v["type"] == "response.done" => done = v.clone(),
+            Incoming::Binary(b) => {
+                let f =
+                    AudioFrame::decode_kind(b, FrameKind::Output).expect("a valid output frame");
+                frames.push((
+                    f.header.stream_id,
+                    f.header.seq,
+                    f.samples().len(),
+                    f.header.flags.is_end(),
+                ));
+            }
+            _ => {}
+        }
+    }
+    (text, frames, done)
+}
+
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn a_typed_turn_streams_captions_and_audio_in_order_and_reports_metrics() {
+    let emu = emulator();
+    script(
+        &emu,
+        json!({"endpoint": "chat", "queue": [{"reply": "We open at nine. On Sundays we open at eight.", "first_byte_ms": 120, "chunk_ms": 15}]}),
+    );
+    script(
+        &emu,
+        json!({"endpoint": "speech", "default": {"first_byte_ms": 40, "chunk_ms": 5}}),
+    );
+    let dev = edge(&emu);
+    let mut client = SessionClient::connect(dev.port, "");
+    let ready = client.start();
+    assert_eq!(ready["output_sample_rate"], 24_000);
+    assert_eq!(ready["token"].as_str().unwrap().len(), 64);
+
+    client.send_json(json!({"type": "input.text", "text": "When do you open?"}));
+    let messages = client.until("response.done", Duration::from_secs(20));
+    assert_eq!(messages[0].kind(), Some("response.started"), "{messages:?}");
+    let (text, frames, done) = reply_parts(&messages);
+    assert_eq!(text, "We open at nine. On Sundays we open at eight.");
+    assert_eq!(done["status"], "completed", "{done}");
+
+    let response_id = done["response_id"].as_u64().unwrap() as u32;
+    for (i, &(stream, seq, _, _)) in frames.iter().enumerate() {
+        assert_eq!(
+            (stream, seq),
+            (response_id, i as u32),
+            "frames in order, no gap"
+        );
+    }
+    assert!(frames.last().unwrap().3, "the last frame carries END");
+    // The emulator speaks 60 ms per character: both sentences, whole.
+    let samples: usize = frames.iter().map(|f| f.2).sum();
+    let expected_ms = ("We open at nine.".len() + "On Sundays we open at eight.".len()) * 60;
+    assert_eq!(
+        samples,
+        expected_ms * 24,
+        "every sample of both sentences, once"
+    );
+
+    let m = &done["metrics"];
+    assert!(m["llm_first_token_ms"].as_u64().unwrap() >= 120, "{m}");
+    assert!(m["tts_first_byte_ms"].as_u64().unwrap() >= 40, "{m}");
+    assert!(m["eos_to_first_audio_ms"].is_u64(), "{m}");
+    assert_eq!(m["model"], "gpt-4o-mini");
+
+    let log = requests(&emu);
+    let chat = of_endpoint(&log, "chat");
+    assert_eq!(chat[0]["body"]["stream"], true);
+    assert_eq!(
+        chat[0]["body"]["messages"][1],
+        json!({"role": "user", "content": "When do you open?"})
+    );
+    let speech: Vec<&str> = of_endpoint(&log, "speech")
+        .iter()
+        .map(|r| r["body"]["input"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        speech,
+        vec!["We open at nine.", "On Sundays we open at eight."],
+        "sentence by sentence"
+    );
+    client.close();
+}
+
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn bad_input_gets_typed_errors_and_the_session_survives() {
+    let emu = emulator();
+    let dev = edge(&emu);
+    let mut client = SessionClient::connect(dev.port, "");
+    let error_code =
+        |client: &mut SessionClient| match client.until("error", Duration::from_secs(5)).pop() {
+            Some(Incoming::Json(v)) => v["code"].as_str().unwrap().to_string(),
+            other => panic!("{other:?}"),
+        };
+    client.send_json(json!({"type": "input.text", "text": "hi"}));
+    assert_eq!(error_code(&mut client), "not_started");
+    client.send_binary(vec![1, 1, 0, 0]);
+    assert_eq!(error_code(&mut client), "not_started");
+    client.start();
+    client.send_text("{not json");
+    assert_eq!(error_code(&mut client), "bad_message");
+    client.send_json(json!({"type": "input.video"}));
+    assert_eq!(error_code(&mut client), "unknown_type");
+    client.send_text(&format!(
+        "{{\"type\":\"input.text\",\"text\":\"{}\"}}",
+        "a".repeat(20_000)
+    ));
+    assert_eq!(error_code(&mut client), "message_too_large");
+    client.send_binary(vec![0xff; 30]);
+    assert_eq!(error_code(&mut client), "unsupported_version");
+    client.send_json(json!({"type": "input.speech_started", "stream_id": 1}));
+    let mut frame = Vec::new();
+    let header = aura_protocol::FrameHeader {
+        kind: FrameKind::Input,
+        flags: aura_protocol::FrameFlags::NONE,
+        stream_id: 1,
+        seq: 0,
+        sample_rate: 16_000,
+        sample_count: 320,
+    };
+    AudioFrame::encode(&header, &[0; 320], &mut frame).unwrap();
+    frame[12..16].copy_from_slice(&44_100u32.to_le_bytes());
+    client.send_binary(frame);
+    assert_eq!(error_code(&mut client), "wrong_sample_rate");
+    client.send_json(json!({"type": "ping", "nonce": 99}));
+    let pong = client.until("pong", Duration::from_secs(5));
+    assert!(
+        matches!(pong.last(), Some(Incoming::Json(v)) if v["nonce"] == 99),
+        "the session is alive"
+    );
+    client.close();
+}
