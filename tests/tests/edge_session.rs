@@ -46,8 +46,16 @@ fn of_endpoint<'a>(log: &'a [Value], endpoint: &str) -> Vec<&'a Value> {
     log.iter().filter(|r| r["endpoint"] == endpoint).collect()
 }
 
-/// (text deltas joined, decoded output frames as (stream, seq, samples, end), the response.done).
-fn reply_parts(messages: &[Incoming]) -> (String, Vec<(u32, u32, usize, bool)>, Value) {
+/// One decoded output frame.
+struct OutFrame {
+    stream: u32,
+    seq: u32,
+    samples: usize,
+    end: bool,
+}
+
+/// (text deltas joined, the decoded output frames, the response.done).
+fn reply_parts(messages: &[Incoming]) -> (String, Vec<OutFrame>, Value) {
     let mut text = String::new();
     let mut frames = Vec::new();
     let mut done = Value::Null;
@@ -60,12 +68,12 @@ fn reply_parts(messages: &[Incoming]) -> (String, Vec<(u32, u32, usize, bool)>, 
             Incoming::Binary(b) => {
                 let f =
                     AudioFrame::decode_kind(b, FrameKind::Output).expect("a valid output frame");
-                frames.push((
-                    f.header.stream_id,
-                    f.header.seq,
-                    f.samples().len(),
-                    f.header.flags.is_end(),
-                ));
+                frames.push(OutFrame {
+                    stream: f.header.stream_id,
+                    seq: f.header.seq,
+                    samples: f.samples().len(),
+                    end: f.header.flags.is_end(),
+                });
             }
             _ => {}
         }
@@ -99,16 +107,16 @@ fn a_typed_turn_streams_captions_and_audio_in_order_and_reports_metrics() {
     assert_eq!(done["status"], "completed", "{done}");
 
     let response_id = done["response_id"].as_u64().unwrap() as u32;
-    for (i, &(stream, seq, _, _)) in frames.iter().enumerate() {
+    for (i, f) in frames.iter().enumerate() {
         assert_eq!(
-            (stream, seq),
+            (f.stream, f.seq),
             (response_id, i as u32),
             "frames in order, no gap"
         );
     }
-    assert!(frames.last().unwrap().3, "the last frame carries END");
+    assert!(frames.last().unwrap().end, "the last frame carries END");
     // The emulator speaks 60 ms per character: both sentences, whole.
-    let samples: usize = frames.iter().map(|f| f.2).sum();
+    let samples: usize = frames.iter().map(|f| f.samples).sum();
     let expected_ms = ("We open at nine.".len() + "On Sundays we open at eight.".len()) * 60;
     assert_eq!(
         samples,
