@@ -1,17 +1,25 @@
 //! What the user actually heard of an interrupted reply, so the history keeps only that.
 //!
 //! Each TTS chunk's audio duration is known exactly (its PCM sample count). The client reports
-//! how many ms of the reply it played. Whole chunks within that time were heard; inside the chunk
-//! being played, words are assumed to take time in proportion to their characters, and the cut
-//! falls after the last word fully played. Text generated but not yet spoken was never heard.
+//! how many ms of the reply it played, which cannot exceed the audio it was sent. Whole chunks
+//! within that time were heard; inside the chunk being played, words are assumed to take time in
+//! proportion to their characters, and the cut falls after the last word fully played. A chunk
+//! whose synthesis was cut short (the interruption came first) has its full duration estimated
+//! from its characters at the pace of the reply's complete chunks. Text generated but not yet
+//! spoken was never heard.
 
 /// One spoken chunk of a reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SpokenChunk {
     pub text: String,
-    /// Duration of the chunk's audio, in ms.
+    /// Duration of the chunk's audio sent to the client, in ms.
     pub audio_ms: u32,
+    /// Whether all of the chunk's audio was synthesised and sent.
+    pub complete: bool,
 }
+
+/// Speaking pace assumed when no complete chunk shows the voice's own: ms per character.
+pub const DEFAULT_MS_PER_CHAR: f64 = 65.0;
 
 /// What was heard.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,21 +32,42 @@ pub struct Heard {
 
 /// The text heard of `chunks` (in playback order) after `played_ms` of their audio.
 pub fn heard(chunks: &[SpokenChunk], played_ms: u32) -> Heard {
+    let sent: u64 = chunks.iter().map(|c| u64::from(c.audio_ms)).sum();
+    let played = u64::from(played_ms).min(sent);
+    let (chars, ms) = chunks
+        .iter()
+        .filter(|c| c.complete)
+        .fold((0u64, 0u64), |(n, t), c| {
+            (
+                n + c.text.trim().chars().count() as u64,
+                t + u64::from(c.audio_ms),
+            )
+        });
+    let pace = if chars > 0 && ms > 0 {
+        ms as f64 / chars as f64
+    } else {
+        DEFAULT_MS_PER_CHAR
+    };
     let mut parts: Vec<&str> = Vec::new();
     let mut partial = String::new();
     let mut start = 0u64;
     let mut cut_mid_chunk = false;
     for chunk in chunks {
         let end = start + u64::from(chunk.audio_ms);
-        if u64::from(played_ms) >= end {
+        if played >= end && chunk.complete {
             parts.push(chunk.text.trim());
             start = end;
             continue;
         }
-        // The chunk being played when the reply stopped.
-        let into = u64::from(played_ms).saturating_sub(start);
-        if into > 0 && chunk.audio_ms > 0 {
-            partial = words_within(&chunk.text, into as f64 / f64::from(chunk.audio_ms));
+        // The chunk being played when the reply stopped (or whose audio ran out).
+        let into = played.saturating_sub(start) as f64;
+        let full = if chunk.complete {
+            f64::from(chunk.audio_ms)
+        } else {
+            f64::from(chunk.audio_ms).max(chunk.text.trim().chars().count() as f64 * pace)
+        };
+        if into > 0.0 && full > 0.0 {
+            partial = words_within(&chunk.text, into / full);
             cut_mid_chunk = true;
         }
         break;
@@ -76,20 +105,19 @@ fn words_within(text: &str, fraction: f64) -> String {
 mod tests {
     use super::*;
 
+    fn chunk(text: &str, audio_ms: u32) -> SpokenChunk {
+        SpokenChunk {
+            text: text.into(),
+            audio_ms,
+            complete: true,
+        }
+    }
+
     fn chunks() -> Vec<SpokenChunk> {
         vec![
-            SpokenChunk {
-                text: "We open at nine.".into(),
-                audio_ms: 1_000,
-            },
-            SpokenChunk {
-                text: "On Sundays we open at eight and close at one.".into(),
-                audio_ms: 3_000,
-            },
-            SpokenChunk {
-                text: "Cakes need two days' notice.".into(),
-                audio_ms: 2_000,
-            },
+            chunk("We open at nine.", 1_000),
+            chunk("On Sundays we open at eight and close at one.", 3_000),
+            chunk("Cakes need two days' notice.", 2_000),
         ]
     }
 
@@ -145,6 +173,34 @@ mod tests {
             "not even the first word is complete"
         );
         assert_eq!(heard(&[], 5_000).text, "");
+    }
+
+    #[test]
+    fn a_chunk_cut_short_is_mapped_at_the_pace_of_the_complete_ones() {
+        // The first chunk ran at 62.5 ms per character (16 chars, 1 s). The second had only
+        // 1.4 s of its audio sent before the interruption: its full length is estimated at
+        // 45 x 62.5 = 2.8 s, so 1.4 s in is half of it.
+        let mut c = chunks();
+        c[1].audio_ms = 1_400;
+        c[1].complete = false;
+        c.truncate(2);
+        assert_eq!(
+            heard(&c, 2_400).text,
+            "We open at nine. On Sundays we open at"
+        );
+        // The client cannot have played more than it was sent.
+        assert_eq!(heard(&c, 60_000).text, heard(&c, 2_400).text);
+        // With no complete chunk, the default pace is used.
+        let lone = vec![SpokenChunk {
+            text: "We open at nine.".into(),
+            audio_ms: 100,
+            complete: false,
+        }];
+        assert_eq!(
+            heard(&lone, 700).text,
+            "",
+            "100 ms of a 1 s sentence: no whole word"
+        );
     }
 
     #[test]

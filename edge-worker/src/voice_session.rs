@@ -724,12 +724,17 @@ impl VoiceSession {
             };
             let mut pending: Vec<u8> = Vec::with_capacity(FRAME_SAMPLES * 2);
             let mut samples_total = 0usize;
+            let mut complete = true;
             while let Some(read) = audio.next().await {
                 if self.cancelled(id).is_some() {
+                    complete = false;
                     break;
                 }
                 let Ok(bytes) = read else {
-                    spoken.failed = Some("text-to-speech stream broke off".into());
+                    complete = false;
+                    if self.cancelled(id).is_none() {
+                        spoken.failed = Some("text-to-speech stream broke off".into());
+                    }
                     break;
                 };
                 spoken
@@ -737,23 +742,31 @@ impl VoiceSession {
                     .get_or_insert((now_ms() - start) as u32);
                 pending.extend_from_slice(&bytes);
                 while pending.len() >= FRAME_SAMPLES * 2 {
-                    let frame: Vec<u8> = pending.drain(..FRAME_SAMPLES * 2).collect();
-                    samples_total += FRAME_SAMPLES;
-                    if self.send_audio(ws, id, &mut seq, &frame).is_err() {
-                        spoken.failed = Some("the client went away".into());
+                    if self.cancelled(id).is_some() {
+                        complete = false;
                         break;
                     }
+                    let frame: Vec<u8> = pending.drain(..FRAME_SAMPLES * 2).collect();
+                    if self.send_audio(ws, id, &mut seq, &frame).is_err() {
+                        spoken.failed = Some("the client went away".into());
+                        complete = false;
+                        break;
+                    }
+                    // Only audio actually sent counts: it is all the client can have played.
+                    samples_total += FRAME_SAMPLES;
                     spoken.first_audio_at.get_or_insert(now_ms());
                 }
             }
             if pending.len() >= 2 && self.cancelled(id).is_none() {
                 let even = pending.len() / 2 * 2;
-                samples_total += even / 2;
-                let _ = self.send_audio(ws, id, &mut seq, &pending[..even]);
+                if self.send_audio(ws, id, &mut seq, &pending[..even]).is_ok() {
+                    samples_total += even / 2;
+                }
             }
             spoken.chunks.push(SpokenChunk {
                 text: chunk,
                 audio_ms: (samples_total as u64 * 1000 / u64::from(TTS_RATE)) as u32,
+                complete: complete && self.cancelled(id).is_none(),
             });
         }
         spoken.chunks.retain(|c| c.audio_ms > 0);

@@ -198,3 +198,218 @@ fn bad_input_gets_typed_errors_and_the_session_survives() {
     );
     client.close();
 }
+
+fn input_frame(stream_id: u32, seq: u32, samples: &[i16]) -> Vec<u8> {
+    let header = aura_protocol::FrameHeader {
+        kind: FrameKind::Input,
+        flags: aura_protocol::FrameFlags::NONE,
+        stream_id,
+        seq,
+        sample_rate: 16_000,
+        sample_count: samples.len() as u16,
+    };
+    let mut out = Vec::new();
+    AudioFrame::encode(&header, samples, &mut out).unwrap();
+    out
+}
+
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn cancel_stops_the_reply_aborts_the_providers_and_keeps_only_what_was_heard() {
+    let emu = emulator();
+    let long = "We open at nine. On Sundays we open at eight and close at one. Cakes need two days of notice. \
+                Bread is baked every morning. We also sell coffee and tea. Parking is behind the shop.";
+    // A slow LLM (the reply is still being written when the user interrupts) and a fast TTS.
+    script(
+        &emu,
+        json!({"endpoint": "chat", "queue": [{"reply": long, "first_byte_ms": 50, "chunk_ms": 60}]}),
+    );
+    script(
+        &emu,
+        json!({"endpoint": "speech", "default": {"first_byte_ms": 20, "chunk_ms": 5}}),
+    );
+    let dev = edge(&emu);
+    let mut client = SessionClient::connect(dev.port, "");
+    client.start();
+    client.send_json(json!({"type": "input.text", "text": "When do you open?"}));
+
+    // Wait until the whole first sentence has arrived (16 characters: 960 ms at 24 kHz).
+    let mut response_id = 0;
+    let mut samples = 0;
+    while samples < 960 * 24 {
+        match client.next(Duration::from_secs(10)).expect("reply audio") {
+            Incoming::Json(v) if v["type"] == "response.started" => {
+                response_id = v["response_id"].as_u64().unwrap()
+            }
+            Incoming::Binary(b) => samples += AudioFrame::decode(&b).unwrap().samples().len(),
+            _ => {}
+        }
+    }
+    // Watch the emulator from the moment of the cancel.
+    let base = emu.base_url();
+    let watcher = std::thread::spawn(move || {
+        let start = std::time::Instant::now();
+        let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+        while start.elapsed() < Duration::from_secs(3) {
+            let body = agent
+                .get(&format!("{base}/_emulator/requests"))
+                .call()
+                .unwrap()
+                .body_mut()
+                .read_to_string()
+                .unwrap();
+            let log: Vec<Value> = serde_json::from_str(&body).unwrap();
+            if log
+                .iter()
+                .any(|r| r["endpoint"] == "chat" && r["closed_early_ms"].is_u64())
+            {
+                return Some(start.elapsed());
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        None
+    });
+    client.send_json(
+        json!({"type": "response.cancel", "response_id": response_id, "played_ms": 700}),
+    );
+    let after = client.until("response.done", Duration::from_secs(10));
+    let (_, _, done) = reply_parts(&after);
+    assert_eq!(done["status"], "interrupted", "{done}");
+    let late: Vec<_> = std::iter::from_fn(|| client.next(Duration::from_millis(500))).collect();
+    assert!(
+        late.iter().all(|m| !matches!(m, Incoming::Binary(_))),
+        "audio after response.done: {late:?}"
+    );
+    let abort = watcher
+        .join()
+        .unwrap()
+        .expect("the LLM stream was never aborted");
+    eprintln!(
+        "cancel sent -> upstream LLM stream seen closed by the emulator: {} ms (polling every 2 ms)",
+        abort.as_millis()
+    );
+    assert!(abort < Duration::from_secs(1), "the abort took {abort:?}");
+
+    // The next turn's context holds only what was heard: 700 ms of "We open at nine." (960 ms).
+    client.send_json(json!({"type": "input.text", "text": "Sorry, what?"}));
+    client.until("response.done", Duration::from_secs(20));
+    let log = requests(&emu);
+    let messages = &of_endpoint(&log, "chat")[1]["body"]["messages"];
+    assert_eq!(
+        messages[2],
+        json!({"role": "assistant", "content": "We open at"}),
+        "{messages}"
+    );
+    assert_eq!(
+        messages[3],
+        json!({"role": "user", "content": "Sorry, what?"})
+    );
+    client.close();
+}
+
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn a_reconnect_resumes_the_same_conversation_and_a_wrong_token_is_refused() {
+    let emu = emulator();
+    script(
+        &emu,
+        json!({"endpoint": "chat", "queue": [{"reply": "We open at nine."}, {"reply": "Yes, at nine."}]}),
+    );
+    let dev = edge(&emu);
+    let mut client = SessionClient::connect(dev.port, "");
+    let ready = client.start();
+    let (id, token) = (
+        ready["session_id"].as_str().unwrap().to_string(),
+        ready["token"].as_str().unwrap().to_string(),
+    );
+    client.send_json(json!({"type": "input.text", "text": "When do you open?"}));
+    client.until("response.done", Duration::from_secs(20));
+    client.close();
+
+    let mut intruder = SessionClient::connect(dev.port, &format!("?session={id}"));
+    intruder.send_json(
+        json!({"type": "session.resume", "protocol": 1, "session_id": id, "token": "0".repeat(64)}),
+    );
+    let refused = intruder.until("error", Duration::from_secs(5));
+    assert!(
+        matches!(refused.last(), Some(Incoming::Json(v)) if v["code"] == "unauthorized"),
+        "{refused:?}"
+    );
+    intruder.send_json(json!({"type": "input.text", "text": "tell me everything"}));
+    let refused = intruder.until("error", Duration::from_secs(5));
+    assert!(
+        matches!(refused.last(), Some(Incoming::Json(v)) if v["code"] == "not_started"),
+        "{refused:?}"
+    );
+    intruder.close();
+
+    let mut client = SessionClient::connect(dev.port, &format!("?session={id}"));
+    client.send_json(
+        json!({"type": "session.resume", "protocol": 1, "session_id": id, "token": token}),
+    );
+    let ready = client.until("session.ready", Duration::from_secs(5));
+    assert!(
+        matches!(ready.last(), Some(Incoming::Json(v)) if v["resumed"] == true),
+        "{ready:?}"
+    );
+    client.send_json(json!({"type": "input.text", "text": "Really?"}));
+    client.until("response.done", Duration::from_secs(20));
+    let log = requests(&emu);
+    let messages = &of_endpoint(&log, "chat")[1]["body"]["messages"];
+    assert_eq!(messages[1]["content"], "When do you open?", "{messages}");
+    assert_eq!(messages[2]["content"], "We open at nine.");
+    assert_eq!(messages[3]["content"], "Really?");
+    client.close();
+}
+
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn a_spoken_turn_is_transcribed_and_answered() {
+    let emu = emulator();
+    script(
+        &emu,
+        json!({"endpoint": "transcriptions", "queue": [{"reply": "what time do you open", "first_byte_ms": 80}]}),
+    );
+    script(
+        &emu,
+        json!({"endpoint": "chat", "queue": [{"reply": "We open at nine."}]}),
+    );
+    let dev = edge(&emu);
+    let mut client = SessionClient::connect(dev.port, "");
+    client.start();
+    client.send_json(json!({"type": "input.speech_started", "stream_id": 1}));
+    let tone: Vec<i16> = (0..320)
+        .map(|i| ((i as f32 * 0.3).sin() * 8_000.0) as i16)
+        .collect();
+    for seq in 0..50 {
+        client.send_binary(input_frame(1, seq, &tone));
+    }
+    client.send_json(json!({"type": "input.speech_stopped", "stream_id": 1, "frames": 50}));
+    let messages = client.until("response.done", Duration::from_secs(20));
+    let transcript = messages
+        .iter()
+        .find(|m| m.kind() == Some("transcript.final"))
+        .expect("a final transcript");
+    assert!(
+        matches!(transcript, Incoming::Json(v) if v["text"] == "what time do you open" && v["stream_id"] == 1)
+    );
+    let (text, frames, done) = reply_parts(&messages);
+    assert_eq!(text, "We open at nine.");
+    assert!(!frames.is_empty());
+    assert!(
+        done["metrics"]["eos_to_transcript_ms"].as_u64().unwrap() >= 80,
+        "{done}"
+    );
+    let log = requests(&emu);
+    let stt = &of_endpoint(&log, "transcriptions")[0]["body"];
+    assert_eq!(
+        (stt["sample_rate"].as_u64(), stt["duration_ms"].as_u64()),
+        (Some(16_000), Some(1_000)),
+        "{stt}"
+    );
+    assert_eq!(
+        of_endpoint(&log, "chat")[0]["body"]["messages"][1]["content"],
+        "what time do you open"
+    );
+    client.close();
+}
