@@ -1,6 +1,8 @@
 //! Provider settings for a session. Until tenants carry their own configuration (the tenancy
 //! work), they come from the Worker's environment: vars for URLs and models, secrets for keys.
 
+use crate::llm_router::Tier;
+
 /// One provider endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderEndpoint {
@@ -26,12 +28,17 @@ impl ProviderEndpoint {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderConfig {
     pub stt: ProviderEndpoint,
-    pub llm: ProviderEndpoint,
+    /// The LLM routes in configured order: the primary, then the fallback if any.
+    pub llm: Vec<(ProviderEndpoint, Tier)>,
+    /// Rule-based choice of tier per request (`LLM_SMART_ROUTING`, default on).
+    pub smart_routing: bool,
     pub tts: ProviderEndpoint,
     pub tts_voice: String,
     pub system_prompt: String,
     /// Token budget of the context sent to the LLM.
     pub context_budget_tokens: usize,
+    /// Time allowed to an LLM's first token before the next route is tried, in ms.
+    pub first_token_timeout_ms: u32,
 }
 
 impl ProviderConfig {
@@ -46,13 +53,26 @@ impl ProviderConfig {
         };
         Self {
             stt: endpoint("STT", "whisper-1"),
-            llm: endpoint("LLM", "gpt-4o-mini"),
+            llm: {
+                let tier = |name: &str, default: Tier| match get(name).as_deref() {
+                    Some("fast") => Tier::Fast,
+                    Some("strong") => Tier::Strong,
+                    _ => default,
+                };
+                let mut routes = vec![(endpoint("LLM", "gpt-4o-mini"), tier("LLM_TIER", Tier::Strong))];
+                if get("LLM_FALLBACK_BASE_URL").is_some() {
+                    routes.push((endpoint("LLM_FALLBACK", "gpt-4o-mini"), tier("LLM_FALLBACK_TIER", Tier::Strong)));
+                }
+                routes
+            },
+            smart_routing: get("LLM_SMART_ROUTING").is_none_or(|v| v != "off"),
             tts: endpoint("TTS", "tts-1"),
             tts_voice: get("TTS_VOICE").unwrap_or_else(|| "alloy".into()),
             system_prompt: get("SYSTEM_PROMPT").unwrap_or_else(|| {
                 "You are a helpful voice assistant on a website. Answer in one to three short spoken sentences, without lists or formatting.".into()
             }),
-            context_budget_tokens: get("CONTEXT_BUDGET_TOKENS").and_then(|v| v.parse().ok()).unwrap_or(6_000),
+                        context_budget_tokens: get("CONTEXT_BUDGET_TOKENS").and_then(|v| v.parse().ok()).unwrap_or(6_000),
+            first_token_timeout_ms: get("LLM_FIRST_TOKEN_TIMEOUT_MS").and_then(|v| v.parse().ok()).unwrap_or(2_500),
         }
     }
 }
@@ -69,16 +89,35 @@ mod tests {
             "TTS_API_KEY" => Some("sk-tts".into()),
             _ => None,
         });
+        assert_eq!(c.llm.len(), 1, "no fallback configured");
         assert_eq!(
-            c.llm.url("/v1/chat/completions"),
+            c.llm[0].0.url("/v1/chat/completions"),
             "http://127.0.0.1:8790/v1/chat/completions"
         );
-        assert_eq!(c.llm.api_key, None, "an empty key is no key");
+        assert_eq!(c.llm[0].0.api_key, None, "an empty key is no key");
+        assert!(c.smart_routing);
         assert_eq!(c.tts.api_key.as_deref(), Some("sk-tts"));
         assert_eq!(
             c.stt.url("v1/audio/transcriptions"),
             "https://api.openai.com/v1/audio/transcriptions"
         );
-        assert_eq!(c.llm.model, "gpt-4o-mini");
+        assert_eq!(c.llm[0].0.model, "gpt-4o-mini");
+    }
+
+    #[test]
+    fn a_fallback_route_and_tiers_come_from_their_own_vars() {
+        let c = ProviderConfig::from_lookup(|k| match k {
+            "LLM_FALLBACK_BASE_URL" => Some("https://api.x.ai".into()),
+            "LLM_FALLBACK_MODEL" => Some("grok-3-mini".into()),
+            "LLM_FALLBACK_TIER" => Some("fast".into()),
+            "LLM_SMART_ROUTING" => Some("off".into()),
+            _ => None,
+        });
+        assert_eq!(c.llm.len(), 2);
+        assert_eq!(
+            (c.llm[1].0.model.as_str(), c.llm[1].1),
+            ("grok-3-mini", Tier::Fast)
+        );
+        assert!(!c.smart_routing);
     }
 }

@@ -25,6 +25,9 @@ use worker::{
 use crate::chat_stream::{ChatEvent, ChatStream};
 use crate::conversation::{Message, Role, build_context};
 use crate::heard::{SpokenChunk, heard};
+use crate::llm_router::{
+    Failure, Next, Request as RouteRequest, Route, Router as LlmRouter, RouterConfig,
+};
 use crate::provider_config::{ProviderConfig, ProviderEndpoint};
 use crate::sentence::{CutterConfig, SentenceCutter, speakable};
 use crate::session::{Action, Session};
@@ -35,8 +38,6 @@ const TTS_RATE: u32 = 24_000;
 const FRAME_SAMPLES: usize = 480;
 /// How long a disconnected conversation can be resumed.
 const RESUME_WINDOW_S: u32 = 120;
-/// Time allowed to the first LLM token.
-const FIRST_TOKEN_TIMEOUT_MS: u64 = 8_000;
 
 #[derive(Serialize, Deserialize)]
 struct Attachment {
@@ -45,7 +46,11 @@ struct Attachment {
 
 struct ActiveReply {
     id: u32,
+    /// Aborts the reply's TTS requests.
     abort: Option<AbortController>,
+    /// Aborts the LLM attempt in flight (each attempt has its own, so a first-token timeout
+    /// ends only that attempt).
+    llm_abort: Option<AbortController>,
     /// Set by `response.cancel`: how much of the reply the user heard.
     cancelled_at_ms: Option<u32>,
 }
@@ -57,6 +62,8 @@ pub struct VoiceSession {
     session: RefCell<Option<Session>>,
     next_response: Cell<u32>,
     active: RefCell<Option<ActiveReply>>,
+    /// LLM routing state (circuit breakers) for this conversation.
+    router: RefCell<Option<LlmRouter>>,
 }
 
 impl DurableObject for VoiceSession {
@@ -67,6 +74,7 @@ impl DurableObject for VoiceSession {
             session: RefCell::new(None),
             next_response: Cell::new(0),
             active: RefCell::new(None),
+            router: RefCell::new(None),
         }
     }
 
@@ -162,6 +170,28 @@ fn same_token(a: &str, b: &str) -> bool {
             .zip(b.bytes())
             .fold(0u8, |acc, (x, y)| acc | (x ^ y))
             == 0
+}
+
+/// What the LLM side of a turn reports back.
+#[derive(Default)]
+struct LlmResult {
+    text: String,
+    first_token_ms: Option<u32>,
+    usage: Option<(u32, u32)>,
+    provider: Option<String>,
+    model: Option<String>,
+    fallbacks: u32,
+    /// The error to show the user, if no route could answer.
+    error: Option<(ErrorCode, String)>,
+}
+
+/// How one LLM attempt went.
+#[derive(Default)]
+struct Attempt {
+    text: String,
+    first_token_ms: Option<u32>,
+    usage: Option<(u32, u32)>,
+    failure: Option<Failure>,
 }
 
 /// What a turn's audio pipeline reports back.
@@ -376,6 +406,9 @@ impl VoiceSession {
             if let Some(controller) = reply.abort.take() {
                 controller.abort();
             }
+            if let Some(controller) = reply.llm_abort.take() {
+                controller.abort();
+            }
         }
     }
 
@@ -478,6 +511,7 @@ impl VoiceSession {
         *self.active.borrow_mut() = Some(ActiveReply {
             id,
             abort: Some(controller),
+            llm_abort: None,
             cancelled_at_ms: None,
         });
         send(
@@ -495,38 +529,37 @@ impl VoiceSession {
             config.context_budget_tokens,
         );
         self.remember(Role::User, &user_text)?;
-        let body = json!({
-            "model": config.llm.model, "stream": true, "stream_options": {"include_usage": true}, "messages": context,
-        });
         let mut metrics = TurnMetrics {
             eos_to_transcript_ms,
             ..TurnMetrics::default()
         };
-        metrics.provider = Some(host_of(&config.llm.base_url));
-        metrics.model = Some(config.llm.model.clone());
-
-        let llm_start = now_ms();
         let (tx, rx) = mpsc::unbounded::<String>();
-        let text_side = self.read_llm(ws, id, &config, &body, &signal, tx, llm_start);
+        let text_side = self.answer(ws, id, &config, &user_text, &context, tx);
         let audio_side = self.speak(ws, id, &config, &signal, rx);
-        let ((full_text, first_token_ms, usage, llm_error), spoken) =
-            future::join(text_side, audio_side).await;
+        let (llm, spoken) = future::join(text_side, audio_side).await;
 
-        metrics.llm_first_token_ms = first_token_ms;
+        metrics.provider = llm.provider;
+        metrics.model = llm.model;
+        metrics.fallbacks = llm.fallbacks;
+        metrics.llm_first_token_ms = llm.first_token_ms;
         metrics.tts_first_byte_ms = spoken.tts_first_byte_ms;
         metrics.eos_to_first_audio_ms = spoken.first_audio_at.map(|t| (t - eos) as u32);
-        if let Some((p, c)) = usage {
+        if let Some((p, c)) = llm.usage {
             metrics.prompt_tokens = Some(p);
             metrics.completion_tokens = Some(c);
         }
+        let full_text = llm.text;
+        let failure = llm
+            .error
+            .or(spoken.failed.map(|m| (ErrorCode::ProviderError, m)));
         let (status, stored) = match self.cancelled(id) {
             Some(played_ms) => (
                 ResponseStatus::Interrupted,
                 heard(&spoken.chunks, played_ms).text,
             ),
-            None => match llm_error.or(spoken.failed) {
-                Some(message) => {
-                    send_error(ws, ErrorCode::ProviderError, &message)?;
+            None => match failure {
+                Some((code, message)) => {
+                    send_error(ws, code, &message)?;
                     (ResponseStatus::Failed, full_text)
                 }
                 None => {
@@ -565,56 +598,200 @@ impl VoiceSession {
         )
     }
 
-    /// Streams the LLM reply: captions to the client, chunks to the TTS side.
-    /// Returns (full text, first-token ms, usage, error).
-    #[allow(clippy::too_many_arguments)]
-    async fn read_llm(
+    /// Gets the reply from the LLM routes in the router's order, falling back before the first
+    /// token, and logs every routing decision with its reason.
+    async fn answer(
         &self,
         ws: &WebSocket,
         id: u32,
         config: &ProviderConfig,
-        body: &serde_json::Value,
-        signal: &AbortSignal,
+        user_text: &str,
+        context: &[Message],
         tx: mpsc::UnboundedSender<String>,
-        start: u64,
-    ) -> (String, Option<u32>, Option<(u32, u32)>, Option<String>) {
-        let mut text = String::new();
-        let mut first_token = None;
-        let mut usage = None;
-        let fail = |text: String, first, usage, what: String| (text, first, usage, Some(what));
-        let mut resp = match Self::post_json(&config.llm, "v1/chat/completions", body, signal).await
-        {
+    ) -> LlmResult {
+        let routes: Vec<Route> = config
+            .llm
+            .iter()
+            .map(|(e, tier)| Route {
+                provider: host_of(&e.base_url),
+                model: e.model.clone(),
+                tier: *tier,
+            })
+            .collect();
+        let plan = {
+            let mut slot = self.router.borrow_mut();
+            let router = slot.get_or_insert_with(|| {
+                LlmRouter::new(
+                    RouterConfig {
+                        smart: config.smart_routing,
+                        first_token_timeout_ms: config.first_token_timeout_ms,
+                        ..RouterConfig::default()
+                    },
+                    routes.clone(),
+                )
+            });
+            router.plan(
+                &RouteRequest {
+                    user_text,
+                    tools_available: false,
+                },
+                now_ms(),
+            )
+        };
+        let order: Vec<&str> = plan
+            .order
+            .iter()
+            .map(|&i| routes[i].provider.as_str())
+            .collect();
+        console_log!(
+            "{}",
+            json!({"event": "route", "response_id": id, "order": order, "reason": plan.reason})
+        );
+        let mut result = LlmResult::default();
+        for (k, &route) in plan.order.iter().enumerate() {
+            let endpoint = &config.llm[route].0;
+            result.provider = Some(routes[route].provider.clone());
+            result.model = Some(endpoint.model.clone());
+            let body = json!({
+                "model": endpoint.model, "stream": true, "stream_options": {"include_usage": true}, "messages": context,
+            });
+            let attempt = self.attempt(ws, id, endpoint, route, &body, &tx).await;
+            result.text = attempt.text;
+            result.first_token_ms = attempt.first_token_ms;
+            result.usage = attempt.usage;
+            let Some(failure) = attempt.failure else {
+                return result;
+            };
+            let tokens_sent = result.first_token_ms.is_some();
+            let next = match self.router.borrow_mut().as_mut() {
+                Some(router) => {
+                    router.failed(route, failure, tokens_sent, &plan.order[k + 1..], now_ms())
+                }
+                None => Next::GiveUp {
+                    reason: "no router".into(),
+                },
+            };
+            match next {
+                Next::FallBack { reason, .. } => {
+                    console_log!(
+                        "{}",
+                        json!({"event": "route_fallback", "response_id": id, "reason": reason})
+                    );
+                    result.fallbacks += 1;
+                }
+                Next::GiveUp { reason } => {
+                    console_log!(
+                        "{}",
+                        json!({"event": "route_give_up", "response_id": id, "reason": reason})
+                    );
+                    let code = if failure == Failure::FirstTokenTimeout {
+                        ErrorCode::ProviderTimeout
+                    } else {
+                        ErrorCode::ProviderError
+                    };
+                    result.error = Some((
+                        code,
+                        format!("the language model could not answer: {reason}"),
+                    ));
+                    return result;
+                }
+            }
+        }
+        result
+    }
+
+    /// One LLM attempt: streams the reply, captions to the client and chunks to the TTS side.
+    async fn attempt(
+        &self,
+        ws: &WebSocket,
+        id: u32,
+        endpoint: &ProviderEndpoint,
+        route: usize,
+        body: &serde_json::Value,
+        tx: &mpsc::UnboundedSender<String>,
+    ) -> Attempt {
+        let start = now_ms();
+        let timeout_ms = self
+            .router
+            .borrow()
+            .as_ref()
+            .map_or(2_500, |r| r.config().first_token_timeout_ms);
+        let mut out = Attempt::default();
+        let controller = AbortController::default();
+        let signal = controller.signal();
+        if let Some(reply) = self.active.borrow_mut().as_mut() {
+            reply.llm_abort = Some(controller);
+        }
+        let failed = |mut out: Attempt, failure: Failure| {
+            out.failure = Some(failure);
+            out
+        };
+        // The first-token deadline covers the request itself: a provider that never sends its
+        // headers is as late as one that never sends a token.
+        let deadline = start + u64::from(timeout_ms);
+        let left = || std::time::Duration::from_millis(deadline.saturating_sub(now_ms()));
+        let request = std::pin::pin!(Self::post_json(
+            endpoint,
+            "v1/chat/completions",
+            body,
+            &signal
+        ));
+        let sent = match future::select(request, Delay::from(left())).await {
+            Either::Left((sent, _)) => sent,
+            Either::Right(_) => {
+                if let Some(c) = self
+                    .active
+                    .borrow_mut()
+                    .as_mut()
+                    .and_then(|r| r.llm_abort.take())
+                {
+                    c.abort();
+                }
+                return failed(out, Failure::FirstTokenTimeout);
+            }
+        };
+        let mut resp = match sent {
             Ok(r) => r,
-            Err(_) if self.cancelled(id).is_some() => return (text, None, None, None),
-            Err(_) => return fail(text, None, None, "the language model is unreachable".into()),
+            Err(_) if self.cancelled(id).is_some() => return out,
+            Err(_) => return failed(out, Failure::Disconnect),
         };
         if resp.status_code() != 200 {
-            return fail(
-                text,
-                None,
-                None,
-                format!("the language model answered HTTP {}", resp.status_code()),
+            let retry_after_ms = resp
+                .headers()
+                .get("retry-after")
+                .ok()
+                .flatten()
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(|s| s * 1000);
+            return failed(
+                out,
+                Failure::Status {
+                    code: resp.status_code(),
+                    retry_after_ms,
+                },
             );
         }
-        let mut stream = match resp.stream() {
-            Ok(s) => s,
-            Err(_) => return fail(text, None, None, "the language model sent no body".into()),
+        let Ok(mut stream) = resp.stream() else {
+            return failed(out, Failure::Malformed);
         };
         let mut parser = ChatStream::new();
         let mut cutter = SentenceCutter::new(CutterConfig::default());
         loop {
-            let next = if first_token.is_none() {
-                let wait = Delay::from(std::time::Duration::from_millis(FIRST_TOKEN_TIMEOUT_MS));
+            let next = if out.first_token_ms.is_none() {
+                let wait = Delay::from(left());
                 match future::select(stream.next(), wait).await {
                     Either::Left((item, _)) => item,
                     Either::Right(_) => {
-                        self.cancel(Some(id), 0);
-                        return fail(
-                            text,
-                            None,
-                            usage,
-                            "the language model did not start answering in time".into(),
-                        );
+                        // Give up on this attempt only: the next route may answer.
+                        if let Some(c) = self
+                            .active
+                            .borrow_mut()
+                            .as_mut()
+                            .and_then(|r| r.llm_abort.take())
+                        {
+                            c.abort();
+                        }
+                        return failed(out, Failure::FirstTokenTimeout);
                     }
                 }
             } else {
@@ -622,38 +799,36 @@ impl VoiceSession {
             };
             let Some(read) = next else { break };
             let Ok(bytes) = read else {
-                if self.cancelled(id).is_some() {
-                    return (text, first_token, usage, None);
-                }
-                return fail(
-                    text,
-                    first_token,
-                    usage,
-                    "the language model stream broke off".into(),
-                );
+                return if self.cancelled(id).is_some() {
+                    out
+                } else {
+                    failed(out, Failure::Disconnect)
+                };
             };
             let mut deltas = Vec::new();
-            if let Err(e) = parser.push(&bytes, |event| match event {
+            let mut usage = None;
+            let parsed = parser.push(&bytes, |event| match event {
                 ChatEvent::Text(t) => deltas.push(t),
                 ChatEvent::Usage {
                     prompt_tokens,
                     completion_tokens,
                 } => usage = Some((prompt_tokens, completion_tokens)),
                 _ => {}
-            }) {
-                return fail(
-                    text,
-                    first_token,
-                    usage,
-                    format!("the language model stream is invalid: {e}"),
-                );
+            });
+            if usage.is_some() {
+                out.usage = usage;
             }
             for delta in deltas {
                 if self.cancelled(id).is_some() {
-                    return (text, first_token, usage, None);
+                    return out;
                 }
-                first_token.get_or_insert((now_ms() - start) as u32);
-                text.push_str(&delta);
+                if out.first_token_ms.is_none() {
+                    out.first_token_ms = Some((now_ms() - start) as u32);
+                    if let Some(router) = self.router.borrow_mut().as_mut() {
+                        router.succeeded(route);
+                    }
+                }
+                out.text.push_str(&delta);
                 let _ = send(
                     ws,
                     &ServerMessage::ResponseTextDelta {
@@ -665,19 +840,17 @@ impl VoiceSession {
                     let _ = tx.unbounded_send(chunk);
                 });
             }
+            if parsed.is_err() {
+                return failed(out, Failure::Malformed);
+            }
         }
-        if let Err(e) = parser.finish() {
-            return fail(
-                text,
-                first_token,
-                usage,
-                format!("the language model stream ended early: {e}"),
-            );
+        if parser.finish().is_err() {
+            return failed(out, Failure::Disconnect);
         }
         cutter.finish(|chunk| {
             let _ = tx.unbounded_send(chunk);
         });
-        (text, first_token, usage, None)
+        out
     }
 
     /// Synthesises chunks in order as they arrive (the next is requested as soon as the previous

@@ -1,0 +1,141 @@
+//! LLM fallback in local workerd: each fault of the primary provider before its first token
+//! makes the fallback answer; a failure after text was sent does not (no repeated speech).
+
+use std::time::Duration;
+
+use aura_emulator::Emulator;
+use aura_tests::{Incoming, SessionClient, WranglerDev};
+use serde_json::{Value, json};
+
+fn script(emu: &Emulator, body: Value) {
+    let agent: ureq::Agent = ureq::Agent::config_builder()
+        .http_status_as_error(false)
+        .build()
+        .into();
+    let resp = agent
+        .post(&format!("{}/_emulator/script", emu.base_url()))
+        .header("content-type", "application/json")
+        .send(body.to_string())
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+}
+
+fn requests(emu: &Emulator) -> Vec<Value> {
+    let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
+    let mut resp = agent
+        .get(&format!("{}/_emulator/requests", emu.base_url()))
+        .call()
+        .unwrap();
+    serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap()
+}
+
+fn chats(emu: &Emulator) -> Vec<Value> {
+    requests(emu)
+        .into_iter()
+        .filter(|r| r["endpoint"] == "chat")
+        .collect()
+}
+
+/// One typed turn on a fresh session; returns (caption text, response.done, errors).
+fn turn(dev: &WranglerDev) -> (String, Value, Vec<Value>) {
+    let mut client = SessionClient::connect(dev.port, "");
+    client.start();
+    client.send_json(json!({"type": "input.text", "text": "When do you open?"}));
+    let messages = client.until("response.done", Duration::from_secs(20));
+    client.close();
+    let mut text = String::new();
+    let mut errors = Vec::new();
+    let mut done = Value::Null;
+    for m in messages {
+        if let Incoming::Json(v) = m {
+            match v["type"].as_str() {
+                Some("response.text_delta") => text.push_str(v["delta"].as_str().unwrap()),
+                Some("error") => errors.push(v),
+                Some("response.done") => done = v,
+                _ => {}
+            }
+        }
+    }
+    (text, done, errors)
+}
+
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn every_fault_before_the_first_token_falls_back_and_a_fault_after_it_does_not() {
+    let primary = Emulator::start(0).unwrap();
+    let fallback = Emulator::start(0).unwrap();
+    script(
+        &fallback,
+        json!({"endpoint": "chat", "default": {"reply": "From the fallback."}}),
+    );
+    let dev = WranglerDev::start_with_vars(&[
+        ("LLM_BASE_URL", primary.base_url()),
+        ("LLM_FALLBACK_BASE_URL", fallback.base_url()),
+        ("STT_BASE_URL", primary.base_url()),
+        ("TTS_BASE_URL", primary.base_url()),
+        ("LLM_SMART_ROUTING", "off".into()),
+        ("LLM_FIRST_TOKEN_TIMEOUT_MS", "500".into()),
+    ]);
+
+    let faults = [
+        json!({"kind": "status", "code": 429, "retry_after_s": 1}),
+        json!({"kind": "status", "code": 500}),
+        json!({"kind": "status", "code": 503}),
+        json!({"kind": "hang"}),
+        json!({"kind": "disconnect_after", "chunks": 0}),
+        json!({"kind": "malformed_after", "chunks": 0}),
+    ];
+    for (i, fault) in faults.iter().enumerate() {
+        script(
+            &primary,
+            json!({"endpoint": "chat", "queue": [{"reply": "From the primary.", "fault": fault}]}),
+        );
+        let (text, done, errors) = turn(&dev);
+        assert_eq!(text, "From the fallback.", "{fault}: {done} {errors:?}");
+        assert_eq!(done["status"], "completed", "{fault}");
+        assert_eq!(done["metrics"]["fallbacks"], 1, "{fault}");
+        assert!(errors.is_empty(), "{fault}: {errors:?}");
+        assert_eq!(
+            chats(&primary).len(),
+            i + 1,
+            "{fault}: the primary was tried first"
+        );
+        assert_eq!(chats(&fallback).len(), i + 1, "{fault}: then the fallback");
+    }
+    // The hung request was abandoned (aborted), not left open.
+    let hung = &chats(&primary)[3];
+    assert!(hung["closed_early_ms"].is_u64(), "{hung}");
+
+    // Text already reached the user: no fallback (it would repeat speech); a clear error instead.
+    script(
+        &primary,
+        json!({"endpoint": "chat", "queue": [{"reply": "We open at nine and", "fault": {"kind": "disconnect_after", "chunks": 3}}]}),
+    );
+    let before = chats(&fallback).len();
+    let (text, done, errors) = turn(&dev);
+    assert_eq!(text, "We open at", "three tokens, then the cut");
+    assert_eq!(done["status"], "failed", "{done}");
+    assert_eq!(errors[0]["code"], "provider_error");
+    assert_eq!(errors[0]["retryable"], true);
+    assert_eq!(chats(&fallback).len(), before, "the fallback was not asked");
+}
+
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn when_no_route_answers_the_user_gets_a_retryable_error_not_a_hang() {
+    let primary = Emulator::start(0).unwrap();
+    script(
+        &primary,
+        json!({"endpoint": "chat", "default": {"fault": {"kind": "hang"}}}),
+    );
+    let dev = WranglerDev::start_with_vars(&[
+        ("LLM_BASE_URL", primary.base_url()),
+        ("TTS_BASE_URL", primary.base_url()),
+        ("LLM_FIRST_TOKEN_TIMEOUT_MS", "400".into()),
+    ]);
+    let (text, done, errors) = turn(&dev);
+    assert_eq!(text, "");
+    assert_eq!(done["status"], "failed");
+    assert_eq!(errors[0]["code"], "provider_timeout", "{errors:?}");
+    assert_eq!(errors[0]["retryable"], true);
+}
