@@ -17,6 +17,8 @@ pub struct Recorded {
     pub received_ms: u64,
     /// When the first byte of the response body was sent.
     pub first_byte_ms: Option<u64>,
+    /// The same, in microseconds since the emulator started (for latency benchmarks).
+    pub first_byte_us: Option<u64>,
     /// When the whole response had been sent.
     pub completed_ms: Option<u64>,
     /// When the client went away before the response was complete (an abort).

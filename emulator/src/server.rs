@@ -34,6 +34,10 @@ impl Shared {
         self.start.elapsed().as_millis() as u64
     }
 
+    fn now_us(&self) -> u64 {
+        self.start.elapsed().as_micros() as u64
+    }
+
     fn with<T>(&self, f: impl FnOnce(&mut Inner) -> T) -> T {
         // A poisoned lock only means a handler panicked mid-update; the data is still usable.
         let mut guard = self.inner.lock().unwrap_or_else(|e| e.into_inner());
@@ -65,6 +69,7 @@ impl Shared {
                 body,
                 received_ms,
                 first_byte_ms: None,
+                first_byte_us: None,
                 completed_ms: None,
                 closed_early_ms: None,
                 chunks_sent: 0,
@@ -89,9 +94,11 @@ struct Tracker {
 impl Tracker {
     fn sent_chunk(&self) {
         let now = self.shared.now_ms();
+        let now_us = self.shared.now_us();
         self.shared.with(|i| {
             let r = &mut i.log[self.id as usize];
             r.first_byte_ms.get_or_insert(now);
+            r.first_byte_us.get_or_insert(now_us);
             r.chunks_sent += 1;
         });
     }
@@ -117,11 +124,15 @@ impl Drop for Tracker {
     }
 }
 
-/// The emulator's routes, for embedding.
+/// The emulator's routes, for embedding; its clock starts now.
 pub fn router() -> Router {
+    router_from(Instant::now())
+}
+
+fn router_from(start: Instant) -> Router {
     let shared = Shared {
         inner: Arc::new(Mutex::new(Inner::default())),
-        start: Instant::now(),
+        start,
     };
     Router::new()
         .route("/v1/chat/completions", post(chat))
@@ -467,6 +478,8 @@ async fn transcriptions(
 /// A running emulator on its own thread and runtime; stops when dropped.
 pub struct Emulator {
     pub port: u16,
+    /// The instant its clock (`*_ms`, `*_us` in the request log) counts from.
+    pub started_at: std::time::Instant,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -478,6 +491,7 @@ impl Emulator {
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let started_at = Instant::now();
         let thread = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -490,7 +504,7 @@ impl Emulator {
                 let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
                     return;
                 };
-                let _ = axum::serve(listener, router())
+                let _ = axum::serve(listener, router_from(started_at))
                     .with_graceful_shutdown(async move {
                         let _ = rx.await;
                     })
@@ -499,6 +513,7 @@ impl Emulator {
         });
         Ok(Self {
             port,
+            started_at,
             shutdown: Some(tx),
             thread: Some(thread),
         })
