@@ -7,6 +7,7 @@ pub mod barge_in;
 pub mod capture;
 #[cfg(not(target_arch = "wasm32"))]
 pub mod clip;
+pub mod connection;
 pub mod framer;
 pub mod playback;
 pub mod resample;

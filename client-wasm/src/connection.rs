@@ -1,0 +1,394 @@
+//! The browser's session connection, sans-IO: opening the WebSocket, starting or resuming the
+//! session, and reconnecting with exponential backoff after a drop, resuming the same
+//! conversation. The main-thread adapter (`wasm.rs`) executes the [`Command`]s it returns and
+//! feeds it the socket's events and the clock.
+
+use aura_protocol::{
+    ClientMessage, ErrorCode, PROTOCOL_VERSION, ServerMessage, SessionResume, SessionStart,
+};
+
+/// Reconnect timing. Defaults: 250 ms, doubling to at most 8 s, with up to 20% jitter.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Backoff {
+    pub initial_ms: u32,
+    pub max_ms: u32,
+    /// Fraction of the delay added at random, so many clients do not reconnect in step.
+    pub jitter: f32,
+}
+
+impl Default for Backoff {
+    fn default() -> Self {
+        Self {
+            initial_ms: 250,
+            max_ms: 8_000,
+            jitter: 0.2,
+        }
+    }
+}
+
+impl Backoff {
+    /// The delay before reconnect attempt `attempt` (1-based), given a random number in [0, 1).
+    pub fn delay_ms(&self, attempt: u32, random: f32) -> u32 {
+        let base = (u64::from(self.initial_ms) << attempt.saturating_sub(1).min(16))
+            .min(u64::from(self.max_ms)) as f32;
+        (base * (1.0 + self.jitter * random.clamp(0.0, 1.0))) as u32
+    }
+}
+
+/// What the adapter must do.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Command {
+    /// Open a WebSocket to this URL (closing any old one).
+    Open(String),
+    /// Send this text message.
+    Send(String),
+    /// Call `on_timer` at (or after) this time, in ms.
+    WakeAt(u64),
+    /// Tell the page.
+    Emit(Event),
+}
+
+/// What the page hears about.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The session is ready; `resumed` when it continues an earlier connection's conversation.
+    Ready { session_id: String, resumed: bool },
+    /// The connection dropped; reconnecting in `in_ms`.
+    Reconnecting { attempt: u32, in_ms: u32 },
+    /// A message from the server for the page (captions, replies, errors, limits).
+    Message(ServerMessage),
+    /// The session was refused for good (e.g. unauthorized); no more reconnects.
+    Failed { code: ErrorCode, message: String },
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum State {
+    Idle,
+    Connecting,
+    /// Open; `session.start` or `session.resume` sent.
+    Handshake {
+        resuming: bool,
+    },
+    Ready,
+    Waiting {
+        until_ms: u64,
+    },
+    Closed,
+}
+
+/// The connection state machine.
+#[derive(Debug, Clone)]
+pub struct Connection {
+    url: String,
+    backoff: Backoff,
+    state: State,
+    session: Option<(String, String)>,
+    attempt: u32,
+    language: Option<String>,
+}
+
+impl Connection {
+    /// A connection to the session endpoint at `url` (e.g. `wss://example.com/v1/session`).
+    pub fn new(url: impl Into<String>, backoff: Backoff) -> Self {
+        Self {
+            url: url.into(),
+            backoff,
+            state: State::Idle,
+            session: None,
+            attempt: 0,
+            language: None,
+        }
+    }
+
+    /// The user's language, sent with `session.start`.
+    pub fn set_language(&mut self, language: Option<String>) {
+        self.language = language;
+    }
+
+    pub fn is_ready(&self) -> bool {
+        self.state == State::Ready
+    }
+
+    /// The session to resume after a drop, if one was established.
+    pub fn session_id(&self) -> Option<&str> {
+        self.session.as_ref().map(|s| s.0.as_str())
+    }
+
+    /// Starts connecting.
+    pub fn connect(&mut self) -> Vec<Command> {
+        self.state = State::Connecting;
+        vec![Command::Open(self.url_for_attempt())]
+    }
+
+    fn url_for_attempt(&self) -> String {
+        match &self.session {
+            Some((id, _)) => format!(
+                "{}{}session={id}",
+                self.url,
+                if self.url.contains('?') { '&' } else { '?' }
+            ),
+            None => self.url.clone(),
+        }
+    }
+
+    /// The socket opened: start a new session or resume the last one.
+    pub fn on_open(&mut self) -> Vec<Command> {
+        let (msg, resuming) = match &self.session {
+            Some((session_id, token)) => (
+                ClientMessage::SessionResume(SessionResume {
+                    protocol: PROTOCOL_VERSION,
+                    session_id: session_id.clone(),
+                    token: token.clone(),
+                }),
+                true,
+            ),
+            None => (
+                ClientMessage::SessionStart(SessionStart {
+                    protocol: PROTOCOL_VERSION,
+                    input_sample_rate: aura_protocol::limits::INPUT_SAMPLE_RATE,
+                    output_sample_rate: Some(24_000),
+                    language: self.language.clone(),
+                }),
+                false,
+            ),
+        };
+        self.state = State::Handshake { resuming };
+        vec![Command::Send(msg.to_json())]
+    }
+
+    /// A text message arrived.
+    pub fn on_text(&mut self, text: &str) -> Vec<Command> {
+        let Ok(msg) = ServerMessage::parse(text) else {
+            return Vec::new(); // a message this version does not know is ignored
+        };
+        match (&self.state, msg) {
+            (State::Handshake { resuming }, ServerMessage::SessionReady(ready)) => {
+                let resumed = ready.resumed && *resuming;
+                self.session = Some((ready.session_id.clone(), ready.token.clone()));
+                self.state = State::Ready;
+                self.attempt = 0;
+                vec![Command::Emit(Event::Ready {
+                    session_id: ready.session_id,
+                    resumed,
+                })]
+            }
+            (
+                State::Handshake { resuming: true },
+                ServerMessage::Error {
+                    code: ErrorCode::SessionExpired | ErrorCode::Unauthorized,
+                    ..
+                },
+            ) => {
+                // The old conversation cannot be resumed: start a new one on a fresh connection.
+                self.session = None;
+                self.connect()
+            }
+            (
+                State::Handshake { resuming: false },
+                ServerMessage::Error {
+                    code: code @ (ErrorCode::Unauthorized | ErrorCode::UnsupportedVersion),
+                    message,
+                    ..
+                },
+            ) => {
+                self.state = State::Closed;
+                vec![Command::Emit(Event::Failed { code, message })]
+            }
+            (_, msg) => vec![Command::Emit(Event::Message(msg))],
+        }
+    }
+
+    /// The socket closed or failed at `now_ms`: schedule a reconnect (`random` in [0, 1) for
+    /// jitter). Nothing after `close`.
+    pub fn on_close(&mut self, now_ms: u64, random: f32) -> Vec<Command> {
+        if matches!(self.state, State::Closed | State::Idle) {
+            return Vec::new();
+        }
+        self.attempt += 1;
+        let in_ms = self.backoff.delay_ms(self.attempt, random);
+        self.state = State::Waiting {
+            until_ms: now_ms + u64::from(in_ms),
+        };
+        vec![
+            Command::Emit(Event::Reconnecting {
+                attempt: self.attempt,
+                in_ms,
+            }),
+            Command::WakeAt(now_ms + u64::from(in_ms)),
+        ]
+    }
+
+    /// A timer fired at `now_ms`.
+    pub fn on_timer(&mut self, now_ms: u64) -> Vec<Command> {
+        match self.state {
+            State::Waiting { until_ms } if now_ms >= until_ms => self.connect(),
+            State::Waiting { until_ms } => vec![Command::WakeAt(until_ms)],
+            _ => Vec::new(),
+        }
+    }
+
+    /// The user ended the conversation: no more reconnects.
+    pub fn close(&mut self) {
+        self.state = State::Closed;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ready(id: &str, token: &str, resumed: bool) -> String {
+        format!(
+            r#"{{"type":"session.ready","protocol":1,"session_id":"{id}","token":"{token}","resumed":{resumed},"input_sample_rate":16000,"output_sample_rate":24000,"resume_window_s":120}}"#
+        )
+    }
+
+    fn sent(cmds: &[Command]) -> Vec<serde_json::Value> {
+        cmds.iter()
+            .filter_map(|c| {
+                if let Command::Send(t) = c {
+                    Some(serde_json::from_str(t).unwrap())
+                } else {
+                    None
+                }
+            })
+            .collect()
+    }
+
+    #[test]
+    fn connect_start_ready() {
+        let mut c = Connection::new("ws://127.0.0.1:8787/v1/session", Backoff::default());
+        assert_eq!(
+            c.connect(),
+            vec![Command::Open("ws://127.0.0.1:8787/v1/session".into())]
+        );
+        let start = sent(&c.on_open());
+        assert_eq!(start[0]["type"], "session.start");
+        assert_eq!(start[0]["input_sample_rate"], 16_000);
+        let events = c.on_text(&ready("abc", "tok", false));
+        assert_eq!(
+            events,
+            vec![Command::Emit(Event::Ready {
+                session_id: "abc".into(),
+                resumed: false
+            })]
+        );
+        assert!(c.is_ready());
+    }
+
+    #[test]
+    fn a_drop_reconnects_with_backoff_and_resumes_the_same_session() {
+        let mut c = Connection::new(
+            "ws://h/v1/session",
+            Backoff {
+                jitter: 0.0,
+                ..Backoff::default()
+            },
+        );
+        c.connect();
+        c.on_open();
+        c.on_text(&ready("abc", "tok", false));
+        let cmds = c.on_close(1_000, 0.5);
+        assert_eq!(
+            cmds,
+            vec![
+                Command::Emit(Event::Reconnecting {
+                    attempt: 1,
+                    in_ms: 250
+                }),
+                Command::WakeAt(1_250)
+            ]
+        );
+        assert_eq!(c.on_timer(1_100), vec![Command::WakeAt(1_250)], "too early");
+        assert_eq!(
+            c.on_timer(1_250),
+            vec![Command::Open("ws://h/v1/session?session=abc".into())]
+        );
+        let resume = sent(&c.on_open());
+        assert_eq!(
+            resume[0],
+            serde_json::json!({"type":"session.resume","protocol":1,"session_id":"abc","token":"tok"})
+        );
+        // Fails again before ready: the delay doubles.
+        assert_eq!(
+            c.on_close(2_000, 0.0)[0],
+            Command::Emit(Event::Reconnecting {
+                attempt: 2,
+                in_ms: 500
+            })
+        );
+        c.on_timer(2_500);
+        c.on_open();
+        assert_eq!(
+            c.on_text(&ready("abc", "tok", true)),
+            vec![Command::Emit(Event::Ready {
+                session_id: "abc".into(),
+                resumed: true
+            })]
+        );
+        // Ready again: the next drop starts from the first delay.
+        assert_eq!(
+            c.on_close(9_000, 0.0)[0],
+            Command::Emit(Event::Reconnecting {
+                attempt: 1,
+                in_ms: 250
+            })
+        );
+    }
+
+    #[test]
+    fn an_expired_session_starts_a_new_one() {
+        let mut c = Connection::new("ws://h/v1/session", Backoff::default());
+        c.connect();
+        c.on_open();
+        c.on_text(&ready("abc", "tok", false));
+        c.on_close(0, 0.0);
+        c.on_timer(10_000);
+        c.on_open();
+        let cmds = c.on_text(
+            r#"{"type":"error","code":"session_expired","message":"m","retryable":false}"#,
+        );
+        assert_eq!(cmds, vec![Command::Open("ws://h/v1/session".into())]);
+        assert_eq!(sent(&c.on_open())[0]["type"], "session.start");
+    }
+
+    #[test]
+    fn backoff_is_capped_and_jittered() {
+        let b = Backoff::default();
+        assert_eq!(b.delay_ms(1, 0.0), 250);
+        assert_eq!(b.delay_ms(6, 0.0), 8_000);
+        assert_eq!(b.delay_ms(60, 0.0), 8_000);
+        assert_eq!(b.delay_ms(1, 0.999), 299);
+    }
+
+    #[test]
+    fn refused_for_good_means_no_reconnect_and_other_messages_pass_through() {
+        let mut c = Connection::new("ws://h/v1/session", Backoff::default());
+        c.connect();
+        c.on_open();
+        let cmds = c.on_text(
+            r#"{"type":"error","code":"unauthorized","message":"bad key","retryable":false}"#,
+        );
+        assert!(matches!(
+            &cmds[0],
+            Command::Emit(Event::Failed {
+                code: ErrorCode::Unauthorized,
+                ..
+            })
+        ));
+        assert_eq!(c.on_close(0, 0.0), vec![]);
+
+        let mut c = Connection::new("ws://h/v1/session", Backoff::default());
+        c.connect();
+        c.on_open();
+        c.on_text(&ready("x", "t", false));
+        let cmds = c.on_text(r#"{"type":"transcript.final","stream_id":1,"text":"hi"}"#);
+        assert!(matches!(
+            &cmds[0],
+            Command::Emit(Event::Message(ServerMessage::TranscriptFinal { .. }))
+        ));
+        assert_eq!(c.on_text("not json at all"), vec![], "ignored, not fatal");
+        c.close();
+        assert_eq!(c.on_close(0, 0.0), vec![]);
+    }
+}
