@@ -15,6 +15,8 @@ pub mod turn;
 pub mod vad;
 
 #[cfg(target_arch = "wasm32")]
+pub mod session_client;
+#[cfg(target_arch = "wasm32")]
 pub mod wasm;
 
 pub use framer::Framer;

@@ -1,0 +1,249 @@
+//! The main-thread session client for the browser: runs [`crate::connection::Connection`] over
+//! a real WebSocket and timers (web-sys), and builds every message the page sends from the
+//! protocol crate. Thin: all decisions are in `connection`.
+
+use std::cell::RefCell;
+use std::rc::{Rc, Weak};
+
+use aura_protocol::ClientMessage;
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
+
+use crate::connection::{Backoff, Command, Connection, Event};
+
+/// A socket event handler.
+type Handler = Closure<dyn FnMut(JsValue)>;
+
+struct Inner {
+    conn: RefCell<Connection>,
+    socket: RefCell<Option<WebSocket>>,
+    /// `(kind, json)`: "ready", "reconnecting", "message", "failed".
+    on_event: js_sys::Function,
+    /// `(ArrayBuffer)`: a binary reply frame, for the worklet.
+    on_audio: js_sys::Function,
+    /// The socket's handlers, kept alive while it is open.
+    handlers: RefCell<Vec<Handler>>,
+}
+
+/// A voice session connection, for the page's JavaScript.
+#[wasm_bindgen]
+pub struct SessionClient {
+    inner: Rc<Inner>,
+}
+
+fn now_ms() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+fn exec(inner: &Rc<Inner>, commands: Vec<Command>) {
+    for command in commands {
+        match command {
+            Command::Open(url) => open(inner, &url),
+            Command::Send(text) => {
+                if let Some(ws) = inner.socket.borrow().as_ref() {
+                    let _ = ws.send_with_str(&text);
+                }
+            }
+            Command::WakeAt(at) => {
+                let weak = Rc::downgrade(inner);
+                let wake = Closure::once_into_js(move || {
+                    if let Some(inner) = weak.upgrade() {
+                        let cmds = inner.conn.borrow_mut().on_timer(now_ms());
+                        exec(&inner, cmds);
+                    }
+                });
+                if let Some(window) = web_sys::window() {
+                    let delay = at.saturating_sub(now_ms()).min(i32::MAX as u64) as i32;
+                    let _ = window.set_timeout_with_callback_and_timeout_and_arguments_0(
+                        wake.unchecked_ref(),
+                        delay,
+                    );
+                }
+            }
+            Command::Emit(event) => emit(inner, event),
+        }
+    }
+}
+
+fn emit(inner: &Inner, event: Event) {
+    let (kind, payload) = match event {
+        Event::Ready {
+            session_id,
+            resumed,
+        } => (
+            "ready",
+            serde_json::json!({"session_id": session_id, "resumed": resumed}).to_string(),
+        ),
+        Event::Reconnecting { attempt, in_ms } => (
+            "reconnecting",
+            serde_json::json!({"attempt": attempt, "in_ms": in_ms}).to_string(),
+        ),
+        Event::Message(msg) => ("message", msg.to_json()),
+        Event::Failed { code, message } => (
+            "failed",
+            serde_json::json!({"code": code, "message": message}).to_string(),
+        ),
+    };
+    let _ = inner
+        .on_event
+        .call2(&JsValue::NULL, &kind.into(), &payload.into());
+}
+
+fn open(inner: &Rc<Inner>, url: &str) {
+    if let Some(old) = inner.socket.borrow_mut().take() {
+        old.set_onopen(None);
+        old.set_onmessage(None);
+        old.set_onclose(None);
+        let _ = old.close();
+    }
+    inner.handlers.borrow_mut().clear();
+    let ws = match WebSocket::new(url) {
+        Ok(ws) => ws,
+        Err(_) => {
+            let cmds = inner
+                .conn
+                .borrow_mut()
+                .on_close(now_ms(), js_sys::Math::random() as f32);
+            exec(inner, cmds);
+            return;
+        }
+    };
+    ws.set_binary_type(BinaryType::Arraybuffer);
+    let handler = |inner: &Rc<Inner>, f: fn(&Rc<Inner>, JsValue)| {
+        let weak: Weak<Inner> = Rc::downgrade(inner);
+        Handler::new(move |e: JsValue| {
+            if let Some(inner) = weak.upgrade() {
+                f(&inner, e);
+            }
+        })
+    };
+    let onopen = handler(inner, |inner, _| {
+        let cmds = inner.conn.borrow_mut().on_open();
+        exec(inner, cmds);
+    });
+    let onmessage = handler(inner, |inner, e| {
+        let Ok(e) = e.dyn_into::<MessageEvent>() else {
+            return;
+        };
+        let data = e.data();
+        if let Some(text) = data.as_string() {
+            let cmds = inner.conn.borrow_mut().on_text(&text);
+            exec(inner, cmds);
+        } else if data.is_instance_of::<js_sys::ArrayBuffer>() {
+            let _ = inner.on_audio.call1(&JsValue::NULL, &data);
+        }
+    });
+    let onclose = handler(inner, |inner, e| {
+        let _ = e.dyn_into::<CloseEvent>();
+        let cmds = inner
+            .conn
+            .borrow_mut()
+            .on_close(now_ms(), js_sys::Math::random() as f32);
+        exec(inner, cmds);
+    });
+    ws.set_onopen(Some(onopen.as_ref().unchecked_ref()));
+    ws.set_onmessage(Some(onmessage.as_ref().unchecked_ref()));
+    ws.set_onclose(Some(onclose.as_ref().unchecked_ref()));
+    *inner.handlers.borrow_mut() = vec![onopen, onmessage, onclose];
+    *inner.socket.borrow_mut() = Some(ws);
+}
+
+#[wasm_bindgen]
+impl SessionClient {
+    /// A client for the session endpoint `url` (`wss://host/v1/session`). `on_event(kind, json)`
+    /// hears "ready", "reconnecting", "message" (any server message) and "failed";
+    /// `on_audio(ArrayBuffer)` receives reply audio frames for the worklet.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        url: String,
+        on_event: js_sys::Function,
+        on_audio: js_sys::Function,
+    ) -> SessionClient {
+        let inner = Rc::new(Inner {
+            conn: RefCell::new(Connection::new(url, Backoff::default())),
+            socket: RefCell::new(None),
+            on_event,
+            on_audio,
+            handlers: RefCell::new(Vec::new()),
+        });
+        SessionClient { inner }
+    }
+
+    /// Connects (and keeps reconnecting after drops until `close`).
+    pub fn connect(&self) {
+        let cmds = self.inner.conn.borrow_mut().connect();
+        exec(&self.inner, cmds);
+    }
+
+    #[wasm_bindgen(getter)]
+    pub fn ready(&self) -> bool {
+        self.inner.conn.borrow().is_ready()
+    }
+
+    fn send(&self, msg: ClientMessage) -> bool {
+        if !self.ready() {
+            return false;
+        }
+        exec(&self.inner, vec![Command::Send(msg.to_json())]);
+        true
+    }
+
+    /// Sends a typed turn. False if not connected (or the text is empty or too long).
+    #[wasm_bindgen(js_name = sendText)]
+    pub fn send_text(&self, text: String) -> bool {
+        let msg = ClientMessage::InputText { text };
+        msg.validate().is_ok() && self.send(msg)
+    }
+
+    #[wasm_bindgen(js_name = speechStarted)]
+    pub fn speech_started(&self, stream_id: u32) -> bool {
+        self.send(ClientMessage::SpeechStarted { stream_id })
+    }
+
+    #[wasm_bindgen(js_name = speechStopped)]
+    pub fn speech_stopped(&self, stream_id: u32, frames: u32) -> bool {
+        self.send(ClientMessage::SpeechStopped { stream_id, frames })
+    }
+
+    /// Tells the server the user interrupted `response_id` after hearing `played_ms` of it.
+    pub fn cancel(&self, response_id: u32, played_ms: u32) -> bool {
+        self.send(ClientMessage::ResponseCancel {
+            response_id,
+            played_ms,
+        })
+    }
+
+    /// Sends encoded input frames (as the worklet posts them, back to back), one message each.
+    #[wasm_bindgen(js_name = sendFrames)]
+    pub fn send_frames(&self, bytes: &[u8]) -> u32 {
+        let socket = self.inner.socket.borrow();
+        let (Some(ws), true) = (socket.as_ref(), self.ready()) else {
+            return 0;
+        };
+        let mut sent = 0;
+        let mut rest = bytes;
+        while rest.len() >= aura_protocol::HEADER_LEN {
+            let count = usize::from(u16::from_le_bytes([rest[16], rest[17]]));
+            let len = aura_protocol::HEADER_LEN + 2 * count;
+            if rest.len() < len {
+                break;
+            }
+            if ws.send_with_u8_array(&rest[..len]).is_ok() {
+                sent += 1;
+            }
+            rest = &rest[len..];
+        }
+        sent
+    }
+
+    /// Ends the conversation: closes the socket, no more reconnects.
+    pub fn close(&self) {
+        self.inner.conn.borrow_mut().close();
+        if let Some(ws) = self.inner.socket.borrow_mut().take() {
+            ws.set_onclose(None);
+            let _ = ws.close();
+        }
+        self.inner.handlers.borrow_mut().clear();
+    }
+}
