@@ -186,3 +186,54 @@ fn a_spoken_question_is_heard_answered_and_the_answer_is_played() {
     );
     let _ = Duration::ZERO;
 }
+
+#[test]
+#[ignore = "needs the built client and worker, node packages and chromium: run by `make test`"]
+fn a_typed_question_on_the_demo_page_gets_a_streamed_answer_with_no_microphone() {
+    let emu = Emulator::start(0).unwrap();
+    script(
+        &emu,
+        json!({"endpoint": "chat", "default": {"reply": "We open at seven on weekdays.", "chunk_ms": 20}}),
+    );
+    let url = emu.base_url();
+    let dev = WranglerDev::start_with_vars(&[
+        ("LLM_BASE_URL", url.clone()),
+        ("STT_BASE_URL", url.clone()),
+        ("TTS_BASE_URL", url),
+    ]);
+    let out = std::process::Command::new("node")
+        .current_dir(root())
+        .args([
+            "tests/browser/type-question.mjs",
+            &dev.url("/"),
+            "When do you open?",
+        ])
+        .env("TMPDIR", root().join(".tmp"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        result["captions"],
+        json!([{"who": "user", "text": "You: When do you open?"}, {"who": "aura", "text": "Aura: We open at seven on weekdays."}]),
+        "{result}"
+    );
+    let chats: Vec<Value> = requests(&emu)
+        .into_iter()
+        .filter(|r| r["endpoint"] == "chat")
+        .collect();
+    assert_eq!(
+        chats[0]["body"]["messages"][1]["content"],
+        "When do you open?"
+    );
+    assert!(
+        requests(&emu)
+            .iter()
+            .all(|r| r["endpoint"] != "transcriptions"),
+        "no speech-to-text in text mode"
+    );
+}
