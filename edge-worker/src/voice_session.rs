@@ -412,6 +412,18 @@ impl VoiceSession {
         }
     }
 
+    /// Aborts the LLM attempt in flight, leaving the reply (and its TTS) going.
+    fn abort_llm_attempt(&self) {
+        let controller = self
+            .active
+            .borrow_mut()
+            .as_mut()
+            .and_then(|r| r.llm_abort.take());
+        if let Some(c) = controller {
+            c.abort();
+        }
+    }
+
     fn cancelled(&self, id: u32) -> Option<u32> {
         self.active
             .borrow()
@@ -739,14 +751,7 @@ impl VoiceSession {
         let sent = match future::select(request, Delay::from(left())).await {
             Either::Left((sent, _)) => sent,
             Either::Right(_) => {
-                if let Some(c) = self
-                    .active
-                    .borrow_mut()
-                    .as_mut()
-                    .and_then(|r| r.llm_abort.take())
-                {
-                    c.abort();
-                }
+                self.abort_llm_attempt();
                 return failed(out, Failure::FirstTokenTimeout);
             }
         };
@@ -783,14 +788,7 @@ impl VoiceSession {
                     Either::Left((item, _)) => item,
                     Either::Right(_) => {
                         // Give up on this attempt only: the next route may answer.
-                        if let Some(c) = self
-                            .active
-                            .borrow_mut()
-                            .as_mut()
-                            .and_then(|r| r.llm_abort.take())
-                        {
-                            c.abort();
-                        }
+                        self.abort_llm_attempt();
                         return failed(out, Failure::FirstTokenTimeout);
                     }
                 }

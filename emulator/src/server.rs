@@ -130,10 +130,13 @@ pub fn router() -> Router {
 }
 
 fn router_from(start: Instant) -> Router {
-    let shared = Shared {
+    router_with(Shared {
         inner: Arc::new(Mutex::new(Inner::default())),
         start,
-    };
+    })
+}
+
+fn router_with(shared: Shared) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat))
         .route("/v1/audio/speech", post(speech))
@@ -148,6 +151,11 @@ async fn script(
     State(shared): State<Shared>,
     axum::Json(script): axum::Json<Script>,
 ) -> StatusCode {
+    apply_script(&shared, script);
+    StatusCode::NO_CONTENT
+}
+
+fn apply_script(shared: &Shared, script: Script) {
     shared.with(|i| {
         i.queues
             .entry(script.endpoint)
@@ -157,7 +165,6 @@ async fn script(
             i.defaults.insert(script.endpoint, d);
         }
     });
-    StatusCode::NO_CONTENT
 }
 
 async fn requests(State(shared): State<Shared>) -> axum::Json<Vec<Recorded>> {
@@ -478,6 +485,7 @@ async fn transcriptions(
 /// A running emulator on its own thread and runtime; stops when dropped.
 pub struct Emulator {
     pub port: u16,
+    shared: Shared,
     /// The instant its clock (`*_ms`, `*_us` in the request log) counts from.
     pub started_at: std::time::Instant,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
@@ -492,6 +500,11 @@ impl Emulator {
         let port = listener.local_addr()?.port();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let started_at = Instant::now();
+        let shared = Shared {
+            inner: Arc::new(Mutex::new(Inner::default())),
+            start: started_at,
+        };
+        let served = shared.clone();
         let thread = std::thread::spawn(move || {
             let Ok(rt) = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(2)
@@ -504,7 +517,7 @@ impl Emulator {
                 let Ok(listener) = tokio::net::TcpListener::from_std(listener) else {
                     return;
                 };
-                let _ = axum::serve(listener, router_from(started_at))
+                let _ = axum::serve(listener, router_with(served))
                     .with_graceful_shutdown(async move {
                         let _ = rx.await;
                     })
@@ -513,6 +526,7 @@ impl Emulator {
         });
         Ok(Self {
             port,
+            shared,
             started_at,
             shutdown: Some(tx),
             thread: Some(thread),
@@ -521,6 +535,25 @@ impl Emulator {
 
     pub fn base_url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Queues behaviours, as `POST /_emulator/script` does.
+    pub fn script(&self, script: Script) {
+        apply_script(&self.shared, script);
+    }
+
+    /// What was received so far, as `GET /_emulator/requests` returns it.
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.shared.with(|i| i.log.clone())
+    }
+
+    /// The requests to one endpoint, as JSON (convenient for assertions).
+    pub fn requests_to(&self, endpoint: Endpoint) -> Vec<serde_json::Value> {
+        self.requests()
+            .into_iter()
+            .filter(|r| r.endpoint == endpoint)
+            .filter_map(|r| serde_json::to_value(r).ok())
+            .collect()
     }
 }
 

@@ -15,30 +15,12 @@ use std::time::{Duration, Instant};
 
 use aura_emulator::Emulator;
 use aura_protocol::{AudioFrame, FrameFlags, FrameHeader, FrameKind};
-use aura_tests::{Incoming, SessionClient, WranglerDev, root};
+use aura_tests::{Incoming, SessionClient, WranglerDev, root, script};
 use serde_json::{Value, json};
 
 const STT_MS: u64 = 200;
 const LLM_MS: u64 = 350;
 const TTS_MS: u64 = 150;
-
-fn script(emu: &Emulator, body: Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
-    agent
-        .post(&format!("{}/_emulator/script", emu.base_url()))
-        .header("content-type", "application/json")
-        .send(body.to_string())
-        .unwrap();
-}
-
-fn requests(emu: &Emulator) -> Vec<Value> {
-    let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
-    let mut resp = agent
-        .get(&format!("{}/_emulator/requests", emu.base_url()))
-        .call()
-        .unwrap();
-    serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap()
-}
 
 fn input_frame(stream_id: u32, seq: u32) -> Vec<u8> {
     let samples: Vec<i16> = (0..320)
@@ -169,12 +151,16 @@ fn main() {
     let (mut llm_added, mut tts_added, mut overhead, mut v2v) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     for turn in 0..turns {
-        let before = requests(&emu).len();
+        let before = emu.requests().len();
         let (eos, delta, frame, _, _) = spoken_turn(&mut client, turn + 1, None);
-        let log = requests(&emu);
-        let new = &log[before..];
-        let chat = new.iter().find(|r| r["endpoint"] == "chat").unwrap();
-        let speech = new.iter().find(|r| r["endpoint"] == "speech").unwrap();
+        let log: Vec<Value> = emu
+            .requests()
+            .into_iter()
+            .skip(before)
+            .map(|r| serde_json::to_value(r).unwrap())
+            .collect();
+        let chat = log.iter().find(|r| r["endpoint"] == "chat").unwrap();
+        let speech = log.iter().find(|r| r["endpoint"] == "speech").unwrap();
         let (delta, frame) = (delta.unwrap(), frame.unwrap());
         llm_added.push(
             delta

@@ -440,3 +440,73 @@ impl SessionClient {
         let _ = self.next(Duration::from_millis(300));
     }
 }
+
+/// Queues emulator behaviours given as JSON (the `POST /_emulator/script` body).
+pub fn script(emu: &aura_emulator::Emulator, script: serde_json::Value) {
+    emu.script(serde_json::from_value(script).expect("a valid emulator script"));
+}
+
+/// The requests the emulator received at one endpoint ("chat", "speech", "transcriptions").
+pub fn requests_to(emu: &aura_emulator::Emulator, endpoint: &str) -> Vec<serde_json::Value> {
+    let endpoint = serde_json::from_value(serde_json::Value::String(endpoint.into()))
+        .expect("an endpoint name");
+    emu.requests_to(endpoint)
+}
+
+/// A microphone recording made at test time: a click marker at `MARKER_S`, then `text` spoken by
+/// espeak-ng from `speech_s`, then silence to `total_s`, as a 48 kHz mono WAV at `path`.
+pub struct MicrophoneWav {
+    /// The first sample above -34 dBFS after the speech starts, in ms after the marker.
+    pub onset_after_marker_ms: f32,
+    /// The length of the spoken audio, in ms.
+    pub speech_ms: u32,
+}
+
+/// When the marker click sounds in a [`MicrophoneWav`], in seconds.
+pub const MARKER_S: f32 = 1.0;
+
+pub fn microphone_wav(path: &Path, text: &str, speech_s: f32, total_s: f32) -> MicrophoneWav {
+    const RATE: u32 = 48_000;
+    let spoken = path.with_extension("espeak.wav");
+    let ok = Command::new("espeak-ng")
+        .args(["-w", spoken.to_str().unwrap(), text])
+        .status()
+        .expect("espeak-ng (scripts/bootstrap.sh --test installs it)");
+    assert!(ok.success());
+    let clip = aura_client::clip::read_wav(&spoken).unwrap();
+    let mut rs = aura_client::resample::StreamResampler::new(clip.rate, RATE).unwrap();
+    let mut speech = Vec::new();
+    rs.process(&clip.samples, |b| speech.extend_from_slice(b));
+    let delay = rs.output_delay();
+    rs.flush(|b| speech.extend_from_slice(b));
+    let speech = &speech[delay..];
+
+    let mut audio = vec![0.0f32; (total_s * RATE as f32) as usize];
+    let marker = (MARKER_S * RATE as f32) as usize;
+    audio[marker..marker + 240]
+        .iter_mut()
+        .for_each(|s| *s = 0.9);
+    let at = (speech_s * RATE as f32) as usize;
+    for (i, s) in speech.iter().enumerate() {
+        if let Some(a) = audio.get_mut(at + i) {
+            *a = s * 0.7;
+        }
+    }
+    let onset = at + audio[at..].iter().position(|s| s.abs() > 0.02).unwrap();
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: RATE,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    for s in &audio {
+        w.write_sample((s.clamp(-1.0, 1.0) * 32_767.0) as i16)
+            .unwrap();
+    }
+    w.finalize().unwrap();
+    MicrophoneWav {
+        onset_after_marker_ms: (onset - marker) as f32 * 1000.0 / RATE as f32,
+        speech_ms: (speech.len() as u64 * 1000 / u64::from(RATE)) as u32,
+    }
+}

@@ -2,59 +2,9 @@
 //! detected and framed, and speech over a playing reply stops it (barge-in), measured in audio
 //! frames by a probe worklet. Speech is made by espeak-ng at test time.
 
-use std::path::Path;
-
-use aura_client::resample::StreamResampler;
-use aura_tests::{Scratch, StaticServer, root, run_page};
+use aura_tests::{Scratch, StaticServer, microphone_wav, root, run_page};
 
 const RATE: u32 = 48_000;
-/// When the marker click sounds in the microphone file, in seconds.
-const MARKER_S: f32 = 1.0;
-
-/// Writes a 48 kHz WAV: a click at `MARKER_S`, then `text` spoken from `speech_s`, then silence
-/// to `total_s`. Returns the speech onset (first sample above -34 dBFS) in ms after the marker.
-fn microphone_wav(path: &Path, text: &str, speech_s: f32, total_s: f32) -> f32 {
-    let spoken = path.with_extension("espeak.wav");
-    let ok = std::process::Command::new("espeak-ng")
-        .args(["-w", spoken.to_str().unwrap(), text])
-        .status()
-        .expect("espeak-ng (scripts/bootstrap.sh --test installs it)");
-    assert!(ok.success());
-    let clip = aura_client::clip::read_wav(&spoken).unwrap();
-    let mut rs = StreamResampler::new(clip.rate, RATE).unwrap();
-    let mut speech = Vec::new();
-    rs.process(&clip.samples, |b| speech.extend_from_slice(b));
-    let delay = rs.output_delay();
-    rs.flush(|b| speech.extend_from_slice(b));
-    let speech = &speech[delay..];
-
-    let mut audio = vec![0.0f32; (total_s * RATE as f32) as usize];
-    let marker = (MARKER_S * RATE as f32) as usize;
-    audio[marker..marker + 240]
-        .iter_mut()
-        .for_each(|s| *s = 0.9);
-    let at = (speech_s * RATE as f32) as usize;
-    for (i, s) in speech.iter().enumerate() {
-        if let Some(a) = audio.get_mut(at + i) {
-            *a = s * 0.7;
-        }
-    }
-    let onset = at + audio[at..].iter().position(|s| s.abs() > 0.02).unwrap();
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: RATE,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for s in &audio {
-        w.write_sample((s.clamp(-1.0, 1.0) * 32_767.0) as i16)
-            .unwrap();
-    }
-    w.finalize().unwrap();
-    (onset - marker) as f32 * 1000.0 / RATE as f32
-}
-
 fn server() -> StaticServer {
     StaticServer::start(vec![
         ("/test/", root().join("tests/pages")),
@@ -92,7 +42,8 @@ fn ms_after_marker(result: &serde_json::Value, frame: u64) -> f32 {
 fn the_worklet_detects_and_frames_a_spoken_turn_from_the_microphone() {
     let scratch = Scratch::new("worklet-turn");
     let wav = scratch.0.join("mic.wav");
-    let onset_ms = microphone_wav(&wav, "What time do you open tomorrow morning?", 2.0, 6.5);
+    let onset_ms = microphone_wav(&wav, "What time do you open tomorrow morning?", 2.0, 6.5)
+        .onset_after_marker_ms;
     let server = server();
     let result = run_page(&server.url("/test/worklet.html?run_ms=7500"), &wav, 30_000);
     assert_eq!(result["errors"], serde_json::json!([]), "{result}");
@@ -129,7 +80,8 @@ fn the_worklet_detects_and_frames_a_spoken_turn_from_the_microphone() {
 fn speech_over_a_playing_reply_stops_it_locally() {
     let scratch = Scratch::new("worklet-barge-in");
     let wav = scratch.0.join("mic.wav");
-    let onset_ms = microphone_wav(&wav, "Wait, stop, I need something else please.", 3.0, 6.5);
+    let onset_ms = microphone_wav(&wav, "Wait, stop, I need something else please.", 3.0, 6.5)
+        .onset_after_marker_ms;
     let server = server();
     let result = run_page(
         &server.url("/test/worklet.html?run_ms=7500&reply_ms=8000"),

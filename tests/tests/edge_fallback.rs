@@ -4,37 +4,8 @@
 use std::time::Duration;
 
 use aura_emulator::Emulator;
-use aura_tests::{Incoming, SessionClient, WranglerDev};
+use aura_tests::{Incoming, SessionClient, WranglerDev, requests_to, script};
 use serde_json::{Value, json};
-
-fn script(emu: &Emulator, body: Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let resp = agent
-        .post(&format!("{}/_emulator/script", emu.base_url()))
-        .header("content-type", "application/json")
-        .send(body.to_string())
-        .unwrap();
-    assert_eq!(resp.status(), 204);
-}
-
-fn requests(emu: &Emulator) -> Vec<Value> {
-    let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
-    let mut resp = agent
-        .get(&format!("{}/_emulator/requests", emu.base_url()))
-        .call()
-        .unwrap();
-    serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap()
-}
-
-fn chats(emu: &Emulator) -> Vec<Value> {
-    requests(emu)
-        .into_iter()
-        .filter(|r| r["endpoint"] == "chat")
-        .collect()
-}
 
 /// One typed turn on a fresh session; returns (caption text, response.done, errors).
 fn turn(dev: &WranglerDev) -> (String, Value, Vec<Value>) {
@@ -96,14 +67,18 @@ fn every_fault_before_the_first_token_falls_back_and_a_fault_after_it_does_not()
         assert_eq!(done["metrics"]["fallbacks"], 1, "{fault}");
         assert!(errors.is_empty(), "{fault}: {errors:?}");
         assert_eq!(
-            chats(&primary).len(),
+            requests_to(&primary, "chat").len(),
             i + 1,
             "{fault}: the primary was tried first"
         );
-        assert_eq!(chats(&fallback).len(), i + 1, "{fault}: then the fallback");
+        assert_eq!(
+            requests_to(&fallback, "chat").len(),
+            i + 1,
+            "{fault}: then the fallback"
+        );
     }
     // The hung request was abandoned (aborted), not left open.
-    let hung = &chats(&primary)[3];
+    let hung = &requests_to(&primary, "chat")[3];
     assert!(hung["closed_early_ms"].is_u64(), "{hung}");
 
     // Text already reached the user: no fallback (it would repeat speech); a clear error instead.
@@ -111,13 +86,17 @@ fn every_fault_before_the_first_token_falls_back_and_a_fault_after_it_does_not()
         &primary,
         json!({"endpoint": "chat", "queue": [{"reply": "We open at nine and", "fault": {"kind": "disconnect_after", "chunks": 3}}]}),
     );
-    let before = chats(&fallback).len();
+    let before = requests_to(&fallback, "chat").len();
     let (text, done, errors) = turn(&dev);
     assert_eq!(text, "We open at", "three tokens, then the cut");
     assert_eq!(done["status"], "failed", "{done}");
     assert_eq!(errors[0]["code"], "provider_error");
     assert_eq!(errors[0]["retryable"], true);
-    assert_eq!(chats(&fallback).len(), before, "the fallback was not asked");
+    assert_eq!(
+        requests_to(&fallback, "chat").len(),
+        before,
+        "the fallback was not asked"
+    );
 }
 
 #[test]

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use aura_emulator::Emulator;
 use aura_protocol::{AudioFrame, FrameKind};
-use aura_tests::{Incoming, SessionClient, WranglerDev};
+use aura_tests::{Incoming, SessionClient, WranglerDev, requests_to, script};
 use serde_json::{Value, json};
 
 fn emulator() -> Emulator {
@@ -18,32 +18,6 @@ fn edge(emu: &Emulator) -> WranglerDev {
         ("STT_BASE_URL", url.clone()),
         ("TTS_BASE_URL", url),
     ])
-}
-
-fn script(emu: &Emulator, body: Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .build()
-        .into();
-    let resp = agent
-        .post(&format!("{}/_emulator/script", emu.base_url()))
-        .header("content-type", "application/json")
-        .send(body.to_string())
-        .unwrap();
-    assert_eq!(resp.status(), 204);
-}
-
-fn requests(emu: &Emulator) -> Vec<Value> {
-    let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
-    let mut resp = agent
-        .get(&format!("{}/_emulator/requests", emu.base_url()))
-        .call()
-        .unwrap();
-    serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap()
-}
-
-fn of_endpoint<'a>(log: &'a [Value], endpoint: &str) -> Vec<&'a Value> {
-    log.iter().filter(|r| r["endpoint"] == endpoint).collect()
 }
 
 /// One decoded output frame.
@@ -130,16 +104,15 @@ fn a_typed_turn_streams_captions_and_audio_in_order_and_reports_metrics() {
     assert!(m["eos_to_first_audio_ms"].is_u64(), "{m}");
     assert_eq!(m["model"], "gpt-4o-mini");
 
-    let log = requests(&emu);
-    let chat = of_endpoint(&log, "chat");
+    let chat = requests_to(&emu, "chat");
     assert_eq!(chat[0]["body"]["stream"], true);
     assert_eq!(
         chat[0]["body"]["messages"][1],
         json!({"role": "user", "content": "When do you open?"})
     );
-    let speech: Vec<&str> = of_endpoint(&log, "speech")
+    let speech: Vec<String> = requests_to(&emu, "speech")
         .iter()
-        .map(|r| r["body"]["input"].as_str().unwrap())
+        .map(|r| r["body"]["input"].as_str().unwrap().to_string())
         .collect();
     assert_eq!(
         speech,
@@ -293,8 +266,7 @@ fn cancel_stops_the_reply_aborts_the_providers_and_keeps_only_what_was_heard() {
     // The next turn's context holds only what was heard: 700 ms of "We open at nine." (960 ms).
     client.send_json(json!({"type": "input.text", "text": "Sorry, what?"}));
     client.until("response.done", Duration::from_secs(20));
-    let log = requests(&emu);
-    let messages = &of_endpoint(&log, "chat")[1]["body"]["messages"];
+    let messages = &requests_to(&emu, "chat")[1]["body"]["messages"];
     assert_eq!(
         messages[2],
         json!({"role": "assistant", "content": "We open at"}),
@@ -354,8 +326,7 @@ fn a_reconnect_resumes_the_same_conversation_and_a_wrong_token_is_refused() {
     );
     client.send_json(json!({"type": "input.text", "text": "Really?"}));
     client.until("response.done", Duration::from_secs(20));
-    let log = requests(&emu);
-    let messages = &of_endpoint(&log, "chat")[1]["body"]["messages"];
+    let messages = &requests_to(&emu, "chat")[1]["body"]["messages"];
     assert_eq!(messages[1]["content"], "When do you open?", "{messages}");
     assert_eq!(messages[2]["content"], "We open at nine.");
     assert_eq!(messages[3]["content"], "Really?");
@@ -400,15 +371,14 @@ fn a_spoken_turn_is_transcribed_and_answered() {
         done["metrics"]["eos_to_transcript_ms"].as_u64().unwrap() >= 80,
         "{done}"
     );
-    let log = requests(&emu);
-    let stt = &of_endpoint(&log, "transcriptions")[0]["body"];
+    let stt = &requests_to(&emu, "transcriptions")[0]["body"];
     assert_eq!(
         (stt["sample_rate"].as_u64(), stt["duration_ms"].as_u64()),
         (Some(16_000), Some(1_000)),
         "{stt}"
     );
     assert_eq!(
-        of_endpoint(&log, "chat")[0]["body"]["messages"][1]["content"],
+        requests_to(&emu, "chat")[0]["body"]["messages"][1]["content"],
         "what time do you open"
     );
     client.close();

@@ -2,73 +2,11 @@
 //! worklet (VAD, turn-taking, framing) -> the session client -> the edge in workerd -> the
 //! provider emulator -> reply audio back into the worklet, played in the page.
 
-use std::path::Path;
-use std::time::Duration;
-
-use aura_client::resample::StreamResampler;
 use aura_emulator::Emulator;
-use aura_tests::{Scratch, StaticServer, WranglerDev, root, run_page};
+use aura_tests::{
+    Scratch, StaticServer, WranglerDev, microphone_wav, requests_to, root, run_page, script,
+};
 use serde_json::{Value, json};
-
-const RATE: u32 = 48_000;
-
-/// A 48 kHz WAV: a click at 1.0 s, then `text` spoken at `speech_s`, silence to `total_s`.
-/// Returns the speech's length in ms.
-fn microphone_wav(path: &Path, text: &str, speech_s: f32, total_s: f32) -> u32 {
-    let spoken = path.with_extension("espeak.wav");
-    assert!(
-        std::process::Command::new("espeak-ng")
-            .args(["-w", spoken.to_str().unwrap(), text])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let clip = aura_client::clip::read_wav(&spoken).unwrap();
-    let mut rs = StreamResampler::new(clip.rate, RATE).unwrap();
-    let mut speech = Vec::new();
-    rs.process(&clip.samples, |b| speech.extend_from_slice(b));
-    let delay = rs.output_delay();
-    rs.flush(|b| speech.extend_from_slice(b));
-    let speech = &speech[delay..];
-    let mut audio = vec![0.0f32; (total_s * RATE as f32) as usize];
-    audio[RATE as usize..RATE as usize + 240]
-        .iter_mut()
-        .for_each(|s| *s = 0.9);
-    let at = (speech_s * RATE as f32) as usize;
-    for (i, s) in speech.iter().enumerate() {
-        audio[at + i] = s * 0.7;
-    }
-    let spec = hound::WavSpec {
-        channels: 1,
-        sample_rate: RATE,
-        bits_per_sample: 16,
-        sample_format: hound::SampleFormat::Int,
-    };
-    let mut w = hound::WavWriter::create(path, spec).unwrap();
-    for s in &audio {
-        w.write_sample((s * 32_767.0) as i16).unwrap();
-    }
-    w.finalize().unwrap();
-    (speech.len() as u64 * 1000 / u64::from(RATE)) as u32
-}
-
-fn script(emu: &Emulator, body: Value) {
-    let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
-    agent
-        .post(&format!("{}/_emulator/script", emu.base_url()))
-        .header("content-type", "application/json")
-        .send(body.to_string())
-        .unwrap();
-}
-
-fn requests(emu: &Emulator) -> Vec<Value> {
-    let agent: ureq::Agent = ureq::Agent::config_builder().build().into();
-    let mut resp = agent
-        .get(&format!("{}/_emulator/requests", emu.base_url()))
-        .call()
-        .unwrap();
-    serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap()
-}
 
 #[test]
 #[ignore = "needs the built client and worker, node packages and chromium: run by `make test`"]
@@ -90,7 +28,8 @@ fn a_spoken_question_is_heard_answered_and_the_answer_is_played() {
     ]);
     let scratch = Scratch::new("e2e");
     let wav = scratch.0.join("mic.wav");
-    let speech_ms = microphone_wav(&wav, "What time do you open tomorrow morning?", 2.0, 9.0);
+    let speech_ms =
+        microphone_wav(&wav, "What time do you open tomorrow morning?", 2.0, 9.0).speech_ms;
     let pages = StaticServer::start(vec![
         ("/test/", root().join("tests/pages")),
         ("/", root().join("www")),
@@ -150,10 +89,7 @@ fn a_spoken_question_is_heard_answered_and_the_answer_is_played() {
 
     // The audio survived capture, resampling, framing and transport whole: the edge sent the
     // emulator one WAV as long as the speech (plus padding and the end-of-turn silence).
-    let stt: Vec<Value> = requests(&emu)
-        .into_iter()
-        .filter(|r| r["endpoint"] == "transcriptions")
-        .collect();
+    let stt = requests_to(&emu, "transcriptions");
     assert_eq!(stt.len(), 1, "one utterance: {stt:?}");
     let heard_ms = stt[0]["body"]["duration_ms"].as_u64().unwrap() as u32;
     assert!(
@@ -184,7 +120,6 @@ fn a_spoken_question_is_heard_answered_and_the_answer_is_played() {
         played + 30 >= emulated_ms && played <= emulated_ms + 30,
         "played {played} ms of {emulated_ms} ms"
     );
-    let _ = Duration::ZERO;
 }
 
 #[test]
@@ -222,18 +157,13 @@ fn a_typed_question_on_the_demo_page_gets_a_streamed_answer_with_no_microphone()
         json!([{"who": "user", "text": "You: When do you open?"}, {"who": "aura", "text": "Aura: We open at seven on weekdays."}]),
         "{result}"
     );
-    let chats: Vec<Value> = requests(&emu)
-        .into_iter()
-        .filter(|r| r["endpoint"] == "chat")
-        .collect();
+    let chats = requests_to(&emu, "chat");
     assert_eq!(
         chats[0]["body"]["messages"][1]["content"],
         "When do you open?"
     );
     assert!(
-        requests(&emu)
-            .iter()
-            .all(|r| r["endpoint"] != "transcriptions"),
+        requests_to(&emu, "transcriptions").is_empty(),
         "no speech-to-text in text mode"
     );
 }
