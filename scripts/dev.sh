@@ -3,7 +3,8 @@
 # 127.0.0.1:8790 and the edge worker with the demo page in workerd (wrangler dev) on
 # 127.0.0.1:8787. Ctrl-C stops both.
 #   AURA_PORT (default 8787) and AURA_EMULATOR_PORT (default 8790) set the ports.
-#   Real providers: set LLM_BASE_URL / LLM_API_KEY (and STT_*, TTS_*) in .dev.vars.
+#   Real providers: put their keys (LLM_API_KEY, STT_API_KEY, TTS_API_KEY; base URLs default
+#   to OpenAI's) in .dev.vars; see docs/edge.md.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
