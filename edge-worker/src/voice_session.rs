@@ -4,7 +4,7 @@
 //! [`crate::conversation`]; this file only moves bytes between them, the socket and the
 //! providers.
 
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 
 use aura_protocol::{
     AudioFrame, ErrorCode, FrameFlags, FrameHeader, FrameKind, ResponseStatus, ServerMessage,
@@ -60,7 +60,6 @@ pub struct VoiceSession {
     state: State,
     env: Env,
     session: RefCell<Option<Session>>,
-    next_response: Cell<u32>,
     active: RefCell<Option<ActiveReply>>,
     /// LLM routing state (circuit breakers) for this conversation.
     router: RefCell<Option<LlmRouter>>,
@@ -68,11 +67,12 @@ pub struct VoiceSession {
 
 impl DurableObject for VoiceSession {
     fn new(state: State, env: Env) -> Self {
+        // Also after hibernation: the object is rebuilt when its socket wakes it.
+        console_log!("{}", json!({"event": "session_object_start"}));
         Self {
             state,
             env,
             session: RefCell::new(None),
-            next_response: Cell::new(0),
             active: RefCell::new(None),
             router: RefCell::new(None),
         }
@@ -516,8 +516,14 @@ impl VoiceSession {
         eos_to_transcript_ms: Option<u32>,
     ) -> Result<()> {
         let config = self.config();
-        let id = self.next_response.get() + 1;
-        self.next_response.set(id);
+        // Reply ids must keep increasing across hibernation and reconnects: the client treats a
+        // reply id at or below one it has finished as stale audio. So the counter is stored.
+        let id = self
+            .meta("last_response_id")?
+            .and_then(|v| v.parse::<u32>().ok())
+            .unwrap_or(0)
+            + 1;
+        self.set_meta("last_response_id", &id.to_string())?;
         let controller = AbortController::default();
         let signal = controller.signal();
         *self.active.borrow_mut() = Some(ActiveReply {

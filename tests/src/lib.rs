@@ -85,8 +85,10 @@ impl WranglerDev {
                 "dev",
                 "--ip",
                 "127.0.0.1",
+                // `log` level: the Worker's console.log lines (metrics, routing) are captured,
+                // so tests can read them.
                 "--log-level",
-                "warn",
+                "log",
                 "--show-interactive-dev-session=false",
             ])
             .args([

@@ -383,3 +383,50 @@ fn a_spoken_turn_is_transcribed_and_answered() {
     );
     client.close();
 }
+
+/// The `response_id` of the reply to a typed turn.
+fn reply_id(client: &mut SessionClient, text: &str) -> u64 {
+    client.send_json(json!({"type": "input.text", "text": text}));
+    let messages = client.until("response.done", Duration::from_secs(20));
+    match messages.last() {
+        Some(Incoming::Json(v)) => v["response_id"].as_u64().unwrap(),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn reply_ids_keep_increasing_across_idle_time_and_reconnects() {
+    // The client refuses audio of a reply id at or below one it has finished (stale audio), so
+    // ids must never restart: not after the object hibernates, not after a resume.
+    let emu = emulator();
+    script(
+        &emu,
+        json!({"endpoint": "chat", "default": {"reply": "Yes."}}),
+    );
+    let dev = edge(&emu);
+    let mut client = SessionClient::connect(dev.port, "");
+    let ready = client.start();
+    let first = reply_id(&mut client, "One?");
+    // Idle long enough for workerd to hibernate a WebSocket-only Durable Object (about 10 s).
+    std::thread::sleep(Duration::from_secs(12));
+    let second = reply_id(&mut client, "Two?");
+    assert!(second > first, "after idle time: {second} after {first}");
+    client.close();
+    let (id, token) = (
+        ready["session_id"].as_str().unwrap(),
+        ready["token"].as_str().unwrap(),
+    );
+    let mut client = SessionClient::connect(dev.port, &format!("?session={id}"));
+    client.send_json(
+        json!({"type": "session.resume", "protocol": 1, "session_id": id, "token": token}),
+    );
+    client.until("session.ready", Duration::from_secs(5));
+    let third = reply_id(&mut client, "Three?");
+    assert!(third > second, "after a resume: {third} after {second}");
+    client.close();
+    let starts = dev.log().matches("session_object_start").count();
+    eprintln!(
+        "session objects started during the test: {starts} (more than one means it hibernated and woke)"
+    );
+}
