@@ -298,6 +298,18 @@ fn a_reconnect_resumes_the_same_conversation_and_a_wrong_token_is_refused() {
     client.until("response.done", Duration::from_secs(20));
     client.close();
 
+    // A malformed session id is refused before the upgrade.
+    match tungstenite::connect(format!(
+        "ws://127.0.0.1:{}/v1/session?session=not-a-session",
+        dev.port
+    )) {
+        Err(tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 404),
+        other => panic!(
+            "a malformed session id was accepted: {:?}",
+            other.map(|(_, r)| r.status())
+        ),
+    }
+
     let mut intruder = SessionClient::connect(dev.port, &format!("?session={id}"));
     intruder.send_json(
         json!({"type": "session.resume", "protocol": 1, "session_id": id, "token": "0".repeat(64)}),
