@@ -9,11 +9,15 @@ pub mod conversation;
 pub mod endpoint;
 pub mod health;
 pub mod heard;
+pub mod key_vault;
 pub mod llm_router;
 pub mod provider_config;
+pub mod quota;
 pub mod sentence;
 pub mod session;
+pub mod session_token;
 pub mod sse;
+pub mod tenant;
 
 #[cfg(target_arch = "wasm32")]
 mod entry;

@@ -14,7 +14,8 @@
 //!   through; its success closes the breaker, its failure re-opens it.
 
 /// How capable (and how fast) a route's model is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Tier {
     Fast,
     Strong,

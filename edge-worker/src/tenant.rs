@@ -1,0 +1,567 @@
+//! The tenant model: who a tenant is, what its publishable keys look like, which origins may
+//! embed it, how it reaches its providers and what it may spend. Everything an admin sends is
+//! validated here, with errors that name the field and never quote its value.
+
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::llm_router::Tier;
+
+/// Bounds on what an admin may store, so a tenant record stays small and fast to read.
+pub mod bounds {
+    pub const TENANT_ID_MAX: usize = 40;
+    pub const NAME_MAX: usize = 100;
+    pub const ORIGINS_MAX: usize = 20;
+    pub const URL_MAX: usize = 300;
+    pub const MODEL_MAX: usize = 100;
+    pub const LLM_ROUTES_MAX: usize = 4;
+    pub const SYSTEM_PROMPT_MAX: usize = 8_000;
+    pub const PROVIDER_KEY_MAX: usize = 500;
+    pub const PUBLISHABLE_KEYS_MAX: usize = 10;
+}
+
+/// Why a tenant record or a request about one was refused. The text names the field only.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum TenantError {
+    #[error("`{0}` is missing or empty")]
+    Missing(&'static str),
+    #[error("`{0}` is too long")]
+    TooLong(&'static str),
+    #[error("`{0}` has too many entries")]
+    TooMany(&'static str),
+    #[error("`{0}` is not valid: {1}")]
+    Invalid(&'static str, &'static str),
+}
+
+/// A tenant id: 3 to 40 characters of `a-z`, `0-9` and `-`, starting with a letter or digit.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub struct TenantId(String);
+
+impl TenantId {
+    pub fn parse(s: &str) -> Result<Self, TenantError> {
+        let ok_chars = s
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if s.is_empty() {
+            Err(TenantError::Missing("tenant id"))
+        } else if s.len() > bounds::TENANT_ID_MAX {
+            Err(TenantError::TooLong("tenant id"))
+        } else if s.len() < 3 || !ok_chars || s.starts_with('-') {
+            Err(TenantError::Invalid(
+                "tenant id",
+                "use 3 to 40 of a-z, 0-9 and -, not starting with -",
+            ))
+        } else {
+            Ok(Self(s.to_string()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl TryFrom<String> for TenantId {
+    type Error = TenantError;
+    fn try_from(s: String) -> Result<Self, TenantError> {
+        Self::parse(&s)
+    }
+}
+
+impl From<TenantId> for String {
+    fn from(id: TenantId) -> String {
+        id.0
+    }
+}
+
+impl std::fmt::Display for TenantId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A publishable key, safe to put in a web page: `pk_{tenant}_{secret part}`. The tenant id in
+/// it says which tenant to ask; the tenant's record says whether the key is live.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PublishableKey {
+    pub tenant: TenantId,
+    /// The whole key as given.
+    pub key: String,
+}
+
+impl PublishableKey {
+    /// Makes a key for `tenant` from 16 random bytes.
+    pub fn generate(tenant: &TenantId, random: [u8; 16]) -> Self {
+        let tail: String = random.iter().map(|b| format!("{b:02x}")).collect();
+        Self {
+            tenant: tenant.clone(),
+            key: format!("pk_{tenant}_{tail}"),
+        }
+    }
+
+    pub fn parse(key: &str) -> Result<Self, TenantError> {
+        let invalid = TenantError::Invalid("publishable key", "expected pk_TENANT_SECRET");
+        let rest = key.strip_prefix("pk_").ok_or(invalid.clone())?;
+        let (tenant, tail) = rest.rsplit_once('_').ok_or(invalid.clone())?;
+        if tail.len() != 32 || !tail.bytes().all(|b| b.is_ascii_hexdigit()) {
+            return Err(invalid);
+        }
+        Ok(Self {
+            tenant: TenantId::parse(tenant).map_err(|_| invalid)?,
+            key: key.to_string(),
+        })
+    }
+}
+
+/// Whether provider base URLs may point at this machine (`http://127.0.0.1`, `localhost`):
+/// only in local development (the `AURA_DEV` var).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UrlPolicy {
+    HttpsOnly,
+    AllowLoopback,
+}
+
+/// A provider's address and model. Its key is stored apart, encrypted (see [`crate::key_vault`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProviderSettings {
+    pub base_url: String,
+    pub model: String,
+}
+
+/// One LLM route: a provider and the tier it serves for smart routing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LlmRouteSettings {
+    pub base_url: String,
+    pub model: String,
+    #[serde(default = "strong")]
+    pub tier: Tier,
+}
+
+fn strong() -> Tier {
+    Tier::Strong
+}
+
+/// What a tenant may spend. Zero means "none allowed".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Limits {
+    pub concurrent_sessions: u32,
+    pub turns_per_minute: u32,
+    pub audio_seconds_per_day: u32,
+    pub llm_tokens_per_day: u32,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            concurrent_sessions: 20,
+            turns_per_minute: 60,
+            audio_seconds_per_day: 4 * 3600,
+            llm_tokens_per_day: 2_000_000,
+        }
+    }
+}
+
+/// Everything an admin sets about a tenant (`PUT /admin/v1/tenants/{id}`). Provider keys and
+/// publishable keys have their own endpoints.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TenantSettings {
+    pub name: String,
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    /// Origins allowed to open sessions: `https://shop.example`, or `https://*.shop.example`
+    /// for its subdomains. Exact scheme, host and port; no paths.
+    pub allowed_origins: Vec<String>,
+    pub stt: ProviderSettings,
+    /// Ordered: the primary first, then fallbacks.
+    pub llm: Vec<LlmRouteSettings>,
+    #[serde(default = "yes")]
+    pub smart_routing: bool,
+    pub tts: ProviderSettings,
+    pub tts_voice: String,
+    pub system_prompt: String,
+    #[serde(default = "default_budget")]
+    pub context_budget_tokens: u32,
+    #[serde(default = "default_first_token_timeout")]
+    pub first_token_timeout_ms: u32,
+    #[serde(default)]
+    pub limits: Limits,
+}
+
+fn yes() -> bool {
+    true
+}
+fn default_budget() -> u32 {
+    6_000
+}
+fn default_first_token_timeout() -> u32 {
+    2_500
+}
+
+/// The provider slots a tenant holds keys for: `stt`, `tts`, and `llm0`, `llm1`, ... in route
+/// order.
+pub fn key_slots(settings: &TenantSettings) -> Vec<String> {
+    let mut slots = vec!["stt".to_string(), "tts".to_string()];
+    slots.extend((0..settings.llm.len()).map(|i| format!("llm{i}")));
+    slots
+}
+
+/// Whether `slot` names a provider-key slot (`stt`, `tts`, `llm0`..`llm3`).
+pub fn is_key_slot(slot: &str) -> bool {
+    matches!(slot, "stt" | "tts")
+        || slot
+            .strip_prefix("llm")
+            .and_then(|n| n.parse::<usize>().ok())
+            .is_some_and(|n| n < bounds::LLM_ROUTES_MAX && slot.len() == 4)
+}
+
+impl TenantSettings {
+    /// Checks every field. `policy` says whether loopback provider URLs are allowed (dev).
+    pub fn validate(&self, policy: UrlPolicy) -> Result<(), TenantError> {
+        text("name", &self.name, bounds::NAME_MAX)?;
+        if self.allowed_origins.is_empty() {
+            return Err(TenantError::Missing("allowed_origins"));
+        }
+        if self.allowed_origins.len() > bounds::ORIGINS_MAX {
+            return Err(TenantError::TooMany("allowed_origins"));
+        }
+        for origin in &self.allowed_origins {
+            validate_origin_pattern(origin)?;
+        }
+        provider_url("stt.base_url", &self.stt.base_url, policy)?;
+        text("stt.model", &self.stt.model, bounds::MODEL_MAX)?;
+        if self.llm.is_empty() {
+            return Err(TenantError::Missing("llm"));
+        }
+        if self.llm.len() > bounds::LLM_ROUTES_MAX {
+            return Err(TenantError::TooMany("llm"));
+        }
+        for route in &self.llm {
+            provider_url("llm.base_url", &route.base_url, policy)?;
+            text("llm.model", &route.model, bounds::MODEL_MAX)?;
+        }
+        provider_url("tts.base_url", &self.tts.base_url, policy)?;
+        text("tts.model", &self.tts.model, bounds::MODEL_MAX)?;
+        text("tts_voice", &self.tts_voice, bounds::MODEL_MAX)?;
+        text(
+            "system_prompt",
+            &self.system_prompt,
+            bounds::SYSTEM_PROMPT_MAX,
+        )?;
+        if !(500..=128_000).contains(&self.context_budget_tokens) {
+            return Err(TenantError::Invalid(
+                "context_budget_tokens",
+                "between 500 and 128000",
+            ));
+        }
+        if !(200..=30_000).contains(&self.first_token_timeout_ms) {
+            return Err(TenantError::Invalid(
+                "first_token_timeout_ms",
+                "between 200 and 30000",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Whether a page at `origin` (the request's `Origin` header) may open a session.
+    pub fn allows_origin(&self, origin: &str) -> bool {
+        self.allowed_origins
+            .iter()
+            .any(|pattern| origin_matches(pattern, origin))
+    }
+}
+
+fn text(field: &'static str, value: &str, max: usize) -> Result<(), TenantError> {
+    if value.trim().is_empty() {
+        Err(TenantError::Missing(field))
+    } else if value.len() > max {
+        Err(TenantError::TooLong(field))
+    } else {
+        Ok(())
+    }
+}
+
+fn is_loopback(host: &str) -> bool {
+    matches!(host, "127.0.0.1" | "localhost" | "[::1]")
+}
+
+/// A provider base URL: https (or loopback http in dev), no credentials, query or fragment.
+fn provider_url(field: &'static str, value: &str, policy: UrlPolicy) -> Result<(), TenantError> {
+    text(field, value, bounds::URL_MAX)?;
+    let url = Url::parse(value).map_err(|_| TenantError::Invalid(field, "not a URL"))?;
+    let host = url.host_str().unwrap_or_default();
+    match url.scheme() {
+        "https" if !host.is_empty() => {}
+        "http" if policy == UrlPolicy::AllowLoopback && is_loopback(host) => {}
+        "http" if is_loopback(host) => {
+            return Err(TenantError::Invalid(
+                field,
+                "http to this machine is allowed only in local development",
+            ));
+        }
+        _ => return Err(TenantError::Invalid(field, "must be an https URL")),
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(TenantError::Invalid(field, "must not hold credentials"));
+    }
+    if url.query().is_some() || url.fragment().is_some() {
+        return Err(TenantError::Invalid(
+            field,
+            "must not have a query or fragment",
+        ));
+    }
+    Ok(())
+}
+
+/// An allowed origin: `scheme://host[:port]` exactly as browsers send it, where the host may
+/// start with `*.` to allow every subdomain.
+fn validate_origin_pattern(pattern: &str) -> Result<(), TenantError> {
+    const FIELD: &str = "allowed_origins";
+    text(FIELD, pattern, bounds::URL_MAX)?;
+    let (scheme, rest) = pattern
+        .split_once("://")
+        .ok_or(TenantError::Invalid(FIELD, "expected scheme://host[:port]"))?;
+    if scheme != "https" && scheme != "http" {
+        return Err(TenantError::Invalid(FIELD, "scheme must be https or http"));
+    }
+    let concrete = rest.strip_prefix("*.").unwrap_or(rest);
+    let url = Url::parse(&format!("{scheme}://{concrete}"))
+        .map_err(|_| TenantError::Invalid(FIELD, "expected scheme://host[:port]"))?;
+    // What the URL parser serialises back must be the pattern itself: no path, no case or
+    // encoding tricks, nothing a browser's Origin header could not be.
+    if url.origin().ascii_serialization() != format!("{scheme}://{concrete}")
+        || concrete.contains('*')
+    {
+        return Err(TenantError::Invalid(
+            FIELD,
+            "expected scheme://host[:port] in lower case, without path or wildcard inside",
+        ));
+    }
+    Ok(())
+}
+
+fn origin_matches(pattern: &str, origin: &str) -> bool {
+    match pattern.split_once("://*.") {
+        None => pattern == origin,
+        Some((scheme, suffix)) => origin
+            .strip_prefix(scheme)
+            .and_then(|o| o.strip_prefix("://"))
+            .and_then(|host| host.strip_suffix(suffix))
+            .is_some_and(|sub| sub.ends_with('.') && sub.len() > 1 && !sub.contains(['/', ':'])),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub(crate) fn sample() -> TenantSettings {
+        TenantSettings {
+            name: "Mill Lane Bakery".into(),
+            enabled: true,
+            allowed_origins: vec!["https://mill-lane.example".into()],
+            stt: ProviderSettings {
+                base_url: "https://api.openai.com".into(),
+                model: "whisper-1".into(),
+            },
+            llm: vec![LlmRouteSettings {
+                base_url: "https://api.openai.com".into(),
+                model: "gpt-4o-mini".into(),
+                tier: Tier::Strong,
+            }],
+            smart_routing: true,
+            tts: ProviderSettings {
+                base_url: "https://api.openai.com".into(),
+                model: "tts-1".into(),
+            },
+            tts_voice: "alloy".into(),
+            system_prompt: "You are the bakery's assistant.".into(),
+            context_budget_tokens: 6_000,
+            first_token_timeout_ms: 2_500,
+            limits: Limits::default(),
+        }
+    }
+
+    #[test]
+    fn tenant_ids_are_short_lowercase_slugs() {
+        assert!(TenantId::parse("mill-lane").is_ok());
+        assert!(TenantId::parse("a1b").is_ok());
+        for bad in [
+            "",
+            "ab",
+            "Mill",
+            "mill_lane",
+            "-mill",
+            "a/b",
+            "../x",
+            "é-tenant",
+        ] {
+            assert!(TenantId::parse(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(
+            TenantId::parse(&"a".repeat(41)),
+            Err(TenantError::TooLong("tenant id"))
+        );
+    }
+
+    #[test]
+    fn publishable_keys_name_their_tenant() {
+        let t = TenantId::parse("mill-lane").unwrap();
+        let k = PublishableKey::generate(&t, [0xab; 16]);
+        assert_eq!(k.key, format!("pk_mill-lane_{}", "ab".repeat(16)));
+        assert_eq!(PublishableKey::parse(&k.key).unwrap(), k);
+        for bad in [
+            "",
+            "pk_",
+            "sk_mill-lane_abababababababababababababababab",
+            "pk_mill-lane_short",
+            "pk_Mill_abababababababababababababababab",
+            "pk__abababababababababababababababab",
+            "pk_mill-lane_zzabababababababababababababababab",
+        ] {
+            assert!(PublishableKey::parse(bad).is_err(), "{bad:?} accepted");
+        }
+    }
+
+    #[test]
+    fn a_sample_tenant_is_valid_and_round_trips() {
+        let s = sample();
+        s.validate(UrlPolicy::HttpsOnly).unwrap();
+        let json = serde_json::to_string(&s).unwrap();
+        assert_eq!(serde_json::from_str::<TenantSettings>(&json).unwrap(), s);
+    }
+
+    #[test]
+    fn unknown_fields_are_refused_so_typos_do_not_pass_silently() {
+        let mut v = serde_json::to_value(sample()).unwrap();
+        v["alowed_origins"] = serde_json::json!(["https://x.example"]);
+        assert!(serde_json::from_value::<TenantSettings>(v).is_err());
+    }
+
+    #[test]
+    fn provider_urls_must_be_https_except_loopback_in_dev() {
+        let with_llm = |url: &str| {
+            let mut s = sample();
+            s.llm[0].base_url = url.into();
+            s
+        };
+        let local = with_llm("http://127.0.0.1:8790");
+        assert!(local.validate(UrlPolicy::AllowLoopback).is_ok());
+        assert!(matches!(
+            local.validate(UrlPolicy::HttpsOnly),
+            Err(TenantError::Invalid("llm.base_url", _))
+        ));
+        for bad in [
+            "http://api.openai.com",
+            "ftp://api.openai.com",
+            "https://user:pw@api.openai.com",
+            "https://api.openai.com/?key=1",
+            "https://api.openai.com/#x",
+            "not a url",
+            "http://10.0.0.1",
+        ] {
+            assert!(
+                with_llm(bad).validate(UrlPolicy::AllowLoopback).is_err(),
+                "{bad} accepted"
+            );
+        }
+        let long = format!("https://api.openai.com/{}", "a".repeat(400));
+        assert_eq!(
+            with_llm(&long).validate(UrlPolicy::HttpsOnly),
+            Err(TenantError::TooLong("llm.base_url"))
+        );
+    }
+
+    #[test]
+    fn sizes_are_bounded() {
+        let mut s = sample();
+        s.system_prompt = "x".repeat(bounds::SYSTEM_PROMPT_MAX + 1);
+        assert_eq!(
+            s.validate(UrlPolicy::HttpsOnly),
+            Err(TenantError::TooLong("system_prompt"))
+        );
+        let mut s = sample();
+        s.allowed_origins = (0..21).map(|i| format!("https://s{i}.example")).collect();
+        assert_eq!(
+            s.validate(UrlPolicy::HttpsOnly),
+            Err(TenantError::TooMany("allowed_origins"))
+        );
+        let mut s = sample();
+        s.llm = vec![s.llm[0].clone(); 5];
+        assert_eq!(
+            s.validate(UrlPolicy::HttpsOnly),
+            Err(TenantError::TooMany("llm"))
+        );
+        let mut s = sample();
+        s.name = "  ".into();
+        assert_eq!(
+            s.validate(UrlPolicy::HttpsOnly),
+            Err(TenantError::Missing("name"))
+        );
+    }
+
+    #[test]
+    fn origin_patterns_are_exact_origins() {
+        let mut s = sample();
+        for bad in [
+            "https://mill-lane.example/",
+            "https://mill-lane.example/shop",
+            "https://Mill-Lane.example",
+            "mill-lane.example",
+            "*",
+            "https://*",
+            "https://shop.*.example",
+            "javascript://x",
+            "https://mill-lane.example:443",
+        ] {
+            s.allowed_origins = vec![bad.into()];
+            assert!(s.validate(UrlPolicy::HttpsOnly).is_err(), "{bad} accepted");
+        }
+        s.allowed_origins = vec![
+            "https://*.mill-lane.example".into(),
+            "http://127.0.0.1:8787".into(),
+        ];
+        s.validate(UrlPolicy::HttpsOnly).unwrap();
+    }
+
+    #[test]
+    fn origins_match_exactly_or_as_subdomains() {
+        let mut s = sample();
+        s.allowed_origins = vec![
+            "https://mill-lane.example".into(),
+            "https://*.bakery.example".into(),
+        ];
+        assert!(s.allows_origin("https://mill-lane.example"));
+        assert!(s.allows_origin("https://shop.bakery.example"));
+        assert!(s.allows_origin("https://a.b.bakery.example"));
+        for bad in [
+            "http://mill-lane.example",
+            "https://mill-lane.example:8443",
+            "https://evil-mill-lane.example",
+            "https://mill-lane.example.evil.example",
+            "https://bakery.example",
+            "https://evilbakery.example",
+            "https://x.bakery.example:444",
+            "https://x.bakery.example/",
+            "null",
+            "",
+        ] {
+            assert!(!s.allows_origin(bad), "{bad} allowed");
+        }
+    }
+
+    #[test]
+    fn key_slots_follow_the_routes() {
+        let mut s = sample();
+        s.llm.push(s.llm[0].clone());
+        assert_eq!(key_slots(&s), ["stt", "tts", "llm0", "llm1"]);
+        for ok in ["stt", "tts", "llm0", "llm3"] {
+            assert!(is_key_slot(ok));
+        }
+        for bad in ["llm4", "llm", "llm00", "llm-1", "STT", "stt "] {
+            assert!(!is_key_slot(bad), "{bad}");
+        }
+    }
+}
