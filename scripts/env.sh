@@ -8,3 +8,4 @@ export WASM_BINDGEN_BIN=wasm-bindgen ESBUILD_BIN="$ROOT/node_modules/.bin/esbuil
 # Chromium leaves ~12 MB per run in TMPDIR; keep it inside the repository's ignored scratch folder.
 mkdir -p "$ROOT/.tmp"
 log() { printf '[%s] %s\n' "$(basename "$0" .sh)" "$*" >&2; }
+die() { log "$*"; exit 1; }

@@ -2,7 +2,9 @@
 import { startVoice } from "/aura-voice.js";
 
 const $ = (id) => document.getElementById(id);
-const sessionUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/session`;
+// The demo tenant's publishable key comes in the page address (`make dev` prints it).
+const key = new URLSearchParams(location.search).get("key") ?? "";
+const sessionUrl = `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/v1/session?key=${encodeURIComponent(key)}`;
 let voice = null;
 let reply = null;
 
@@ -74,3 +76,5 @@ $("text-form").addEventListener("submit", async (e) => {
   voice.sendText(text);
   $("text-input").value = "";
 });
+
+if (!key) setState("no publishable key in this address: open the one `make dev` printed");

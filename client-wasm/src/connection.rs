@@ -85,6 +85,10 @@ pub struct Connection {
     session: Option<(String, String)>,
     attempt: u32,
     language: Option<String>,
+    /// How long the server keeps a dropped conversation resumable (from `session.ready`).
+    resume_window_ms: u64,
+    /// When the current run of failed attempts began (the first drop after ready).
+    dropped_at_ms: Option<u64>,
 }
 
 impl Connection {
@@ -97,6 +101,8 @@ impl Connection {
             session: None,
             attempt: 0,
             language: None,
+            resume_window_ms: 0,
+            dropped_at_ms: None,
         }
     }
 
@@ -122,10 +128,12 @@ impl Connection {
 
     fn url_for_attempt(&self) -> String {
         match &self.session {
-            Some((id, _)) => format!(
-                "{}{}session={id}",
+            Some((id, token)) => format!(
+                "{}{}session={}&token={}",
                 self.url,
-                if self.url.contains('?') { '&' } else { '?' }
+                if self.url.contains('?') { '&' } else { '?' },
+                query_escape(id),
+                query_escape(token)
             ),
             None => self.url.clone(),
         }
@@ -167,6 +175,8 @@ impl Connection {
                 self.session = Some((ready.session_id.clone(), ready.token.clone()));
                 self.state = State::Ready;
                 self.attempt = 0;
+                self.resume_window_ms = u64::from(ready.resume_window_s) * 1000;
+                self.dropped_at_ms = None;
                 vec![Command::Emit(Event::Ready {
                     session_id: ready.session_id,
                     resumed,
@@ -194,6 +204,13 @@ impl Connection {
                 self.state = State::Closed;
                 vec![Command::Emit(Event::Failed { code, message })]
             }
+            (_, ServerMessage::SessionToken { token, .. }) => {
+                // A fresh token for the same conversation: resumes use it from now on.
+                if let Some(session) = self.session.as_mut() {
+                    session.1 = token;
+                }
+                Vec::new()
+            }
             (_, msg) => vec![Command::Emit(Event::Message(msg))],
         }
     }
@@ -205,6 +222,7 @@ impl Connection {
             return Vec::new();
         }
         self.attempt += 1;
+        self.dropped_at_ms.get_or_insert(now_ms);
         let in_ms = self.backoff.delay_ms(self.attempt, random);
         self.state = State::Waiting {
             until_ms: now_ms + u64::from(in_ms),
@@ -221,7 +239,15 @@ impl Connection {
     /// A timer fired at `now_ms`.
     pub fn on_timer(&mut self, now_ms: u64) -> Vec<Command> {
         match self.state {
-            State::Waiting { until_ms } if now_ms >= until_ms => self.connect(),
+            State::Waiting { until_ms } if now_ms >= until_ms => {
+                // Past the resume window the server would refuse the resume (a refused upgrade
+                // is invisible to a browser): start a new conversation instead.
+                let dropped = self.dropped_at_ms.unwrap_or(now_ms);
+                if now_ms.saturating_sub(dropped) > self.resume_window_ms {
+                    self.session = None;
+                }
+                self.connect()
+            }
             State::Waiting { until_ms } => vec![Command::WakeAt(until_ms)],
             _ => Vec::new(),
         }
@@ -231,6 +257,18 @@ impl Connection {
     pub fn close(&mut self) {
         self.state = State::Closed;
     }
+}
+
+/// Percent-encodes everything but unreserved URL characters.
+fn query_escape(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -302,7 +340,9 @@ mod tests {
         assert_eq!(c.on_timer(1_100), vec![Command::WakeAt(1_250)], "too early");
         assert_eq!(
             c.on_timer(1_250),
-            vec![Command::Open("ws://h/v1/session?session=abc".into())]
+            vec![Command::Open(
+                "ws://h/v1/session?session=abc&token=tok".into()
+            )]
         );
         let resume = sent(&c.on_open());
         assert_eq!(
@@ -390,5 +430,61 @@ mod tests {
         assert_eq!(c.on_text("not json at all"), vec![], "ignored, not fatal");
         c.close();
         assert_eq!(c.on_close(0, 0.0), vec![]);
+    }
+
+    #[test]
+    fn a_refreshed_token_is_the_one_resumed_with_and_the_key_stays_in_the_url() {
+        let mut c = Connection::new(
+            "ws://h/v1/session?key=pk_demo_00",
+            Backoff {
+                jitter: 0.0,
+                ..Backoff::default()
+            },
+        );
+        c.connect();
+        c.on_open();
+        c.on_text(&ready("abc", "tok", false));
+        let refreshed = r#"{"type":"session.token","token":"v1.new+/=","expires_in_s":900}"#;
+        assert!(c.on_text(refreshed).is_empty(), "not an app event");
+        c.on_close(1_000, 0.0);
+        assert_eq!(
+            c.on_timer(1_250),
+            vec![Command::Open(
+                "ws://h/v1/session?key=pk_demo_00&session=abc&token=v1.new%2B%2F%3D".into()
+            )]
+        );
+        assert_eq!(sent(&c.on_open())[0]["token"], "v1.new+/=");
+    }
+
+    #[test]
+    fn past_the_resume_window_a_new_conversation_starts() {
+        let mut c = Connection::new(
+            "ws://h/v1/session",
+            Backoff {
+                jitter: 0.0,
+                ..Backoff::default()
+            },
+        );
+        c.connect();
+        c.on_open();
+        c.on_text(&ready("abc", "tok", false));
+        // The network is down for longer than the 120 s window: attempts keep failing.
+        let mut now = 1_000;
+        c.on_close(now, 0.0);
+        while now < 1_000 + 120_000 {
+            now += 8_000;
+            c.on_timer(now);
+            c.on_close(now, 0.0);
+        }
+        now += 8_000;
+        assert_eq!(
+            c.on_timer(now),
+            vec![Command::Open("ws://h/v1/session".into())]
+        );
+        assert_eq!(
+            sent(&c.on_open())[0]["type"],
+            "session.start",
+            "a new conversation, not a resume the server would refuse"
+        );
     }
 }

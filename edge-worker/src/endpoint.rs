@@ -8,6 +8,8 @@ pub enum Endpoint {
     Health,
     /// `GET /v1/session` with `Upgrade: websocket`: a voice session (`?session=ID` resumes).
     Session,
+    /// `/admin/v1/...`: the admin API (bearer token; see [`crate::admin_api`]).
+    Admin,
     /// A path under the API prefix that exists with another method.
     MethodNotAllowed,
     /// A path under the API prefix that does not exist.
@@ -26,6 +28,7 @@ pub fn endpoint(method: &str, path: &str) -> Endpoint {
         "/health" => Endpoint::MethodNotAllowed,
         "/v1/session" if method == "GET" => Endpoint::Session,
         "/v1/session" => Endpoint::MethodNotAllowed,
+        p if p.starts_with("/admin/") => Endpoint::Admin,
         p if p.starts_with(API_PREFIX) => Endpoint::NotFound,
         _ => Endpoint::Asset,
     }
@@ -52,6 +55,13 @@ mod tests {
     fn unknown_api_paths_are_not_found_rather_than_assets() {
         assert_eq!(endpoint("GET", "/v1/nothing"), Endpoint::NotFound);
         assert_eq!(endpoint("GET", "/healthz"), Endpoint::Asset);
+    }
+
+    #[test]
+    fn admin_paths_go_to_the_admin_api_whatever_the_method() {
+        assert_eq!(endpoint("PUT", "/admin/v1/tenants/x"), Endpoint::Admin);
+        assert_eq!(endpoint("GET", "/admin/"), Endpoint::Admin);
+        assert_eq!(endpoint("GET", "/admin"), Endpoint::Asset);
     }
 
     #[test]

@@ -4,6 +4,8 @@
 //! the modules below, built and tested on the host. [`entry`] is the thin adapter that binds them
 //! to the Workers runtime through the `worker` crate; it exists only on wasm32.
 
+pub mod admin_api;
+pub mod admission;
 pub mod chat_stream;
 pub mod conversation;
 pub mod endpoint;
@@ -18,8 +20,13 @@ pub mod session;
 pub mod session_token;
 pub mod sse;
 pub mod tenant;
+pub mod tenant_rpc;
 
 #[cfg(target_arch = "wasm32")]
 mod entry;
+#[cfg(target_arch = "wasm32")]
+mod runtime;
+#[cfg(target_arch = "wasm32")]
+mod tenant_object;
 #[cfg(target_arch = "wasm32")]
 mod voice_session;

@@ -1,7 +1,9 @@
-//! Provider settings for a session. Until tenants carry their own configuration (the tenancy
-//! work), they come from the Worker's environment: vars for URLs and models, secrets for keys.
+//! Provider settings for one turn: the tenant's settings with its provider keys opened. Built
+//! in memory for the outgoing requests and dropped with the turn; never stored, logged or sent
+//! to a client.
 
 use crate::llm_router::Tier;
+use crate::tenant::TenantSettings;
 
 /// One provider endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,9 +13,23 @@ pub struct ProviderEndpoint {
     pub model: String,
     /// The API key, if the provider needs one. Never logged, never sent to a client.
     pub api_key: Option<String>,
+    /// The key it replaced, during the rotation's grace period: tried only when the provider
+    /// refuses `api_key` (401/403).
+    pub fallback_key: Option<String>,
 }
 
 impl ProviderEndpoint {
+    /// The keys to try in order: the current one, then the rotated-out one in its grace period.
+    pub fn keys(&self) -> std::vec::IntoIter<&str> {
+        let keys: Vec<&str> = self
+            .api_key
+            .iter()
+            .chain(self.fallback_key.iter())
+            .map(String::as_str)
+            .collect();
+        keys.into_iter()
+    }
+
     /// `{base_url}{path}`, with exactly one slash between.
     pub fn url(&self, path: &str) -> String {
         format!(
@@ -42,37 +58,38 @@ pub struct ProviderConfig {
 }
 
 impl ProviderConfig {
-    /// Reads the configuration through `get` (a var or secret by name). Missing values take
-    /// OpenAI's defaults.
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Self {
-        let endpoint = |prefix: &str, model: &str| ProviderEndpoint {
-            base_url: get(&format!("{prefix}_BASE_URL"))
-                .unwrap_or_else(|| "https://api.openai.com".into()),
-            model: get(&format!("{prefix}_MODEL")).unwrap_or_else(|| model.into()),
-            api_key: get(&format!("{prefix}_API_KEY")).filter(|k| !k.is_empty()),
+    /// The configuration of a turn: `settings`, with `keys(slot)` giving the opened keys of a
+    /// slot (`stt`, `tts`, `llm0`, ...) in the order to try them.
+    pub fn from_tenant(
+        settings: &TenantSettings,
+        mut keys: impl FnMut(&str) -> Vec<String>,
+    ) -> Self {
+        let mut endpoint = |base_url: &str, model: &str, slot: &str| {
+            let mut k = keys(slot).into_iter();
+            ProviderEndpoint {
+                base_url: base_url.to_string(),
+                model: model.to_string(),
+                api_key: k.next(),
+                fallback_key: k.next(),
+            }
         };
+        let stt = endpoint(&settings.stt.base_url, &settings.stt.model, "stt");
+        let tts = endpoint(&settings.tts.base_url, &settings.tts.model, "tts");
+        let llm = settings
+            .llm
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (endpoint(&r.base_url, &r.model, &format!("llm{i}")), r.tier))
+            .collect();
         Self {
-            stt: endpoint("STT", "whisper-1"),
-            llm: {
-                let tier = |name: &str, default: Tier| match get(name).as_deref() {
-                    Some("fast") => Tier::Fast,
-                    Some("strong") => Tier::Strong,
-                    _ => default,
-                };
-                let mut routes = vec![(endpoint("LLM", "gpt-4o-mini"), tier("LLM_TIER", Tier::Strong))];
-                if get("LLM_FALLBACK_BASE_URL").is_some() {
-                    routes.push((endpoint("LLM_FALLBACK", "gpt-4o-mini"), tier("LLM_FALLBACK_TIER", Tier::Strong)));
-                }
-                routes
-            },
-            smart_routing: get("LLM_SMART_ROUTING").is_none_or(|v| v != "off"),
-            tts: endpoint("TTS", "tts-1"),
-            tts_voice: get("TTS_VOICE").unwrap_or_else(|| "alloy".into()),
-            system_prompt: get("SYSTEM_PROMPT").unwrap_or_else(|| {
-                "You are a helpful voice assistant on a website. Answer in one to three short spoken sentences, without lists or formatting.".into()
-            }),
-                        context_budget_tokens: get("CONTEXT_BUDGET_TOKENS").and_then(|v| v.parse().ok()).unwrap_or(6_000),
-            first_token_timeout_ms: get("LLM_FIRST_TOKEN_TIMEOUT_MS").and_then(|v| v.parse().ok()).unwrap_or(2_500),
+            stt,
+            llm,
+            smart_routing: settings.smart_routing,
+            tts,
+            tts_voice: settings.tts_voice.clone(),
+            system_prompt: settings.system_prompt.clone(),
+            context_budget_tokens: settings.context_budget_tokens as usize,
+            first_token_timeout_ms: settings.first_token_timeout_ms,
         }
     }
 }
@@ -80,44 +97,42 @@ impl ProviderConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::tenant::LlmRouteSettings;
+    use crate::tenant::tests::sample;
 
     #[test]
-    fn defaults_and_overrides() {
-        let c = ProviderConfig::from_lookup(|k| match k {
-            "LLM_BASE_URL" => Some("http://127.0.0.1:8790/".into()),
-            "LLM_API_KEY" => Some(String::new()),
-            "TTS_API_KEY" => Some("sk-tts".into()),
-            _ => None,
+    fn a_tenant_becomes_a_turn_configuration_with_its_keys() {
+        let mut s = sample();
+        s.llm[0].base_url = "http://127.0.0.1:8790/".into();
+        s.llm.push(LlmRouteSettings {
+            base_url: "https://api.x.ai".into(),
+            model: "grok-3-mini".into(),
+            tier: Tier::Fast,
         });
-        assert_eq!(c.llm.len(), 1, "no fallback configured");
+        s.smart_routing = false;
+        let c = ProviderConfig::from_tenant(&s, |slot| match slot {
+            "llm0" => vec!["sk-new".into(), "sk-old".into()],
+            "tts" => vec!["sk-tts".into()],
+            _ => vec![],
+        });
         assert_eq!(
             c.llm[0].0.url("/v1/chat/completions"),
             "http://127.0.0.1:8790/v1/chat/completions"
         );
-        assert_eq!(c.llm[0].0.api_key, None, "an empty key is no key");
-        assert!(c.smart_routing);
-        assert_eq!(c.tts.api_key.as_deref(), Some("sk-tts"));
-        assert_eq!(
-            c.stt.url("v1/audio/transcriptions"),
-            "https://api.openai.com/v1/audio/transcriptions"
-        );
-        assert_eq!(c.llm[0].0.model, "gpt-4o-mini");
-    }
-
-    #[test]
-    fn a_fallback_route_and_tiers_come_from_their_own_vars() {
-        let c = ProviderConfig::from_lookup(|k| match k {
-            "LLM_FALLBACK_BASE_URL" => Some("https://api.x.ai".into()),
-            "LLM_FALLBACK_MODEL" => Some("grok-3-mini".into()),
-            "LLM_FALLBACK_TIER" => Some("fast".into()),
-            "LLM_SMART_ROUTING" => Some("off".into()),
-            _ => None,
-        });
-        assert_eq!(c.llm.len(), 2);
+        assert_eq!(c.llm[0].0.api_key.as_deref(), Some("sk-new"));
+        assert_eq!(c.llm[0].0.fallback_key.as_deref(), Some("sk-old"));
         assert_eq!(
             (c.llm[1].0.model.as_str(), c.llm[1].1),
             ("grok-3-mini", Tier::Fast)
         );
+        assert_eq!(c.llm[1].0.api_key, None, "no key set: none sent");
+        assert_eq!(c.tts.api_key.as_deref(), Some("sk-tts"));
+        assert_eq!(c.tts.fallback_key, None);
+        assert_eq!(
+            c.stt.url("v1/audio/transcriptions"),
+            "https://api.openai.com/v1/audio/transcriptions"
+        );
         assert!(!c.smart_routing);
+        assert_eq!(c.system_prompt, s.system_prompt);
     }
 }

@@ -354,7 +354,7 @@ fn origin_matches(pattern: &str, origin: &str) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn sample() -> TenantSettings {

@@ -15,22 +15,28 @@ use futures::channel::mpsc;
 use futures::future::{self, Either};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
-use wasm_bindgen::JsCast;
 use worker::{
-    AbortController, AbortSignal, Date, Delay, DurableObject, Env, Fetch, Headers, Method, Request,
+    AbortController, AbortSignal, Delay, DurableObject, Env, Fetch, Headers, Method, Request,
     RequestInit, Response, Result, State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
     console_log, durable_object,
 };
 
 use crate::chat_stream::{ChatEvent, ChatStream};
 use crate::conversation::{Message, Role, build_context};
+use crate::entry::{CONVERSATION_HEADER, call, signer, tenant_stub};
 use crate::heard::{SpokenChunk, heard};
+use crate::key_vault::{MasterKeys, aad, usable_keys};
 use crate::llm_router::{
     Failure, Next, Request as RouteRequest, Route, Router as LlmRouter, RouterConfig,
 };
 use crate::provider_config::{ProviderConfig, ProviderEndpoint};
+use crate::runtime::now_ms;
 use crate::sentence::{CutterConfig, SentenceCutter, speakable};
 use crate::session::{Action, Session};
+use crate::session_token::Claims;
+use crate::tenant::TenantId;
+use crate::tenant_object::TENANT_HEADER;
+use crate::tenant_rpc::{ReleaseRequest, TurnAnswer, TurnRequest, UsageReport};
 
 /// Reply audio rate: OpenAI-style `pcm` is 24 kHz s16le mono.
 const TTS_RATE: u32 = 24_000;
@@ -38,6 +44,9 @@ const TTS_RATE: u32 = 24_000;
 const FRAME_SAMPLES: usize = 480;
 /// How long a disconnected conversation can be resumed.
 const RESUME_WINDOW_S: u32 = 120;
+/// How long a session token is valid. A fresh one is sent (`session.token`) at a turn once the
+/// current one is past half its life, so a long conversation can always resume.
+const TOKEN_TTL_S: u64 = 15 * 60;
 
 #[derive(Serialize, Deserialize)]
 struct Attachment {
@@ -84,6 +93,21 @@ impl DurableObject for VoiceSession {
             return Response::error("expected a WebSocket upgrade", 426);
         }
         self.ensure_schema()?;
+        // Whose conversation this is: set by the Worker after admission, the same on every
+        // connection (the object's name is derived from both).
+        let tenant = req.headers().get(TENANT_HEADER)?.unwrap_or_default();
+        let conversation = req.headers().get(CONVERSATION_HEADER)?.unwrap_or_default();
+        if tenant.is_empty() || conversation.is_empty() {
+            return Response::error("not admitted", 403);
+        }
+        match (self.meta("tenant")?, self.meta("conversation")?) {
+            (None, None) => {
+                self.set_meta("tenant", &tenant)?;
+                self.set_meta("conversation", &conversation)?;
+            }
+            (Some(t), Some(c)) if t == tenant && c == conversation => {}
+            _ => return Response::error("not admitted", 403),
+        }
         // One live connection per conversation: a reconnect replaces the old socket.
         for old in self.state.get_websockets() {
             let _ = old.close(Some(1000), Some("replaced by a newer connection"));
@@ -133,17 +157,15 @@ impl DurableObject for VoiceSession {
         // Close our side too, or workerd reports a hung worker; stop any reply in flight.
         let _ = ws.close(Some(1000), Some("closed"));
         self.cancel(None, 0);
+        self.release().await;
         Ok(())
     }
 
     async fn websocket_error(&self, _ws: WebSocket, _error: worker::Error) -> Result<()> {
         self.cancel(None, 0);
+        self.release().await;
         Ok(())
     }
-}
-
-fn now_ms() -> u64 {
-    Date::now().as_millis()
 }
 
 fn send(ws: &WebSocket, msg: &ServerMessage) -> Result<()> {
@@ -154,22 +176,15 @@ fn send_error(ws: &WebSocket, code: ErrorCode, message: &str) -> Result<()> {
     send(ws, &ServerMessage::error(code, message))
 }
 
-/// A secret token: 32 random bytes from the runtime's CSPRNG, hex.
-fn random_token() -> Result<String> {
-    let crypto: web_sys::Crypto =
-        js_sys::Reflect::get(&js_sys::global(), &"crypto".into())?.unchecked_into();
-    let mut bytes = [0u8; 32];
-    crypto.get_random_values_with_u8_array(&mut bytes)?;
-    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
-}
-
-/// Constant-time comparison of two tokens.
-fn same_token(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
+/// A turn's input: the user's words and, for a spoken turn, its timing.
+struct TurnInput {
+    text: String,
+    stream_id: Option<u32>,
+    /// End of speech (or when the typed text arrived), Unix ms.
+    eos: u64,
+    eos_to_transcript_ms: Option<u32>,
+    /// The user's speech sent to STT, ms (0 for typed input).
+    speech_ms: u64,
 }
 
 /// What the LLM side of a turn reports back.
@@ -206,14 +221,144 @@ struct Spoken {
 }
 
 impl VoiceSession {
-    fn config(&self) -> ProviderConfig {
-        let env = &self.env;
-        ProviderConfig::from_lookup(|name| {
-            env.secret(name)
-                .map(|s| s.to_string())
-                .or_else(|_| env.var(name).map(|v| v.to_string()))
-                .ok()
-        })
+    fn tenant(&self) -> Result<TenantId> {
+        self.meta("tenant")?
+            .and_then(|t| TenantId::parse(&t).ok())
+            .ok_or_else(|| worker::Error::RustError("conversation without tenant".into()))
+    }
+
+    fn conversation(&self) -> Result<String> {
+        self.meta("conversation")?
+            .ok_or_else(|| worker::Error::RustError("conversation without id".into()))
+    }
+
+    /// Asks the tenant's object for a turn. Granted: the turn's provider configuration, keys
+    /// opened in memory. Otherwise the client is told why (`rate_limited`, or an error) and
+    /// there is no turn.
+    async fn grant(&self, ws: &WebSocket) -> Result<Option<ProviderConfig>> {
+        let tenant = self.tenant()?;
+        let answer: TurnAnswer = call(
+            &tenant_stub(&self.env, &tenant)?,
+            &tenant,
+            "/turn",
+            &TurnRequest {
+                conversation: self.conversation()?,
+            },
+        )
+        .await?;
+        let (settings, slots) = match answer {
+            TurnAnswer::Granted { settings, keys } => (settings, keys),
+            TurnAnswer::Limited(l) => {
+                send(
+                    ws,
+                    &ServerMessage::RateLimited {
+                        retry_after_ms: l.retry_after_ms,
+                        limit: l.limit,
+                    },
+                )?;
+                return Ok(None);
+            }
+            TurnAnswer::Refused { message } => {
+                send_error(ws, ErrorCode::Unauthorized, &message)?;
+                return Ok(None);
+            }
+        };
+        let master = match self.env.secret("MASTER_KEYS") {
+            Ok(spec) => MasterKeys::parse(&spec.to_string()).ok(),
+            Err(_) => None,
+        };
+        let now = now_ms();
+        let mut broken = false;
+        let config = ProviderConfig::from_tenant(&settings, |slot| {
+            let Some(sealed) = slots.get(slot) else {
+                return Vec::new();
+            };
+            match master
+                .as_ref()
+                .map(|m| usable_keys(m, sealed, &aad(tenant.as_str(), slot), now))
+            {
+                Some(Ok(keys)) => keys,
+                _ => {
+                    broken = true;
+                    Vec::new()
+                }
+            }
+        });
+        if broken {
+            // Logged without any key material: which slot failed is enough to act on.
+            console_log!(
+                "{}",
+                json!({"event": "provider_key_unreadable", "tenant": tenant.as_str()})
+            );
+            send_error(
+                ws,
+                ErrorCode::Internal,
+                "this assistant's provider keys cannot be read",
+            )?;
+            return Ok(None);
+        }
+        self.refresh_token(ws, &tenant)?;
+        Ok(Some(config))
+    }
+
+    /// Reports a finished turn's usage to the tenant's object.
+    async fn report_usage(&self, audio_ms: u64, llm_tokens: u64) {
+        let Ok(tenant) = self.tenant() else { return };
+        if let Ok(stub) = tenant_stub(&self.env, &tenant) {
+            let _: Result<serde_json::Value> = call(
+                &stub,
+                &tenant,
+                "/usage",
+                &UsageReport {
+                    audio_ms,
+                    llm_tokens,
+                },
+            )
+            .await;
+        }
+    }
+
+    /// Frees the conversation's session slot (the socket closed).
+    async fn release(&self) {
+        let (Ok(tenant), Ok(conversation)) = (self.tenant(), self.conversation()) else {
+            return;
+        };
+        if let Ok(stub) = tenant_stub(&self.env, &tenant) {
+            let _: Result<serde_json::Value> =
+                call(&stub, &tenant, "/release", &ReleaseRequest { conversation }).await;
+        }
+    }
+
+    /// A new signed session token for this conversation.
+    fn sign_token(&self, tenant: &TenantId) -> Result<String> {
+        let signer = signer(&self.env)
+            .ok_or_else(|| worker::Error::RustError("SESSION_SIGNING_KEY missing".into()))?;
+        let expires_at_s = now_ms() / 1000 + TOKEN_TTL_S;
+        self.set_meta("token_expires_s", &expires_at_s.to_string())?;
+        Ok(signer.sign(&Claims {
+            tenant: tenant.as_str().to_string(),
+            conversation: self.conversation()?,
+            expires_at_s,
+        }))
+    }
+
+    /// Sends a fresh token when the current one is past half its life.
+    fn refresh_token(&self, ws: &WebSocket, tenant: &TenantId) -> Result<()> {
+        let expires: u64 = self
+            .meta("token_expires_s")?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        if expires.saturating_sub(now_ms() / 1000) < TOKEN_TTL_S / 2 {
+            let token = self.sign_token(tenant)?;
+            send(
+                ws,
+                &ServerMessage::SessionToken {
+                    token,
+                    expires_in_s: TOKEN_TTL_S as u32,
+                },
+            )?;
+        }
+        Ok(())
     }
 
     fn ensure_schema(&self) -> Result<()> {
@@ -301,7 +446,7 @@ impl VoiceSession {
             ws,
             &ServerMessage::SessionReady(SessionReady {
                 protocol: aura_protocol::PROTOCOL_VERSION,
-                session_id: self.state.id().to_string(),
+                session_id: self.conversation()?,
                 token,
                 resumed,
                 input_sample_rate: aura_protocol::limits::INPUT_SAMPLE_RATE,
@@ -320,20 +465,23 @@ impl VoiceSession {
                     .storage()
                     .sql()
                     .exec("DELETE FROM messages", None)?;
-                let token = random_token()?;
-                self.set_meta("token", &token)?;
+                let token = self.sign_token(&self.tenant()?)?;
                 self.set_meta("last_seen_ms", &now_ms().to_string())?;
                 self.mark_started(ws)?;
                 self.ready(ws, token, false)
             }
             Action::Resume(r) => {
-                let stored = self.meta("token")?;
+                let tenant = self.tenant()?;
+                let conversation = self.conversation()?;
                 let last_seen: u64 = self
                     .meta("last_seen_ms")?
                     .and_then(|v| v.parse().ok())
                     .unwrap_or(0);
-                let valid = r.session_id == self.state.id().to_string()
-                    && stored.as_deref().is_some_and(|t| same_token(t, &r.token));
+                let valid = r.session_id == conversation
+                    && signer(&self.env).is_some_and(|s| {
+                        s.verify_for(&r.token, tenant.as_str(), &conversation, now_ms() / 1000)
+                            .is_ok()
+                    });
                 if !valid {
                     return send_error(
                         ws,
@@ -350,9 +498,22 @@ impl VoiceSession {
                 }
                 self.set_meta("last_seen_ms", &now_ms().to_string())?;
                 self.mark_started(ws)?;
-                self.ready(ws, r.token, true)
+                let token = self.sign_token(&tenant)?;
+                self.ready(ws, token, true)
             }
-            Action::Respond { text } => self.turn(ws, text, None, now_ms(), None).await,
+            Action::Respond { text } => {
+                let Some(config) = self.grant(ws).await? else {
+                    return Ok(());
+                };
+                let input = TurnInput {
+                    text,
+                    stream_id: None,
+                    eos: now_ms(),
+                    eos_to_transcript_ms: None,
+                    speech_ms: 0,
+                };
+                self.turn(ws, &config, input).await
+            }
             Action::Transcribe {
                 stream_id,
                 wav,
@@ -366,7 +527,12 @@ impl VoiceSession {
                         json!({"event": "audio_loss", "stream_id": stream_id, "frames_expected": frames_expected, "frames_received": frames_received})
                     );
                 }
-                match self.transcribe(wav).await {
+                let Some(config) = self.grant(ws).await? else {
+                    return Ok(());
+                };
+                // 16-bit mono at 16 kHz after the 44-byte WAV header.
+                let speech_ms = (wav.len().saturating_sub(44) / 32) as u64;
+                match self.transcribe(&config, wav).await {
                     Ok(text) => {
                         let eos_to_transcript = (now_ms() - eos) as u32;
                         send(
@@ -377,12 +543,22 @@ impl VoiceSession {
                             },
                         )?;
                         if text.trim().is_empty() {
+                            self.report_usage(speech_ms, 0).await;
                             return Ok(());
                         }
-                        self.turn(ws, text, Some(stream_id), eos, Some(eos_to_transcript))
-                            .await
+                        let input = TurnInput {
+                            text,
+                            stream_id: Some(stream_id),
+                            eos,
+                            eos_to_transcript_ms: Some(eos_to_transcript),
+                            speech_ms,
+                        };
+                        self.turn(ws, &config, input).await
                     }
-                    Err((code, message)) => send_error(ws, code, &message),
+                    Err((code, message)) => {
+                        self.report_usage(speech_ms, 0).await;
+                        send_error(ws, code, &message)
+                    }
                 }
             }
             Action::Cancel {
@@ -432,41 +608,51 @@ impl VoiceSession {
             .and_then(|r| r.cancelled_at_ms)
     }
 
-    async fn transcribe(&self, wav: Vec<u8>) -> std::result::Result<String, (ErrorCode, String)> {
-        let config = self.config();
+    async fn transcribe(
+        &self,
+        config: &ProviderConfig,
+        wav: Vec<u8>,
+    ) -> std::result::Result<String, (ErrorCode, String)> {
         let fail = |what: &str| {
             (
                 ErrorCode::ProviderError,
                 format!("speech-to-text failed: {what}"),
             )
         };
-        let form = web_sys::FormData::new().map_err(|_| fail("form"))?;
-        form.append_with_str("model", &config.stt.model)
-            .map_err(|_| fail("form"))?;
-        let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(wav.as_slice()));
-        let options = web_sys::BlobPropertyBag::new();
-        options.set_type("audio/wav");
-        let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options)
-            .map_err(|_| fail("audio"))?;
-        form.append_with_blob_and_filename("file", &blob, "utterance.wav")
-            .map_err(|_| fail("form"))?;
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post).with_body(Some(form.into()));
-        let headers = Headers::new();
-        if let Some(key) = &config.stt.api_key {
-            headers
-                .set("authorization", &format!("Bearer {key}"))
-                .map_err(|_| fail("headers"))?;
-        }
-        init.with_headers(headers);
-        let req = Request::new_with_init(&config.stt.url("v1/audio/transcriptions"), &init)
-            .map_err(|_| fail("request"))?;
-        let mut resp = Fetch::Request(req).send().await.map_err(|_| {
-            (
-                ErrorCode::ProviderError,
-                "speech-to-text unreachable".into(),
-            )
-        })?;
+        let mut keys = config.stt.keys();
+        let mut resp = loop {
+            let key = keys.next();
+            let form = web_sys::FormData::new().map_err(|_| fail("form"))?;
+            form.append_with_str("model", &config.stt.model)
+                .map_err(|_| fail("form"))?;
+            let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(wav.as_slice()));
+            let options = web_sys::BlobPropertyBag::new();
+            options.set_type("audio/wav");
+            let blob = web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options)
+                .map_err(|_| fail("audio"))?;
+            form.append_with_blob_and_filename("file", &blob, "utterance.wav")
+                .map_err(|_| fail("form"))?;
+            let mut init = RequestInit::new();
+            init.with_method(Method::Post).with_body(Some(form.into()));
+            let headers = Headers::new();
+            if let Some(key) = key {
+                headers
+                    .set("authorization", &format!("Bearer {key}"))
+                    .map_err(|_| fail("headers"))?;
+            }
+            init.with_headers(headers);
+            let req = Request::new_with_init(&config.stt.url("v1/audio/transcriptions"), &init)
+                .map_err(|_| fail("request"))?;
+            let resp = Fetch::Request(req).send().await.map_err(|_| {
+                (
+                    ErrorCode::ProviderError,
+                    "speech-to-text unreachable".into(),
+                )
+            })?;
+            if !(refused_key(resp.status_code()) && keys.len() > 0) {
+                break resp;
+            }
+        };
         if resp.status_code() != 200 {
             let code = if resp.status_code() == 429 {
                 ErrorCode::ProviderTimeout
@@ -486,36 +672,42 @@ impl VoiceSession {
         Ok(t.text)
     }
 
-    /// POSTs JSON to a provider with its key, abortable.
+    /// POSTs JSON to a provider with its key, abortable. If the provider refuses the key
+    /// (401/403) and a rotated-out key is still in its grace period, tries that one.
     async fn post_json(
         endpoint: &ProviderEndpoint,
         path: &str,
         body: &serde_json::Value,
         signal: &AbortSignal,
     ) -> Result<Response> {
-        let headers = Headers::new();
-        headers.set("content-type", "application/json")?;
-        if let Some(key) = &endpoint.api_key {
-            headers.set("authorization", &format!("Bearer {key}"))?;
+        let mut keys = endpoint.keys();
+        loop {
+            let headers = Headers::new();
+            headers.set("content-type", "application/json")?;
+            if let Some(key) = keys.next() {
+                headers.set("authorization", &format!("Bearer {key}"))?;
+            }
+            let mut init = RequestInit::new();
+            init.with_method(Method::Post)
+                .with_headers(headers)
+                .with_body(Some(body.to_string().into()));
+            let req = Request::new_with_init(&endpoint.url(path), &init)?;
+            let resp = Fetch::Request(req).send_with_signal(signal).await?;
+            if !(refused_key(resp.status_code()) && keys.len() > 0) {
+                return Ok(resp);
+            }
         }
-        let mut init = RequestInit::new();
-        init.with_method(Method::Post)
-            .with_headers(headers)
-            .with_body(Some(body.to_string().into()));
-        let req = Request::new_with_init(&endpoint.url(path), &init)?;
-        Fetch::Request(req).send_with_signal(signal).await
     }
 
     /// One reply: LLM -> sentence chunks -> TTS (pipelined) -> captions and audio frames.
-    async fn turn(
-        &self,
-        ws: &WebSocket,
-        user_text: String,
-        stream_id: Option<u32>,
-        eos: u64,
-        eos_to_transcript_ms: Option<u32>,
-    ) -> Result<()> {
-        let config = self.config();
+    async fn turn(&self, ws: &WebSocket, config: &ProviderConfig, input: TurnInput) -> Result<()> {
+        let TurnInput {
+            text: user_text,
+            stream_id,
+            eos,
+            eos_to_transcript_ms,
+            speech_ms,
+        } = input;
         // Reply ids must keep increasing across hibernation and reconnects: the client treats a
         // reply id at or below one it has finished as stale audio. So the counter is stored.
         let id = self
@@ -552,8 +744,8 @@ impl VoiceSession {
             ..TurnMetrics::default()
         };
         let (tx, rx) = mpsc::unbounded::<String>();
-        let text_side = self.answer(ws, id, &config, &user_text, &context, tx);
-        let audio_side = self.speak(ws, id, &config, &signal, rx);
+        let text_side = self.answer(ws, id, config, &user_text, &context, tx);
+        let audio_side = self.speak(ws, id, config, &signal, rx);
         let (llm, spoken) = future::join(text_side, audio_side).await;
 
         metrics.provider = llm.provider;
@@ -567,6 +759,12 @@ impl VoiceSession {
             metrics.completion_tokens = Some(c);
         }
         let full_text = llm.text;
+        let reply_audio_ms: u64 = spoken.chunks.iter().map(|c| u64::from(c.audio_ms)).sum();
+        // Tokens as the provider counted them, or about four characters each if it did not say.
+        let llm_tokens = llm.usage.map_or(
+            (context.iter().map(|m| m.content.len()).sum::<usize>() + full_text.len()) as u64 / 4,
+            |(p, c)| u64::from(p) + u64::from(c),
+        );
         let failure = llm
             .error
             .or(spoken.failed.map(|m| (ErrorCode::ProviderError, m)));
@@ -602,6 +800,8 @@ impl VoiceSession {
             self.remember(Role::Assistant, &stored)?;
         }
         *self.active.borrow_mut() = None;
+        self.report_usage(speech_ms + reply_audio_ms, llm_tokens)
+            .await;
         console_log!(
             "{}",
             json!({"event": "turn", "response_id": id, "status": format!("{status:?}").to_lowercase(), "metrics": &metrics})
@@ -973,6 +1173,11 @@ impl VoiceSession {
         *seq += 1;
         ws.send_with_bytes(&bytes)
     }
+}
+
+/// Whether a provider's status means it refused the API key.
+fn refused_key(status: u16) -> bool {
+    status == 401 || status == 403
 }
 
 /// The host of a base URL, for metrics (never a key or a path).

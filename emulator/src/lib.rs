@@ -10,7 +10,7 @@
 //!
 //! Control: `POST /_emulator/script` (queue behaviours: replies, latencies, faults),
 //! `GET /_emulator/requests` (what was received, and whether the client aborted),
-//! `POST /_emulator/reset`. Replies not scripted say plainly that they come from the emulator.
+//! `POST /_emulator/reset`, `POST /_emulator/keys` (accept only these API keys, 401 otherwise). Replies not scripted say plainly that they come from the emulator.
 
 mod record;
 mod script;

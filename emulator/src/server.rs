@@ -21,6 +21,8 @@ struct Inner {
     queues: HashMap<Endpoint, VecDeque<Behaviour>>,
     defaults: HashMap<Endpoint, Behaviour>,
     log: Vec<Recorded>,
+    /// If set, only these API keys are accepted (`Authorization: Bearer KEY`); others get 401.
+    accepted_keys: Option<Vec<String>>,
 }
 
 #[derive(Clone)]
@@ -51,6 +53,21 @@ impl Shared {
                 .and_then(VecDeque::pop_front)
                 .or_else(|| i.defaults.get(&endpoint).cloned())
                 .unwrap_or_default()
+        })
+    }
+
+    /// Whether the request's key is outside the accepted set (when one is set).
+    fn refuses_key(&self, headers: &HeaderMap) -> bool {
+        let given = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("")
+            .to_string();
+        self.with(|i| {
+            i.accepted_keys
+                .as_ref()
+                .is_some_and(|keys| !keys.contains(&given))
         })
     }
 
@@ -144,6 +161,7 @@ fn router_with(shared: Shared) -> Router {
         .route("/_emulator/script", post(script))
         .route("/_emulator/requests", get(requests))
         .route("/_emulator/reset", post(reset))
+        .route("/_emulator/keys", post(keys))
         .with_state(shared)
 }
 
@@ -165,6 +183,17 @@ fn apply_script(shared: &Shared, script: Script) {
             i.defaults.insert(script.endpoint, d);
         }
     });
+}
+
+/// `POST /_emulator/keys` with `{"accept": ["sk-..."]}` (or `null` to accept any key).
+async fn keys(State(shared): State<Shared>, axum::Json(body): axum::Json<Value>) -> StatusCode {
+    let accept = body["accept"].as_array().map(|a| {
+        a.iter()
+            .filter_map(|k| k.as_str().map(str::to_string))
+            .collect()
+    });
+    shared.with(|i| i.accepted_keys = accept);
+    StatusCode::NO_CONTENT
 }
 
 async fn requests(State(shared): State<Shared>) -> axum::Json<Vec<Recorded>> {
@@ -258,6 +287,10 @@ async fn chat(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> 
         Err(_) => return error_response(400, None, "the body is not JSON"),
     };
     let mut tracker = shared.record(Endpoint::Chat, &headers, json.clone());
+    if shared.refuses_key(&headers) {
+        tracker.complete();
+        return error_response(401, None, "Incorrect API key provided.");
+    }
     let behaviour = shared.next_behaviour(Endpoint::Chat);
     if let Some(resp) = early_fault(&behaviour, &mut tracker).await {
         return resp;
@@ -397,6 +430,10 @@ async fn speech(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -
         Err(_) => return error_response(400, None, "the body is not JSON"),
     };
     let mut tracker = shared.record(Endpoint::Speech, &headers, json.clone());
+    if shared.refuses_key(&headers) {
+        tracker.complete();
+        return error_response(401, None, "Incorrect API key provided.");
+    }
     let behaviour = shared.next_behaviour(Endpoint::Speech);
     if let Some(resp) = early_fault(&behaviour, &mut tracker).await {
         return resp;
@@ -463,6 +500,10 @@ async fn transcriptions(
     };
     let summary = json!({"model": model, "language": language, "file_bytes": file.len(), "wav": wav, "sample_rate": rate, "duration_ms": duration_ms});
     let mut tracker = shared.record(Endpoint::Transcriptions, &headers, summary);
+    if shared.refuses_key(&headers) {
+        tracker.complete();
+        return error_response(401, None, "Incorrect API key provided.");
+    }
     let behaviour = shared.next_behaviour(Endpoint::Transcriptions);
     if let Some(resp) = early_fault(&behaviour, &mut tracker).await {
         return resp;
@@ -540,6 +581,11 @@ impl Emulator {
     /// Queues behaviours, as `POST /_emulator/script` does.
     pub fn script(&self, script: Script) {
         apply_script(&self.shared, script);
+    }
+
+    /// Accepts only these API keys from now on (`None`: any), as `POST /_emulator/keys` does.
+    pub fn accept_keys(&self, keys: Option<Vec<String>>) {
+        self.shared.with(|i| i.accepted_keys = keys);
     }
 
     /// What was received so far, as `GET /_emulator/requests` returns it.

@@ -278,3 +278,42 @@ fn transcriptions_take_a_multipart_wav_and_record_its_format() {
     assert_eq!(log[0]["body"]["sample_rate"], 16_000);
     assert_eq!(log[0]["body"]["duration_ms"], 1_000);
 }
+
+#[test]
+fn with_accepted_keys_set_other_keys_get_an_openai_401() {
+    let emu = Emulator::start(0).unwrap();
+    let post = |key: &str| {
+        agent()
+            .post(&format!("{}/v1/chat/completions", emu.base_url()))
+            .header("authorization", &format!("Bearer {key}"))
+            .send_json(chat_body("Hi"))
+            .unwrap()
+    };
+    assert_eq!(post("sk-any").status(), 200, "any key by default");
+    let resp = agent()
+        .post(&format!("{}/_emulator/keys", emu.base_url()))
+        .send_json(json!({"accept": ["sk-live"]}))
+        .unwrap();
+    assert_eq!(resp.status(), 204);
+    let mut refused = post("sk-old");
+    assert_eq!(refused.status(), 401);
+    let body: Value = refused.body_mut().read_json().unwrap();
+    assert_eq!(body["error"]["type"], "invalid_api_key");
+    assert_eq!(post("sk-live").status(), 200);
+    emu.accept_keys(None);
+    assert_eq!(post("sk-old").status(), 200);
+    let seen: Vec<Value> = requests(&emu)
+        .into_iter()
+        .map(|r| r["authorization"].clone())
+        .collect();
+    assert_eq!(
+        seen,
+        [
+            "Bearer sk-any",
+            "Bearer sk-old",
+            "Bearer sk-live",
+            "Bearer sk-old"
+        ]
+        .map(Value::from)
+    );
+}

@@ -121,6 +121,10 @@ pub struct TurnMetrics {
 pub enum ServerMessage {
     #[serde(rename = "session.ready")]
     SessionReady(SessionReady),
+    /// A fresh session token replacing the one from `session.ready` (sent before the old one
+    /// expires, so a long conversation can still resume).
+    #[serde(rename = "session.token")]
+    SessionToken { token: String, expires_in_s: u32 },
     #[serde(rename = "transcript.partial")]
     TranscriptPartial { stream_id: u32, text: String },
     #[serde(rename = "transcript.final")]
@@ -207,8 +211,9 @@ const CLIENT_TYPES: [&str; 7] = [
     "ping",
 ];
 
-const SERVER_TYPES: [&str; 9] = [
+const SERVER_TYPES: [&str; 10] = [
     "session.ready",
+    "session.token",
     "transcript.partial",
     "transcript.final",
     "response.started",

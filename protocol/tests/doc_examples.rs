@@ -95,6 +95,7 @@ fn every_message_type_has_an_example() {
         "response.cancel",
         "ping",
         "session.ready",
+        "session.token",
         "transcript.partial",
         "transcript.final",
         "response.started",

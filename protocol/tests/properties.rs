@@ -145,6 +145,10 @@ fn server_message() -> impl Strategy<Value = ServerMessage> {
             limit
         }),
         any::<u32>().prop_map(|nonce| ServerMessage::Pong { nonce }),
+        (id(), any::<u32>()).prop_map(|(token, expires_in_s)| ServerMessage::SessionToken {
+            token,
+            expires_in_s
+        }),
     ]
 }
 

@@ -136,17 +136,18 @@ fn main() {
         json!({"endpoint": "speech", "default": {"first_byte_ms": TTS_MS, "chunk_ms": 20}}),
     );
     let url = emu.base_url();
-    let dev = WranglerDev::start_with_vars(&[
-        ("LLM_BASE_URL", url.clone()),
-        ("STT_BASE_URL", url.clone()),
-        ("TTS_BASE_URL", url),
-    ]);
+    let dev = WranglerDev::start();
+    let mut settings = aura_admin::settings_for("bench", &[&dev.url("")], &url, "Be brief.");
+    // Limits high enough that the benchmark measures the pipeline, not the rate limiter.
+    settings["limits"] =
+        serde_json::json!({"concurrent_sessions": 1000, "turns_per_minute": 10000});
+    let tenant = dev.tenant_with("bench", settings);
     let emu_at =
         |us: &Value| emu.started_at + Duration::from_micros(us.as_u64().expect("a first byte"));
 
     // Latency: spoken turns one after another on one session.
     let turns = 30;
-    let mut client = SessionClient::connect(dev.port, "");
+    let mut client = tenant.connect("");
     client.start();
     let (mut llm_added, mut tts_added, mut overhead, mut v2v) =
         (Vec::new(), Vec::new(), Vec::new(), Vec::new());
@@ -194,12 +195,13 @@ fn main() {
             }
         })
     };
-    let port = dev.port;
+    let shared = std::sync::Arc::new(tenant);
     let started = Instant::now();
     let workers: Vec<_> = (0..sessions)
         .map(|_| {
+            let tenant = shared.clone();
             std::thread::spawn(move || {
-                let mut c = SessionClient::connect(port, "");
+                let mut c = tenant.connect("");
                 c.start();
                 let (_, _, _, received, disorder) =
                     spoken_turn(&mut c, 1, Some(Duration::from_millis(20)));

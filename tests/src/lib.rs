@@ -49,6 +49,14 @@ impl Drop for Scratch {
     }
 }
 
+/// The secrets every test edge runs with (test values, not used anywhere else).
+pub const TEST_SIGNING_KEY: &str = "test-session-signing-key-0123456789abcdef";
+/// Master key version 1: 32 bytes of 0x11.
+pub const TEST_MASTER_KEY_V1: &str = "1:ERERERERERERERERERERERERERERERERERERERERERE=";
+/// Master key version 2: 32 bytes of 0x22.
+pub const TEST_MASTER_KEY_V2: &str = "2:IiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiIiI=";
+pub const TEST_ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
 /// `wrangler dev` running the built worker on a free port, in its own process group.
 /// Dropping it kills the group (wrangler, its two workerd processes and esbuild).
 pub struct WranglerDev {
@@ -66,7 +74,25 @@ impl WranglerDev {
 
     /// Starts wrangler dev with vars overridden (`--var NAME:VALUE`), e.g. provider URLs.
     pub fn start_with_vars(vars: &[(&str, String)]) -> Self {
+        Self::start_in(Scratch::new("wrangler-state"), vars)
+    }
+
+    /// Starts wrangler dev on the storage in `state` (kept by the returned value, so a test can
+    /// stop an edge and start another on the same storage: a restart). `vars` override the
+    /// test secrets and `AURA_DEV=1`.
+    pub fn start_in(state: Scratch, vars: &[(&str, String)]) -> Self {
         let root = root();
+        let defaults = [
+            ("SESSION_SIGNING_KEY", TEST_SIGNING_KEY.to_string()),
+            ("MASTER_KEYS", TEST_MASTER_KEY_V1.to_string()),
+            ("ADMIN_TOKEN", TEST_ADMIN_TOKEN.to_string()),
+            ("AURA_DEV", "1".to_string()),
+        ];
+        let vars: Vec<(&str, String)> = defaults
+            .into_iter()
+            .filter(|(k, _)| !vars.iter().any(|(v, _)| v == k))
+            .chain(vars.iter().cloned())
+            .collect();
         for artifact in [
             "edge-worker/build/index.js",
             "www/pkg/aura_client.js",
@@ -78,7 +104,6 @@ impl WranglerDev {
             );
         }
         let port = free_port();
-        let state = Scratch::new("wrangler-state");
         let mut child = Command::new(root.join("node_modules/.bin/wrangler"))
             .current_dir(&root)
             .args([
@@ -153,6 +178,71 @@ impl WranglerDev {
         );
     }
 
+    /// Stops the edge and hands back its storage, for a restart with [`Self::start_in`].
+    pub fn stop(mut self) -> Scratch {
+        self.kill();
+        let state = std::mem::replace(&mut self._state, Scratch(PathBuf::new()));
+        std::mem::forget(self);
+        state
+    }
+
+    /// The admin API client, with the test admin token.
+    pub fn admin(&self) -> aura_admin::AdminClient {
+        aura_admin::AdminClient::new(&self.url(""), TEST_ADMIN_TOKEN)
+    }
+
+    /// Creates tenant `id` with every provider at `provider_url`, pages allowed from the edge's
+    /// own origin and `origins`, each provider slot holding its own key `sk-{id}-{slot}`, and
+    /// one publishable key.
+    pub fn tenant(&self, id: &str, provider_url: &str, origins: &[&str]) -> TestTenant {
+        let own = self.url("");
+        let mut all = vec![own.as_str()];
+        all.extend_from_slice(origins);
+        let settings = aura_admin::settings_for(
+            &format!("Tenant {id}"),
+            &all,
+            provider_url,
+            "You are a helpful voice assistant.",
+        );
+        self.tenant_with(id, settings)
+    }
+
+    /// Creates tenant `id` with these settings, a key `sk-{id}-{slot}` in every slot, and one
+    /// publishable key. Its origin for connections is the edge's own.
+    pub fn tenant_with(&self, id: &str, settings: serde_json::Value) -> TestTenant {
+        let admin = self.admin();
+        admin.put_tenant(id, &settings).expect("tenant created");
+        let routes = settings["llm"].as_array().map_or(0, Vec::len);
+        let slots = ["stt".to_string(), "tts".to_string()]
+            .into_iter()
+            .chain((0..routes).map(|i| format!("llm{i}")));
+        for slot in slots {
+            admin
+                .set_provider_key(id, &slot, &format!("sk-{id}-{slot}"), 0)
+                .expect("provider key set");
+        }
+        TestTenant {
+            id: id.to_string(),
+            key: admin.add_publishable_key(id).expect("publishable key"),
+            origin: self.url(""),
+            port: self.port,
+        }
+    }
+
+    fn kill(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = self.child.wait();
+    }
+
     /// Everything wrangler printed so far.
     pub fn log(&self) -> String {
         self.log.lock().unwrap().clone()
@@ -200,17 +290,34 @@ impl WranglerDev {
 
 impl Drop for WranglerDev {
     fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-TERM", "--", &group]).status();
-        let deadline = Instant::now() + Duration::from_secs(5);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = self.child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-        let _ = self.child.wait();
+        self.kill();
+    }
+}
+
+/// A tenant made by [`WranglerDev::tenant`]: its publishable key and the origin it connects from.
+#[derive(Debug, Clone)]
+pub struct TestTenant {
+    pub id: String,
+    pub key: String,
+    pub origin: String,
+    pub port: u16,
+}
+
+impl TestTenant {
+    /// `ws://127.0.0.1:PORT/v1/session?key=KEY`.
+    pub fn session_url(&self) -> String {
+        format!("ws://127.0.0.1:{}/v1/session?key={}", self.port, self.key)
+    }
+
+    /// Connects from the tenant's origin; `extra` is appended to the query (`&session=...`).
+    pub fn connect(&self, extra: &str) -> SessionClient {
+        SessionClient::open(&format!("{}{extra}", self.session_url()), &self.origin)
+            .unwrap_or_else(|status| panic!("upgrade refused with HTTP {status}"))
+    }
+
+    /// Connects to resume a conversation with its token.
+    pub fn resume(&self, session_id: &str, token: &str) -> SessionClient {
+        self.connect(&format!("&session={session_id}&token={token}"))
     }
 }
 
@@ -361,15 +468,25 @@ pub struct SessionClient {
 }
 
 impl SessionClient {
-    /// Connects to `ws://127.0.0.1:PORT/v1/session{query}`.
-    pub fn connect(port: u16, query: &str) -> Self {
-        let (ws, _) = tungstenite::connect(format!("ws://127.0.0.1:{port}/v1/session{query}"))
-            .expect("WebSocket upgrade");
+    /// Connects to `url` with this `Origin` header, as a browser page there would. A refused
+    /// upgrade gives its HTTP status.
+    pub fn open(url: &str, origin: &str) -> Result<Self, u16> {
+        use tungstenite::client::IntoClientRequest;
+        let mut req = url.into_client_request().expect("a WebSocket URL");
+        if !origin.is_empty() {
+            req.headers_mut()
+                .insert("origin", origin.parse().expect("an origin header"));
+        }
+        let ws = match tungstenite::connect(req) {
+            Ok((ws, _)) => ws,
+            Err(tungstenite::Error::Http(resp)) => return Err(resp.status().as_u16()),
+            Err(e) => panic!("cannot connect to {url}: {e}"),
+        };
         if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_ref() {
             s.set_read_timeout(Some(Duration::from_millis(200)))
                 .unwrap();
         }
-        Self { ws }
+        Ok(Self { ws })
     }
 
     pub fn send_json(&mut self, v: serde_json::Value) {

@@ -4,12 +4,12 @@
 use std::time::Duration;
 
 use aura_emulator::Emulator;
-use aura_tests::{Incoming, SessionClient, WranglerDev, requests_to, script};
+use aura_tests::{Incoming, TestTenant, WranglerDev, requests_to, script};
 use serde_json::{Value, json};
 
 /// One typed turn on a fresh session; returns (caption text, response.done, errors).
-fn turn(dev: &WranglerDev) -> (String, Value, Vec<Value>) {
-    let mut client = SessionClient::connect(dev.port, "");
+fn turn(tenant: &TestTenant) -> (String, Value, Vec<Value>) {
+    let mut client = tenant.connect("");
     client.start();
     client.send_json(json!({"type": "input.text", "text": "When do you open?"}));
     let messages = client.until("response.done", Duration::from_secs(20));
@@ -39,14 +39,16 @@ fn every_fault_before_the_first_token_falls_back_and_a_fault_after_it_does_not()
         &fallback,
         json!({"endpoint": "chat", "default": {"reply": "From the fallback."}}),
     );
-    let dev = WranglerDev::start_with_vars(&[
-        ("LLM_BASE_URL", primary.base_url()),
-        ("LLM_FALLBACK_BASE_URL", fallback.base_url()),
-        ("STT_BASE_URL", primary.base_url()),
-        ("TTS_BASE_URL", primary.base_url()),
-        ("LLM_SMART_ROUTING", "off".into()),
-        ("LLM_FIRST_TOKEN_TIMEOUT_MS", "500".into()),
+    let dev = WranglerDev::start();
+    let mut settings =
+        aura_admin::settings_for("t", &[&dev.url("")], &primary.base_url(), "Be brief.");
+    settings["llm"] = json!([
+        {"base_url": primary.base_url(), "model": "gpt-4o-mini"},
+        {"base_url": fallback.base_url(), "model": "gpt-4o-mini"},
     ]);
+    settings["smart_routing"] = json!(false);
+    settings["first_token_timeout_ms"] = json!(500);
+    let tenant = dev.tenant_with("fallback", settings);
 
     let faults = [
         json!({"kind": "status", "code": 429, "retry_after_s": 1}),
@@ -61,7 +63,7 @@ fn every_fault_before_the_first_token_falls_back_and_a_fault_after_it_does_not()
             &primary,
             json!({"endpoint": "chat", "queue": [{"reply": "From the primary.", "fault": fault}]}),
         );
-        let (text, done, errors) = turn(&dev);
+        let (text, done, errors) = turn(&tenant);
         assert_eq!(text, "From the fallback.", "{fault}: {done} {errors:?}");
         assert_eq!(done["status"], "completed", "{fault}");
         assert_eq!(done["metrics"]["fallbacks"], 1, "{fault}");
@@ -87,7 +89,7 @@ fn every_fault_before_the_first_token_falls_back_and_a_fault_after_it_does_not()
         json!({"endpoint": "chat", "queue": [{"reply": "We open at nine and", "fault": {"kind": "disconnect_after", "chunks": 3}}]}),
     );
     let before = requests_to(&fallback, "chat").len();
-    let (text, done, errors) = turn(&dev);
+    let (text, done, errors) = turn(&tenant);
     assert_eq!(text, "We open at", "three tokens, then the cut");
     assert_eq!(done["status"], "failed", "{done}");
     assert_eq!(errors[0]["code"], "provider_error");
@@ -107,12 +109,12 @@ fn when_no_route_answers_the_user_gets_a_retryable_error_not_a_hang() {
         &primary,
         json!({"endpoint": "chat", "default": {"fault": {"kind": "hang"}}}),
     );
-    let dev = WranglerDev::start_with_vars(&[
-        ("LLM_BASE_URL", primary.base_url()),
-        ("TTS_BASE_URL", primary.base_url()),
-        ("LLM_FIRST_TOKEN_TIMEOUT_MS", "400".into()),
-    ]);
-    let (text, done, errors) = turn(&dev);
+    let dev = WranglerDev::start();
+    let mut settings =
+        aura_admin::settings_for("t", &[&dev.url("")], &primary.base_url(), "Be brief.");
+    settings["first_token_timeout_ms"] = json!(400);
+    let tenant = dev.tenant_with("no-route", settings);
+    let (text, done, errors) = turn(&tenant);
     assert_eq!(text, "");
     assert_eq!(done["status"], "failed");
     assert_eq!(errors[0]["code"], "provider_timeout", "{errors:?}");

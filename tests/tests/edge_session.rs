@@ -4,20 +4,18 @@ use std::time::Duration;
 
 use aura_emulator::Emulator;
 use aura_protocol::{AudioFrame, FrameKind};
-use aura_tests::{Incoming, SessionClient, WranglerDev, requests_to, script};
+use aura_tests::{Incoming, SessionClient, TestTenant, WranglerDev, requests_to, script};
 use serde_json::{Value, json};
 
 fn emulator() -> Emulator {
     Emulator::start(0).unwrap()
 }
 
-fn edge(emu: &Emulator) -> WranglerDev {
-    let url = emu.base_url();
-    WranglerDev::start_with_vars(&[
-        ("LLM_BASE_URL", url.clone()),
-        ("STT_BASE_URL", url.clone()),
-        ("TTS_BASE_URL", url),
-    ])
+/// An edge with one tenant whose providers are all the emulator.
+fn edge(emu: &Emulator) -> (WranglerDev, TestTenant) {
+    let dev = WranglerDev::start();
+    let tenant = dev.tenant("mill-lane", &emu.base_url(), &[]);
+    (dev, tenant)
 }
 
 /// One decoded output frame.
@@ -67,11 +65,13 @@ fn a_typed_turn_streams_captions_and_audio_in_order_and_reports_metrics() {
         &emu,
         json!({"endpoint": "speech", "default": {"first_byte_ms": 40, "chunk_ms": 5}}),
     );
-    let dev = edge(&emu);
-    let mut client = SessionClient::connect(dev.port, "");
+    let (_dev, tenant) = edge(&emu);
+    let mut client = tenant.connect("");
     let ready = client.start();
     assert_eq!(ready["output_sample_rate"], 24_000);
-    assert_eq!(ready["token"].as_str().unwrap().len(), 64);
+    let token = ready["token"].as_str().unwrap();
+    assert!(token.starts_with("v1.") && token.len() <= 512, "{token}");
+    assert_eq!(ready["session_id"].as_str().unwrap().len(), 32);
 
     client.send_json(json!({"type": "input.text", "text": "When do you open?"}));
     let messages = client.until("response.done", Duration::from_secs(20));
@@ -126,8 +126,8 @@ fn a_typed_turn_streams_captions_and_audio_in_order_and_reports_metrics() {
 #[ignore = "needs the built worker and wrangler: run by `make test`"]
 fn bad_input_gets_typed_errors_and_the_session_survives() {
     let emu = emulator();
-    let dev = edge(&emu);
-    let mut client = SessionClient::connect(dev.port, "");
+    let (_dev, tenant) = edge(&emu);
+    let mut client = tenant.connect("");
     let error_code =
         |client: &mut SessionClient| match client.until("error", Duration::from_secs(5)).pop() {
             Some(Incoming::Json(v)) => v["code"].as_str().unwrap().to_string(),
@@ -201,8 +201,8 @@ fn cancel_stops_the_reply_aborts_the_providers_and_keeps_only_what_was_heard() {
         &emu,
         json!({"endpoint": "speech", "default": {"first_byte_ms": 20, "chunk_ms": 5}}),
     );
-    let dev = edge(&emu);
-    let mut client = SessionClient::connect(dev.port, "");
+    let (_dev, tenant) = edge(&emu);
+    let mut client = tenant.connect("");
     client.start();
     client.send_json(json!({"type": "input.text", "text": "When do you open?"}));
 
@@ -287,8 +287,8 @@ fn a_reconnect_resumes_the_same_conversation_and_a_wrong_token_is_refused() {
         &emu,
         json!({"endpoint": "chat", "queue": [{"reply": "We open at nine."}, {"reply": "Yes, at nine."}]}),
     );
-    let dev = edge(&emu);
-    let mut client = SessionClient::connect(dev.port, "");
+    let (_dev, tenant) = edge(&emu);
+    let mut client = tenant.connect("");
     let ready = client.start();
     let (id, token) = (
         ready["session_id"].as_str().unwrap().to_string(),
@@ -298,19 +298,20 @@ fn a_reconnect_resumes_the_same_conversation_and_a_wrong_token_is_refused() {
     client.until("response.done", Duration::from_secs(20));
     client.close();
 
-    // A malformed session id is refused before the upgrade.
-    match tungstenite::connect(format!(
-        "ws://127.0.0.1:{}/v1/session?session=not-a-session",
-        dev.port
-    )) {
-        Err(tungstenite::Error::Http(resp)) => assert_eq!(resp.status(), 404),
-        other => panic!(
-            "a malformed session id was accepted: {:?}",
-            other.map(|(_, r)| r.status())
-        ),
-    }
+    // Before any upgrade: a malformed session id is unknown; a resume without the token, or
+    // with a forged one, is unauthorized.
+    let refused = |extra: &str| {
+        SessionClient::open(&format!("{}{extra}", tenant.session_url()), &tenant.origin).err()
+    };
+    assert_eq!(refused("&session=not-a-session"), Some(404));
+    assert_eq!(refused(&format!("&session={id}")), Some(401));
+    assert_eq!(
+        refused(&format!("&session={id}&token=v1.e30.AAAA")),
+        Some(401)
+    );
 
-    let mut intruder = SessionClient::connect(dev.port, &format!("?session={id}"));
+    // With the right token in the URL but another in `session.resume`: refused on the socket.
+    let mut intruder = tenant.resume(&id, &token);
     intruder.send_json(
         json!({"type": "session.resume", "protocol": 1, "session_id": id, "token": "0".repeat(64)}),
     );
@@ -327,7 +328,7 @@ fn a_reconnect_resumes_the_same_conversation_and_a_wrong_token_is_refused() {
     );
     intruder.close();
 
-    let mut client = SessionClient::connect(dev.port, &format!("?session={id}"));
+    let mut client = tenant.resume(&id, &token);
     client.send_json(
         json!({"type": "session.resume", "protocol": 1, "session_id": id, "token": token}),
     );
@@ -357,8 +358,8 @@ fn a_spoken_turn_is_transcribed_and_answered() {
         &emu,
         json!({"endpoint": "chat", "queue": [{"reply": "We open at nine."}]}),
     );
-    let dev = edge(&emu);
-    let mut client = SessionClient::connect(dev.port, "");
+    let (_dev, tenant) = edge(&emu);
+    let mut client = tenant.connect("");
     client.start();
     client.send_json(json!({"type": "input.speech_started", "stream_id": 1}));
     let tone: Vec<i16> = (0..320)
@@ -416,8 +417,8 @@ fn reply_ids_keep_increasing_across_idle_time_and_reconnects() {
         &emu,
         json!({"endpoint": "chat", "default": {"reply": "Yes."}}),
     );
-    let dev = edge(&emu);
-    let mut client = SessionClient::connect(dev.port, "");
+    let (dev, tenant) = edge(&emu);
+    let mut client = tenant.connect("");
     let ready = client.start();
     let first = reply_id(&mut client, "One?");
     // Idle long enough for workerd to hibernate a WebSocket-only Durable Object (about 10 s).
@@ -429,7 +430,7 @@ fn reply_ids_keep_increasing_across_idle_time_and_reconnects() {
         ready["session_id"].as_str().unwrap(),
         ready["token"].as_str().unwrap(),
     );
-    let mut client = SessionClient::connect(dev.port, &format!("?session={id}"));
+    let mut client = tenant.resume(id, token);
     client.send_json(
         json!({"type": "session.resume", "protocol": 1, "session_id": id, "token": token}),
     );

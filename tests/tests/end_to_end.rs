@@ -20,12 +20,7 @@ fn a_spoken_question_is_heard_answered_and_the_answer_is_played() {
         &emu,
         json!({"endpoint": "chat", "default": {"reply": "We open at seven tomorrow."}}),
     );
-    let url = emu.base_url();
-    let dev = WranglerDev::start_with_vars(&[
-        ("LLM_BASE_URL", url.clone()),
-        ("STT_BASE_URL", url.clone()),
-        ("TTS_BASE_URL", url),
-    ]);
+    let dev = WranglerDev::start();
     let scratch = Scratch::new("e2e");
     let wav = scratch.0.join("mic.wav");
     let speech_ms =
@@ -34,9 +29,11 @@ fn a_spoken_question_is_heard_answered_and_the_answer_is_played() {
         ("/test/", root().join("tests/pages")),
         ("/", root().join("www")),
     ]);
+    let pages_origin = pages.url("");
+    let tenant = dev.tenant("mill-lane", &emu.base_url(), &[&pages_origin]);
     let page = pages.url(&format!(
-        "/test/e2e.html?run_ms=9000&ws=ws://127.0.0.1:{}/v1/session",
-        dev.port
+        "/test/e2e.html?run_ms=9000&ws={}",
+        tenant.session_url().replace('?', "%3F").replace('=', "%3D")
     ));
     let result = run_page(&page, &wav, 40_000);
     assert_eq!(result["errors"], json!([]), "{result}");
@@ -130,17 +127,13 @@ fn a_typed_question_on_the_demo_page_gets_a_streamed_answer_with_no_microphone()
         &emu,
         json!({"endpoint": "chat", "default": {"reply": "We open at seven on weekdays.", "chunk_ms": 20}}),
     );
-    let url = emu.base_url();
-    let dev = WranglerDev::start_with_vars(&[
-        ("LLM_BASE_URL", url.clone()),
-        ("STT_BASE_URL", url.clone()),
-        ("TTS_BASE_URL", url),
-    ]);
+    let dev = WranglerDev::start();
+    let tenant = dev.tenant("mill-lane", &emu.base_url(), &[]);
     let out = std::process::Command::new("node")
         .current_dir(root())
         .args([
             "tests/browser/type-question.mjs",
-            &dev.url("/"),
+            &dev.url(&format!("/?key={}", tenant.key)),
             "When do you open?",
         ])
         .env("TMPDIR", root().join(".tmp"))

@@ -1,0 +1,199 @@
+//! `aura-admin`: Aura's admin API from the command line.
+//!
+//! ```text
+//! aura-admin [--url URL] demo-tenant --origin ORIGIN [--origin ...] [--provider-url URL] [--keys-from FILE]
+//! aura-admin [--url URL] put-tenant ID SETTINGS.json
+//! aura-admin [--url URL] get-tenant ID | add-key ID | revoke-key ID KEY | rewrap ID | usage ID
+//! aura-admin [--url URL] set-provider-key ID SLOT [--grace-s N]     (the key is read from stdin)
+//! ```
+//! The admin token comes from `AURA_ADMIN_TOKEN`; URL defaults to `http://127.0.0.1:8787`.
+//! Keys are never taken as arguments (they would show in the process list and shell history).
+
+use std::io::Read;
+use std::process::ExitCode;
+
+use aura_admin::{AdminClient, settings_for};
+use serde_json::Value;
+
+const DEMO_TENANT: &str = "demo";
+const DEMO_PROMPT: &str = "You are the voice assistant of Mill Lane Bakery, a small bakery. Answer in one to three short spoken sentences, without lists or formatting.";
+
+fn main() -> ExitCode {
+    let mut args: Vec<String> = std::env::args().skip(1).collect();
+    let url = take_opt(&mut args, "--url").unwrap_or_else(|| "http://127.0.0.1:8787".into());
+    let Ok(token) = std::env::var("AURA_ADMIN_TOKEN") else {
+        eprintln!("aura-admin: set AURA_ADMIN_TOKEN to the edge's ADMIN_TOKEN");
+        return ExitCode::from(2);
+    };
+    let client = AdminClient::new(&url, &token);
+    match run(&client, args) {
+        Ok(out) => {
+            println!("{out}");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("aura-admin: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn take_opt(args: &mut Vec<String>, name: &str) -> Option<String> {
+    let i = args.iter().position(|a| a == name)?;
+    if i + 1 >= args.len() {
+        return None;
+    }
+    let value = args.remove(i + 1);
+    args.remove(i);
+    Some(value)
+}
+
+fn take_all(args: &mut Vec<String>, name: &str) -> Vec<String> {
+    std::iter::from_fn(|| take_opt(args, name)).collect()
+}
+
+type Out = Result<String, Box<dyn std::error::Error>>;
+
+fn run(client: &AdminClient, mut args: Vec<String>) -> Out {
+    let usage = "usage: aura-admin [--url URL] demo-tenant|put-tenant|get-tenant|add-key|revoke-key|set-provider-key|rewrap|usage ...";
+    if args.is_empty() {
+        return Err(usage.into());
+    }
+    let command = args.remove(0);
+    let pretty = |v: Value| serde_json::to_string_pretty(&v).unwrap_or_default();
+    match (command.as_str(), args.as_slice()) {
+        ("demo-tenant", _) => demo_tenant(client, &mut args),
+        ("put-tenant", [id, file]) => {
+            let settings: Value = serde_json::from_str(&std::fs::read_to_string(file)?)?;
+            Ok(pretty(client.put_tenant(id, &settings)?))
+        }
+        ("get-tenant", [id]) => Ok(pretty(client.get_tenant(id)?)),
+        ("add-key", [id]) => Ok(client.add_publishable_key(id)?),
+        ("revoke-key", [id, key]) => Ok(pretty(client.revoke_publishable_key(id, key)?)),
+        ("rewrap", [id]) => Ok(pretty(client.rewrap(id)?)),
+        ("usage", [id]) => Ok(pretty(client.usage(id)?)),
+        ("set-provider-key", _) => {
+            let grace: u64 = take_opt(&mut args, "--grace-s").map_or(Ok(0), |g| g.parse())?;
+            let [id, slot] = args.as_slice() else {
+                return Err(
+                    "usage: aura-admin set-provider-key ID SLOT [--grace-s N] < key".into(),
+                );
+            };
+            let mut key = String::new();
+            std::io::stdin().read_to_string(&mut key)?;
+            Ok(pretty(client.set_provider_key(
+                id,
+                slot,
+                key.trim(),
+                grace,
+            )?))
+        }
+        _ => Err(usage.into()),
+    }
+}
+
+/// Creates (or updates) the local demo tenant and prints a publishable key for it: the
+/// existing first one, or a new one. `--keys-from FILE` reads `LLM_API_KEY`, `STT_API_KEY`,
+/// `TTS_API_KEY` (and `*_BASE_URL`, `*_MODEL`) in .dev.vars format to use real providers.
+fn demo_tenant(client: &AdminClient, args: &mut Vec<String>) -> Out {
+    let origins = take_all(args, "--origin");
+    if origins.is_empty() {
+        return Err("demo-tenant needs at least one --origin (the demo page's)".into());
+    }
+    let provider_url = take_opt(args, "--provider-url");
+    let vars = match take_opt(args, "--keys-from") {
+        Some(file) => parse_dev_vars(&std::fs::read_to_string(file).unwrap_or_default()),
+        None => Vec::new(),
+    };
+    let var = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    let default_url = provider_url.unwrap_or_else(|| "https://api.openai.com".into());
+    let origin_refs: Vec<&str> = origins.iter().map(String::as_str).collect();
+    let mut settings = settings_for("Aura demo", &origin_refs, &default_url, DEMO_PROMPT);
+    for (prefix, field) in [("STT", "stt"), ("TTS", "tts")] {
+        if let Some(u) = var(&format!("{prefix}_BASE_URL")) {
+            settings[field]["base_url"] = u.into();
+        }
+        if let Some(m) = var(&format!("{prefix}_MODEL")) {
+            settings[field]["model"] = m.into();
+        }
+    }
+    if let Some(u) = var("LLM_BASE_URL") {
+        settings["llm"][0]["base_url"] = u.into();
+    }
+    if let Some(m) = var("LLM_MODEL") {
+        settings["llm"][0]["model"] = m.into();
+    }
+    if let Some(v) = var("TTS_VOICE") {
+        settings["tts_voice"] = v.into();
+    }
+    client.put_tenant(DEMO_TENANT, &settings)?;
+    for (name, slot) in [
+        ("STT_API_KEY", "stt"),
+        ("TTS_API_KEY", "tts"),
+        ("LLM_API_KEY", "llm0"),
+    ] {
+        if let Some(key) = var(name).filter(|k| !k.is_empty()) {
+            client.set_provider_key(DEMO_TENANT, slot, &key, 0)?;
+        }
+    }
+    let existing = client.get_tenant(DEMO_TENANT)?["publishable_keys"][0]
+        .as_str()
+        .map(str::to_string);
+    match existing {
+        Some(key) => Ok(key),
+        None => Ok(client.add_publishable_key(DEMO_TENANT)?),
+    }
+}
+
+/// `NAME=value` lines (quotes stripped, comments and blanks skipped), as wrangler reads them.
+fn parse_dev_vars(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| {
+            let v = v.trim();
+            let v = v
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .unwrap_or(v);
+            (k.trim().to_string(), v.to_string())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aura_admin::AdminError;
+
+    #[test]
+    fn dev_vars_are_read_like_wrangler_reads_them() {
+        let vars = parse_dev_vars(
+            "# keys\nLLM_API_KEY=\"sk-1\"\n\nLLM_BASE_URL = https://api.x.ai\nbroken\n",
+        );
+        assert_eq!(
+            vars,
+            [
+                ("LLM_API_KEY".to_string(), "sk-1".to_string()),
+                ("LLM_BASE_URL".to_string(), "https://api.x.ai".to_string())
+            ]
+        );
+    }
+
+    #[test]
+    fn options_are_taken_out_of_the_arguments() {
+        let mut args: Vec<String> = ["x", "--origin", "a", "--origin", "b", "--url"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(take_all(&mut args, "--origin"), ["a", "b"]);
+        assert_eq!(take_opt(&mut args, "--url"), None, "no value: not taken");
+        assert_eq!(args, ["x", "--url"]);
+    }
+
+    #[test]
+    fn errors_say_the_status_and_the_edge_text() {
+        let e = AdminError::Status(400, "`name` is missing or empty".into());
+        assert_eq!(e.to_string(), "HTTP 400: `name` is missing or empty");
+    }
+}
