@@ -94,7 +94,8 @@ fn run(client: &AdminClient, mut args: Vec<String>) -> Out {
 
 /// Creates (or updates) the local demo tenant and prints a publishable key for it: the
 /// existing first one, or a new one. `--keys-from FILE` reads `LLM_API_KEY`, `STT_API_KEY`,
-/// `TTS_API_KEY` (and `*_BASE_URL`, `*_MODEL`) in .dev.vars format to use real providers.
+/// `TTS_API_KEY`, `LLM_FALLBACK_API_KEY` (and `*_BASE_URL`, `*_MODEL`, `TTS_VOICE`) in
+/// .dev.vars format to use real providers.
 fn demo_tenant(client: &AdminClient, args: &mut Vec<String>) -> Out {
     let origins = take_all(args, "--origin");
     if origins.is_empty() {
@@ -126,12 +127,20 @@ fn demo_tenant(client: &AdminClient, args: &mut Vec<String>) -> Out {
     if let Some(v) = var("TTS_VOICE") {
         settings["tts_voice"] = v.into();
     }
+    if let Some(u) = var("LLM_FALLBACK_BASE_URL") {
+        let model = var("LLM_FALLBACK_MODEL").unwrap_or_else(|| "gpt-4o-mini".into());
+        if let Some(routes) = settings["llm"].as_array_mut() {
+            routes.push(serde_json::json!({"base_url": u, "model": model}));
+        }
+    }
     client.put_tenant(DEMO_TENANT, &settings)?;
-    for (name, slot) in [
+    let keys = [
         ("STT_API_KEY", "stt"),
         ("TTS_API_KEY", "tts"),
         ("LLM_API_KEY", "llm0"),
-    ] {
+        ("LLM_FALLBACK_API_KEY", "llm1"),
+    ];
+    for (name, slot) in keys {
         if let Some(key) = var(name).filter(|k| !k.is_empty()) {
             client.set_provider_key(DEMO_TENANT, slot, &key, 0)?;
         }
