@@ -89,6 +89,9 @@ pub struct Connection {
     resume_window_ms: u64,
     /// When the current run of failed attempts began (the first drop after ready).
     dropped_at_ms: Option<u64>,
+    /// The server's `retry_after_ms` from a `rate_limited` refusal of this connection: the
+    /// next attempt waits at least this long.
+    retry_after_ms: Option<u32>,
 }
 
 impl Connection {
@@ -103,6 +106,7 @@ impl Connection {
             language: None,
             resume_window_ms: 0,
             dropped_at_ms: None,
+            retry_after_ms: None,
         }
     }
 
@@ -204,6 +208,21 @@ impl Connection {
                 self.state = State::Closed;
                 vec![Command::Emit(Event::Failed { code, message })]
             }
+            (
+                State::Handshake { .. },
+                ServerMessage::RateLimited {
+                    retry_after_ms,
+                    limit,
+                },
+            ) => {
+                // Refused at admission (too many sessions): the server closes the socket; the
+                // next attempt waits as long as it said.
+                self.retry_after_ms = Some(retry_after_ms);
+                vec![Command::Emit(Event::Message(ServerMessage::RateLimited {
+                    retry_after_ms,
+                    limit,
+                }))]
+            }
             (_, ServerMessage::SessionToken { token, .. }) => {
                 // A fresh token for the same conversation: resumes use it from now on.
                 if let Some(session) = self.session.as_mut() {
@@ -223,7 +242,10 @@ impl Connection {
         }
         self.attempt += 1;
         self.dropped_at_ms.get_or_insert(now_ms);
-        let in_ms = self.backoff.delay_ms(self.attempt, random);
+        let in_ms = self
+            .backoff
+            .delay_ms(self.attempt, random)
+            .max(self.retry_after_ms.take().unwrap_or(0));
         self.state = State::Waiting {
             until_ms: now_ms + u64::from(in_ms),
         };
@@ -485,6 +507,47 @@ mod tests {
             sent(&c.on_open())[0]["type"],
             "session.start",
             "a new conversation, not a resume the server would refuse"
+        );
+    }
+
+    #[test]
+    fn a_rate_limited_connection_retries_no_sooner_than_the_server_said() {
+        let mut c = Connection::new(
+            "ws://h/v1/session",
+            Backoff {
+                jitter: 0.0,
+                ..Backoff::default()
+            },
+        );
+        c.connect();
+        c.on_open();
+        let limited =
+            r#"{"type":"rate_limited","retry_after_ms":10000,"limit":"concurrent_sessions"}"#;
+        assert!(matches!(
+            c.on_text(limited).as_slice(),
+            [Command::Emit(Event::Message(
+                ServerMessage::RateLimited { .. }
+            ))]
+        ));
+        assert_eq!(
+            c.on_close(1_000, 0.0),
+            vec![
+                Command::Emit(Event::Reconnecting {
+                    attempt: 1,
+                    in_ms: 10_000
+                }),
+                Command::WakeAt(11_000)
+            ]
+        );
+        // The next plain drop is back to the usual backoff.
+        c.on_timer(11_000);
+        c.on_open();
+        assert_eq!(
+            c.on_close(12_000, 0.0)[0],
+            Command::Emit(Event::Reconnecting {
+                attempt: 2,
+                in_ms: 500
+            })
         );
     }
 }

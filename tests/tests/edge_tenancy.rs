@@ -613,6 +613,24 @@ fn limits_hold_under_concurrency_and_say_when_to_retry() {
         "reply audio counts: {usage}"
     );
 
+    // A daily token quota: the turn that crosses it completes, the next is refused until
+    // midnight UTC.
+    let mut settings =
+        aura_admin::settings_for("tokens", &[&dev.url("")], &emu.base_url(), "Be brief.");
+    settings["limits"] = json!({"llm_tokens_per_day": 1});
+    let t3 = dev.tenant_with("tokens", settings);
+    let mut c3 = t3.connect("");
+    c3.start();
+    assert_eq!(done(&typed_turn(&mut c3, "First?"))["status"], "completed");
+    c3.send_json(json!({"type": "input.text", "text": "Second?"}));
+    let refused = c3.until("rate_limited", Duration::from_secs(10));
+    let Some(Incoming::Json(v)) = refused.last() else {
+        panic!()
+    };
+    assert_eq!(v["limit"], "llm_tokens_per_day");
+    assert!(v["retry_after_ms"].as_u64().unwrap() <= 86_400_000);
+    c3.close();
+
     // A provider's own 429 is a retryable error for the user, not a hang.
     let t2 = dev.tenant("busy-provider", &emu.base_url(), &[]);
     script(
