@@ -12,6 +12,7 @@ pub mod endpoint;
 pub mod health;
 pub mod heard;
 pub mod key_vault;
+pub mod live_stt;
 pub mod llm_router;
 pub mod provider_config;
 pub mod quota;
@@ -26,6 +27,8 @@ pub mod tenant_rpc;
 mod entry;
 #[cfg(target_arch = "wasm32")]
 mod runtime;
+#[cfg(target_arch = "wasm32")]
+mod stt_stream;
 #[cfg(target_arch = "wasm32")]
 mod tenant_object;
 #[cfg(target_arch = "wasm32")]

@@ -3,7 +3,7 @@
 //! to a client.
 
 use crate::llm_router::Tier;
-use crate::tenant::TenantSettings;
+use crate::tenant::{SttApi, TenantSettings};
 
 /// One provider endpoint.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,6 +44,8 @@ impl ProviderEndpoint {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderConfig {
     pub stt: ProviderEndpoint,
+    /// Which STT API `stt` speaks.
+    pub stt_api: SttApi,
     /// The LLM routes in configured order: the primary, then the fallback if any.
     pub llm: Vec<(ProviderEndpoint, Tier)>,
     /// Rule-based choice of tier per request (`LLM_SMART_ROUTING`, default on).
@@ -83,6 +85,7 @@ impl ProviderConfig {
             .collect();
         Self {
             stt,
+            stt_api: settings.stt.api,
             llm,
             smart_routing: settings.smart_routing,
             tts,

@@ -20,7 +20,12 @@ pub enum Action {
     Start(SessionStart),
     /// Resume a conversation if the id and token check out (then `session.ready`).
     Resume(SessionResume),
-    /// Transcribe an utterance (16 kHz mono WAV), then answer it.
+    /// The user began speaking on `stream_id` (a streaming STT opens now).
+    UtteranceStarted { stream_id: u32 },
+    /// One accepted frame of the open utterance: 16 kHz s16le mono PCM, for a streaming STT.
+    UtteranceAudio { stream_id: u32, pcm: Vec<u8> },
+    /// The utterance ended: transcribe it (16 kHz mono WAV; a streaming STT finalizes
+    /// instead), then answer it.
     Transcribe {
         stream_id: u32,
         wav: Vec<u8>,
@@ -110,6 +115,7 @@ impl Session {
                     received: 0,
                     overflowed: false,
                 });
+                out.push(Action::UtteranceStarted { stream_id });
                 out
             }
             ClientMessage::SpeechStopped { stream_id, frames } => match self.utterance.take() {
@@ -191,6 +197,10 @@ impl Session {
             }
         } else {
             u.samples.extend(frame.samples());
+            out.push(Action::UtteranceAudio {
+                stream_id: h.stream_id,
+                pcm: bytes[aura_protocol::HEADER_LEN..].to_vec(),
+            });
         }
         out
     }
@@ -279,12 +289,20 @@ mod tests {
     #[test]
     fn an_utterance_becomes_one_wav_to_transcribe() {
         let mut s = started();
-        assert!(
-            s.on_text(r#"{"type":"input.speech_started","stream_id":3}"#)
-                .is_empty()
+        assert_eq!(
+            s.on_text(r#"{"type":"input.speech_started","stream_id":3}"#),
+            vec![Action::UtteranceStarted { stream_id: 3 }]
         );
         for seq in 0..5 {
-            assert!(s.on_binary(&frame(3, seq, &[seq as i16; 320])).is_empty());
+            // Each accepted frame is also handed on, for a streaming STT.
+            let pcm: Vec<u8> = [seq as i16; 320]
+                .iter()
+                .flat_map(|s| s.to_le_bytes())
+                .collect();
+            assert_eq!(
+                s.on_binary(&frame(3, seq, &[seq as i16; 320])),
+                vec![Action::UtteranceAudio { stream_id: 3, pcm }]
+            );
         }
         let actions = s.on_text(r#"{"type":"input.speech_stopped","stream_id":3,"frames":5}"#);
         let Action::Transcribe {
@@ -330,7 +348,10 @@ mod tests {
             error_code(&s.on_binary(&vec![0u8; 20_000])),
             Some(ErrorCode::MessageTooLarge)
         );
-        assert!(s.on_binary(&frame(9, 0, &[1; 320])).is_empty());
+        assert!(matches!(
+            s.on_binary(&frame(9, 0, &[1; 320])).as_slice(),
+            [Action::UtteranceAudio { stream_id: 9, .. }]
+        ));
         assert_eq!(
             error_code(&s.on_binary(&frame(9, 2, &[1; 320]))),
             Some(ErrorCode::BadFrame),
@@ -359,11 +380,21 @@ mod tests {
     fn an_over_long_utterance_is_capped_and_reported_once() {
         let mut s = started();
         s.on_text(r#"{"type":"input.speech_started","stream_id":1}"#);
-        let mut errors = 0;
+        let (mut errors, mut audio) = (0, 0);
         for seq in 0..1_600 {
-            errors += s.on_binary(&frame(1, seq, &[0; 320])).len();
+            for action in s.on_binary(&frame(1, seq, &[0; 320])) {
+                match action {
+                    Action::UtteranceAudio { .. } => audio += 1,
+                    _ => errors += 1,
+                }
+            }
         }
         assert_eq!(errors, 1);
+        assert_eq!(
+            audio,
+            MAX_UTTERANCE_SAMPLES / 320,
+            "no audio handed on past the cap"
+        );
         let actions = s.on_text(r#"{"type":"input.speech_stopped","stream_id":1,"frames":1600}"#);
         let Action::Transcribe { wav, .. } = &actions[0] else {
             panic!()

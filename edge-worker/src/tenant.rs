@@ -129,6 +129,28 @@ pub struct ProviderSettings {
     pub model: String,
 }
 
+/// How a tenant's speech-to-text is reached.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SttApi {
+    /// OpenAI-compatible `POST /v1/audio/transcriptions` with the utterance as WAV (OpenAI,
+    /// Groq, ...), sent at the end of speech.
+    #[default]
+    Openai,
+    /// Deepgram-style live transcription over WebSocket (`/v1/listen`): audio streamed while
+    /// the user speaks, interim results, final at the end of speech.
+    Deepgram,
+}
+
+/// The speech-to-text provider: its API, address and model.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SttSettings {
+    #[serde(default)]
+    pub api: SttApi,
+    pub base_url: String,
+    pub model: String,
+}
+
 /// One LLM route: a provider and the tier it serves for smart routing.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LlmRouteSettings {
@@ -174,7 +196,7 @@ pub struct TenantSettings {
     /// Origins allowed to open sessions: `https://shop.example`, or `https://*.shop.example`
     /// for its subdomains. Exact scheme, host and port; no paths.
     pub allowed_origins: Vec<String>,
-    pub stt: ProviderSettings,
+    pub stt: SttSettings,
     /// Ordered: the primary first, then fallbacks.
     pub llm: Vec<LlmRouteSettings>,
     #[serde(default = "yes")]
@@ -362,7 +384,8 @@ pub(crate) mod tests {
             name: "Mill Lane Bakery".into(),
             enabled: true,
             allowed_origins: vec!["https://mill-lane.example".into()],
-            stt: ProviderSettings {
+            stt: SttSettings {
+                api: SttApi::Openai,
                 base_url: "https://api.openai.com".into(),
                 model: "whisper-1".into(),
             },

@@ -34,6 +34,8 @@ use crate::runtime::now_ms;
 use crate::sentence::{CutterConfig, SentenceCutter, speakable};
 use crate::session::{Action, Session};
 use crate::session_token::Claims;
+use crate::stt_stream::{self, LiveUtterance};
+use crate::tenant::SttApi;
 use crate::tenant::TenantId;
 use crate::tenant_object::TENANT_HEADER;
 use crate::tenant_rpc::{ReleaseRequest, TurnAnswer, TurnRequest, UsageReport};
@@ -72,6 +74,11 @@ pub struct VoiceSession {
     active: RefCell<Option<ActiveReply>>,
     /// LLM routing state (circuit breakers) for this conversation.
     router: RefCell<Option<LlmRouter>>,
+    /// The turn asked for when the user started speaking: (stream id, its configuration, or
+    /// `None` if it was refused and the client told why).
+    granted: RefCell<Option<(u32, Option<ProviderConfig>)>>,
+    /// The open utterance's streaming STT, if the tenant's STT is a live one.
+    live: RefCell<Option<LiveUtterance>>,
 }
 
 impl DurableObject for VoiceSession {
@@ -84,6 +91,8 @@ impl DurableObject for VoiceSession {
             session: RefCell::new(None),
             active: RefCell::new(None),
             router: RefCell::new(None),
+            granted: RefCell::new(None),
+            live: RefCell::new(None),
         }
     }
 
@@ -157,12 +166,14 @@ impl DurableObject for VoiceSession {
         // Close our side too, or workerd reports a hung worker; stop any reply in flight.
         let _ = ws.close(Some(1000), Some("closed"));
         self.cancel(None, 0);
+        self.end_live_stt();
         self.release().await;
         Ok(())
     }
 
     async fn websocket_error(&self, _ws: WebSocket, _error: worker::Error) -> Result<()> {
         self.cancel(None, 0);
+        self.end_live_stt();
         self.release().await;
         Ok(())
     }
@@ -459,7 +470,10 @@ impl VoiceSession {
     async fn run(&self, ws: &WebSocket, action: Action) -> Result<()> {
         match action {
             Action::Send(msg) => send(ws, &msg),
-            Action::Start(_) => {
+            Action::Start(start) => {
+                if let Some(language) = &start.language {
+                    self.set_meta("language", language)?;
+                }
                 // A new conversation on this object starts empty.
                 self.state
                     .storage()
@@ -527,12 +541,29 @@ impl VoiceSession {
                         json!({"event": "audio_loss", "stream_id": stream_id, "frames_expected": frames_expected, "frames_received": frames_received})
                     );
                 }
-                let Some(config) = self.grant(ws).await? else {
-                    return Ok(());
+                // The turn was granted when the speech started (or, after the object woke
+                // from hibernation mid-utterance, now).
+                let early = self
+                    .granted
+                    .borrow_mut()
+                    .take()
+                    .filter(|(id, _)| *id == stream_id)
+                    .map(|(_, config)| config);
+                let config = match early {
+                    Some(Some(c)) => c,
+                    Some(None) => return Ok(()), // refused at the start of speech
+                    None => match self.grant(ws).await? {
+                        Some(c) => c,
+                        None => return Ok(()),
+                    },
                 };
                 // 16-bit mono at 16 kHz after the 44-byte WAV header.
                 let speech_ms = (wav.len().saturating_sub(44) / 32) as u64;
-                match self.transcribe(&config, wav).await {
+                let transcript = match config.stt_api {
+                    SttApi::Deepgram => stt_stream::finish(&self.live, stream_id).await,
+                    SttApi::Openai => self.transcribe(&config, wav).await,
+                };
+                match transcript {
                     Ok(text) => {
                         let eos_to_transcript = (now_ms() - eos) as u32;
                         send(
@@ -561,6 +592,47 @@ impl VoiceSession {
                     }
                 }
             }
+            Action::UtteranceStarted { stream_id } => {
+                self.end_live_stt();
+                *self.granted.borrow_mut() = None;
+                // Audio that arrives while the turn is granted is kept, in case the STT is a
+                // streaming one.
+                *self.live.borrow_mut() = Some(LiveUtterance::new(stream_id));
+                // Ask for the turn while the user speaks, so the answer does not wait for it.
+                let Some(config) = self.grant(ws).await? else {
+                    *self.granted.borrow_mut() = Some((stream_id, None));
+                    self.end_live_stt();
+                    return Ok(());
+                };
+                let live = config.stt_api == SttApi::Deepgram;
+                let stt = config.stt.clone();
+                *self.granted.borrow_mut() = Some((stream_id, Some(config)));
+                if !live {
+                    self.end_live_stt();
+                } else {
+                    let language = self.meta("language")?;
+                    match stt_stream::connect(&stt, language.as_deref()).await {
+                        Ok(socket) => stt_stream::pump(&self.live, socket, ws, stream_id).await,
+                        Err((code, message)) => {
+                            *self.live.borrow_mut() = None;
+                            *self.granted.borrow_mut() = Some((stream_id, None));
+                            send_error(ws, code, &message)?;
+                        }
+                    }
+                }
+                Ok(())
+            }
+            Action::UtteranceAudio { stream_id, pcm } => {
+                if let Some(u) = self
+                    .live
+                    .borrow_mut()
+                    .as_mut()
+                    .filter(|u| u.stream_id == stream_id)
+                {
+                    u.audio(&pcm);
+                }
+                Ok(())
+            }
             Action::Cancel {
                 response_id,
                 played_ms,
@@ -568,6 +640,13 @@ impl VoiceSession {
                 self.cancel(Some(response_id), played_ms);
                 Ok(())
             }
+        }
+    }
+
+    /// Closes the open utterance's streaming STT, if any.
+    fn end_live_stt(&self) {
+        if let Some(mut u) = self.live.borrow_mut().take() {
+            u.close();
         }
     }
 

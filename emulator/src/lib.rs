@@ -12,6 +12,7 @@
 //! `GET /_emulator/requests` (what was received, and whether the client aborted),
 //! `POST /_emulator/reset`, `POST /_emulator/keys` (accept only these API keys, 401 otherwise). Replies not scripted say plainly that they come from the emulator.
 
+mod listen;
 mod record;
 mod script;
 mod server;

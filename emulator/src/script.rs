@@ -13,6 +13,8 @@ pub enum Endpoint {
     Speech,
     /// `POST /v1/audio/transcriptions`
     Transcriptions,
+    /// `GET /v1/listen` (WebSocket): Deepgram-style live transcription.
+    Listen,
 }
 
 /// A failure to inject.

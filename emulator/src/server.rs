@@ -26,7 +26,7 @@ struct Inner {
 }
 
 #[derive(Clone)]
-struct Shared {
+pub(crate) struct Shared {
     inner: Arc<Mutex<Inner>>,
     start: Instant,
 }
@@ -46,7 +46,7 @@ impl Shared {
         f(&mut guard)
     }
 
-    fn next_behaviour(&self, endpoint: Endpoint) -> Behaviour {
+    pub(crate) fn next_behaviour(&self, endpoint: Endpoint) -> Behaviour {
         self.with(|i| {
             i.queues
                 .get_mut(&endpoint)
@@ -57,11 +57,15 @@ impl Shared {
     }
 
     /// Whether the request's key is outside the accepted set (when one is set).
-    fn refuses_key(&self, headers: &HeaderMap) -> bool {
+    pub(crate) fn refuses_key(&self, headers: &HeaderMap) -> bool {
+        // OpenAI-style `Bearer KEY`, Deepgram-style `Token KEY`.
         let given = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
+            .and_then(|v| {
+                v.strip_prefix("Bearer ")
+                    .or_else(|| v.strip_prefix("Token "))
+            })
             .unwrap_or("")
             .to_string();
         self.with(|i| {
@@ -71,7 +75,7 @@ impl Shared {
         })
     }
 
-    fn record(&self, endpoint: Endpoint, headers: &HeaderMap, body: Value) -> Tracker {
+    pub(crate) fn record(&self, endpoint: Endpoint, headers: &HeaderMap, body: Value) -> Tracker {
         let received_ms = self.now_ms();
         let authorization = headers
             .get(header::AUTHORIZATION)
@@ -102,14 +106,19 @@ impl Shared {
 }
 
 /// Tracks one exchange; if dropped before `complete`, the client went away early.
-struct Tracker {
+pub(crate) struct Tracker {
     shared: Shared,
     id: u64,
     done: bool,
 }
 
 impl Tracker {
-    fn sent_chunk(&self) {
+    /// Replaces the recorded body summary (for exchanges whose content arrives over time).
+    pub(crate) fn set_body(&self, body: Value) {
+        self.shared.with(|i| i.log[self.id as usize].body = body);
+    }
+
+    pub(crate) fn sent_chunk(&self) {
         let now = self.shared.now_ms();
         let now_us = self.shared.now_us();
         self.shared.with(|i| {
@@ -120,7 +129,7 @@ impl Tracker {
         });
     }
 
-    fn complete(&mut self) {
+    pub(crate) fn complete(&mut self) {
         self.done = true;
         let now = self.shared.now_ms();
         self.shared.with(|i| {
@@ -162,6 +171,7 @@ fn router_with(shared: Shared) -> Router {
         .route("/_emulator/requests", get(requests))
         .route("/_emulator/reset", post(reset))
         .route("/_emulator/keys", post(keys))
+        .route("/v1/listen", get(crate::listen::listen))
         .with_state(shared)
 }
 
@@ -205,12 +215,12 @@ async fn reset(State(shared): State<Shared>) -> StatusCode {
     StatusCode::NO_CONTENT
 }
 
-fn sleep_ms(ms: u64) -> tokio::time::Sleep {
+pub(crate) fn sleep_ms(ms: u64) -> tokio::time::Sleep {
     tokio::time::sleep(Duration::from_millis(ms))
 }
 
 /// An OpenAI-style error response.
-fn error_response(code: u16, retry_after_s: Option<u64>, message: &str) -> Response {
+pub(crate) fn error_response(code: u16, retry_after_s: Option<u64>, message: &str) -> Response {
     let status = StatusCode::from_u16(code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let kind = match code {
         429 => "rate_limit_exceeded",

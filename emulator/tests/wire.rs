@@ -317,3 +317,99 @@ fn with_accepted_keys_set_other_keys_get_an_openai_401() {
         .map(Value::from)
     );
 }
+
+/// A live-transcription client of the emulator: the edge's own parser on the results.
+fn live(emu: &Emulator, key: &str) -> Result<tungstenite::WebSocket<std::net::TcpStream>, u16> {
+    use tungstenite::client::IntoClientRequest;
+    let url = aura_edge::live_stt::listen_url(&emu.base_url(), "nova-3", Some("en-US")).unwrap();
+    let mut req = url.into_client_request().unwrap();
+    req.headers_mut()
+        .insert("authorization", format!("Token {key}").parse().unwrap());
+    let stream = std::net::TcpStream::connect(("127.0.0.1", emu.port)).unwrap();
+    match tungstenite::client(req, stream) {
+        Ok((ws, _)) => Ok(ws),
+        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(r))) => {
+            Err(r.status().as_u16())
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[test]
+fn live_transcription_streams_interim_results_and_finalizes_on_request() {
+    use aura_edge::live_stt::{CLOSE_STREAM, FINALIZE, LiveEvent, LiveTranscript, parse};
+    let emu = Emulator::start(0).unwrap();
+    script(
+        &emu,
+        json!({"endpoint": "listen", "queue": [{"reply": "what time do you open tomorrow morning", "first_byte_ms": 120, "chunk_ms": 200}]}),
+    );
+    let mut ws = live(&emu, "dg-key").unwrap();
+    ws.get_mut()
+        .set_read_timeout(Some(Duration::from_millis(20)))
+        .unwrap();
+    let mut transcript = LiveTranscript::default();
+    let mut partials = Vec::new();
+    let handle = |text: &str, transcript: &mut LiveTranscript, partials: &mut Vec<String>| {
+        if let Some(shown) = transcript.push(parse(text).unwrap()) {
+            partials.push(shown);
+        }
+    };
+    // 1.6 s of audio in 20 ms frames.
+    for _ in 0..80 {
+        ws.send(tungstenite::Message::binary(vec![0u8; 640]))
+            .unwrap();
+        while let Ok(tungstenite::Message::Text(t)) = ws.read() {
+            handle(t.as_str(), &mut transcript, &mut partials);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    while let Ok(tungstenite::Message::Text(t)) = ws.read() {
+        handle(t.as_str(), &mut transcript, &mut partials);
+    }
+    assert!(
+        partials.len() >= 4,
+        "interim results while audio arrives: {partials:?}"
+    );
+    assert!(!transcript.is_finalized());
+    let sent = Instant::now();
+    ws.send(tungstenite::Message::text(FINALIZE)).unwrap();
+    ws.get_mut()
+        .set_read_timeout(Some(Duration::from_secs(2)))
+        .unwrap();
+    while !transcript.is_finalized() {
+        match ws.read().unwrap() {
+            tungstenite::Message::Text(t) => handle(t.as_str(), &mut transcript, &mut partials),
+            other => panic!("{other:?}"),
+        }
+    }
+    let waited = sent.elapsed();
+    assert!(waited >= Duration::from_millis(120), "{waited:?}");
+    assert_eq!(
+        transcript.final_text(),
+        "what time do you open tomorrow morning"
+    );
+    ws.send(tungstenite::Message::text(CLOSE_STREAM)).unwrap();
+    match ws.read().unwrap() {
+        tungstenite::Message::Text(t) => assert_eq!(parse(t.as_str()), Ok(LiveEvent::Metadata)),
+        other => panic!("{other:?}"),
+    }
+    let log = requests(&emu);
+    assert_eq!(log[0]["endpoint"], "listen");
+    assert_eq!(log[0]["authorization"], "Token dg-key");
+    assert_eq!(log[0]["body"]["audio_ms"], 1600);
+    assert_eq!(log[0]["body"]["finalized"], true);
+    assert_eq!(log[0]["body"]["sample_rate"], 16000);
+}
+
+#[test]
+fn live_transcription_refuses_wrong_keys_and_scripted_statuses_before_the_upgrade() {
+    let emu = Emulator::start(0).unwrap();
+    emu.accept_keys(Some(vec!["dg-live".into()]));
+    assert_eq!(live(&emu, "dg-other").err(), Some(401));
+    assert!(live(&emu, "dg-live").is_ok());
+    script(
+        &emu,
+        json!({"endpoint": "listen", "queue": [{"fault": {"kind": "status", "code": 503}}]}),
+    );
+    assert_eq!(live(&emu, "dg-live").err(), Some(503));
+}

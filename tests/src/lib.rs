@@ -507,6 +507,13 @@ impl SessionClient {
     pub fn next(&mut self, limit: Duration) -> Option<Incoming> {
         let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
+            // Wait no longer than asked: the socket's read timeout follows the deadline.
+            let left = deadline.saturating_duration_since(Instant::now());
+            if let tungstenite::stream::MaybeTlsStream::Plain(s) = self.ws.get_ref() {
+                let _ = s.set_read_timeout(Some(
+                    left.clamp(Duration::from_millis(1), Duration::from_millis(200)),
+                ));
+            }
             match self.ws.read() {
                 Ok(tungstenite::Message::Text(t)) => {
                     return Some(Incoming::Json(serde_json::from_str(t.as_str()).unwrap()));

@@ -397,6 +397,83 @@ fn a_spoken_turn_is_transcribed_and_answered() {
     client.close();
 }
 
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn a_streaming_stt_shows_partial_transcripts_and_is_final_soon_after_the_end_of_speech() {
+    let emu = emulator();
+    // Deepgram-style live STT: a word per 200 ms of audio, 150 ms from Finalize to the final.
+    script(
+        &emu,
+        json!({"endpoint": "listen", "queue": [{"reply": "what time do you open on sunday", "first_byte_ms": 150, "chunk_ms": 200}]}),
+    );
+    script(
+        &emu,
+        json!({"endpoint": "chat", "queue": [{"reply": "At eight on Sundays."}]}),
+    );
+    let dev = WranglerDev::start();
+    let mut settings =
+        aura_admin::settings_for("live", &[&dev.url("")], &emu.base_url(), "Be brief.");
+    settings["stt"] = json!({"api": "deepgram", "base_url": emu.base_url(), "model": "nova-3"});
+    let tenant = dev.tenant_with("live-stt", settings);
+    let mut client = tenant.connect("");
+    client.send_json(json!({"type": "session.start", "protocol": 1, "input_sample_rate": 16000, "language": "en-US"}));
+    client.until("session.ready", Duration::from_secs(10));
+    client.send_json(json!({"type": "input.speech_started", "stream_id": 1}));
+    let tone: Vec<i16> = (0..320)
+        .map(|i| ((i as f32 * 0.3).sin() * 8_000.0) as i16)
+        .collect();
+    let mut partials = Vec::new();
+    for seq in 0..75 {
+        // Real time: 20 ms of audio every 20 ms, as a microphone sends it.
+        client.send_binary(input_frame(1, seq, &tone));
+        while let Some(m) = client.next(Duration::from_millis(15)) {
+            if let Incoming::Json(v) = m
+                && v["type"] == "transcript.partial"
+            {
+                partials.push(v["text"].as_str().unwrap().to_string());
+            }
+        }
+    }
+    client.send_json(json!({"type": "input.speech_stopped", "stream_id": 1, "frames": 75}));
+    let messages = client.until("response.done", Duration::from_secs(20));
+    assert!(
+        partials.len() >= 3
+            && partials
+                .iter()
+                .all(|p| "what time do you open on sunday".starts_with(p.as_str())),
+        "partial transcripts while the user speaks: {partials:?}"
+    );
+    let transcript = messages
+        .iter()
+        .find_map(|m| match m {
+            Incoming::Json(v) if v["type"] == "transcript.final" => Some(v.clone()),
+            _ => None,
+        })
+        .expect("a final transcript");
+    assert_eq!(transcript["text"], "what time do you open on sunday");
+    let (text, _, done) = reply_parts(&messages);
+    assert_eq!(text, "At eight on Sundays.");
+    let eos_to_transcript = done["metrics"]["eos_to_transcript_ms"].as_u64().unwrap();
+    eprintln!(
+        "live STT: end of speech -> final transcript {eos_to_transcript} ms (provider's finalize latency 150 ms)"
+    );
+    assert!((150..1_000).contains(&eos_to_transcript), "{done}");
+    let listen = &requests_to(&emu, "listen")[0];
+    assert_eq!(listen["authorization"], "Token sk-live-stt-stt");
+    assert_eq!(
+        listen["body"]["audio_ms"], 1_500,
+        "every frame reached the provider: {listen}"
+    );
+    assert_eq!(listen["body"]["finalized"], true);
+    assert_eq!(listen["body"]["language"], "en-US");
+    assert!(requests_to(&emu, "transcriptions").is_empty());
+    assert_eq!(
+        requests_to(&emu, "chat")[0]["body"]["messages"][1]["content"],
+        "what time do you open on sunday"
+    );
+    client.close();
+}
+
 /// The `response_id` of the reply to a typed turn.
 fn reply_id(client: &mut SessionClient, text: &str) -> u64 {
     client.send_json(json!({"type": "input.text", "text": text}));

@@ -1,0 +1,275 @@
+//! Streaming speech-to-text in Deepgram's live format (`wss://api.deepgram.com/v1/listen`):
+//! the URL, the control messages, and the results turned into a transcript. Plain Rust; the
+//! voice session moves the bytes.
+//!
+//! Audio goes out as binary linear16 frames while the user speaks. Results come back as
+//! `{"type":"Results", "is_final", "speech_final", "from_finalize", "channel": {"alternatives":
+//! [{"transcript"}]}}`: interim ones revise the open segment, an `is_final` one closes it (the
+//! utterance is the closed segments joined). At the client's end of speech the session sends
+//! `Finalize`; the result marked `from_finalize` closes the utterance, usually within
+//! 100-300 ms, instead of a whole-file upload after the fact.
+
+use serde::Deserialize;
+
+/// Flushes the audio sent so far into final results.
+pub const FINALIZE: &str = r#"{"type":"Finalize"}"#;
+/// Ends the stream (the server answers `Metadata` and closes).
+pub const CLOSE_STREAM: &str = r#"{"type":"CloseStream"}"#;
+/// Keeps an idle stream open (Deepgram closes after about 10 s without audio).
+pub const KEEP_ALIVE: &str = r#"{"type":"KeepAlive"}"#;
+
+/// Why a live STT exchange failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum LiveSttError {
+    #[error("the STT base URL is not http(s)")]
+    BadBaseUrl,
+    #[error("the STT stream sent a message that is not a result")]
+    Malformed,
+    #[error("the STT stream reported an error")]
+    Provider,
+}
+
+/// The `wss://` URL of the listen endpoint for 16 kHz linear16 mono with interim results.
+pub fn listen_url(
+    base_url: &str,
+    model: &str,
+    language: Option<&str>,
+) -> Result<String, LiveSttError> {
+    let base = base_url.trim_end_matches('/');
+    let ws = if let Some(rest) = base.strip_prefix("https://") {
+        format!("wss://{rest}")
+    } else if let Some(rest) = base.strip_prefix("http://") {
+        format!("ws://{rest}")
+    } else {
+        return Err(LiveSttError::BadBaseUrl);
+    };
+    let mut url =
+        url::Url::parse(&format!("{ws}/v1/listen")).map_err(|_| LiveSttError::BadBaseUrl)?;
+    {
+        let mut q = url.query_pairs_mut();
+        q.append_pair("model", model)
+            .append_pair("encoding", "linear16")
+            .append_pair("sample_rate", "16000")
+            .append_pair("channels", "1")
+            .append_pair("interim_results", "true")
+            .append_pair("punctuate", "true")
+            .append_pair("smart_format", "true");
+        if let Some(lang) = language {
+            q.append_pair("language", lang);
+        }
+    }
+    Ok(url.into())
+}
+
+/// One message from the stream, as far as a transcript cares.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LiveEvent {
+    /// An interim revision of the open segment.
+    Interim(String),
+    /// A closed segment; `finalizes` when it answers our `Finalize` (the utterance is complete).
+    Segment { text: String, finalizes: bool },
+    /// The stream's summary after `CloseStream`.
+    Metadata,
+    /// Anything else (speech-started events, utterance-end events, future types).
+    Other,
+}
+
+#[derive(Deserialize)]
+struct Wire {
+    #[serde(rename = "type")]
+    kind: Option<String>,
+    #[serde(default)]
+    is_final: bool,
+    #[serde(default)]
+    from_finalize: bool,
+    #[serde(default)]
+    channel: Option<Channel>,
+}
+
+#[derive(Deserialize)]
+struct Channel {
+    #[serde(default)]
+    alternatives: Vec<Alternative>,
+}
+
+#[derive(Deserialize)]
+struct Alternative {
+    #[serde(default)]
+    transcript: String,
+}
+
+/// Parses one text message of the stream.
+pub fn parse(text: &str) -> Result<LiveEvent, LiveSttError> {
+    let wire: Wire = serde_json::from_str(text).map_err(|_| LiveSttError::Malformed)?;
+    match wire.kind.as_deref() {
+        Some("Results") => {
+            let transcript = wire
+                .channel
+                .and_then(|c| c.alternatives.into_iter().next())
+                .map(|a| a.transcript)
+                .unwrap_or_default();
+            Ok(if wire.is_final || wire.from_finalize {
+                LiveEvent::Segment {
+                    text: transcript,
+                    finalizes: wire.from_finalize,
+                }
+            } else {
+                LiveEvent::Interim(transcript)
+            })
+        }
+        Some("Metadata") => Ok(LiveEvent::Metadata),
+        Some("Error") => Err(LiveSttError::Provider),
+        Some(_) => Ok(LiveEvent::Other),
+        None => Err(LiveSttError::Malformed),
+    }
+}
+
+/// The transcript of one utterance as results arrive.
+#[derive(Debug, Default, Clone)]
+pub struct LiveTranscript {
+    segments: Vec<String>,
+    open: String,
+    finalized: bool,
+}
+
+impl LiveTranscript {
+    /// Applies an event; returns the text to show as a partial transcript if it changed.
+    pub fn push(&mut self, event: LiveEvent) -> Option<String> {
+        match event {
+            LiveEvent::Interim(text) => {
+                if text == self.open {
+                    return None;
+                }
+                self.open = text;
+            }
+            LiveEvent::Segment { text, finalizes } => {
+                if !text.trim().is_empty() {
+                    self.segments.push(text.trim().to_string());
+                }
+                self.open.clear();
+                if finalizes {
+                    self.finalized = true;
+                    return None;
+                }
+            }
+            LiveEvent::Metadata | LiveEvent::Other => return None,
+        }
+        Some(self.shown())
+    }
+
+    /// Closed segments and the open one, as the user would read them now.
+    pub fn shown(&self) -> String {
+        let mut parts: Vec<&str> = self.segments.iter().map(String::as_str).collect();
+        if !self.open.trim().is_empty() {
+            parts.push(self.open.trim());
+        }
+        parts.join(" ")
+    }
+
+    /// The utterance's final text: the closed segments.
+    pub fn final_text(&self) -> String {
+        self.segments.join(" ")
+    }
+
+    /// Whether the answer to `Finalize` has arrived.
+    pub fn is_finalized(&self) -> bool {
+        self.finalized
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn result(text: &str, is_final: bool, from_finalize: bool) -> String {
+        serde_json::json!({"type": "Results", "channel_index": [0, 1], "duration": 1.0, "start": 0.0,
+            "is_final": is_final, "speech_final": is_final, "from_finalize": from_finalize,
+            "channel": {"alternatives": [{"transcript": text, "confidence": 0.9, "words": []}]}})
+        .to_string()
+    }
+
+    #[test]
+    fn the_url_asks_for_16k_linear16_with_interim_results() {
+        let url = listen_url("https://api.deepgram.com/", "nova-3", Some("en-US")).unwrap();
+        assert_eq!(
+            url,
+            "wss://api.deepgram.com/v1/listen?model=nova-3&encoding=linear16&sample_rate=16000&channels=1&interim_results=true&punctuate=true&smart_format=true&language=en-US"
+        );
+        assert!(
+            listen_url("http://127.0.0.1:8790", "m", None)
+                .unwrap()
+                .starts_with("ws://127.0.0.1:8790/v1/listen?")
+        );
+        assert_eq!(
+            listen_url("ftp://x", "m", None),
+            Err(LiveSttError::BadBaseUrl)
+        );
+        // A model name cannot add parameters.
+        assert!(
+            listen_url("https://h", "a&x=1", None)
+                .unwrap()
+                .contains("model=a%26x%3D1")
+        );
+    }
+
+    #[test]
+    fn segments_join_and_interims_revise_the_open_one() {
+        let mut t = LiveTranscript::default();
+        assert_eq!(
+            t.push(parse(&result("what", false, false)).unwrap())
+                .as_deref(),
+            Some("what")
+        );
+        assert_eq!(
+            t.push(parse(&result("what time", false, false)).unwrap())
+                .as_deref(),
+            Some("what time")
+        );
+        assert_eq!(
+            t.push(parse(&result("what time", false, false)).unwrap()),
+            None,
+            "unchanged"
+        );
+        assert_eq!(
+            t.push(parse(&result("What time", true, false)).unwrap())
+                .as_deref(),
+            Some("What time")
+        );
+        assert_eq!(
+            t.push(parse(&result("do you", false, false)).unwrap())
+                .as_deref(),
+            Some("What time do you")
+        );
+        assert!(!t.is_finalized());
+        assert_eq!(
+            t.push(parse(&result("do you open?", true, true)).unwrap()),
+            None
+        );
+        assert!(t.is_finalized());
+        assert_eq!(t.final_text(), "What time do you open?");
+    }
+
+    #[test]
+    fn an_empty_final_answer_finalizes_an_empty_utterance() {
+        let mut t = LiveTranscript::default();
+        t.push(parse(&result("", true, true)).unwrap());
+        assert!(t.is_finalized());
+        assert_eq!(t.final_text(), "");
+    }
+
+    #[test]
+    fn other_messages_and_garbage() {
+        assert_eq!(
+            parse(r#"{"type":"Metadata","duration":1.0}"#),
+            Ok(LiveEvent::Metadata)
+        );
+        assert_eq!(parse(r#"{"type":"SpeechStarted"}"#), Ok(LiveEvent::Other));
+        assert_eq!(
+            parse(r#"{"type":"Error","description":"x"}"#),
+            Err(LiveSttError::Provider)
+        );
+        assert_eq!(parse(r#"{"type": "Resul"#), Err(LiveSttError::Malformed));
+        assert_eq!(parse("[]"), Err(LiveSttError::Malformed));
+        assert_eq!(parse("{}"), Err(LiveSttError::Malformed));
+    }
+}

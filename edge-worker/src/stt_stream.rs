@@ -1,0 +1,258 @@
+//! The streaming STT adapter of a voice session: opens the provider's live socket when the user
+//! starts speaking, forwards the utterance's audio as it arrives (buffering what comes before the
+//! socket is open), shows interim results to the client as `transcript.partial`, and at the end
+//! of speech asks for the final result. The wire format is [`crate::live_stt`].
+
+use std::cell::RefCell;
+use std::time::Duration;
+
+use aura_protocol::{ErrorCode, ServerMessage};
+use futures::StreamExt;
+use worker::{Delay, Fetch, Headers, Method, Request, RequestInit, WebSocket, WebsocketEvent};
+
+use crate::live_stt::{
+    CLOSE_STREAM, FINALIZE, LiveEvent, LiveSttError, LiveTranscript, listen_url, parse,
+};
+use crate::provider_config::ProviderEndpoint;
+use crate::runtime::now_ms;
+
+/// Audio kept while the socket opens: 30 s of 16 kHz s16le at most.
+const PENDING_MAX: usize = 30 * 16_000 * 2;
+/// Time allowed from `Finalize` (or from the end of speech, if the socket is still opening)
+/// to the final result.
+pub const FINAL_TIMEOUT_MS: u64 = 3_000;
+
+type Failure = (ErrorCode, String);
+
+/// One utterance's live transcription.
+pub struct LiveUtterance {
+    pub stream_id: u32,
+    socket: Option<WebSocket>,
+    pending: Vec<u8>,
+    transcript: LiveTranscript,
+    failed: Option<Failure>,
+    finalize_sent: bool,
+}
+
+impl LiveUtterance {
+    pub fn new(stream_id: u32) -> Self {
+        Self {
+            stream_id,
+            socket: None,
+            pending: Vec::new(),
+            transcript: LiveTranscript::default(),
+            failed: None,
+            finalize_sent: false,
+        }
+    }
+
+    /// Audio of the utterance: sent now, or kept until the socket is open.
+    pub fn audio(&mut self, pcm: &[u8]) {
+        let broke = match &self.socket {
+            Some(s) => s.send_with_bytes(pcm).is_err(),
+            None => {
+                if self.pending.len() + pcm.len() <= PENDING_MAX {
+                    self.pending.extend_from_slice(pcm);
+                }
+                false
+            }
+        };
+        if broke {
+            self.fail(
+                ErrorCode::ProviderError,
+                "the speech-to-text stream broke off",
+            );
+        }
+    }
+
+    fn fail(&mut self, code: ErrorCode, message: &str) {
+        self.failed.get_or_insert((code, message.to_string()));
+    }
+
+    /// Closes the provider socket (end of the utterance or of the session).
+    pub fn close(&mut self) {
+        if let Some(s) = self.socket.take() {
+            let _ = s.send_with_str(CLOSE_STREAM);
+            let _ = s.close(Some(1000), Some("done"));
+        }
+    }
+}
+
+/// Opens the provider's live socket (`Authorization: Token KEY`; a rotated-out key in its
+/// grace period is tried if the provider refuses the current one).
+pub async fn connect(
+    endpoint: &ProviderEndpoint,
+    language: Option<&str>,
+) -> Result<WebSocket, Failure> {
+    let fail = |m: &str| (ErrorCode::ProviderError, format!("speech-to-text: {m}"));
+    let url = listen_url(&endpoint.base_url, &endpoint.model, language)
+        .map_err(|e: LiveSttError| fail(&e.to_string()))?;
+    // fetch() takes http(s) URLs; the Upgrade header makes it a WebSocket.
+    let url = url
+        .replacen("wss://", "https://", 1)
+        .replacen("ws://", "http://", 1);
+    let mut keys = endpoint.keys();
+    loop {
+        let headers = Headers::new();
+        headers
+            .set("upgrade", "websocket")
+            .map_err(|_| fail("headers"))?;
+        if let Some(key) = keys.next() {
+            headers
+                .set("authorization", &format!("Token {key}"))
+                .map_err(|_| fail("headers"))?;
+        }
+        let mut init = RequestInit::new();
+        init.with_method(Method::Get).with_headers(headers);
+        let req = Request::new_with_init(&url, &init).map_err(|_| fail("request"))?;
+        let resp = Fetch::Request(req)
+            .send()
+            .await
+            .map_err(|_| fail("unreachable"))?;
+        let status = resp.status_code();
+        if (status == 401 || status == 403) && keys.len() > 0 {
+            continue;
+        }
+        if status != 101 {
+            let code = if status == 429 {
+                ErrorCode::ProviderTimeout
+            } else {
+                ErrorCode::ProviderError
+            };
+            return Err((code, format!("speech-to-text answered HTTP {status}")));
+        }
+        let socket = resp.websocket().ok_or_else(|| fail("no WebSocket"))?;
+        socket
+            .accept()
+            .map_err(|_| fail("could not accept the socket"))?;
+        return Ok(socket);
+    }
+}
+
+/// Runs one utterance's stream on `socket`: sends the audio kept so far, then reads results
+/// until the stream ends, showing partial transcripts to `client`.
+pub async fn pump(
+    slot: &RefCell<Option<LiveUtterance>>,
+    socket: WebSocket,
+    client: &WebSocket,
+    stream_id: u32,
+) {
+    let Ok(mut events) = socket.events() else {
+        if let Some(u) = slot.borrow_mut().as_mut() {
+            u.fail(
+                ErrorCode::ProviderError,
+                "the speech-to-text stream did not start",
+            );
+        }
+        return;
+    };
+    {
+        let mut guard = slot.borrow_mut();
+        let Some(u) = guard.as_mut().filter(|u| u.stream_id == stream_id) else {
+            // The utterance was dropped while the socket opened.
+            let _ = socket.close(Some(1000), Some("not needed"));
+            return;
+        };
+        let pending = std::mem::take(&mut u.pending);
+        if !pending.is_empty() && socket.send_with_bytes(&pending).is_err() {
+            u.fail(
+                ErrorCode::ProviderError,
+                "the speech-to-text stream broke off",
+            );
+        }
+        u.socket = Some(socket.clone());
+    }
+    while let Some(event) = events.next().await {
+        let mut guard = slot.borrow_mut();
+        let Some(u) = guard.as_mut().filter(|u| u.stream_id == stream_id) else {
+            return;
+        };
+        match event {
+            Ok(WebsocketEvent::Message(m)) => {
+                let Some(text) = m.text() else { continue };
+                match parse(&text) {
+                    Ok(LiveEvent::Metadata) => break,
+                    Ok(ev) => {
+                        if let Some(partial) = u.transcript.push(ev) {
+                            let msg = ServerMessage::TranscriptPartial {
+                                stream_id,
+                                text: partial,
+                            };
+                            let _ = client.send_with_str(msg.to_json());
+                        }
+                    }
+                    Err(LiveSttError::Provider) => {
+                        u.fail(ErrorCode::ProviderError, "speech-to-text reported an error")
+                    }
+                    Err(_) => u.fail(
+                        ErrorCode::ProviderError,
+                        "speech-to-text sent a message that is not a result",
+                    ),
+                }
+            }
+            Ok(WebsocketEvent::Close(_)) | Err(_) => break,
+        }
+    }
+    if let Some(u) = slot
+        .borrow_mut()
+        .as_mut()
+        .filter(|u| u.stream_id == stream_id)
+        && !u.transcript.is_finalized()
+    {
+        u.fail(
+            ErrorCode::ProviderError,
+            "the speech-to-text stream closed early",
+        );
+        u.socket = None;
+    }
+}
+
+/// At the end of speech: asks for the final result and waits for it (at most
+/// [`FINAL_TIMEOUT_MS`]). Returns the utterance's text.
+pub async fn finish(
+    slot: &RefCell<Option<LiveUtterance>>,
+    stream_id: u32,
+) -> Result<String, Failure> {
+    let deadline = now_ms() + FINAL_TIMEOUT_MS;
+    loop {
+        {
+            let mut guard = slot.borrow_mut();
+            let Some(u) = guard.as_mut().filter(|u| u.stream_id == stream_id) else {
+                return Err((ErrorCode::Internal, "the utterance's stream is gone".into()));
+            };
+            if u.transcript.is_finalized() {
+                let text = u.transcript.final_text();
+                u.close();
+                *guard = None;
+                return Ok(text);
+            }
+            if let Some(failure) = u.failed.clone() {
+                u.close();
+                *guard = None;
+                return Err(failure);
+            }
+            if !u.finalize_sent
+                && let Some(s) = &u.socket
+            {
+                u.finalize_sent = true;
+                if s.send_with_str(FINALIZE).is_err() {
+                    u.fail(
+                        ErrorCode::ProviderError,
+                        "the speech-to-text stream broke off",
+                    );
+                    continue;
+                }
+            }
+            if now_ms() >= deadline {
+                u.close();
+                *guard = None;
+                return Err((
+                    ErrorCode::ProviderTimeout,
+                    "speech-to-text did not finish in time".into(),
+                ));
+            }
+        }
+        // Results arrive on the socket's own event handler; check again shortly.
+        Delay::from(Duration::from_millis(3)).await;
+    }
+}
