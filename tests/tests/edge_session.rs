@@ -474,6 +474,60 @@ fn a_streaming_stt_shows_partial_transcripts_and_is_final_soon_after_the_end_of_
     client.close();
 }
 
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn a_streaming_stt_that_fails_gives_a_retryable_error_and_the_session_goes_on() {
+    let emu = emulator();
+    script(
+        &emu,
+        json!({"endpoint": "listen", "queue": [
+            {"fault": {"kind": "disconnect_after", "chunks": 1}, "chunk_ms": 100},
+            {"fault": {"kind": "hang"}},
+            {"fault": {"kind": "status", "code": 503}},
+            {"reply": "hello again"}
+        ]}),
+    );
+    let dev = WranglerDev::start();
+    let mut settings =
+        aura_admin::settings_for("live", &[&dev.url("")], &emu.base_url(), "Be brief.");
+    settings["stt"] = json!({"api": "deepgram", "base_url": emu.base_url(), "model": "nova-3"});
+    let tenant = dev.tenant_with("live-faults", settings);
+    let mut client = tenant.connect("");
+    client.start();
+    let utterance = |client: &mut SessionClient, id: u32| {
+        client.send_json(json!({"type": "input.speech_started", "stream_id": id}));
+        for seq in 0..25 {
+            client.send_binary(input_frame(id, seq, &[500; 320]));
+        }
+        client.send_json(json!({"type": "input.speech_stopped", "stream_id": id, "frames": 25}));
+    };
+    let error =
+        |client: &mut SessionClient| match client.until("error", Duration::from_secs(10)).pop() {
+            Some(Incoming::Json(v)) => v,
+            other => panic!("{other:?}"),
+        };
+    utterance(&mut client, 1);
+    let e = error(&mut client);
+    assert_eq!(
+        (e["code"].as_str(), e["retryable"].as_bool()),
+        (Some("provider_error"), Some(true)),
+        "disconnect: {e}"
+    );
+    utterance(&mut client, 2);
+    let e = error(&mut client);
+    assert_eq!(e["code"], "provider_timeout", "hang: {e}");
+    utterance(&mut client, 3);
+    let e = error(&mut client);
+    assert_eq!(e["code"], "provider_error", "503 at the upgrade: {e}");
+    utterance(&mut client, 4);
+    let messages = client.until("response.done", Duration::from_secs(20));
+    assert!(
+        messages.iter().any(|m| matches!(m, Incoming::Json(v) if v["type"] == "transcript.final" && v["text"] == "hello again")),
+        "{messages:?}"
+    );
+    client.close();
+}
+
 /// The `response_id` of the reply to a typed turn.
 fn reply_id(client: &mut SessionClient, text: &str) -> u64 {
     client.send_json(json!({"type": "input.text", "text": text}));
