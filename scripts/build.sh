@@ -15,6 +15,9 @@ build_client() {
   wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
     www/pkg/aura_client_bg.wasm -o www/pkg/aura_client_bg.wasm
   log "client: www/pkg/aura_client_bg.wasm $(wc -c < www/pkg/aura_client_bg.wasm) bytes, $(gzip -9c www/pkg/aura_client_bg.wasm | wc -c) gzipped"
+  # Everything a page loads for the widget: the tag's script, then (on open) the rest.
+  local widget=(www/aura.js www/aura-voice.js www/pkg/aura_client.js www/pkg/aura_client_bg.wasm www/aura-worklet.js www/worklet-env.js)
+  log "widget: aura.js $(wc -c < www/aura.js) bytes ($(gzip -9c www/aura.js | wc -c) gzipped) at page load; $(cat "${widget[@]}" | wc -c) bytes ($(for f in "${widget[@]}"; do gzip -9c "$f"; done | wc -c) gzipped) in all once opened"
 }
 
 build_worker() {

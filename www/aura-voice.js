@@ -6,7 +6,8 @@
 //   onEvent(kind, data): "ready" | "reconnecting" | "failed" | "message" (server messages,
 //   e.g. transcripts and reply captions) | "speech" ({started|stopped}) | "barge_in"
 //   ({paused|resumed|interrupted}) | "reply_played".
-//   voice.sendText(text); voice.stop();
+//   voice.sendText(text); voice.setInput(stream); voice.setMuted(bool); voice.stop();
+//   Without `stream`, it asks for the microphone; pass a silent stream for text only.
 import { initSync, SessionClient } from "./pkg/aura_client.js";
 
 const EVENT = { SPEECH_STARTED: 1, SPEECH_STOPPED: 2, PAUSED: 3, RESUMED: 4, INTERRUPTED: 5, REPLY_PLAYED: 6 };
@@ -20,7 +21,8 @@ export async function startVoice({ sessionUrl, onEvent = () => {}, audioContext,
   const mic = stream ?? await navigator.mediaDevices.getUserMedia({
     audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1, ...microphone },
   });
-  const source = ctx.createMediaStreamSource(mic);
+  let input = mic;
+  let source = ctx.createMediaStreamSource(mic);
   source.connect(node);
   node.connect(ctx.destination);
 
@@ -29,20 +31,22 @@ export async function startVoice({ sessionUrl, onEvent = () => {}, audioContext,
     (kind, json) => onEvent(kind, JSON.parse(json)),
     (buffer) => node.port.postMessage({ type: "reply-frame", bytes: buffer }, [buffer]),
   );
+  const onEngineEvent = (kind, a, b) => {
+    if (kind === EVENT.SPEECH_STARTED) { client.speechStarted(a); onEvent("speech", { started: a }); }
+    else if (kind === EVENT.SPEECH_STOPPED) { client.speechStopped(a, b); onEvent("speech", { stopped: a, frames: b }); }
+    else if (kind === EVENT.PAUSED) onEvent("barge_in", { paused: true });
+    else if (kind === EVENT.RESUMED) onEvent("barge_in", { resumed: true });
+    else if (kind === EVENT.INTERRUPTED) { client.cancel(a, b); onEvent("barge_in", { interrupted: a, played_ms: b }); }
+    else if (kind === EVENT.REPLY_PLAYED) onEvent("reply_played", { response_id: a, played_ms: b });
+  };
   node.port.onmessage = ({ data }) => {
-    if (data.type === "events") {
-      const e = data.events;
-      for (let i = 0; i < e.length; i += 3) {
-        const [kind, a, b] = [e[i], e[i + 1], e[i + 2]];
-        if (kind === EVENT.SPEECH_STARTED) { client.speechStarted(a); onEvent("speech", { started: a }); }
-        else if (kind === EVENT.SPEECH_STOPPED) { client.speechStopped(a, b); onEvent("speech", { stopped: a, frames: b }); }
-        else if (kind === EVENT.PAUSED) onEvent("barge_in", { paused: true });
-        else if (kind === EVENT.RESUMED) onEvent("barge_in", { resumed: true });
-        else if (kind === EVENT.INTERRUPTED) { client.cancel(a, b); onEvent("barge_in", { interrupted: a, played_ms: b }); }
-        else if (kind === EVENT.REPLY_PLAYED) onEvent("reply_played", { response_id: a, played_ms: b });
-      }
-    } else if (data.type === "frames") {
-      client.sendFrames(new Uint8Array(data.bytes));
+    if (data.type === "quantum") {
+      // Within one quantum: a speech start goes before the frames, everything else after them
+      // (a speech stop after the utterance's last frames).
+      const e = data.events ?? [];
+      for (let i = 0; i < e.length; i += 3) if (e[i] === EVENT.SPEECH_STARTED) onEngineEvent(e[i], e[i + 1], e[i + 2]);
+      if (data.bytes) client.sendFrames(new Uint8Array(data.bytes));
+      for (let i = 0; i < e.length; i += 3) if (e[i] !== EVENT.SPEECH_STARTED) onEngineEvent(e[i], e[i + 1], e[i + 2]);
     } else if (data.type === "error") {
       onEvent("failed", { code: "internal", message: data.message });
     }
@@ -51,11 +55,24 @@ export async function startVoice({ sessionUrl, onEvent = () => {}, audioContext,
   return {
     client, node, context: ctx,
     sendText: (text) => client.sendText(text),
+    // Switches the input (e.g. from a silent text-mode stream to the microphone) on the same
+    // session: the conversation goes on.
+    setInput(next) {
+      source.disconnect();
+      if (input !== stream) input.getTracks().forEach((t) => t.stop());
+      input = next;
+      source = ctx.createMediaStreamSource(next);
+      source.connect(node);
+    },
+    // A muted microphone sends silence: nothing is detected as speech.
+    setMuted(muted) {
+      input.getAudioTracks().forEach((t) => { t.enabled = !muted; });
+    },
     stop() {
       client.close();
       source.disconnect();
       node.disconnect();
-      if (!stream) mic.getTracks().forEach((t) => t.stop());
+      if (input !== stream) input.getTracks().forEach((t) => t.stop());
     },
   };
 }

@@ -7,8 +7,9 @@
 // whatever events and input frames came back to the main thread.
 //
 // Messages in (port): {type: "reply-frame", bytes: ArrayBuffer} | {type: "stop-reply"}
-// Messages out: {type: "events", at: frame, events: Uint32Array [kind, a, b]...}
-//               {type: "frames", at: frame, bytes: ArrayBuffer} (encoded input frames, back to back)
+// Messages out: {type: "quantum", at: frame, events: Uint32Array [kind, a, b]... | null,
+//                bytes: ArrayBuffer | null} (encoded input frames, back to back), one message per
+//                quantum that has either, so their relative order is never lost;
 //               {type: "reply-frame-refused", code} | {type: "error", message}
 import "./worklet-env.js";
 import { initSync, AudioEngine } from "./pkg/aura_client.js";
@@ -58,12 +59,15 @@ class AuraProcessor extends AudioWorkletProcessor {
     const pending = this.engine.process();
     this.views();
     for (const channel of outputs[0]) channel.set(this.output);
-    if (pending) {
-      this.port.postMessage({ type: "events", at: currentFrame, events: this.engine.takeEvents() });
-    }
-    if (this.engine.outboxLen()) {
-      const bytes = this.engine.takeOutbox();
-      this.port.postMessage({ type: "frames", at: currentFrame, bytes: bytes.buffer }, [bytes.buffer]);
+    // Events and frames of one quantum travel together: the page must send a speech start
+    // before its first frames and a speech stop after its last ones.
+    const events = pending ? this.engine.takeEvents() : null;
+    const bytes = this.engine.outboxLen() ? this.engine.takeOutbox() : null;
+    if (events || bytes) {
+      this.port.postMessage(
+        { type: "quantum", at: currentFrame, events, bytes: bytes?.buffer ?? null },
+        bytes ? [bytes.buffer] : [],
+      );
     }
     return true;
   }

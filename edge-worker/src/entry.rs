@@ -36,6 +36,8 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
         Endpoint::Admin => admin(req, env).await,
         Endpoint::MethodNotAllowed => Response::error("method not allowed", 405),
         Endpoint::NotFound => Response::error("not found", 404),
+        // Static files are served before the Worker runs (their headers, CORS for the widget
+        // included, are in www/_headers); what reaches here is a path with no file.
         Endpoint::Asset => env.assets("ASSETS")?.fetch_request(req).await,
     }
 }

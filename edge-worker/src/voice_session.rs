@@ -74,9 +74,8 @@ pub struct VoiceSession {
     active: RefCell<Option<ActiveReply>>,
     /// LLM routing state (circuit breakers) for this conversation.
     router: RefCell<Option<LlmRouter>>,
-    /// The turn asked for when the user started speaking: (stream id, its configuration, or
-    /// `None` if it was refused and the client told why).
-    granted: RefCell<Option<(u32, Option<ProviderConfig>)>>,
+    /// The turn asked for when the user started speaking.
+    granted: RefCell<Option<Grant>>,
     /// The open utterance's streaming STT, if the tenant's STT is a live one.
     live: RefCell<Option<LiveUtterance>>,
 }
@@ -185,6 +184,14 @@ fn send(ws: &WebSocket, msg: &ServerMessage) -> Result<()> {
 
 fn send_error(ws: &WebSocket, code: ErrorCode, message: &str) -> Result<()> {
     send(ws, &ServerMessage::error(code, message))
+}
+
+/// The turn of an utterance, asked for at its start.
+enum Grant {
+    /// Asked for; the answer is on its way.
+    Pending(u32),
+    /// The answer: the turn's configuration, or `None` if it was refused (the client was told).
+    Done(u32, Option<ProviderConfig>),
 }
 
 /// A turn's input: the user's words and, for a spoken turn, its timing.
@@ -541,14 +548,23 @@ impl VoiceSession {
                         json!({"event": "audio_loss", "stream_id": stream_id, "frames_expected": frames_expected, "frames_received": frames_received})
                     );
                 }
-                // The turn was granted when the speech started (or, after the object woke
-                // from hibernation mid-utterance, now).
-                let early = self
-                    .granted
-                    .borrow_mut()
-                    .take()
-                    .filter(|(id, _)| *id == stream_id)
-                    .map(|(_, config)| config);
+                // The turn was asked for when the speech started: wait for that answer if it is
+                // still on its way (a very short utterance); ask now only if there is none
+                // (the object woke from hibernation mid-utterance).
+                let deadline = now_ms() + 5_000;
+                let early = loop {
+                    let pending = matches!(
+                        &*self.granted.borrow(),
+                        Some(Grant::Pending(id)) if *id == stream_id
+                    );
+                    if !pending || now_ms() > deadline {
+                        break match self.granted.borrow_mut().take() {
+                            Some(Grant::Done(id, config)) if id == stream_id => Some(config),
+                            _ => None,
+                        };
+                    }
+                    Delay::from(std::time::Duration::from_millis(2)).await;
+                };
                 let config = match early {
                     Some(Some(c)) => c,
                     Some(None) => return Ok(()), // refused at the start of speech
@@ -594,19 +610,19 @@ impl VoiceSession {
             }
             Action::UtteranceStarted { stream_id } => {
                 self.end_live_stt();
-                *self.granted.borrow_mut() = None;
+                *self.granted.borrow_mut() = Some(Grant::Pending(stream_id));
                 // Audio that arrives while the turn is granted is kept, in case the STT is a
                 // streaming one.
                 *self.live.borrow_mut() = Some(LiveUtterance::new(stream_id));
                 // Ask for the turn while the user speaks, so the answer does not wait for it.
                 let Some(config) = self.grant(ws).await? else {
-                    *self.granted.borrow_mut() = Some((stream_id, None));
+                    *self.granted.borrow_mut() = Some(Grant::Done(stream_id, None));
                     self.end_live_stt();
                     return Ok(());
                 };
                 let live = config.stt_api == SttApi::Deepgram;
                 let stt = config.stt.clone();
-                *self.granted.borrow_mut() = Some((stream_id, Some(config)));
+                *self.granted.borrow_mut() = Some(Grant::Done(stream_id, Some(config)));
                 if !live {
                     self.end_live_stt();
                 } else {
@@ -615,7 +631,7 @@ impl VoiceSession {
                         Ok(socket) => stt_stream::pump(&self.live, socket, ws, stream_id).await,
                         Err((code, message)) => {
                             *self.live.borrow_mut() = None;
-                            *self.granted.borrow_mut() = Some((stream_id, None));
+                            *self.granted.borrow_mut() = Some(Grant::Done(stream_id, None));
                             send_error(ws, code, &message)?;
                         }
                     }

@@ -445,6 +445,21 @@ pub fn run_page(url: &str, wav: &Path, timeout_ms: u32) -> serde_json::Value {
         .unwrap_or_else(|e| panic!("no JSON from the page ({e}):\n{stderr}"))
 }
 
+/// Runs `tests/browser/widget.mjs MODE URL [ARG]` (the widget driven by keyboard in headless
+/// Chromium) and returns its JSON report.
+pub fn drive_widget(mode: &str, url: &str, arg: Option<&str>) -> serde_json::Value {
+    let mut cmd = Command::new("node");
+    cmd.current_dir(root())
+        .args(["tests/browser/widget.mjs", mode, url])
+        .args(arg)
+        .env("TMPDIR", root().join(".tmp"));
+    let out = cmd.output().expect("node runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the widget run failed:\n{stderr}");
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON from the widget run ({e}):\n{stderr}"))
+}
+
 /// What a session client receives.
 #[derive(Debug, Clone)]
 pub enum Incoming {

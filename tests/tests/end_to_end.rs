@@ -4,9 +4,10 @@
 
 use aura_emulator::Emulator;
 use aura_tests::{
-    Scratch, StaticServer, WranglerDev, microphone_wav, requests_to, root, run_page, script,
+    Scratch, StaticServer, WranglerDev, drive_widget, microphone_wav, requests_to, root, run_page,
+    script,
 };
-use serde_json::{Value, json};
+use serde_json::json;
 
 #[test]
 #[ignore = "needs the built client and worker, node packages and chromium: run by `make test`"]
@@ -129,26 +130,29 @@ fn a_typed_question_on_the_demo_page_gets_a_streamed_answer_with_no_microphone()
     );
     let dev = WranglerDev::start();
     let tenant = dev.tenant("mill-lane", &emu.base_url(), &[]);
-    let out = std::process::Command::new("node")
-        .current_dir(root())
-        .args([
-            "tests/browser/type-question.mjs",
-            &dev.url(&format!("/?key={}", tenant.key)),
-            "When do you open?",
-        ])
-        .env("TMPDIR", root().join(".tmp"))
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    let result = drive_widget(
+        "type",
+        &dev.url(&format!("/?key={}", tenant.key)),
+        Some("When do you open?"),
     );
-    let result: Value = serde_json::from_slice(&out.stdout).unwrap();
+
+    assert_eq!(result["reply"], "We open at seven on weekdays.", "{result}");
+    assert_eq!(result["errors"], json!([]), "{result}");
+    let states: Vec<&str> = result["states"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
     assert_eq!(
-        result["captions"],
-        json!([{"who": "user", "text": "You: When do you open?"}, {"who": "aura", "text": "Aura: We open at seven on weekdays."}]),
-        "{result}"
+        states,
+        ["connecting", "ready", "thinking", "speaking", "ready"],
+        "the widget shows each state in order: {result}"
+    );
+    assert_eq!(
+        result["globals"],
+        json!(["Aura"]),
+        "the only global: {result}"
     );
     let chats = requests_to(&emu, "chat");
     assert_eq!(
@@ -158,5 +162,91 @@ fn a_typed_question_on_the_demo_page_gets_a_streamed_answer_with_no_microphone()
     assert!(
         requests_to(&emu, "transcriptions").is_empty(),
         "no speech-to-text in text mode"
+    );
+}
+
+/// The widget's one tag on a customer's page: another origin than the edge, a strict
+/// Content-Security-Policy with only the documented allowances, and aggressive page CSS.
+#[test]
+#[ignore = "needs the built client and worker, node packages and chromium: run by `make test`"]
+fn the_widget_on_a_strict_csp_page_of_another_origin_holds_a_spoken_turn() {
+    let emu = Emulator::start(0).unwrap();
+    script(
+        &emu,
+        json!({"endpoint": "transcriptions", "default": {"reply": "do you have rye bread today"}}),
+    );
+    script(
+        &emu,
+        json!({"endpoint": "chat", "default": {"reply": "Yes, rye is baked every morning."}}),
+    );
+    let dev = WranglerDev::start();
+    let shop = StaticServer::start(vec![("/", root().join("tests/pages"))]);
+    let shop_origin = shop.url("");
+    let tenant = dev.tenant("shop", &emu.base_url(), &[&shop_origin]);
+    let scratch = Scratch::new("widget-csp");
+    let wav = scratch.0.join("mic.wav");
+    microphone_wav(&wav, "Do you have rye bread today?", 2.0, 8.0);
+    let page = shop.url(&format!(
+        "/csp.html?edge={}&key={}",
+        dev.url(""),
+        tenant.key
+    ));
+    let result = drive_widget("talk", &page, Some(wav.to_str().unwrap()));
+    assert_eq!(result["pageErrors"], json!([]), "{result}");
+    assert_eq!(result["errors"], json!([]), "{result}");
+    assert_eq!(
+        result["transcript"], "do you have rye bread today",
+        "{result}"
+    );
+    assert_eq!(
+        result["reply"], "Yes, rye is baked every morning.",
+        "{result}"
+    );
+    let states: Vec<&str> = result["states"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap())
+        .collect();
+    let order = [
+        "listening",
+        "listening: hearing you",
+        "thinking",
+        "speaking",
+    ];
+    let mut at = 0;
+    for s in &states {
+        if at < order.len() && *s == order[at] {
+            at += 1;
+        }
+    }
+    assert_eq!(at, order.len(), "states in order {order:?}: {states:?}");
+    assert_eq!(states.last(), Some(&"listening"), "{states:?}");
+    assert_eq!(result["globals"], json!(["Aura"]), "{result}");
+    // The page's `button { background: magenta !important; font-size: 40px !important }` and
+    // `* { letter-spacing: 3px }` stop at the shadow root.
+    for button in ["launcher", "send"] {
+        let style = &result["styles"][button];
+        assert_ne!(style["background"], "rgb(255, 0, 255)", "{button}: {style}");
+        assert_ne!(style["fontSize"], "40px", "{button}: {style}");
+        assert_eq!(style["letterSpacing"], "normal", "{button}: {style}");
+    }
+    let stt = requests_to(&emu, "transcriptions");
+    assert_eq!(stt.len(), 1, "one utterance: {stt:?}");
+}
+
+#[test]
+#[ignore = "needs the built client and worker, node packages and chromium: run by `make test`"]
+fn a_refused_microphone_leaves_text_mode_offered() {
+    let emu = Emulator::start(0).unwrap();
+    let dev = WranglerDev::start();
+    let tenant = dev.tenant("mill-lane", &emu.base_url(), &[]);
+    let result = drive_widget("deny", &dev.url(&format!("/?key={}", tenant.key)), None);
+    assert_eq!(result["errors"][0]["code"], "microphone_denied", "{result}");
+    let states = result["states"].as_array().unwrap();
+    assert_eq!(
+        states.last().unwrap(),
+        "ready: microphone blocked: type instead",
+        "{result}"
     );
 }

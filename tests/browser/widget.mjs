@@ -1,0 +1,98 @@
+// Drives the Aura widget on a page in headless Chromium, by keyboard only, as a person would,
+// and prints what happened as JSON: {reply, transcript, states, errors, globals, styles}.
+//   node tests/browser/widget.mjs type URL "question" [screenshot.png]   no microphone at all
+//   node tests/browser/widget.mjs talk URL FILE.wav [screenshot.png]     fake microphone plays FILE.wav
+//   node tests/browser/widget.mjs deny URL                               the microphone is refused
+// Keyboard: Tab until the widget's button has the focus, Enter opens the panel (the focus moves
+// to the text box); `type` types and presses Enter; `talk`/`deny` press Shift+Tab (the
+// microphone button) and Enter.
+import { chromium } from "playwright-core";
+
+const [mode, url, arg, screenshot] = process.argv.slice(2);
+const args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+  "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"];
+if (mode === "talk") {
+  args.push("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", `--use-file-for-fake-audio-capture=${arg}%noloop`);
+}
+const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args });
+try {
+  const context = await browser.newContext({ viewport: { width: 1000, height: 900 } });
+  const page = await context.newPage();
+  const pageErrors = [];
+  page.on("pageerror", (e) => { pageErrors.push(e.message); console.error(`[page error] ${e.message}`); });
+  page.on("console", (m) => console.error(`[console ${m.type()}] ${m.text()}`));
+  // The page's globals before anything of the page runs (init scripts are not subject to CSP).
+  await page.addInitScript(() => { window.__globalsBefore = Object.getOwnPropertyNames(window); });
+  await page.goto(url);
+  await page.waitForFunction(() => window.Aura, null, { timeout: 15000 });
+  await page.evaluate(() => {
+    window.__events = [];
+    for (const name of ["open", "state", "reply", "transcript", "error"]) {
+      window.Aura.on(name, (d) => window.__events.push({ event: name, at: performance.now(), ...d }));
+    }
+  });
+  let reached = false;
+  for (let i = 0; i < 30 && !reached; i++) {
+    await page.keyboard.press("Tab");
+    reached = await page.evaluate(() => document.activeElement?.hasAttribute("data-aura-widget") ?? false);
+  }
+  if (!reached) throw new Error("the widget cannot be reached with Tab");
+  await page.keyboard.press("Enter");
+  await page.waitForFunction(() => window.__events.some((e) => e.event === "open"), null, { timeout: 5000 });
+  if (mode === "type") {
+    await page.keyboard.type(arg);
+    await page.keyboard.press("Enter");
+    await page.waitForFunction(() => window.__events.some((e) => e.event === "reply") && window.Aura.state === "ready",
+      null, { timeout: 20000 });
+  } else {
+    // Wait for the session, then Shift+Tab from the text box to the microphone button.
+    await page.waitForFunction(() => window.Aura.state === "ready", null, { timeout: 15000 });
+    await page.keyboard.press("Shift+Tab");
+    await page.keyboard.press("Enter");
+    if (mode === "talk") {
+      await page.waitForFunction(() => window.__events.some((e) => e.event === "reply")
+        && window.Aura.state === "listening", null, { timeout: 30000 });
+    } else {
+      await page.waitForFunction(() => window.__events.some((e) => e.event === "error"), null, { timeout: 10000 });
+    }
+  }
+  if (screenshot) await page.screenshot({ path: screenshot });
+  // Computed styles inside the closed shadow root, through the DevTools protocol (page scripts
+  // cannot see in): the page's aggressive CSS must not reach the widget.
+  const cdp = await context.newCDPSession(page);
+  await cdp.send("DOM.enable");
+  await cdp.send("CSS.enable");
+  const { root } = await cdp.send("DOM.getDocument", { depth: -1, pierce: true });
+  const find = (node, cls) => {
+    if ((node.attributes ?? []).some((v, i, a) => i % 2 === 1 && a[i - 1] === "class" && v.split(" ").includes(cls))) return node;
+    for (const child of [...(node.children ?? []), ...(node.shadowRoots ?? [])]) {
+      const hit = find(child, cls);
+      if (hit) return hit;
+    }
+    return null;
+  };
+  const styles = {};
+  for (const cls of ["launcher", "send"]) {
+    const node = find(root, cls);
+    if (!node) continue;
+    const { computedStyle } = await cdp.send("CSS.getComputedStyleForNode", { nodeId: node.nodeId });
+    const get = (name) => computedStyle.find((p) => p.name === name)?.value;
+    styles[cls] = { background: get("background-color"), fontSize: get("font-size"), letterSpacing: get("letter-spacing") };
+  }
+  const result = await page.evaluate(() => {
+    const events = window.__events;
+    return {
+      reply: events.find((e) => e.event === "reply")?.text ?? null,
+      transcript: events.find((e) => e.event === "transcript")?.text ?? null,
+      states: events.filter((e) => e.event === "state").map((e) => e.detail ? `${e.state}: ${e.detail}` : e.state),
+      errors: events.filter((e) => e.event === "error").map(({ code, message }) => ({ code, message })),
+      globals: Object.getOwnPropertyNames(window).filter((n) => !window.__globalsBefore.includes(n) && !n.startsWith("__")),
+    };
+  });
+  console.log(JSON.stringify({ ...result, pageErrors, styles }));
+} catch (e) {
+  console.error(`widget: ${e.message}`);
+  process.exitCode = 1;
+} finally {
+  await browser.close();
+}

@@ -1,0 +1,17 @@
+// Puts the Aura widget on the demo page. On a customer's site this is one static tag,
+//   <script src="https://AURA_HOST/aura.js" data-key="pk_..." async></script>;
+// here the publishable key of the local demo tenant comes from the page's address, which
+// `make dev` prints.
+const key = new URLSearchParams(location.search).get("key");
+if (key) {
+  const tag = document.createElement("script");
+  tag.src = "/aura.js";
+  tag.async = true;
+  tag.dataset.key = key;
+  tag.dataset.title = "Mill Lane Bakery assistant";
+  tag.dataset.greeting = "Hello! Ask me about opening hours, orders or how to find us. Press the microphone to talk, or type.";
+  document.body.append(tag);
+} else {
+  document.getElementById("widget-note").textContent =
+    "No publishable key in this address: open the one `make dev` printed to see the assistant.";
+}
