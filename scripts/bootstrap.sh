@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # Installs what building and testing Aura needs on a fresh machine (Debian 12, rustup, Node 20),
 # skipping whatever is already installed at the right version. Safe to run every time.
-#   scripts/bootstrap.sh            toolchains and npm packages
+#   scripts/bootstrap.sh            toolchains, npm packages, and the offline speech engines of
+#                                   the local demo: espeak-ng, pocketsphinx, pocketsphinx-en-us
 #   scripts/bootstrap.sh --test     also the Debian packages the tests use: chromium and
-#                                   chromium-driver (browser tests), espeak-ng (speech for the
-#                                   client's tests)
+#                                   chromium-driver (browser tests), pocketsphinx-testdata (real
+#                                   recorded speech for the end-to-end tests)
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
@@ -45,16 +46,18 @@ if ! cmp -s package-lock.json node_modules/.aura-lock 2>/dev/null; then
   cp package-lock.json node_modules/.aura-lock
 fi
 
-# Debian packages for the tests.
+# Debian packages: the demo's offline speech engines, and for the tests a browser and real speech.
+packages=(espeak-ng pocketsphinx pocketsphinx-en-us)
 if [ "${1:-}" = "--test" ]; then
-  missing=()
-  for pkg in chromium chromium-driver espeak-ng; do
-    dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
-  done
-  if [ ${#missing[@]} -gt 0 ]; then
-    log "installing Debian packages: ${missing[*]}"
-    as_root apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
-  fi
+  packages+=(chromium chromium-driver pocketsphinx-testdata)
+fi
+missing=()
+for pkg in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null | grep -q "install ok installed" || missing+=("$pkg")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  log "installing Debian packages: ${missing[*]}"
+  as_root apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 log "toolchain ready (wasm-bindgen $WASM_BINDGEN_VERSION, worker-build $WORKER_VERSION, $(wrangler --version 2>/dev/null | tail -n 1 | sed 's/^ *//; s/^/wrangler /'))"

@@ -17,7 +17,7 @@ cargo build --quiet --release -p aura-emulator -p aura-admin
 
 port="${AURA_PORT:-8787}"
 emulator_port="${AURA_EMULATOR_PORT:-8790}"
-target/release/aura-emulator --port "$emulator_port" &
+target/release/aura-emulator --port "$emulator_port" --offline-engines &
 emulator=$!
 trap 'kill "$emulator" 2>/dev/null || true' EXIT INT TERM
 
@@ -42,14 +42,17 @@ done <"$secrets"
 admin_token="$(grep '^ADMIN_TOKEN=' .dev.vars 2>/dev/null | cut -d= -f2- | tr -d '"' || true)"
 [ -n "$admin_token" ] || admin_token="$(grep '^ADMIN_TOKEN=' "$secrets" | cut -d= -f2-)"
 
-# The demo tenant: the emulator's providers, or the real ones whose keys are in .dev.vars.
-tenant_args=(demo-tenant --url "http://127.0.0.1:$port" --origin "http://127.0.0.1:$port" --origin "http://localhost:$port")
-if [ -f .dev.vars ] && grep -q '^[A-Z]*_API_KEY=' .dev.vars; then
-  log "providers: the ones configured in .dev.vars (keys stored in the demo tenant, encrypted)"
+# The demo tenant. Each provider is the emulator (offline: pocketsphinx listens, espeak-ng
+# speaks, text replies are scripted and say so) unless .dev.vars names it: a *_BASE_URL (any
+# OpenAI-compatible server, e.g. a local llama.cpp or Ollama for LLM_BASE_URL) or a *_API_KEY
+# (OpenAI's, unless a base URL is given).
+tenant_args=(demo-tenant --url "http://127.0.0.1:$port" --origin "http://127.0.0.1:$port" --origin "http://localhost:$port"
+  --provider-url "http://127.0.0.1:$emulator_port")
+if [ -f .dev.vars ]; then
   tenant_args+=(--keys-from .dev.vars)
+  log "providers: those set in .dev.vars (keys stored in the demo tenant, encrypted); the emulator on 127.0.0.1:$emulator_port for the others"
 else
-  log "providers: Aura's emulator on 127.0.0.1:$emulator_port (scripted replies that say so; set real ones in .dev.vars)"
-  tenant_args+=(--provider-url "http://127.0.0.1:$emulator_port")
+  log "providers: Aura's emulator on 127.0.0.1:$emulator_port: it listens with pocketsphinx and speaks with espeak-ng (offline); its text replies are scripted and say so. Set real providers in .dev.vars"
 fi
 
 export SKIP_WORKER_BUILD=1

@@ -107,20 +107,27 @@ fn demo_tenant(client: &AdminClient, args: &mut Vec<String>) -> Out {
         None => Vec::new(),
     };
     let var = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    // Each provider: its own base URL if given; OpenAI's if only its key is given; else the
+    // default (`--provider-url`, the emulator in `make dev`; OpenAI's without it).
     let default_url = provider_url.unwrap_or_else(|| "https://api.openai.com".into());
+    let url_of = |prefix: &str| {
+        var(&format!("{prefix}_BASE_URL")).unwrap_or_else(|| {
+            if var(&format!("{prefix}_API_KEY")).is_some_and(|k| !k.is_empty()) {
+                "https://api.openai.com".into()
+            } else {
+                default_url.clone()
+            }
+        })
+    };
     let origin_refs: Vec<&str> = origins.iter().map(String::as_str).collect();
     let mut settings = settings_for("Aura demo", &origin_refs, &default_url, DEMO_PROMPT);
     for (prefix, field) in [("STT", "stt"), ("TTS", "tts")] {
-        if let Some(u) = var(&format!("{prefix}_BASE_URL")) {
-            settings[field]["base_url"] = u.into();
-        }
+        settings[field]["base_url"] = url_of(prefix).into();
         if let Some(m) = var(&format!("{prefix}_MODEL")) {
             settings[field]["model"] = m.into();
         }
     }
-    if let Some(u) = var("LLM_BASE_URL") {
-        settings["llm"][0]["base_url"] = u.into();
-    }
+    settings["llm"][0]["base_url"] = url_of("LLM").into();
     if let Some(m) = var("LLM_MODEL") {
         settings["llm"][0]["model"] = m.into();
     }

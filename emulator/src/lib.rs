@@ -13,6 +13,7 @@
 //! `POST /_emulator/reset`, `POST /_emulator/keys` (accept only these API keys, 401 otherwise). Replies not scripted say plainly that they come from the emulator.
 
 mod listen;
+mod offline;
 mod record;
 mod script;
 mod server;

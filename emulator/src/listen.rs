@@ -70,6 +70,8 @@ pub(crate) async fn listen(
     let interim = q.interim_results.unwrap_or(false);
     upgrade.on_upgrade(move |socket| async move {
         let stream = Stream {
+            offline: shared.offline,
+            audio: Vec::new(),
             socket,
             tracker,
             behaviour,
@@ -86,6 +88,10 @@ pub(crate) async fn listen(
 }
 
 struct Stream {
+    /// Transcribe with pocketsphinx at `Finalize` when no script gives the transcript.
+    offline: bool,
+    /// The audio so far (kept only for the offline engine).
+    audio: Vec<u8>,
     socket: WebSocket,
     tracker: Tracker,
     behaviour: Behaviour,
@@ -140,7 +146,12 @@ impl Stream {
         }
         while let Some(Ok(msg)) = self.socket.recv().await {
             let next = match msg {
-                Message::Binary(b) => self.audio(b.len()).await,
+                Message::Binary(b) => {
+                    if self.offline && self.behaviour.reply.is_none() {
+                        self.audio.extend_from_slice(&b);
+                    }
+                    self.audio(b.len()).await
+                }
                 Message::Text(t) => {
                     let v: Value = serde_json::from_str(t.as_str()).unwrap_or(Value::Null);
                     match v["type"].as_str() {
@@ -171,7 +182,10 @@ impl Stream {
         } else {
             self.behaviour.chunk_ms
         };
-        if self.audio_ms() / step == before / step || !self.interim {
+        if self.audio_ms() / step == before / step
+            || !self.interim
+            || (self.offline && self.behaviour.reply.is_none())
+        {
             return Next::Continue;
         }
         let words = self.words();
@@ -192,6 +206,17 @@ impl Stream {
     /// `Finalize`: after `first_byte_ms`, the rest of the transcript as a final result.
     async fn finalize(&mut self) -> Next {
         sleep_ms(self.behaviour.first_byte_ms).await;
+        if self.offline && self.behaviour.reply.is_none() {
+            let wav = crate::offline::wav_16k(&std::mem::take(&mut self.audio));
+            let heard = tokio::task::spawn_blocking(move || crate::offline::transcribe(&wav))
+                .await
+                .ok()
+                .flatten();
+            // Only what pocketsphinx heard since the last segment: the rest was already sent.
+            self.behaviour.reply = heard;
+            self.words_final = 0;
+            self.words_shown = 0;
+        }
         let words = self.words();
         let text = words[self.words_final.min(words.len())..].join(" ");
         self.words_final = words.len();

@@ -29,6 +29,8 @@ struct Inner {
 pub(crate) struct Shared {
     inner: Arc<Mutex<Inner>>,
     start: Instant,
+    /// Unscripted speech requests use espeak-ng and pocketsphinx (see [`crate::offline`]).
+    pub(crate) offline: bool,
 }
 
 impl Shared {
@@ -159,6 +161,7 @@ fn router_from(start: Instant) -> Router {
     router_with(Shared {
         inner: Arc::new(Mutex::new(Inner::default())),
         start,
+        offline: false,
     })
 }
 
@@ -456,8 +459,17 @@ async fn speech(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -
             "the emulator only produces response_format \"pcm\"",
         );
     }
-    let text = json["input"].as_str().unwrap_or("");
-    let pcm = synthetic_speech(text);
+    let text = json["input"].as_str().unwrap_or("").to_string();
+    let voice = json["voice"].as_str().unwrap_or("").to_string();
+    let spoken = if shared.offline {
+        tokio::task::spawn_blocking(move || crate::offline::speak(&text, &voice))
+            .await
+            .ok()
+            .flatten()
+    } else {
+        None
+    };
+    let pcm = spoken.unwrap_or_else(|| synthetic_speech(json["input"].as_str().unwrap_or("")));
     let mut pieces: Vec<Piece> = pcm
         .chunks(4_800)
         .map(|c| Piece::Data(Bytes::copy_from_slice(c)))
@@ -523,8 +535,18 @@ async fn transcriptions(
         return error_response(400, None, "the file is not a WAV file");
     }
     sleep_ms(behaviour.first_byte_ms).await;
+    let heard = match (&behaviour.reply, shared.offline) {
+        (None, true) => {
+            let wav = file.to_vec();
+            tokio::task::spawn_blocking(move || crate::offline::transcribe(&wav))
+                .await
+                .ok()
+                .flatten()
+        }
+        _ => None,
+    };
     tracker.complete();
-    let text = behaviour.reply.unwrap_or_else(|| {
+    let text = behaviour.reply.or(heard).unwrap_or_else(|| {
         format!(
             "(emulated transcript of {:.1} seconds of audio)",
             duration_ms as f64 / 1000.0
@@ -546,6 +568,13 @@ pub struct Emulator {
 impl Emulator {
     /// Starts on 127.0.0.1:`port` (0 picks a free port) and returns once it accepts connections.
     pub fn start(port: u16) -> std::io::Result<Self> {
+        Self::start_with(port, false)
+    }
+
+    /// [`Self::start`], with unscripted speech requests answered by espeak-ng and pocketsphinx
+    /// when `offline_engines` (and they are installed; otherwise synthetic audio and
+    /// placeholder transcripts, as without).
+    pub fn start_with(port: u16, offline_engines: bool) -> std::io::Result<Self> {
         let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
         listener.set_nonblocking(true)?;
         let port = listener.local_addr()?.port();
@@ -554,6 +583,7 @@ impl Emulator {
         let shared = Shared {
             inner: Arc::new(Mutex::new(Inner::default())),
             start: started_at,
+            offline: offline_engines && crate::offline::available(),
         };
         let served = shared.clone();
         let thread = std::thread::spawn(move || {
@@ -582,6 +612,11 @@ impl Emulator {
             shutdown: Some(tx),
             thread: Some(thread),
         })
+    }
+
+    /// Whether unscripted speech requests use espeak-ng and pocketsphinx.
+    pub fn offline_engines(&self) -> bool {
+        self.shared.offline
     }
 
     pub fn base_url(&self) -> String {
