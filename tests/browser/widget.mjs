@@ -3,12 +3,16 @@
 //   node tests/browser/widget.mjs type URL "question" [screenshot.png]   no microphone at all
 //   node tests/browser/widget.mjs talk URL FILE.wav [screenshot.png]     fake microphone plays FILE.wav
 //   node tests/browser/widget.mjs deny URL                               the microphone is refused
+//   node tests/browser/widget.mjs drop URL "first" "second"              types, then the network drops
+//        (GET ORIGIN/__cut, see CuttableProxy in tests/src/lib.rs), waits for the reconnection, types again
+// `type` ends at the reply played, an error, or a busy state (a limit).
 // Keyboard: Tab until the widget's button has the focus, Enter opens the panel (the focus moves
 // to the text box); `type` types and presses Enter; `talk`/`deny` press Shift+Tab (the
 // microphone button) and Enter.
 import { chromium } from "playwright-core";
 
 const [mode, url, arg, screenshot] = process.argv.slice(2);
+const second = mode === "drop" ? screenshot : undefined;
 const args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
   "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"];
 if (mode === "talk") {
@@ -39,11 +43,23 @@ try {
   if (!reached) throw new Error("the widget cannot be reached with Tab");
   await page.keyboard.press("Enter");
   await page.waitForFunction(() => window.__events.some((e) => e.event === "open"), null, { timeout: 5000 });
-  if (mode === "type") {
-    await page.keyboard.type(arg);
+  const ask = async (text, replies) => {
+    await page.keyboard.type(text);
     await page.keyboard.press("Enter");
-    await page.waitForFunction(() => window.__events.some((e) => e.event === "reply") && window.Aura.state === "ready",
-      null, { timeout: 20000 });
+    await page.waitForFunction((n) => (window.__events.filter((e) => e.event === "reply").length >= n && window.Aura.state === "ready")
+      || window.__events.some((e) => e.event === "error") || window.Aura.state === "busy",
+      replies, { timeout: 20000 });
+  };
+  if (mode === "type") {
+    await ask(arg, 1);
+  } else if (mode === "drop") {
+    await ask(arg, 1);
+    const cut = await fetch(new URL("/__cut", url));
+    if (!cut.ok) throw new Error("the proxy did not cut");
+    await page.waitForFunction(() => window.__events.some((e) => e.event === "state" && e.state === "reconnecting"),
+      null, { timeout: 10000 });
+    await page.waitForFunction(() => window.Aura.state === "ready", null, { timeout: 20000 });
+    await ask(second, 2);
   } else {
     // Wait for the session, then Shift+Tab from the text box to the microphone button.
     await page.waitForFunction(() => window.Aura.state === "ready", null, { timeout: 15000 });
@@ -56,7 +72,7 @@ try {
       await page.waitForFunction(() => window.__events.some((e) => e.event === "error"), null, { timeout: 10000 });
     }
   }
-  if (screenshot) await page.screenshot({ path: screenshot });
+  if (screenshot && mode !== "drop") await page.screenshot({ path: screenshot });
   // Computed styles inside the closed shadow root, through the DevTools protocol (page scripts
   // cannot see in): the page's aggressive CSS must not reach the widget.
   const cdp = await context.newCDPSession(page);
@@ -83,6 +99,7 @@ try {
     const events = window.__events;
     return {
       reply: events.find((e) => e.event === "reply")?.text ?? null,
+      replies: events.filter((e) => e.event === "reply").map((e) => e.text),
       transcript: events.find((e) => e.event === "transcript")?.text ?? null,
       states: events.filter((e) => e.event === "state").map((e) => e.detail ? `${e.state}: ${e.detail}` : e.state),
       errors: events.filter((e) => e.event === "error").map(({ code, message }) => ({ code, message })),

@@ -133,7 +133,7 @@ fn a_typed_question_on_the_demo_page_gets_a_streamed_answer_with_no_microphone()
     let result = drive_widget(
         "type",
         &dev.url(&format!("/?key={}", tenant.key)),
-        Some("When do you open?"),
+        &["When do you open?"],
     );
 
     assert_eq!(result["reply"], "We open at seven on weekdays.", "{result}");
@@ -191,7 +191,7 @@ fn the_widget_on_a_strict_csp_page_of_another_origin_holds_a_spoken_turn() {
         dev.url(""),
         tenant.key
     ));
-    let result = drive_widget("talk", &page, Some(wav.to_str().unwrap()));
+    let result = drive_widget("talk", &page, &[wav.to_str().unwrap()]);
     assert_eq!(result["pageErrors"], json!([]), "{result}");
     assert_eq!(result["errors"], json!([]), "{result}");
     assert_eq!(
@@ -241,7 +241,7 @@ fn a_refused_microphone_leaves_text_mode_offered() {
     let emu = Emulator::start(0).unwrap();
     let dev = WranglerDev::start();
     let tenant = dev.tenant("mill-lane", &emu.base_url(), &[]);
-    let result = drive_widget("deny", &dev.url(&format!("/?key={}", tenant.key)), None);
+    let result = drive_widget("deny", &dev.url(&format!("/?key={}", tenant.key)), &[]);
     assert_eq!(result["errors"][0]["code"], "microphone_denied", "{result}");
     let states = result["states"].as_array().unwrap();
     assert_eq!(
@@ -290,7 +290,7 @@ fn real_speech_is_recognised_by_the_offline_engines_and_the_spoken_reply_is_play
     let result = drive_widget(
         "talk",
         &dev.url(&format!("/?key={}", tenant.key)),
-        Some(wav.to_str().unwrap()),
+        &[wav.to_str().unwrap()],
     );
     assert_eq!(result["errors"], json!([]), "{result}");
     let transcript = result["transcript"]

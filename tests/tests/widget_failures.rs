@@ -1,0 +1,125 @@
+//! What a visitor sees when something fails, through the widget in headless Chromium (keyboard
+//! only): a provider that is down, a network drop, a limit. (A refused microphone is in
+//! end_to_end.rs.)
+
+use aura_emulator::Emulator;
+use aura_tests::{CuttableProxy, WranglerDev, drive_widget, requests_to, script};
+use serde_json::{Value, json};
+
+fn states(result: &Value) -> Vec<String> {
+    result["states"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}
+
+#[test]
+#[ignore = "needs the built client and worker, node packages and chromium: run by `make test`"]
+fn a_provider_that_is_down_falls_back_or_says_so_clearly() {
+    let primary = Emulator::start(0).unwrap();
+    let fallback = Emulator::start(0).unwrap();
+    script(
+        &primary,
+        json!({"endpoint": "chat", "default": {"fault": {"kind": "status", "code": 503}}}),
+    );
+    script(
+        &fallback,
+        json!({"endpoint": "chat", "default": {"reply": "The fallback answers."}}),
+    );
+    let dev = WranglerDev::start();
+
+    // With a fallback route the visitor does not notice.
+    let mut settings =
+        aura_admin::settings_for("t", &[&dev.url("")], &primary.base_url(), "Be brief.");
+    settings["llm"] = json!([
+        {"base_url": primary.base_url(), "model": "gpt-4o-mini"},
+        {"base_url": fallback.base_url(), "model": "gpt-4o-mini"},
+    ]);
+    settings["smart_routing"] = json!(false);
+    let with_fallback = dev.tenant_with("with-fallback", settings);
+    let result = drive_widget(
+        "type",
+        &dev.url(&format!("/?key={}", with_fallback.key)),
+        &["Hello?"],
+    );
+    assert_eq!(result["reply"], "The fallback answers.", "{result}");
+    assert_eq!(result["errors"], json!([]), "{result}");
+
+    // Without one, a clear message, and the widget stays usable.
+    let alone = dev.tenant("alone", &primary.base_url(), &[]);
+    let result = drive_widget(
+        "type",
+        &dev.url(&format!("/?key={}", alone.key)),
+        &["Hello?"],
+    );
+    assert_eq!(result["errors"][0]["code"], "provider_error", "{result}");
+    let last = states(&result).last().cloned().unwrap();
+    assert!(
+        last.starts_with("error: the language model could not answer"),
+        "the state says what failed: {last}"
+    );
+}
+
+#[test]
+#[ignore = "needs the built client and worker, node packages and chromium: run by `make test`"]
+fn after_a_network_drop_the_widget_reconnects_and_the_conversation_goes_on() {
+    let emu = Emulator::start(0).unwrap();
+    let dev = WranglerDev::start();
+    // The page and its session go through a proxy whose connections the test cuts.
+    let proxy = CuttableProxy::start(dev.port);
+    let tenant = dev.tenant("mill-lane", &emu.base_url(), &[&proxy.url("")]);
+    let result = drive_widget(
+        "drop",
+        &proxy.url(&format!("/?key={}", tenant.key)),
+        &["When do you open?", "And on Sundays?"],
+    );
+    assert_eq!(proxy.cuts(), 1);
+    assert_eq!(result["errors"], json!([]), "{result}");
+    let states = states(&result);
+    let reconnecting = states
+        .iter()
+        .position(|s| s.starts_with("reconnecting"))
+        .expect("reconnecting shown");
+    assert!(
+        states[reconnecting..].iter().any(|s| s == "ready"),
+        "{states:?}"
+    );
+    assert_eq!(result["replies"].as_array().unwrap().len(), 2, "{result}");
+    // The same conversation: the second request to the LLM carries the first exchange.
+    let chats = requests_to(&emu, "chat");
+    let history: Vec<String> = chats[1]["body"]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["content"].as_str().unwrap().to_string())
+        .collect();
+    assert!(
+        history.iter().any(|m| m == "When do you open?"),
+        "resumed with its history: {history:?}"
+    );
+    assert_eq!(history.last().unwrap(), "And on Sundays?");
+}
+
+#[test]
+#[ignore = "needs the built client and worker, node packages and chromium: run by `make test`"]
+fn a_limit_reached_shows_when_to_try_again() {
+    let emu = Emulator::start(0).unwrap();
+    let dev = WranglerDev::start();
+    let mut settings = aura_admin::settings_for("t", &[&dev.url("")], &emu.base_url(), "Be brief.");
+    settings["limits"] = json!({"turns_per_minute": 0});
+    let tenant = dev.tenant_with("no-turns", settings);
+    let result = drive_widget(
+        "type",
+        &dev.url(&format!("/?key={}", tenant.key)),
+        &["Hello?"],
+    );
+    assert_eq!(result["errors"][0]["code"], "rate_limited", "{result}");
+    let last = states(&result).last().cloned().unwrap();
+    assert_eq!(last, "busy: try again in 60 s", "{result}");
+    assert!(
+        requests_to(&emu, "chat").is_empty(),
+        "no provider was called"
+    );
+}
