@@ -92,6 +92,8 @@ const REVERB_FRAMES: usize = 12;
 const REVERB_DECAY: f32 = 0.5; // -3 dB per 16 ms frame: an RT60 of about 320 ms
 /// Echo frames needed at a lag before its estimate is trusted.
 const MIN_EVIDENCE: usize = 24;
+/// Added to the loudest echo ratio heard for the coupling bound, in dB.
+const BOUND_SAFETY_DB: f32 = 6.0;
 /// Spread (standard deviation of the log ratio, natural log) below which the lag is trusted:
 /// about 4 dB.
 const MAX_SPREAD: f32 = 0.92;
@@ -112,6 +114,10 @@ pub struct BargeIn {
     window: usize,
     /// The echo path as estimated: delay in frames and coupling (energy ratio), if trusted.
     estimate: Option<(usize, f32)>,
+    /// Without a trusted path: an upper bound of the coupling from what the microphone heard
+    /// while we played (quiet microphone, loud playback: the echo is quiet), if lower than the
+    /// initial assumption.
+    bound: Option<f32>,
     initial_coupling: f32,
     margin: f32,
     floor: f32,
@@ -140,6 +146,7 @@ impl BargeIn {
             frames: 0,
             window,
             estimate: None,
+            bound: None,
             initial_coupling: db_to_power(config.initial_coupling_db),
             above_echo: true,
             margin: db_to_power(config.echo_margin_db),
@@ -203,6 +210,7 @@ impl BargeIn {
             self.echo_frame[i] = true;
             if self.frames.is_multiple_of(4) {
                 self.estimate = self.estimate_echo_path();
+                self.bound = self.coupling_bound();
             }
         }
         let frame = VAD_FRAME_MS;
@@ -311,9 +319,38 @@ impl BargeIn {
                 (0..self.window)
                     .map(|b| self.played_back(b))
                     .fold(0.0f32, f32::max)
-                    * self.initial_coupling
+                    * self
+                        .bound
+                        .map_or(self.initial_coupling, |b| b.min(self.initial_coupling))
             }
         }
+    }
+
+    /// An upper bound of the coupling that needs no consistent delay: the loudest ratio of the
+    /// microphone to the loudest playback of the echo window before it, over the echo frames
+    /// while playback was active, plus `BOUND_SAFETY`. It teaches the gate that a microphone
+    /// which stays quiet while we play loudly (headphones, the browser's echo canceller) hears
+    /// little echo, so the user need not outshout the reply; any echo that is there raises the
+    /// bound, so it never makes the gate less safe than what was heard.
+    fn coupling_bound(&self) -> Option<f32> {
+        let active = self.floor.ln() + 2.3;
+        let have = (self.frames as usize).min(HISTORY);
+        let (mut n, mut worst) = (0usize, 0.0f32);
+        for t in 0..have.saturating_sub(self.window) {
+            let now = ((self.frames - 1 - t as u64) % HISTORY as u64) as usize;
+            if !self.echo_frame[now] {
+                continue;
+            }
+            let loudest = (t..t + self.window)
+                .map(|b| self.played_back(b))
+                .fold(0.0f32, f32::max);
+            if loudest.max(1e-12).ln() <= active {
+                continue;
+            }
+            n += 1;
+            worst = worst.max(self.mic_ln[now].exp() / loudest);
+        }
+        (n >= MIN_EVIDENCE).then(|| worst * db_to_power(BOUND_SAFETY_DB))
     }
 
     /// Finds the delay at which the microphone's echo frames follow the played energy most
@@ -436,6 +473,43 @@ mod tests {
         // The user at the level of the reply itself: 20 dB above the echo.
         let events = run(&mut b, &vec![(0.9, PLAY, PLAY); 30], 400);
         assert_eq!(events.first().map(|e| e.1), Some(BargeInEvent::Pause));
+    }
+
+    #[test]
+    fn a_microphone_that_stays_quiet_while_we_play_lets_a_normal_voice_interrupt() {
+        // Headphones or the browser's echo canceller: nothing of the reply reaches the
+        // microphone, so no echo delay can be learned; its silence bounds the coupling.
+        let mut b = BargeIn::new(BargeInConfig::default());
+        assert_eq!(run(&mut b, &vec![(0.02, 1e-9, PLAY); 100], 0), vec![]);
+        // The user 3 dB below the reply's level: the initial 0 dB assumption (+6 dB margin)
+        // would have gated it out.
+        let events = run(&mut b, &vec![(0.9, PLAY * 0.5, PLAY); 40], 100);
+        assert_eq!(
+            events.first().map(|e| e.1),
+            Some(BargeInEvent::Pause),
+            "{events:?}"
+        );
+        assert!(
+            matches!(events.get(1), Some((_, BargeInEvent::Interrupt { .. }))),
+            "{events:?}"
+        );
+        // Without that quiet evidence the same voice is gated (the conservative start).
+        let mut fresh = BargeIn::new(BargeInConfig::default());
+        assert_eq!(
+            run(&mut fresh, &vec![(0.9, PLAY * 0.5, PLAY); 40], 0),
+            vec![]
+        );
+    }
+
+    #[test]
+    fn echo_that_is_heard_keeps_the_bound_high() {
+        // A loud but irregular echo (no consistent delay): the bound follows the loudest ratio,
+        // so the echo itself still never interrupts.
+        let mut b = BargeIn::new(BargeInConfig::default());
+        let frames: Vec<(f32, f32, f32)> = (0..400)
+            .map(|i| (0.95, PLAY * if i % 7 == 0 { 0.9 } else { 0.05 }, PLAY))
+            .collect();
+        assert_eq!(run(&mut b, &frames, 0), vec![]);
     }
 
     #[test]
