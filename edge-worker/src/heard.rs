@@ -9,7 +9,7 @@
 //! spoken was never heard.
 
 /// One spoken chunk of a reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SpokenChunk {
     pub text: String,
     /// Duration of the chunk's audio sent to the client, in ms.

@@ -186,6 +186,14 @@ fn send_error(ws: &WebSocket, code: ErrorCode, message: &str) -> Result<()> {
     send(ws, &ServerMessage::error(code, message))
 }
 
+/// The last completed reply's stored message and spoken chunks, for a late interruption.
+#[derive(Serialize, Deserialize)]
+struct LastReply {
+    response_id: u32,
+    seq: f64,
+    chunks: Vec<SpokenChunk>,
+}
+
 /// The turn of an utterance, asked for at its start.
 enum Grant {
     /// Asked for; the answer is on its way.
@@ -653,10 +661,64 @@ impl VoiceSession {
                 response_id,
                 played_ms,
             } => {
-                self.cancel(Some(response_id), played_ms);
+                let in_flight = self
+                    .active
+                    .borrow()
+                    .as_ref()
+                    .is_some_and(|r| r.id == response_id);
+                if in_flight {
+                    self.cancel(Some(response_id), played_ms);
+                } else {
+                    self.cut_finished_reply(response_id, played_ms)?;
+                }
                 Ok(())
             }
         }
+    }
+
+    fn last_message_seq(&self) -> Result<f64> {
+        #[derive(Deserialize)]
+        struct Row {
+            seq: f64,
+        }
+        let rows: Vec<Row> = self
+            .state
+            .storage()
+            .sql()
+            .exec("SELECT seq FROM messages ORDER BY seq DESC LIMIT 1", None)?
+            .to_array()?;
+        Ok(rows.first().map_or(0.0, |r| r.seq))
+    }
+
+    /// The user interrupted a reply that was already sent in full: its stored text becomes
+    /// what was heard of it (nothing if none was).
+    fn cut_finished_reply(&self, response_id: u32, played_ms: u32) -> Result<()> {
+        let Some(last) = self
+            .meta("last_reply")?
+            .and_then(|v| serde_json::from_str::<LastReply>(&v).ok())
+            .filter(|l| l.response_id == response_id)
+        else {
+            return Ok(()); // an older reply, or one with nothing stored
+        };
+        let text = heard(&last.chunks, played_ms).text;
+        let sql = self.state.storage().sql();
+        if text.trim().is_empty() {
+            sql.exec(
+                "DELETE FROM messages WHERE seq = ?",
+                Some(vec![last.seq.into()]),
+            )?;
+        } else {
+            sql.exec(
+                "UPDATE messages SET content = ? WHERE seq = ?",
+                Some(vec![text.as_str().into(), last.seq.into()]),
+            )?;
+        }
+        self.set_meta("last_reply", "")?;
+        console_log!(
+            "{}",
+            json!({"event": "reply_cut", "response_id": response_id, "played_ms": played_ms})
+        );
+        Ok(())
     }
 
     /// Closes the open utterance's streaming STT, if any.
@@ -893,6 +955,16 @@ impl VoiceSession {
         };
         if !stored.trim().is_empty() {
             self.remember(Role::Assistant, &stored)?;
+            // A reply is usually sent faster than it plays: the user may interrupt it after
+            // it is done here. Keep what is needed to cut its stored text then.
+            if status == ResponseStatus::Completed {
+                let last = LastReply {
+                    response_id: id,
+                    seq: self.last_message_seq()?,
+                    chunks: spoken.chunks.clone(),
+                };
+                self.set_meta("last_reply", &serde_json::to_string(&last)?)?;
+            }
         }
         *self.active.borrow_mut() = None;
         self.report_usage(speech_ms + reply_audio_ms, llm_tokens)
