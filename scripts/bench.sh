@@ -4,9 +4,10 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
-scripts/bootstrap.sh >&2
+scripts/bootstrap.sh --test >&2
 scripts/build.sh all >&2
 cargo bench --quiet -p aura-client --bench resampler_quality 2>/dev/null
 cargo bench --quiet -p aura-client --bench vad_accuracy 2>/dev/null
 node client-wasm/benches/capture_cost.mjs
 cargo bench --quiet -p aura-tests --bench edge_latency 2>/dev/null
+cargo bench --quiet -p aura-tests --bench voice_latency 2>/dev/null

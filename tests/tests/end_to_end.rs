@@ -317,3 +317,99 @@ fn real_speech_is_recognised_by_the_offline_engines_and_the_spoken_reply_is_play
         "espeak-ng's audio was sent in full: {speech:?}"
     );
 }
+
+/// Barge-in through the whole chain: the user speaks again while a long reply plays; the page
+/// stops the reply at once, tells the edge how much was played, and the edge keeps only the
+/// heard part in the conversation.
+#[test]
+#[ignore = "needs the built client and worker, node packages and chromium: run by `make test`"]
+fn speaking_over_the_reply_stops_it_at_once_and_only_the_heard_part_is_remembered() {
+    let long = "We open at nine on weekdays and at eight on Saturdays. On Sundays we open at eight \
+                and close at one. Cakes need two days of notice, and bread is baked every morning.";
+    let emu = Emulator::start(0).unwrap();
+    script(
+        &emu,
+        json!({"endpoint": "transcriptions", "default": {"reply": "when do you open"}}),
+    );
+    script(
+        &emu,
+        json!({"endpoint": "chat", "queue": [{"reply": long}, {"reply": "Sure."}]}),
+    );
+    let dev = WranglerDev::start();
+    let pages = StaticServer::start(vec![
+        ("/test/", root().join("tests/pages")),
+        ("/", root().join("www")),
+    ]);
+    let tenant = dev.tenant("mill-lane", &emu.base_url(), &[&pages.url("")]);
+    let scratch = Scratch::new("barge-in");
+    let wav = scratch.0.join("mic.wav");
+    // The question at 2 s; the same words again at 7 s, over the reply (about 10 s long).
+    let turns = aura_tests::microphone_turns_wav(&wav, "When do you open?", &[2.0, 7.0], 14.0);
+    let page = pages.url(&format!(
+        "/test/e2e.html?run_ms=13000&ws={}",
+        tenant.session_url().replace('?', "%3F").replace('=', "%3D")
+    ));
+    let result = run_page(&page, &wav, 45_000);
+    assert_eq!(result["errors"], json!([]), "{result}");
+    let events = result["events"].as_array().unwrap();
+    let interrupted = events
+        .iter()
+        .find(|e| e["kind"] == "barge_in" && e["data"]["interrupted"].is_number())
+        .unwrap_or_else(|| {
+            panic!(
+                "no barge-in: changes {} marker {} kinds {:?}",
+                result["changes"],
+                result["marker"],
+                events
+                    .iter()
+                    .map(|e| (e["at"].clone(), e["kind"].clone()))
+                    .collect::<Vec<_>>()
+            )
+        });
+    let played_ms = interrupted["data"]["played_ms"].as_u64().unwrap();
+
+    // The output went silent soon after the second utterance began.
+    let marker = result["marker"]
+        .as_f64()
+        .expect("the probe heard the marker")
+        / 48.0;
+    let onset = marker + turns[1].onset_after_marker_ms;
+    let silent_at = result["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c[1] == 0)
+        .map(|c| c[0].as_f64().unwrap() / 48.0)
+        .find(|&t| t > onset)
+        .expect("the reply stopped sounding");
+    let stop_ms = silent_at - onset;
+    eprintln!(
+        "barge-in: reply silent {stop_ms:.0} ms after the speech onset; {played_ms} ms of the reply played"
+    );
+    assert!(
+        stop_ms < 200.0,
+        "playback stopped {stop_ms:.0} ms after the onset"
+    );
+
+    // The edge remembers only what was heard: the next turn's context holds a prefix of the
+    // reply, not all of it.
+    let chats = requests_to(&emu, "chat");
+    assert_eq!(
+        chats.len(),
+        2,
+        "the interruption became the next turn: {chats:?}"
+    );
+    let remembered = chats[1]["body"]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["role"] == "assistant")
+        .map(|m| m["content"].as_str().unwrap().to_string())
+        .expect("the heard part of the reply is in the history");
+    assert!(
+        !remembered.is_empty()
+            && remembered.len() < long.len()
+            && long.starts_with(remembered.trim_end_matches('…').trim()),
+        "heard {played_ms} ms; remembered {remembered:?}"
+    );
+}
