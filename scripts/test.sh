@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every check of the project: installs what is missing, then formatting, lints, host unit
-# and property tests, the wasm32 builds, and the workerd and headless-browser tests.
+# and property tests, the client's exported API in headless Chromium (wasm-bindgen-test), the
+# wasm32 builds, and the workerd and headless-browser tests.
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
@@ -18,12 +19,15 @@ step "bootstrap" scripts/bootstrap.sh --test
 step "rustfmt" cargo fmt --all --check
 step "clippy (host)" cargo clippy --quiet --workspace --all-targets -- -D warnings
 step "clippy (wasm32)" cargo clippy --quiet -p aura-client -p aura-edge --target wasm32-unknown-unknown -- -D warnings
+step "clippy (wasm32 tests)" cargo clippy --quiet -p aura-client --target wasm32-unknown-unknown --test web_api -- -D warnings
 # Test runs are echoed and kept, so the closing line can add up every runner's summary.
 results="$ROOT/.tmp/test-results.log"
 : > "$results"
 tests() { "$@" 2>&1 | tee -a "$results"; }
 
 step "host tests" tests cargo test --workspace
+step "client API in Chromium" tests env CHROMEDRIVER=/usr/bin/chromedriver \
+  cargo test --target wasm32-unknown-unknown -p aura-client --test web_api
 step "wasm32 builds" scripts/build.sh all
 step "workerd and browser tests" tests cargo test -p aura-tests -- --ignored
 log "step times: $(IFS=';'; echo "${timings[*]}")"

@@ -1,0 +1,147 @@
+//! The client's exported WebAssembly API, run in headless Chromium by wasm-bindgen-test
+//! (`scripts/test.sh`: `cargo test --target wasm32-unknown-unknown -p aura-client --test web_api`
+//! with `CHROMEDRIVER=/usr/bin/chromedriver`). What the worklet and the page call: the engine's
+//! constructor and its errors, capture from the input buffer to protocol frames and events,
+//! reply playback and its refusal codes, the framer with a JavaScript callback.
+#![cfg(target_arch = "wasm32")]
+
+use aura_client::wasm::{AudioEngine, QUANTUM, WasmFramer, event};
+use aura_protocol::{AudioFrame, FrameFlags, FrameHeader, FrameKind};
+use wasm_bindgen::JsCast;
+use wasm_bindgen::prelude::*;
+use wasm_bindgen_test::*;
+
+wasm_bindgen_test_configure!(run_in_browser);
+
+/// Writes one quantum of `f(n)` (n counts samples from `start`) into the engine's input.
+fn feed(engine: &mut AudioEngine, start: usize, f: impl Fn(usize) -> f32) {
+    let input = engine.input_ptr();
+    for i in 0..QUANTUM {
+        // SAFETY: input_ptr points at the engine's QUANTUM-sample input buffer.
+        unsafe { *input.add(i) = f(start + i) };
+    }
+}
+
+fn output(engine: &AudioEngine) -> Vec<f32> {
+    // SAFETY: output_ptr points at the engine's QUANTUM-sample output buffer.
+    unsafe { std::slice::from_raw_parts(engine.output_ptr(), QUANTUM).to_vec() }
+}
+
+#[wasm_bindgen_test]
+fn an_engine_refuses_an_impossible_rate_with_a_number() {
+    assert!(AudioEngine::new(48_000).is_ok());
+    assert!(AudioEngine::new(44_100).is_ok());
+    let err = AudioEngine::new(1).err().expect("1 Hz refused");
+    assert_eq!(err.as_f64(), Some(1.0), "the rate comes back as a number");
+}
+
+#[wasm_bindgen_test]
+fn voiced_sound_becomes_a_speech_start_and_16k_input_frames() {
+    let mut engine = AudioEngine::new(48_000).unwrap();
+    // Half a second of silence, then a second of a voiced, syllable-modulated tone.
+    let voiced = |n: usize| {
+        let t = n as f32 / 48_000.0;
+        let syllables = 0.5 + 0.5 * (std::f32::consts::TAU * 4.0 * t).sin();
+        let voice: f32 = (1..=6)
+            .map(|h| (std::f32::consts::TAU * 150.0 * h as f32 * t).sin() / h as f32)
+            .sum();
+        0.2 * syllables * voice
+    };
+    let mut events = Vec::new();
+    let mut frames = Vec::new();
+    for q in 0..(48_000 * 3 / 2 / QUANTUM) {
+        let start = q * QUANTUM;
+        if start < 24_000 {
+            feed(&mut engine, start, |_| 0.0);
+        } else {
+            feed(&mut engine, start, voiced);
+        }
+        if engine.process() > 0 {
+            events.extend(engine.take_events());
+        }
+        if engine.outbox_len() > 0 {
+            frames.extend(engine.take_outbox());
+        }
+    }
+    let starts = events.chunks(3).filter(|e| e[0] == event::SPEECH_STARTED).count();
+    let mut at = 0;
+    let mut decoded = 0;
+    while at + aura_protocol::HEADER_LEN <= frames.len() {
+        // Frames back to back: each header's sample count (bytes 16-17) gives its length.
+        let count = u16::from_le_bytes([frames[at + 16], frames[at + 17]]) as usize;
+        let len = aura_protocol::HEADER_LEN + 2 * count;
+        let frame = AudioFrame::decode_kind(&frames[at..at + len], FrameKind::Input)
+            .expect("a valid input frame");
+        assert_eq!(frame.header.sample_rate, 16_000);
+        decoded += 1;
+        at += len;
+    }
+    assert_eq!(at, frames.len(), "nothing left over");
+    assert_eq!(starts, 1, "one speech start: {events:?}");
+    assert!(decoded >= 40, "about a second of 20 ms frames (with pre-roll): {decoded}");
+}
+
+fn reply_frame(stream: u32, seq: u32, end: bool, samples: &[i16]) -> Vec<u8> {
+    let header = FrameHeader {
+        kind: FrameKind::Output,
+        flags: if end { FrameFlags::END } else { FrameFlags::NONE },
+        stream_id: stream,
+        seq,
+        sample_rate: 24_000,
+        sample_count: samples.len() as u16,
+    };
+    let mut out = Vec::new();
+    AudioFrame::encode(&header, samples, &mut out).unwrap();
+    out
+}
+
+#[wasm_bindgen_test]
+fn reply_frames_play_and_bad_ones_get_their_codes() {
+    let mut engine = AudioEngine::new(48_000).unwrap();
+    assert_eq!(engine.push_reply_frame(b"not a frame"), -1);
+    let tone: Vec<i16> = (0..480).map(|i| ((i as f32 * 0.2).sin() * 8_000.0) as i16).collect();
+    for seq in 0..10 {
+        assert_eq!(engine.push_reply_frame(&reply_frame(7, seq, seq == 9, &tone)), 0);
+    }
+    let mut loudest = 0.0f32;
+    for _ in 0..(48_000 / QUANTUM) {
+        feed(&mut engine, 0, |_| 0.0);
+        engine.process();
+        loudest = output(&engine).iter().fold(loudest, |m, s| m.max(s.abs()));
+    }
+    assert!(loudest > 0.1, "the reply sounded: peak {loudest}");
+    let events = engine.take_events();
+    let played = events
+        .chunks(3)
+        .find(|e| e[0] == event::REPLY_PLAYED)
+        .expect("the end of the reply is reported");
+    assert_eq!(played[1], 7);
+    assert!((190..=210).contains(&played[2]), "200 ms played: {}", played[2]);
+    // A finished reply's frames are stale.
+    assert_eq!(engine.push_reply_frame(&reply_frame(7, 10, false, &tone)), -2);
+    // A new reply, stopped at once.
+    assert_eq!(engine.push_reply_frame(&reply_frame(8, 0, false, &tone)), 0);
+    engine.stop_reply();
+    assert_eq!(engine.current_reply(), 0);
+}
+
+#[wasm_bindgen_test]
+fn the_framer_calls_back_with_protocol_frames() {
+    let sent = js_sys::Array::new();
+    let collect = {
+        let sent = sent.clone();
+        Closure::<dyn Fn(js_sys::Uint8Array)>::new(move |bytes: js_sys::Uint8Array| {
+            sent.push(&bytes);
+        })
+    };
+    let callback: &js_sys::Function = collect.as_ref().unchecked_ref();
+    let mut framer = WasmFramer::new(3);
+    framer.push(&[0.25; 700], callback);
+    assert_eq!(framer.frames_sent(), 2, "two whole 320-sample frames");
+    framer.finish(callback);
+    assert_eq!(sent.length(), 3);
+    let last = sent.get(2).dyn_into::<js_sys::Uint8Array>().unwrap().to_vec();
+    let frame = AudioFrame::decode_kind(&last, FrameKind::Input).unwrap();
+    assert!(frame.header.flags.is_end());
+    assert_eq!((frame.header.stream_id, frame.header.seq, frame.samples().len()), (3, 2, 60));
+}
