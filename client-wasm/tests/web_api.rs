@@ -63,7 +63,10 @@ fn voiced_sound_becomes_a_speech_start_and_16k_input_frames() {
             frames.extend(engine.take_outbox());
         }
     }
-    let starts = events.chunks(3).filter(|e| e[0] == event::SPEECH_STARTED).count();
+    let starts = events
+        .chunks(3)
+        .filter(|e| e[0] == event::SPEECH_STARTED)
+        .count();
     let mut at = 0;
     let mut decoded = 0;
     while at + aura_protocol::HEADER_LEN <= frames.len() {
@@ -78,13 +81,20 @@ fn voiced_sound_becomes_a_speech_start_and_16k_input_frames() {
     }
     assert_eq!(at, frames.len(), "nothing left over");
     assert_eq!(starts, 1, "one speech start: {events:?}");
-    assert!(decoded >= 40, "about a second of 20 ms frames (with pre-roll): {decoded}");
+    assert!(
+        decoded >= 40,
+        "about a second of 20 ms frames (with pre-roll): {decoded}"
+    );
 }
 
 fn reply_frame(stream: u32, seq: u32, end: bool, samples: &[i16]) -> Vec<u8> {
     let header = FrameHeader {
         kind: FrameKind::Output,
-        flags: if end { FrameFlags::END } else { FrameFlags::NONE },
+        flags: if end {
+            FrameFlags::END
+        } else {
+            FrameFlags::NONE
+        },
         stream_id: stream,
         seq,
         sample_rate: 24_000,
@@ -99,9 +109,14 @@ fn reply_frame(stream: u32, seq: u32, end: bool, samples: &[i16]) -> Vec<u8> {
 fn reply_frames_play_and_bad_ones_get_their_codes() {
     let mut engine = AudioEngine::new(48_000).unwrap();
     assert_eq!(engine.push_reply_frame(b"not a frame"), -1);
-    let tone: Vec<i16> = (0..480).map(|i| ((i as f32 * 0.2).sin() * 8_000.0) as i16).collect();
+    let tone: Vec<i16> = (0..480)
+        .map(|i| ((i as f32 * 0.2).sin() * 8_000.0) as i16)
+        .collect();
     for seq in 0..10 {
-        assert_eq!(engine.push_reply_frame(&reply_frame(7, seq, seq == 9, &tone)), 0);
+        assert_eq!(
+            engine.push_reply_frame(&reply_frame(7, seq, seq == 9, &tone)),
+            0
+        );
     }
     let mut loudest = 0.0f32;
     for _ in 0..(48_000 / QUANTUM) {
@@ -116,9 +131,16 @@ fn reply_frames_play_and_bad_ones_get_their_codes() {
         .find(|e| e[0] == event::REPLY_PLAYED)
         .expect("the end of the reply is reported");
     assert_eq!(played[1], 7);
-    assert!((190..=210).contains(&played[2]), "200 ms played: {}", played[2]);
+    assert!(
+        (190..=210).contains(&played[2]),
+        "200 ms played: {}",
+        played[2]
+    );
     // A finished reply's frames are stale.
-    assert_eq!(engine.push_reply_frame(&reply_frame(7, 10, false, &tone)), -2);
+    assert_eq!(
+        engine.push_reply_frame(&reply_frame(7, 10, false, &tone)),
+        -2
+    );
     // A new reply, stopped at once.
     assert_eq!(engine.push_reply_frame(&reply_frame(8, 0, false, &tone)), 0);
     engine.stop_reply();
@@ -140,8 +162,19 @@ fn the_framer_calls_back_with_protocol_frames() {
     assert_eq!(framer.frames_sent(), 2, "two whole 320-sample frames");
     framer.finish(callback);
     assert_eq!(sent.length(), 3);
-    let last = sent.get(2).dyn_into::<js_sys::Uint8Array>().unwrap().to_vec();
+    let last = sent
+        .get(2)
+        .dyn_into::<js_sys::Uint8Array>()
+        .unwrap()
+        .to_vec();
     let frame = AudioFrame::decode_kind(&last, FrameKind::Input).unwrap();
     assert!(frame.header.flags.is_end());
-    assert_eq!((frame.header.stream_id, frame.header.seq, frame.samples().len()), (3, 2, 60));
+    assert_eq!(
+        (
+            frame.header.stream_id,
+            frame.header.seq,
+            frame.samples().len()
+        ),
+        (3, 2, 60)
+    );
 }

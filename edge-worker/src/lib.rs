@@ -22,6 +22,9 @@ pub mod session_token;
 pub mod sse;
 pub mod tenant;
 pub mod tenant_rpc;
+pub mod tool_calls;
+pub mod tools;
+pub mod webhook_signature;
 
 #[cfg(target_arch = "wasm32")]
 mod entry;

@@ -310,7 +310,11 @@ fn is_loopback(host: &str) -> bool {
 }
 
 /// A provider base URL: https (or loopback http in dev), no credentials, query or fragment.
-fn provider_url(field: &'static str, value: &str, policy: UrlPolicy) -> Result<(), TenantError> {
+pub(crate) fn provider_url(
+    field: &'static str,
+    value: &str,
+    policy: UrlPolicy,
+) -> Result<(), TenantError> {
     text(field, value, bounds::URL_MAX)?;
     let url = Url::parse(value).map_err(|_| TenantError::Invalid(field, "not a URL"))?;
     let host = url.host_str().unwrap_or_default();
