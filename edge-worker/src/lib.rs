@@ -35,4 +35,6 @@ mod stt_stream;
 #[cfg(target_arch = "wasm32")]
 mod tenant_object;
 #[cfg(target_arch = "wasm32")]
+mod tool_runner;
+#[cfg(target_arch = "wasm32")]
 mod voice_session;

@@ -57,6 +57,9 @@ pub struct ProviderConfig {
     pub context_budget_tokens: usize,
     /// Time allowed to an LLM's first token before the next route is tried, in ms.
     pub first_token_timeout_ms: u32,
+    /// The tenant's tools, and the secret that signs their webhook calls.
+    pub tools: Vec<crate::tools::ToolSettings>,
+    pub webhook_secret: Option<String>,
 }
 
 impl ProviderConfig {
@@ -93,6 +96,8 @@ impl ProviderConfig {
             system_prompt: settings.system_prompt.clone(),
             context_budget_tokens: settings.context_budget_tokens as usize,
             first_token_timeout_ms: settings.first_token_timeout_ms,
+            tools: settings.tools.clone(),
+            webhook_secret: keys("webhook").into_iter().next(),
         }
     }
 }

@@ -210,6 +210,10 @@ pub struct TenantSettings {
     pub first_token_timeout_ms: u32,
     #[serde(default)]
     pub limits: Limits,
+    /// Tools the assistant may call (see [`crate::tools`]); their webhook calls are signed with
+    /// the secret in the `webhook` key slot.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<crate::tools::ToolSettings>,
 }
 
 fn yes() -> bool {
@@ -227,12 +231,15 @@ fn default_first_token_timeout() -> u32 {
 pub fn key_slots(settings: &TenantSettings) -> Vec<String> {
     let mut slots = vec!["stt".to_string(), "tts".to_string()];
     slots.extend((0..settings.llm.len()).map(|i| format!("llm{i}")));
+    if !settings.tools.is_empty() {
+        slots.push("webhook".to_string());
+    }
     slots
 }
 
 /// Whether `slot` names a provider-key slot (`stt`, `tts`, `llm0`..`llm3`).
 pub fn is_key_slot(slot: &str) -> bool {
-    matches!(slot, "stt" | "tts")
+    matches!(slot, "stt" | "tts" | "webhook")
         || slot
             .strip_prefix("llm")
             .and_then(|n| n.parse::<usize>().ok())
@@ -278,6 +285,7 @@ impl TenantSettings {
                 "between 500 and 128000",
             ));
         }
+        crate::tools::validate_tools(&self.tools, policy)?;
         if !(200..=30_000).contains(&self.first_token_timeout_ms) {
             return Err(TenantError::Invalid(
                 "first_token_timeout_ms",
@@ -408,6 +416,7 @@ pub(crate) mod tests {
             context_budget_tokens: 6_000,
             first_token_timeout_ms: 2_500,
             limits: Limits::default(),
+            tools: Vec::new(),
         }
     }
 
@@ -584,7 +593,7 @@ pub(crate) mod tests {
         let mut s = sample();
         s.llm.push(s.llm[0].clone());
         assert_eq!(key_slots(&s), ["stt", "tts", "llm0", "llm1"]);
-        for ok in ["stt", "tts", "llm0", "llm3"] {
+        for ok in ["stt", "tts", "llm0", "llm3", "webhook"] {
             assert!(is_key_slot(ok));
         }
         for bad in ["llm4", "llm", "llm00", "llm-1", "STT", "stt "] {

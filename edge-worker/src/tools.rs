@@ -27,7 +27,7 @@ pub mod bounds {
 pub const BUILT_IN: [&str; 3] = ["end_conversation", "transfer_to_human", "current_time"];
 
 /// One tenant tool.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ToolSettings {
     pub name: String,

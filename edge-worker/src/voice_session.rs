@@ -39,6 +39,8 @@ use crate::tenant::SttApi;
 use crate::tenant::TenantId;
 use crate::tenant_object::TENANT_HEADER;
 use crate::tenant_rpc::{ReleaseRequest, TurnAnswer, TurnRequest, UsageReport};
+use crate::tool_calls::{ToolCall, ToolCallAssembler};
+use crate::tool_runner;
 
 /// Reply audio rate: OpenAI-style `pcm` is 24 kHz s16le mono.
 const TTS_RATE: u32 = 24_000;
@@ -46,6 +48,12 @@ const TTS_RATE: u32 = 24_000;
 const FRAME_SAMPLES: usize = 480;
 /// How long a disconnected conversation can be resumed.
 const RESUME_WINDOW_S: u32 = 120;
+/// LLM steps with tool calls in one turn, at most; then the model must answer.
+const TOOL_STEPS_MAX: usize = 4;
+/// A tool slower than this gets a short spoken filler.
+const FILLER_AFTER_MS: u64 = 800;
+const FILLER: &str = "One moment, let me check.";
+
 /// How long a session token is valid. A fresh one is sent (`session.token`) at a turn once the
 /// current one is past half its life, so a long conversation can always resume.
 const TOKEN_TTL_S: u64 = 15 * 60;
@@ -224,6 +232,8 @@ struct LlmResult {
     fallbacks: u32,
     /// The error to show the user, if no route could answer.
     error: Option<(ErrorCode, String)>,
+    /// The tools the model called instead of (or after) answering.
+    tool_calls: Vec<ToolCall>,
 }
 
 /// How one LLM attempt went.
@@ -233,6 +243,7 @@ struct Attempt {
     first_token_ms: Option<u32>,
     usage: Option<(u32, u32)>,
     failure: Option<Failure>,
+    tool_calls: Vec<ToolCall>,
 }
 
 /// What a turn's audio pipeline reports back.
@@ -901,7 +912,7 @@ impl VoiceSession {
             ..TurnMetrics::default()
         };
         let (tx, rx) = mpsc::unbounded::<String>();
-        let text_side = self.answer(ws, id, config, &user_text, &context, tx);
+        let text_side = self.converse(ws, id, config, &user_text, &context, tx);
         let audio_side = self.speak(ws, id, config, &signal, rx);
         let (llm, spoken) = future::join(text_side, audio_side).await;
 
@@ -991,7 +1002,7 @@ impl VoiceSession {
         id: u32,
         config: &ProviderConfig,
         user_text: &str,
-        context: &[Message],
+        messages: &[serde_json::Value],
         tx: mpsc::UnboundedSender<String>,
     ) -> LlmResult {
         let routes: Vec<Route> = config
@@ -1037,13 +1048,21 @@ impl VoiceSession {
             let endpoint = &config.llm[route].0;
             result.provider = Some(routes[route].provider.clone());
             result.model = Some(endpoint.model.clone());
-            let body = json!({
-                "model": endpoint.model, "stream": true, "stream_options": {"include_usage": true}, "messages": context,
+            let mut body = json!({
+                "model": endpoint.model, "stream": true, "stream_options": {"include_usage": true}, "messages": messages,
             });
+            if !config.tools.is_empty() {
+                body["tools"] = config
+                    .tools
+                    .iter()
+                    .map(|t| json!({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}))
+                    .collect();
+            }
             let attempt = self.attempt(ws, id, endpoint, route, &body, &tx).await;
             result.text = attempt.text;
             result.first_token_ms = attempt.first_token_ms;
             result.usage = attempt.usage;
+            result.tool_calls = attempt.tool_calls;
             let Some(failure) = attempt.failure else {
                 return result;
             };
@@ -1154,6 +1173,7 @@ impl VoiceSession {
         };
         let mut parser = ChatStream::new();
         let mut cutter = SentenceCutter::new(CutterConfig::default());
+        let mut calls = ToolCallAssembler::new();
         loop {
             let next = if out.first_token_ms.is_none() {
                 let wait = Delay::from(left());
@@ -1178,8 +1198,18 @@ impl VoiceSession {
             };
             let mut deltas = Vec::new();
             let mut usage = None;
+            let mut called = false;
             let parsed = parser.push(&bytes, |event| match event {
                 ChatEvent::Text(t) => deltas.push(t),
+                ChatEvent::ToolCall {
+                    index,
+                    id,
+                    name,
+                    arguments,
+                } => {
+                    called = true;
+                    calls.push(index, id, name, &arguments);
+                }
                 ChatEvent::Usage {
                     prompt_tokens,
                     completion_tokens,
@@ -1188,6 +1218,13 @@ impl VoiceSession {
             });
             if usage.is_some() {
                 out.usage = usage;
+            }
+            // A tool call is the model's answer too: it meets the first-token deadline.
+            if called && out.first_token_ms.is_none() {
+                out.first_token_ms = Some((now_ms() - start) as u32);
+                if let Some(router) = self.router.borrow_mut().as_mut() {
+                    router.succeeded(route);
+                }
             }
             for delta in deltas {
                 if self.cancelled(id).is_some() {
@@ -1221,7 +1258,130 @@ impl VoiceSession {
         cutter.finish(|chunk| {
             let _ = tx.unbounded_send(chunk);
         });
+        if !calls.is_empty() {
+            match calls.finish() {
+                Ok(c) => out.tool_calls = c,
+                Err(_) => return failed(out, Failure::Malformed),
+            }
+        }
         out
+    }
+
+    /// The LLM side of a turn: answers, running the tools the model calls between steps (at
+    /// most [`TOOL_STEPS_MAX`]), with a spoken filler when a tool is slow.
+    async fn converse(
+        &self,
+        ws: &WebSocket,
+        id: u32,
+        config: &ProviderConfig,
+        user_text: &str,
+        context: &[Message],
+        tx: mpsc::UnboundedSender<String>,
+    ) -> LlmResult {
+        let mut messages: Vec<serde_json::Value> = context
+            .iter()
+            .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
+            .collect();
+        let conversation = self.conversation().unwrap_or_default();
+        let mut total = LlmResult::default();
+        let mut filler_said = false;
+        for step in 0..=TOOL_STEPS_MAX {
+            let r = self
+                .answer(ws, id, config, user_text, &messages, tx.clone())
+                .await;
+            if step == 0 {
+                total.first_token_ms = r.first_token_ms;
+            }
+            total.provider = r.provider.clone().or(total.provider);
+            total.model = r.model.clone().or(total.model);
+            total.fallbacks += r.fallbacks;
+            if let Some((p, c)) = r.usage {
+                let (tp, tc) = total.usage.unwrap_or((0, 0));
+                total.usage = Some((tp + p, tc + c));
+            }
+            total.text.push_str(&r.text);
+            if r.error.is_some() {
+                total.error = r.error;
+                break;
+            }
+            if r.tool_calls.is_empty() || self.cancelled(id).is_some() {
+                break;
+            }
+            if step == TOOL_STEPS_MAX {
+                console_log!(
+                    "{}",
+                    json!({"event": "tool_steps_exhausted", "response_id": id})
+                );
+                break;
+            }
+            let calls: Vec<serde_json::Value> = r
+                .tool_calls
+                .iter()
+                .map(|c| json!({"id": c.id, "type": "function", "function": {"name": c.name, "arguments": c.arguments}}))
+                .collect();
+            let content = if r.text.is_empty() {
+                serde_json::Value::Null
+            } else {
+                r.text.clone().into()
+            };
+            messages.push(json!({"role": "assistant", "content": content, "tool_calls": calls}));
+            for call in &r.tool_calls {
+                let started = now_ms();
+                let run = std::pin::pin!(tool_runner::run(
+                    &config.tools,
+                    config.webhook_secret.as_deref(),
+                    call,
+                    &conversation,
+                    || self.cancelled(id).is_some(),
+                ));
+                let slow = Delay::from(std::time::Duration::from_millis(FILLER_AFTER_MS));
+                let outcome = match future::select(run, slow).await {
+                    Either::Left((outcome, _)) => outcome,
+                    Either::Right((_, run)) => {
+                        if !filler_said && self.cancelled(id).is_none() {
+                            filler_said = true;
+                            let filler = if total.text.is_empty() {
+                                FILLER.to_string()
+                            } else {
+                                format!(" {FILLER}")
+                            };
+                            let _ = send(
+                                ws,
+                                &ServerMessage::ResponseTextDelta {
+                                    response_id: id,
+                                    delta: filler.clone(),
+                                },
+                            );
+                            let _ = tx.unbounded_send(FILLER.to_string());
+                            total.text.push_str(&filler);
+                        }
+                        run.await
+                    }
+                };
+                console_log!(
+                    "{}",
+                    json!({"event": "tool_call", "response_id": id, "tool": call.name, "outcome": outcome.outcome, "ms": now_ms() - started})
+                );
+                messages.push(
+                    json!({"role": "tool", "tool_call_id": call.id, "content": outcome.content}),
+                );
+            }
+            if self.cancelled(id).is_some() {
+                break;
+            }
+            // The next step's words follow what was said so far: keep a space between.
+            if !total.text.is_empty() && !total.text.ends_with(char::is_whitespace) {
+                let _ = send(
+                    ws,
+                    &ServerMessage::ResponseTextDelta {
+                        response_id: id,
+                        delta: " ".into(),
+                    },
+                );
+                total.text.push(' ');
+            }
+        }
+        total
     }
 
     /// Synthesises chunks in order as they arrive (the next is requested as soon as the previous

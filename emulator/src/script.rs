@@ -49,6 +49,18 @@ pub struct Behaviour {
     pub chunk_ms: u64,
     #[serde(default)]
     pub fault: Option<Fault>,
+    /// Chat: instead of text, stream these tool calls (OpenAI format: deltas of id and name,
+    /// then the arguments in two pieces; `finish_reason: "tool_calls"`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_calls: Option<Vec<ScriptedToolCall>>,
+}
+
+/// A tool call the emulated LLM makes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ScriptedToolCall {
+    pub name: String,
+    /// The arguments as JSON text, sent as the model would.
+    pub arguments: String,
 }
 
 /// A script sent to `POST /_emulator/script`: behaviours queued for an endpoint, used one per

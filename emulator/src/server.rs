@@ -344,11 +344,43 @@ async fn chat(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> 
         json!({"role": "assistant", "content": ""}),
         Value::Null,
     ))];
-    pieces.extend(
-        toks.iter()
-            .map(|t| Piece::text(chunk(json!({"content": t}), Value::Null))),
-    );
-    pieces.push(Piece::text(chunk(json!({}), json!("stop"))));
+    match &behaviour.tool_calls {
+        Some(calls) => {
+            // Ids and names first, then each call's arguments in two pieces, interleaved.
+            for (i, call) in calls.iter().enumerate() {
+                pieces.push(Piece::text(chunk(
+                    json!({"tool_calls": [{"index": i, "id": format!("call_emulated_{i}"), "type": "function", "function": {"name": call.name, "arguments": ""}}]}),
+                    Value::Null,
+                )));
+            }
+            for half in 0..2 {
+                for (i, call) in calls.iter().enumerate() {
+                    let cut = call
+                        .arguments
+                        .char_indices()
+                        .nth(call.arguments.chars().count() / 2)
+                        .map_or(call.arguments.len(), |(b, _)| b);
+                    let piece = if half == 0 {
+                        &call.arguments[..cut]
+                    } else {
+                        &call.arguments[cut..]
+                    };
+                    pieces.push(Piece::text(chunk(
+                        json!({"tool_calls": [{"index": i, "function": {"arguments": piece}}]}),
+                        Value::Null,
+                    )));
+                }
+            }
+            pieces.push(Piece::text(chunk(json!({}), json!("tool_calls"))));
+        }
+        None => {
+            pieces.extend(
+                toks.iter()
+                    .map(|t| Piece::text(chunk(json!({"content": t}), Value::Null))),
+            );
+            pieces.push(Piece::text(chunk(json!({}), json!("stop"))));
+        }
+    }
     if json["stream_options"]["include_usage"] == Value::Bool(true) {
         pieces.push(Piece::text(format!(
             "data: {}\n\n",

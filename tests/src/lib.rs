@@ -207,15 +207,17 @@ impl WranglerDev {
         self.tenant_with(id, settings)
     }
 
-    /// Creates tenant `id` with these settings, a key `sk-{id}-{slot}` in every slot, and one
-    /// publishable key. Its origin for connections is the edge's own.
+    /// Creates tenant `id` with these settings, a key `sk-{id}-{slot}` in every slot (the
+    /// webhook secret `sk-{id}-webhook` too, with tools), and one publishable key. Its origin for connections is the edge's own.
     pub fn tenant_with(&self, id: &str, settings: serde_json::Value) -> TestTenant {
         let admin = self.admin();
         admin.put_tenant(id, &settings).expect("tenant created");
         let routes = settings["llm"].as_array().map_or(0, Vec::len);
+        let has_tools = settings["tools"].as_array().is_some_and(|t| !t.is_empty());
         let slots = ["stt".to_string(), "tts".to_string()]
             .into_iter()
-            .chain((0..routes).map(|i| format!("llm{i}")));
+            .chain((0..routes).map(|i| format!("llm{i}")))
+            .chain(has_tools.then(|| "webhook".to_string()));
         for slot in slots {
             admin
                 .set_provider_key(id, &slot, &format!("sk-{id}-{slot}"), 0)

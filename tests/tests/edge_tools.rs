@@ -1,0 +1,270 @@
+//! Function calling in local workerd: the emulator streams scripted tool calls, a local webhook
+//! server (this file) answers them and checks their signatures, and the conversation goes on.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use aura_edge::webhook_signature;
+use aura_emulator::Emulator;
+use aura_tests::{Incoming, WranglerDev, requests_to, script};
+use serde_json::{Value, json};
+
+/// One call the webhook server received.
+#[derive(Debug, Clone)]
+struct Received {
+    body: Value,
+    signature_ok: bool,
+}
+
+/// A tenant's tool server on 127.0.0.1: answers by tool name with (delay ms, status, body).
+struct WebhookServer {
+    port: u16,
+    received: Arc<Mutex<Vec<Received>>>,
+}
+
+impl WebhookServer {
+    fn start(secret: &'static str, answers: Vec<(&'static str, u64, u16, &'static str)>) -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let received = Arc::new(Mutex::new(Vec::new()));
+        let log = Arc::clone(&received);
+        std::thread::spawn(move || {
+            for stream in listener.incoming().flatten() {
+                let log = Arc::clone(&log);
+                let answers = answers.clone();
+                std::thread::spawn(move || {
+                    let mut reader = BufReader::new(stream.try_clone().unwrap());
+                    let (mut length, mut signature) = (0usize, String::new());
+                    loop {
+                        let mut line = String::new();
+                        if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
+                            break;
+                        }
+                        let lower = line.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                        if lower.starts_with("aura-signature:") {
+                            signature = line["aura-signature:".len()..].trim().to_string();
+                        }
+                    }
+                    let mut body = vec![0u8; length];
+                    reader.read_exact(&mut body).unwrap();
+                    let now = std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .unwrap()
+                        .as_secs();
+                    let signature_ok =
+                        webhook_signature::verify(secret.as_bytes(), &signature, &body, now)
+                            .is_ok();
+                    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
+                    let tool = body["tool"].as_str().unwrap_or("").to_string();
+                    log.lock().unwrap().push(Received { body, signature_ok });
+                    let (_, delay, status, answer) = answers
+                        .iter()
+                        .find(|a| a.0 == tool)
+                        .copied()
+                        .unwrap_or(("", 0, 404, "{}"));
+                    std::thread::sleep(Duration::from_millis(delay));
+                    let mut out = stream;
+                    let _ = write!(
+                        out,
+                        "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                        answer.len()
+                    );
+                });
+            }
+        });
+        Self { port, received }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/aura/tools", self.port)
+    }
+
+    fn received(&self) -> Vec<Received> {
+        self.received.lock().unwrap().clone()
+    }
+}
+
+fn tool(name: &str, url: &str, parameters: Value) -> Value {
+    json!({"name": name, "description": format!("The {name} tool."), "parameters": parameters, "webhook_url": url, "timeout_ms": 3000})
+}
+
+fn order_schema() -> Value {
+    json!({"type": "object", "properties": {"order": {"type": "integer"}}, "required": ["order"]})
+}
+
+/// One typed turn; returns (caption text, errors, response.done).
+fn typed_turn(client: &mut aura_tests::SessionClient, text: &str) -> (String, Vec<Value>, Value) {
+    client.send_json(json!({"type": "input.text", "text": text}));
+    let mut caption = String::new();
+    let mut errors = Vec::new();
+    let mut done = Value::Null;
+    for m in client.until("response.done", Duration::from_secs(30)) {
+        if let Incoming::Json(v) = m {
+            match v["type"].as_str() {
+                Some("response.text_delta") => caption.push_str(v["delta"].as_str().unwrap()),
+                Some("error") => errors.push(v),
+                Some("response.done") => done = v,
+                _ => {}
+            }
+        }
+    }
+    (caption, errors, done)
+}
+
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn a_tool_call_reaches_the_signed_webhook_and_its_result_feeds_the_answer() {
+    let emu = Emulator::start(0).unwrap();
+    script(
+        &emu,
+        json!({"endpoint": "chat", "queue": [
+            {"tool_calls": [{"name": "check_order", "arguments": "{\"order\": 42}"}]},
+            {"reply": "Your order 42 ships tomorrow."}
+        ]}),
+    );
+    let hooks = WebhookServer::start(
+        "sk-tools-webhook",
+        vec![("check_order", 0, 200, r#"{"status":"ships tomorrow"}"#)],
+    );
+    let dev = WranglerDev::start();
+    let mut settings = aura_admin::settings_for("t", &[&dev.url("")], &emu.base_url(), "Be brief.");
+    settings["tools"] = json!([tool("check_order", &hooks.url(), order_schema())]);
+    let tenant = dev.tenant_with("tools", settings);
+    let mut client = tenant.connect("");
+    client.start();
+    let (caption, errors, done) = typed_turn(&mut client, "Where is my order 42?");
+    assert_eq!(errors, Vec::<Value>::new());
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(caption, "Your order 42 ships tomorrow.");
+
+    let calls = hooks.received();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    assert!(
+        calls[0].signature_ok,
+        "the signature verifies with the tenant's secret"
+    );
+    assert_eq!(calls[0].body["tool"], "check_order");
+    assert_eq!(calls[0].body["arguments"], json!({"order": 42}));
+
+    let chats = requests_to(&emu, "chat");
+    assert_eq!(chats.len(), 2);
+    assert_eq!(
+        chats[0]["body"]["tools"][0]["function"]["name"], "check_order",
+        "tools offered"
+    );
+    let messages = chats[1]["body"]["messages"].as_array().unwrap();
+    let n = messages.len();
+    assert_eq!(messages[n - 2]["role"], "assistant");
+    assert_eq!(
+        messages[n - 2]["tool_calls"][0]["function"]["name"],
+        "check_order"
+    );
+    assert_eq!(messages[n - 1]["role"], "tool");
+    assert_eq!(
+        messages[n - 1]["tool_call_id"],
+        messages[n - 2]["tool_calls"][0]["id"]
+    );
+    assert_eq!(messages[n - 1]["content"], r#"{"status":"ships tomorrow"}"#);
+    let log = dev.log();
+    assert!(
+        log.contains(r#""event":"tool_call""#) && log.contains(r#""outcome":"ok""#),
+        "{log}"
+    );
+    assert!(
+        !log.contains("sk-tools-webhook") && !log.contains("ships tomorrow"),
+        "no secret or result in the log"
+    );
+    client.close();
+}
+
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn several_calls_a_slow_one_with_filler_and_every_failure_reach_the_llm_as_results() {
+    let emu = Emulator::start(0).unwrap();
+    script(
+        &emu,
+        json!({"endpoint": "chat", "queue": [
+            {"tool_calls": [
+                {"name": "slow_lookup", "arguments": "{\"order\": 1}"},
+                {"name": "broken", "arguments": "{\"order\": 2}"},
+                {"name": "no_such_tool", "arguments": "{}"},
+                {"name": "slow_lookup", "arguments": "{\"order\": \"one\"}"},
+                {"name": "bad_json", "arguments": "{\"order\": 3}"}
+            ]},
+            {"reply": "Here is what I found."}
+        ]}),
+    );
+    let hooks = WebhookServer::start(
+        "sk-tools2-webhook",
+        vec![
+            ("slow_lookup", 1_200, 200, r#"{"found":true}"#),
+            ("broken", 0, 500, r#"{"oops":1}"#),
+            ("bad_json", 0, 200, "not json"),
+        ],
+    );
+    let dev = WranglerDev::start();
+    let mut settings = aura_admin::settings_for("t", &[&dev.url("")], &emu.base_url(), "Be brief.");
+    settings["tools"] = json!([
+        tool("slow_lookup", &hooks.url(), order_schema()),
+        tool("broken", &hooks.url(), order_schema()),
+        tool("bad_json", &hooks.url(), order_schema()),
+    ]);
+    let tenant = dev.tenant_with("tools2", settings);
+    let mut client = tenant.connect("");
+    client.start();
+    let (caption, errors, done) = typed_turn(&mut client, "Check my orders.");
+    assert_eq!(
+        errors,
+        Vec::<Value>::new(),
+        "tool failures are not the user's errors"
+    );
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(
+        caption, "One moment, let me check. Here is what I found.",
+        "the filler was said while the slow tool ran"
+    );
+    let spoken: Vec<String> = requests_to(&emu, "speech")
+        .iter()
+        .map(|r| r["body"]["input"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        spoken.first().map(String::as_str),
+        Some("One moment, let me check.")
+    );
+
+    let chats = requests_to(&emu, "chat");
+    let results: Vec<(String, String)> = chats[1]["body"]["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|m| m["role"] == "tool")
+        .map(|m| {
+            (
+                m["tool_call_id"].as_str().unwrap().to_string(),
+                m["content"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let content: Vec<&str> = results.iter().map(|r| r.1.as_str()).collect();
+    assert_eq!(content.len(), 5, "{content:?}");
+    assert_eq!(content[0], r#"{"found":true}"#);
+    assert_eq!(content[1], r#"{"error":"the tool answered HTTP 500"}"#);
+    assert_eq!(content[2], r#"{"error":"there is no tool by that name"}"#);
+    assert!(
+        content[3].contains("do not match the tool's schema") && content[3].contains("/order"),
+        "{}",
+        content[3]
+    );
+    assert!(!content[3].contains("one"), "values are not quoted");
+    assert_eq!(content[4], r#"{"error":"the tool's answer is not JSON"}"#);
+    // The webhooks were called only for valid calls of known tools, each signed.
+    let calls = hooks.received();
+    assert_eq!(calls.len(), 3, "{calls:?}");
+    assert!(calls.iter().all(|c| c.signature_ok));
+    client.close();
+}
