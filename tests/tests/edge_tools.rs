@@ -16,6 +16,8 @@ use serde_json::{Value, json};
 struct Received {
     body: Value,
     signature_ok: bool,
+    /// The caller hung up before the answer (an aborted call).
+    closed_early: Arc<Mutex<Option<bool>>>,
 }
 
 /// A tenant's tool server on 127.0.0.1: answers by tool name with (delay ms, status, body).
@@ -61,13 +63,25 @@ impl WebhookServer {
                             .is_ok();
                     let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
                     let tool = body["tool"].as_str().unwrap_or("").to_string();
-                    log.lock().unwrap().push(Received { body, signature_ok });
+                    let closed_early = Arc::new(Mutex::new(None));
+                    log.lock().unwrap().push(Received {
+                        body,
+                        signature_ok,
+                        closed_early: Arc::clone(&closed_early),
+                    });
                     let (_, delay, status, answer) = answers
                         .iter()
                         .find(|a| a.0 == tool)
                         .copied()
                         .unwrap_or(("", 0, 404, "{}"));
                     std::thread::sleep(Duration::from_millis(delay));
+                    // Before answering: has the caller closed the connection?
+                    let mut probe = [0u8; 1];
+                    stream
+                        .set_read_timeout(Some(Duration::from_millis(20)))
+                        .unwrap();
+                    let gone = matches!((&stream).read(&mut probe), Ok(0));
+                    *closed_early.lock().unwrap() = Some(gone);
                     let mut out = stream;
                     let _ = write!(
                         out,
@@ -266,5 +280,70 @@ fn several_calls_a_slow_one_with_filler_and_every_failure_reach_the_llm_as_resul
     let calls = hooks.received();
     assert_eq!(calls.len(), 3, "{calls:?}");
     assert!(calls.iter().all(|c| c.signature_ok));
+    client.close();
+}
+
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn an_interruption_cancels_a_cancellable_tool_call_and_the_conversation_goes_on() {
+    let emu = Emulator::start(0).unwrap();
+    script(
+        &emu,
+        json!({"endpoint": "chat", "queue": [
+            {"tool_calls": [{"name": "slow_lookup", "arguments": "{\"order\": 7}"}]},
+            {"reply": "Sure, what else?"}
+        ]}),
+    );
+    let hooks = WebhookServer::start(
+        "sk-tools3-webhook",
+        vec![("slow_lookup", 2_500, 200, r#"{"found":true}"#)],
+    );
+    let dev = WranglerDev::start();
+    let mut settings = aura_admin::settings_for("t", &[&dev.url("")], &emu.base_url(), "Be brief.");
+    settings["tools"] = json!([tool("slow_lookup", &hooks.url(), order_schema())]);
+    let tenant = dev.tenant_with("tools3", settings);
+    let mut client = tenant.connect("");
+    client.start();
+    client.send_json(json!({"type": "input.text", "text": "Find order 7."}));
+    let started = client.until("response.started", Duration::from_secs(10));
+    let Some(Incoming::Json(v)) = started.last() else {
+        panic!()
+    };
+    let response_id = v["response_id"].as_u64().unwrap();
+    // The user interrupts while the tool runs (after the filler).
+    std::thread::sleep(Duration::from_millis(1_200));
+    let cancelled_at = std::time::Instant::now();
+    client.send_json(
+        json!({"type": "response.cancel", "response_id": response_id, "played_ms": 300}),
+    );
+    let done = client.until("response.done", Duration::from_secs(10));
+    let waited = cancelled_at.elapsed();
+    let Some(Incoming::Json(done)) = done.last() else {
+        panic!()
+    };
+    assert_eq!(done["status"], "interrupted", "{done}");
+    assert!(
+        waited < Duration::from_millis(800),
+        "the turn ended {waited:?} after the cancel, not after the tool"
+    );
+    std::thread::sleep(Duration::from_millis(1_600));
+    let calls = hooks.received();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(
+        *calls[0].closed_early.lock().unwrap(),
+        Some(true),
+        "the webhook request was aborted"
+    );
+    assert_eq!(
+        requests_to(&emu, "chat").len(),
+        1,
+        "no second LLM step after the interruption"
+    );
+    // The conversation goes on.
+    let (caption, errors, done) = typed_turn(&mut client, "Never mind.");
+    assert_eq!(
+        (caption.as_str(), errors.len(), done["status"].as_str()),
+        ("Sure, what else?", 0, Some("completed"))
+    );
     client.close();
 }
