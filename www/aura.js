@@ -6,7 +6,8 @@
 // data-greeting="Hi! How can I help?", data-language="en-US", data-title="Assistant".
 // API: Aura.open(), Aura.close(), Aura.on(event, fn) / Aura.off(event, fn) with events
 // "open", "close", "state" ({state, detail}), "transcript" ({text}), "reply" ({text}),
-// "error" ({code, message}); Aura.state.
+// "handoff" ({reason}: the assistant hands the visitor to a person; the page decides how),
+// "end" ({reason}: the assistant ended the conversation), "error" ({code, message}); Aura.state.
 //
 // Everything lives in a closed Shadow DOM with a constructed stylesheet: no global CSS or
 // JavaScript leaks in either direction, and no inline style or script is needed, so it runs
@@ -161,6 +162,19 @@
     } else if (m.type === "error") {
       setState("error", m.message);
       emit("error", { code: m.code, message: m.message });
+    } else if (m.type === "handoff") {
+      // The assistant hands the visitor to a person: the page decides how (Aura.on("handoff")).
+      showNotice("Connecting you with a person…");
+      emit("handoff", { reason: m.reason });
+    } else if (m.type === "session.end") {
+      setState("ended");
+      emit("end", { reason: m.reason });
+      voice?.stop();
+      voice = null;
+      starting = null;
+      micOn = false;
+      micButton.setAttribute("aria-pressed", "false");
+      muteButton.hidden = true;
     } else if (m.type === "rate_limited") {
       const s = Math.ceil(m.retry_after_ms / 1000);
       setState("busy", `try again in ${s} s`);

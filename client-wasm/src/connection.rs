@@ -223,6 +223,12 @@ impl Connection {
                     limit,
                 }))]
             }
+            (_, msg @ ServerMessage::SessionEnd { .. }) => {
+                // The assistant ended the conversation: no reconnect after the socket closes.
+                self.state = State::Closed;
+                self.session = None;
+                vec![Command::Emit(Event::Message(msg))]
+            }
             (_, ServerMessage::SessionToken { token, .. }) => {
                 // A fresh token for the same conversation: resumes use it from now on.
                 if let Some(session) = self.session.as_mut() {
@@ -549,5 +555,22 @@ mod tests {
                 in_ms: 500
             })
         );
+    }
+
+    #[test]
+    fn an_ended_conversation_is_not_reconnected() {
+        let mut c = Connection::new("ws://h/v1/session", Backoff::default());
+        c.connect();
+        c.on_open();
+        c.on_text(&ready("abc", "tok", false));
+        let cmds = c.on_text(r#"{"type":"session.end","reason":"goodbye"}"#);
+        assert!(matches!(
+            cmds.as_slice(),
+            [Command::Emit(Event::Message(
+                ServerMessage::SessionEnd { .. }
+            ))]
+        ));
+        assert_eq!(c.on_close(1_000, 0.5), vec![], "no reconnect");
+        assert_eq!(c.session_id(), None);
     }
 }

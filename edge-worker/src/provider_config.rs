@@ -60,6 +60,9 @@ pub struct ProviderConfig {
     /// The tenant's tools, and the secret that signs their webhook calls.
     pub tools: Vec<crate::tools::ToolSettings>,
     pub webhook_secret: Option<String>,
+    /// Built-in tools enabled, and the time zone for `current_time`.
+    pub builtin_tools: Vec<String>,
+    pub time_zone: String,
 }
 
 impl ProviderConfig {
@@ -97,6 +100,8 @@ impl ProviderConfig {
             context_budget_tokens: settings.context_budget_tokens as usize,
             first_token_timeout_ms: settings.first_token_timeout_ms,
             tools: settings.tools.clone(),
+            builtin_tools: settings.builtin_tools.clone(),
+            time_zone: settings.time_zone.clone(),
             webhook_secret: keys("webhook").into_iter().next(),
         }
     }

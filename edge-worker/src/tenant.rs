@@ -214,6 +214,17 @@ pub struct TenantSettings {
     /// the secret in the `webhook` key slot.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tools: Vec<crate::tools::ToolSettings>,
+    /// Built-in tools offered to the LLM: `end_conversation`, `transfer_to_human`,
+    /// `current_time` (none by default).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub builtin_tools: Vec<String>,
+    /// The business's IANA time zone, for `current_time`.
+    #[serde(default = "utc")]
+    pub time_zone: String,
+}
+
+fn utc() -> String {
+    "UTC".into()
 }
 
 fn yes() -> bool {
@@ -286,6 +297,7 @@ impl TenantSettings {
             ));
         }
         crate::tools::validate_tools(&self.tools, policy)?;
+        crate::tools::validate_builtins(&self.builtin_tools, &self.time_zone)?;
         if !(200..=30_000).contains(&self.first_token_timeout_ms) {
             return Err(TenantError::Invalid(
                 "first_token_timeout_ms",
@@ -417,6 +429,8 @@ pub(crate) mod tests {
             first_token_timeout_ms: 2_500,
             limits: Limits::default(),
             tools: Vec::new(),
+            builtin_tools: Vec::new(),
+            time_zone: "UTC".into(),
         }
     }
 

@@ -26,6 +26,62 @@ pub mod bounds {
 /// Names of the built-in tools; a tenant's tool may not take them.
 pub const BUILT_IN: [&str; 3] = ["end_conversation", "transfer_to_human", "current_time"];
 
+/// The definition the LLM is given for a built-in tool (OpenAI `tools` entry).
+pub fn builtin_definition(name: &str) -> Option<Value> {
+    let (description, parameters) = match name {
+        "end_conversation" => (
+            "End the conversation after your reply, when the user says goodbye or asks to stop.",
+            serde_json::json!({"type": "object", "properties": {"reason": {"type": "string"}}}),
+        ),
+        "transfer_to_human" => (
+            "Hand the conversation to a person, when the user asks for one or you cannot help.",
+            serde_json::json!({"type": "object", "properties": {"reason": {"type": "string"}}, "required": ["reason"]}),
+        ),
+        "current_time" => (
+            "The current date and time where the business is.",
+            serde_json::json!({"type": "object", "properties": {}}),
+        ),
+        _ => return None,
+    };
+    Some(
+        serde_json::json!({"type": "function", "function": {"name": name, "description": description, "parameters": parameters}}),
+    )
+}
+
+/// Checks the enabled built-ins (known, unique) and the time zone's form (an IANA name such as
+/// `Europe/London`, or `UTC`; the runtime's Intl resolves it).
+pub fn validate_builtins(names: &[String], time_zone: &str) -> Result<(), TenantError> {
+    for (i, name) in names.iter().enumerate() {
+        if !BUILT_IN.contains(&name.as_str()) {
+            return Err(TenantError::Invalid(
+                "builtin_tools",
+                "unknown built-in tool",
+            ));
+        }
+        if names[..i].contains(name) {
+            return Err(TenantError::Invalid(
+                "builtin_tools",
+                "names must be unique",
+            ));
+        }
+    }
+    let zone_ok = !time_zone.is_empty()
+        && time_zone.len() <= 64
+        && time_zone.split('/').all(|part| {
+            !part.is_empty()
+                && part
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"_+-".contains(&b))
+        });
+    if !zone_ok {
+        return Err(TenantError::Invalid(
+            "time_zone",
+            "an IANA time zone such as Europe/London",
+        ));
+    }
+    Ok(())
+}
+
 /// One tenant tool.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -285,6 +341,28 @@ mod tests {
             validate_schema(&huge),
             Err(TenantError::TooLong("tools.parameters"))
         );
+    }
+
+    #[test]
+    fn built_ins_have_definitions_and_are_validated() {
+        for name in BUILT_IN {
+            let def = builtin_definition(name).unwrap();
+            validate_schema(&def["function"]["parameters"]).unwrap();
+        }
+        assert_eq!(builtin_definition("rm_rf"), None);
+        assert!(validate_builtins(&["current_time".into()], "Europe/London").is_ok());
+        assert!(validate_builtins(&[], "UTC").is_ok());
+        assert!(validate_builtins(&["shell".into()], "UTC").is_err());
+        assert!(validate_builtins(&["current_time".into(), "current_time".into()], "UTC").is_err());
+        for zone in [
+            "",
+            "Europe//London",
+            "../etc/passwd",
+            "Europe/London; DROP",
+            &"A".repeat(65),
+        ] {
+            assert!(validate_builtins(&[], zone).is_err(), "{zone}");
+        }
     }
 
     #[test]

@@ -15,8 +15,9 @@ use futures::channel::mpsc;
 use futures::future::{self, Either};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
+use wasm_bindgen::JsCast;
 use worker::{
-    AbortController, AbortSignal, Delay, DurableObject, Env, Fetch, Headers, Method, Request,
+    AbortController, AbortSignal, Date, Delay, DurableObject, Env, Fetch, Headers, Method, Request,
     RequestInit, Response, Result, State, WebSocket, WebSocketIncomingMessage, WebSocketPair,
     console_log, durable_object,
 };
@@ -86,6 +87,8 @@ pub struct VoiceSession {
     granted: RefCell<Option<Grant>>,
     /// The open utterance's streaming STT, if the tenant's STT is a live one.
     live: RefCell<Option<LiveUtterance>>,
+    /// Set by the `end_conversation` tool: the reason, to send once the reply is done.
+    ending: RefCell<Option<String>>,
 }
 
 impl DurableObject for VoiceSession {
@@ -100,6 +103,7 @@ impl DurableObject for VoiceSession {
             router: RefCell::new(None),
             granted: RefCell::new(None),
             live: RefCell::new(None),
+            ending: RefCell::new(None),
         }
     }
 
@@ -732,6 +736,53 @@ impl VoiceSession {
         Ok(())
     }
 
+    /// Runs a built-in tool.
+    fn builtin(
+        &self,
+        ws: &WebSocket,
+        config: &ProviderConfig,
+        call: &ToolCall,
+    ) -> tool_runner::ToolOutcome {
+        let args: serde_json::Value = serde_json::from_str(if call.arguments.trim().is_empty() {
+            "{}"
+        } else {
+            &call.arguments
+        })
+        .unwrap_or(serde_json::Value::Null);
+        let reason = args["reason"]
+            .as_str()
+            .unwrap_or("")
+            .chars()
+            .take(500)
+            .collect::<String>();
+        let ok = |content: serde_json::Value| tool_runner::ToolOutcome {
+            content: content.to_string(),
+            outcome: "ok",
+        };
+        match call.name.as_str() {
+            "current_time" => match local_time(&config.time_zone) {
+                Some(now) => ok(json!({"now": now, "time_zone": config.time_zone})),
+                None => ok(
+                    json!({"now_utc": Date::now().to_string(), "note": "the business's time zone is not known"}),
+                ),
+            },
+            "transfer_to_human" => {
+                let _ = send(ws, &ServerMessage::Handoff { reason });
+                ok(
+                    json!({"ok": true, "note": "the page was asked to connect the user with a person"}),
+                )
+            }
+            "end_conversation" => {
+                *self.ending.borrow_mut() = Some(reason);
+                ok(json!({"ok": true, "note": "the conversation ends after this reply"}))
+            }
+            _ => tool_runner::ToolOutcome {
+                content: json!({"error": "there is no tool by that name"}).to_string(),
+                outcome: "unknown_tool",
+            },
+        }
+    }
+
     /// Closes the open utterance's streaming STT, if any.
     fn end_live_stt(&self) {
         if let Some(mut u) = self.live.borrow_mut().take() {
@@ -991,7 +1042,13 @@ impl VoiceSession {
                 status,
                 metrics,
             },
-        )
+        )?;
+        // The assistant ended the conversation: say so after the reply, then close.
+        if let Some(reason) = self.ending.borrow_mut().take() {
+            send(ws, &ServerMessage::SessionEnd { reason })?;
+            let _ = ws.close(Some(1000), Some("conversation ended"));
+        }
+        Ok(())
     }
 
     /// Gets the reply from the LLM routes in the router's order, falling back before the first
@@ -1051,12 +1108,14 @@ impl VoiceSession {
             let mut body = json!({
                 "model": endpoint.model, "stream": true, "stream_options": {"include_usage": true}, "messages": messages,
             });
-            if !config.tools.is_empty() {
-                body["tools"] = config
-                    .tools
-                    .iter()
-                    .map(|t| json!({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}))
-                    .collect();
+            let offered: Vec<serde_json::Value> = config
+                .tools
+                .iter()
+                .map(|t| json!({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}))
+                .chain(config.builtin_tools.iter().filter_map(|n| crate::tools::builtin_definition(n)))
+                .collect();
+            if !offered.is_empty() {
+                body["tools"] = offered.into();
             }
             let attempt = self.attempt(ws, id, endpoint, route, &body, &tx).await;
             result.text = attempt.text;
@@ -1327,6 +1386,15 @@ impl VoiceSession {
             messages.push(json!({"role": "assistant", "content": content, "tool_calls": calls}));
             for call in &r.tool_calls {
                 let started = now_ms();
+                if config.builtin_tools.contains(&call.name) {
+                    let outcome = self.builtin(ws, config, call);
+                    console_log!(
+                        "{}",
+                        json!({"event": "tool_call", "response_id": id, "tool": call.name, "outcome": outcome.outcome, "ms": now_ms() - started})
+                    );
+                    messages.push(json!({"role": "tool", "tool_call_id": call.id, "content": outcome.content}));
+                    continue;
+                }
                 let run = std::pin::pin!(tool_runner::run(
                     &config.tools,
                     config.webhook_secret.as_deref(),
@@ -1500,6 +1568,31 @@ impl VoiceSession {
         *seq += 1;
         ws.send_with_bytes(&bytes)
     }
+}
+
+/// The current date and time in `time_zone` (IANA), through the runtime's Intl; `None` if the
+/// zone is unknown to it.
+fn local_time(time_zone: &str) -> Option<String> {
+    let global = js_sys::global();
+    let intl = js_sys::Reflect::get(&global, &"Intl".into()).ok()?;
+    let ctor: js_sys::Function = js_sys::Reflect::get(&intl, &"DateTimeFormat".into())
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    let options = js_sys::Object::new();
+    js_sys::Reflect::set(&options, &"timeZone".into(), &time_zone.into()).ok()?;
+    js_sys::Reflect::set(&options, &"dateStyle".into(), &"full".into()).ok()?;
+    js_sys::Reflect::set(&options, &"timeStyle".into(), &"short".into()).ok()?;
+    let args = js_sys::Array::of2(&"en-US".into(), &options);
+    let format = js_sys::Reflect::construct(&ctor, &args).ok()?;
+    let method: js_sys::Function = js_sys::Reflect::get(&format, &"format".into())
+        .ok()?
+        .dyn_into()
+        .ok()?;
+    method
+        .call1(&format, &js_sys::Date::new_0())
+        .ok()?
+        .as_string()
 }
 
 /// Whether a provider's status means it refused the API key.

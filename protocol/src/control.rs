@@ -158,6 +158,14 @@ pub enum ServerMessage {
     RateLimited { retry_after_ms: u32, limit: String },
     #[serde(rename = "pong")]
     Pong { nonce: u32 },
+    /// The assistant handed the conversation to a person (a built-in tool): the page decides
+    /// how (a chat link, a phone number). The session goes on.
+    #[serde(rename = "handoff")]
+    Handoff { reason: String },
+    /// The assistant ended the conversation (a built-in tool), after its last reply. The
+    /// client closes the socket and does not reconnect.
+    #[serde(rename = "session.end")]
+    SessionEnd { reason: String },
 }
 
 /// Why a text message was refused. Every variant maps to the [`ErrorCode`] sent back.
@@ -211,7 +219,7 @@ const CLIENT_TYPES: [&str; 7] = [
     "ping",
 ];
 
-const SERVER_TYPES: [&str; 10] = [
+const SERVER_TYPES: [&str; 12] = [
     "session.ready",
     "session.token",
     "transcript.partial",
@@ -222,6 +230,8 @@ const SERVER_TYPES: [&str; 10] = [
     "error",
     "rate_limited",
     "pong",
+    "handoff",
+    "session.end",
 ];
 
 impl ClientMessage {

@@ -104,6 +104,8 @@ fn every_message_type_has_an_example() {
         "error",
         "rate_limited",
         "pong",
+        "handoff",
+        "session.end",
     ] {
         assert!(
             shown.iter().any(|s| s == ty),

@@ -145,6 +145,8 @@ fn server_message() -> impl Strategy<Value = ServerMessage> {
             limit
         }),
         any::<u32>().prop_map(|nonce| ServerMessage::Pong { nonce }),
+        text().prop_map(|reason| ServerMessage::Handoff { reason }),
+        text().prop_map(|reason| ServerMessage::SessionEnd { reason }),
         (id(), any::<u32>()).prop_map(|(token, expires_in_s)| ServerMessage::SessionToken {
             token,
             expires_in_s

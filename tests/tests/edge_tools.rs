@@ -347,3 +347,96 @@ fn an_interruption_cancels_a_cancellable_tool_call_and_the_conversation_goes_on(
     );
     client.close();
 }
+
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn built_in_tools_tell_the_time_hand_off_to_a_person_and_end_the_conversation() {
+    let emu = Emulator::start(0).unwrap();
+    script(
+        &emu,
+        json!({"endpoint": "chat", "queue": [
+            {"tool_calls": [{"name": "current_time", "arguments": ""}]},
+            {"reply": "It is opening time."},
+            {"tool_calls": [{"name": "transfer_to_human", "arguments": "{\"reason\": \"wants a person\"}"}]},
+            {"reply": "A colleague will take over."},
+            {"tool_calls": [{"name": "end_conversation", "arguments": "{\"reason\": \"goodbye\"}"}]},
+            {"reply": "Goodbye!"}
+        ]}),
+    );
+    let dev = WranglerDev::start();
+    let mut settings = aura_admin::settings_for("t", &[&dev.url("")], &emu.base_url(), "Be brief.");
+    settings["builtin_tools"] = json!(["current_time", "transfer_to_human", "end_conversation"]);
+    settings["time_zone"] = json!("Europe/London");
+    let tenant = dev.tenant_with("builtins", settings);
+    let mut client = tenant.connect("");
+    client.start();
+
+    let (caption, errors, _) = typed_turn(&mut client, "What time is it?");
+    assert_eq!((caption.as_str(), errors.len()), ("It is opening time.", 0));
+    let chats = requests_to(&emu, "chat");
+    let offered: Vec<&str> = chats[0]["body"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["function"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        offered,
+        ["current_time", "transfer_to_human", "end_conversation"]
+    );
+    let result: Value = serde_json::from_str(
+        chats[1]["body"]["messages"]
+            .as_array()
+            .unwrap()
+            .last()
+            .unwrap()["content"]
+            .as_str()
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(result["time_zone"], "Europe/London", "{result}");
+    let now = result["now"].as_str().unwrap();
+    assert!(
+        [
+            "Monday",
+            "Tuesday",
+            "Wednesday",
+            "Thursday",
+            "Friday",
+            "Saturday",
+            "Sunday"
+        ]
+        .iter()
+        .any(|d| now.contains(d)),
+        "a local date and time: {now}"
+    );
+
+    client.send_json(json!({"type": "input.text", "text": "Can I talk to a person?"}));
+    let messages = client.until("response.done", Duration::from_secs(20));
+    let handoff = messages
+        .iter()
+        .find_map(|m| match m {
+            Incoming::Json(v) if v["type"] == "handoff" => Some(v.clone()),
+            _ => None,
+        })
+        .expect("the page is told to hand off");
+    assert_eq!(handoff["reason"], "wants a person");
+
+    client.send_json(json!({"type": "input.text", "text": "Bye."}));
+    let end = client.until("session.end", Duration::from_secs(20));
+    let kinds: Vec<&str> = end.iter().filter_map(|m| m.kind()).collect();
+    let done_at = kinds
+        .iter()
+        .position(|k| *k == "response.done")
+        .expect("the reply finished first");
+    assert_eq!(kinds.last(), Some(&"session.end"));
+    assert!(done_at < kinds.len() - 1);
+    let Some(Incoming::Json(v)) = end.last() else {
+        panic!()
+    };
+    assert_eq!(v["reason"], "goodbye");
+    assert!(
+        client.next(Duration::from_secs(2)).is_none(),
+        "the edge closed the socket"
+    );
+}
