@@ -206,6 +206,12 @@ struct LastReply {
     chunks: Vec<SpokenChunk>,
 }
 
+/// One LLM request of a turn: the messages so far, and whether tools are offered.
+struct LlmStep<'a> {
+    messages: &'a [serde_json::Value],
+    offer_tools: bool,
+}
+
 /// The turn of an utterance, asked for at its start.
 enum Grant {
     /// Asked for; the answer is on its way.
@@ -1059,9 +1065,10 @@ impl VoiceSession {
         id: u32,
         config: &ProviderConfig,
         user_text: &str,
-        messages: &[serde_json::Value],
+        step: LlmStep<'_>,
         tx: mpsc::UnboundedSender<String>,
     ) -> LlmResult {
+        let messages = step.messages;
         let routes: Vec<Route> = config
             .llm
             .iter()
@@ -1114,7 +1121,7 @@ impl VoiceSession {
                 .map(|t| json!({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}))
                 .chain(config.builtin_tools.iter().filter_map(|n| crate::tools::builtin_definition(n)))
                 .collect();
-            if !offered.is_empty() {
+            if !offered.is_empty() && step.offer_tools {
                 body["tools"] = offered.into();
             }
             let attempt = self.attempt(ws, id, endpoint, route, &body, &tx).await;
@@ -1346,7 +1353,18 @@ impl VoiceSession {
         let mut filler_said = false;
         for step in 0..=TOOL_STEPS_MAX {
             let r = self
-                .answer(ws, id, config, user_text, &messages, tx.clone())
+                .answer(
+                    ws,
+                    id,
+                    config,
+                    user_text,
+                    LlmStep {
+                        messages: &messages,
+                        // The last step offers no tools: the model must answer in words.
+                        offer_tools: step < TOOL_STEPS_MAX,
+                    },
+                    tx.clone(),
+                )
                 .await;
             if step == 0 {
                 total.first_token_ms = r.first_token_ms;

@@ -440,3 +440,61 @@ fn built_in_tools_tell_the_time_hand_off_to_a_person_and_end_the_conversation() 
         "the edge closed the socket"
     );
 }
+
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn a_tool_that_times_out_is_an_error_result_and_a_looping_model_must_answer_after_four_steps() {
+    let emu = Emulator::start(0).unwrap();
+    let loop_step = json!({"tool_calls": [{"name": "current_time", "arguments": ""}]});
+    script(
+        &emu,
+        json!({"endpoint": "chat", "queue": [
+            {"tool_calls": [{"name": "stuck", "arguments": "{\"order\": 1}"}]},
+            {"reply": "That system is slow today."},
+            loop_step, loop_step, loop_step, loop_step,
+            {"reply": "Done after four."}
+        ]}),
+    );
+    let hooks = WebhookServer::start(
+        "sk-tools4-webhook",
+        vec![("stuck", 1_500, 200, r#"{"late":true}"#)],
+    );
+    let dev = WranglerDev::start();
+    let mut settings = aura_admin::settings_for("t", &[&dev.url("")], &emu.base_url(), "Be brief.");
+    let mut stuck = tool("stuck", &hooks.url(), order_schema());
+    stuck["timeout_ms"] = json!(300);
+    settings["tools"] = json!([stuck]);
+    settings["builtin_tools"] = json!(["current_time"]);
+    let tenant = dev.tenant_with("tools4", settings);
+    let mut client = tenant.connect("");
+    client.start();
+
+    let (caption, errors, done) = typed_turn(&mut client, "Check order 1.");
+    assert_eq!(
+        (caption.as_str(), errors.len()),
+        ("That system is slow today.", 0),
+        "{done}"
+    );
+    let chats = requests_to(&emu, "chat");
+    let last = chats[1]["body"]["messages"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()
+        .clone();
+    assert_eq!(
+        last["content"],
+        r#"{"error":"the tool did not answer in time"}"#
+    );
+
+    let (caption, errors, _) = typed_turn(&mut client, "What time is it, really?");
+    assert_eq!((caption.as_str(), errors.len()), ("Done after four.", 0));
+    let chats = requests_to(&emu, "chat");
+    assert_eq!(chats.len(), 2 + 5, "four tool steps, then an answer");
+    assert!(chats[2..6].iter().all(|c| c["body"]["tools"].is_array()));
+    assert!(
+        chats[6]["body"]["tools"].is_null(),
+        "the last step offers no tools"
+    );
+    client.close();
+}
