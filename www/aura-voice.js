@@ -12,7 +12,7 @@ import { initSync, SessionClient } from "./pkg/aura_client.js";
 
 const EVENT = { SPEECH_STARTED: 1, SPEECH_STOPPED: 2, PAUSED: 3, RESUMED: 4, INTERRUPTED: 5, REPLY_PLAYED: 6 };
 
-export async function startVoice({ sessionUrl, onEvent = () => {}, audioContext, stream, microphone } = {}) {
+export async function startVoice({ sessionUrl, onEvent = () => {}, audioContext, stream, microphone, language, voice } = {}) {
   const module = await WebAssembly.compileStreaming(fetch(new URL("./pkg/aura_client_bg.wasm", import.meta.url)));
   initSync({ module });
   const ctx = audioContext ?? new AudioContext();
@@ -51,6 +51,7 @@ export async function startVoice({ sessionUrl, onEvent = () => {}, audioContext,
       onEvent("failed", { code: "internal", message: data.message });
     }
   };
+  client.setPreferences(language ?? null, voice ?? null);
   client.connect();
   return {
     client, node, context: ctx,

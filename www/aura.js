@@ -3,7 +3,8 @@
 //   <script src="https://AURA_HOST/aura.js" data-key="pk_..." async></script>
 //
 // Options (data attributes): data-position="bottom-right|bottom-left", data-color="#6b4226",
-// data-greeting="Hi! How can I help?", data-language="en-US", data-title="Assistant".
+// data-greeting="Hi! How can I help?", data-language="en-US", data-voice="nova" (the TTS
+// provider's voice name; the tenant's by default), data-title="Assistant".
 // API: Aura.open(), Aura.close(), Aura.on(event, fn) / Aura.off(event, fn) with events
 // "open", "close", "state" ({state, detail}), "transcript" ({text}), "reply" ({text}),
 // "handoff" ({reason}: the assistant hands the visitor to a person; the page decides how),
@@ -26,6 +27,7 @@
     greeting: data.greeting ?? "Hi! Ask me anything, by voice or by typing.",
     language: data.language ?? navigator.language ?? "en-US",
     title: data.title ?? "Assistant",
+    voice: data.voice ?? null,
   };
   const wsBase = base.href.replace(/^http/, "ws");
   const sessionUrl = `${new URL("v1/session", wsBase)}?key=${encodeURIComponent(options.key)}`;
@@ -191,7 +193,9 @@
       const { startVoice } = await import(new URL("aura-voice.js", base).href);
       const ctx = new AudioContext();
       const silent = ctx.createMediaStreamDestination().stream;
-      voice = await startVoice({ sessionUrl, onEvent, audioContext: ctx, stream: silent });
+      voice = await startVoice({
+        sessionUrl, onEvent, audioContext: ctx, stream: silent, language: options.language, voice: options.voice,
+      });
       return voice;
     })().catch((e) => { starting = null; setState("error", e.message); emit("error", { code: "start", message: e.message }); throw e; });
     return starting;

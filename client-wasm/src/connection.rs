@@ -85,6 +85,7 @@ pub struct Connection {
     session: Option<(String, String)>,
     attempt: u32,
     language: Option<String>,
+    voice: Option<String>,
     /// How long the server keeps a dropped conversation resumable (from `session.ready`).
     resume_window_ms: u64,
     /// When the current run of failed attempts began (the first drop after ready).
@@ -104,6 +105,7 @@ impl Connection {
             session: None,
             attempt: 0,
             language: None,
+            voice: None,
             resume_window_ms: 0,
             dropped_at_ms: None,
             retry_after_ms: None,
@@ -113,6 +115,11 @@ impl Connection {
     /// The user's language, sent with `session.start`.
     pub fn set_language(&mut self, language: Option<String>) {
         self.language = language;
+    }
+
+    /// The reply voice the page asks for, sent with `session.start`.
+    pub fn set_voice(&mut self, voice: Option<String>) {
+        self.voice = voice;
     }
 
     pub fn is_ready(&self) -> bool {
@@ -160,6 +167,7 @@ impl Connection {
                     input_sample_rate: aura_protocol::limits::INPUT_SAMPLE_RATE,
                     output_sample_rate: Some(24_000),
                     language: self.language.clone(),
+                    voice: self.voice.clone(),
                 }),
                 false,
             ),

@@ -170,6 +170,14 @@ impl SessionClient {
         SessionClient { inner }
     }
 
+    /// The user's language (BCP 47) and the reply voice, sent when a conversation starts.
+    #[wasm_bindgen(js_name = setPreferences)]
+    pub fn set_preferences(&self, language: Option<String>, voice: Option<String>) {
+        let mut conn = self.inner.conn.borrow_mut();
+        conn.set_language(language.filter(|l| !l.is_empty()));
+        conn.set_voice(voice.filter(|v| !v.is_empty()));
+    }
+
     /// Connects (and keeps reconnecting after drops until `close`).
     pub fn connect(&self) {
         let cmds = self.inner.conn.borrow_mut().connect();

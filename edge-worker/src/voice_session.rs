@@ -345,6 +345,11 @@ impl VoiceSession {
             return Ok(None);
         }
         self.refresh_token(ws, &tenant)?;
+        let mut config = config;
+        // The page's voice, if it asked for one at the start.
+        if let Some(voice) = self.meta("voice")?.filter(|v| !v.is_empty()) {
+            config.tts_voice = voice;
+        }
         Ok(Some(config))
     }
 
@@ -509,6 +514,9 @@ impl VoiceSession {
             Action::Start(start) => {
                 if let Some(language) = &start.language {
                     self.set_meta("language", language)?;
+                }
+                if let Some(voice) = &start.voice {
+                    self.set_meta("voice", voice)?;
                 }
                 // A new conversation on this object starts empty.
                 self.state

@@ -21,6 +21,10 @@ pub struct SessionStart {
     /// BCP 47 language tag of the user's speech, e.g. `en-US`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
+    /// The reply voice the page asks for (the TTS provider's name, e.g. `nova`), instead of the
+    /// tenant's default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub voice: Option<String>,
 }
 
 /// Continues a conversation after a reconnect, instead of `session.start`.
@@ -276,6 +280,9 @@ impl ClientMessage {
                 if let Some(lang) = &s.language {
                     check_language(ty, lang)?;
                 }
+                if let Some(voice) = &s.voice {
+                    check_voice(ty, voice)?;
+                }
             }
             Self::SessionResume(r) => {
                 check_version(r.protocol)?;
@@ -420,6 +427,18 @@ fn check_language(ty: &'static str, lang: &str) -> Result<(), ControlError> {
         Ok(())
     } else {
         Err(invalid(ty, "`language` is not a BCP 47 tag"))
+    }
+}
+
+fn check_voice(ty: &'static str, voice: &str) -> Result<(), ControlError> {
+    let ok = (1..=64).contains(&voice.len())
+        && voice
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b));
+    if ok {
+        Ok(())
+    } else {
+        Err(invalid(ty, "`voice` is not a voice name"))
     }
 }
 

@@ -28,6 +28,7 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
                     input_sample_rate: 16_000,
                     output_sample_rate,
                     language,
+                    voice: None,
                 })
             ),
         (id(), id()).prop_map(

@@ -5,4 +5,6 @@ tag.src = `${params.get("edge")}/aura.js`;
 tag.async = true;
 tag.dataset.key = params.get("key");
 tag.dataset.title = "Shop assistant";
+tag.dataset.voice = "nova";
+tag.dataset.language = "en-GB";
 document.body.append(tag);

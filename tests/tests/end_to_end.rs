@@ -233,6 +233,12 @@ fn the_widget_on_a_strict_csp_page_of_another_origin_holds_a_spoken_turn() {
     }
     let stt = requests_to(&emu, "transcriptions");
     assert_eq!(stt.len(), 1, "one utterance: {stt:?}");
+    // The tag's data-voice chose the reply voice.
+    let speech = requests_to(&emu, "speech");
+    assert!(
+        !speech.is_empty() && speech.iter().all(|r| r["body"]["voice"] == "nova"),
+        "{speech:?}"
+    );
 }
 
 #[test]
