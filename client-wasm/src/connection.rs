@@ -93,7 +93,14 @@ pub struct Connection {
     /// The server's `retry_after_ms` from a `rate_limited` refusal of this connection: the
     /// next attempt waits at least this long.
     retry_after_ms: Option<u32>,
+    /// Attempts in a row that never opened (a refused upgrade looks like this to a browser:
+    /// a wrong key or origin, or no network).
+    unopened: u32,
 }
+
+/// Attempts in a row to start a conversation that never open before the client gives up and
+/// says so (about 16 s with the default backoff). Resuming keeps trying within its window.
+pub const START_ATTEMPTS_MAX: u32 = 6;
 
 impl Connection {
     /// A connection to the session endpoint at `url` (e.g. `wss://example.com/v1/session`).
@@ -109,6 +116,7 @@ impl Connection {
             resume_window_ms: 0,
             dropped_at_ms: None,
             retry_after_ms: None,
+            unopened: 0,
         }
     }
 
@@ -152,6 +160,7 @@ impl Connection {
 
     /// The socket opened: start a new session or resume the last one.
     pub fn on_open(&mut self) -> Vec<Command> {
+        self.unopened = 0;
         let (msg, resuming) = match &self.session {
             Some((session_id, token)) => (
                 ClientMessage::SessionResume(SessionResume {
@@ -253,6 +262,16 @@ impl Connection {
     pub fn on_close(&mut self, now_ms: u64, random: f32) -> Vec<Command> {
         if matches!(self.state, State::Closed | State::Idle) {
             return Vec::new();
+        }
+        if self.state == State::Connecting {
+            self.unopened += 1;
+            if self.session.is_none() && self.unopened >= START_ATTEMPTS_MAX {
+                self.state = State::Closed;
+                return vec![Command::Emit(Event::Failed {
+                    code: ErrorCode::Unauthorized,
+                    message: "cannot connect to the assistant: check the key, this page's origin and the network".into(),
+                })];
+            }
         }
         self.attempt += 1;
         self.dropped_at_ms.get_or_insert(now_ms);
@@ -580,5 +599,48 @@ mod tests {
         ));
         assert_eq!(c.on_close(1_000, 0.5), vec![], "no reconnect");
         assert_eq!(c.session_id(), None);
+    }
+
+    #[test]
+    fn a_start_that_never_opens_gives_up_with_a_message_but_a_resume_keeps_trying() {
+        let mut c = Connection::new("ws://h/v1/session?key=pk_revoked", Backoff::default());
+        c.connect();
+        let mut now = 0;
+        let mut last = Vec::new();
+        for _ in 0..START_ATTEMPTS_MAX {
+            last = c.on_close(now, 0.5);
+            now += 10_000;
+            c.on_timer(now);
+        }
+        assert!(
+            matches!(
+                last.as_slice(),
+                [Command::Emit(Event::Failed {
+                    code: ErrorCode::Unauthorized,
+                    ..
+                })]
+            ),
+            "{last:?}"
+        );
+        assert_eq!(c.on_timer(now + 60_000), vec![], "no more attempts");
+
+        // With a conversation to resume, drops are retried (within the resume window).
+        let mut c = Connection::new("ws://h/v1/session", Backoff::default());
+        c.connect();
+        c.on_open();
+        c.on_text(&ready("abc", "tok", false));
+        let mut now = 1_000;
+        for _ in 0..START_ATTEMPTS_MAX + 2 {
+            let cmds = c.on_close(now, 0.5);
+            assert!(
+                matches!(
+                    cmds.first(),
+                    Some(Command::Emit(Event::Reconnecting { .. }))
+                ),
+                "{cmds:?}"
+            );
+            now += 9_000;
+            c.on_timer(now);
+        }
     }
 }
