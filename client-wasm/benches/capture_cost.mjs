@@ -29,8 +29,7 @@ const mic = (n) => {
   return 0.1 * env * s + 0.01 * rand();
 };
 
-// A reply to play: 60 s of 24 kHz audio in 20 ms frames (protocol v1 output frames).
-const engine = new AudioEngine(RATE);
+// A reply to play: 24 kHz audio in 20 ms frames (protocol v1 output frames).
 const frame = (reply, seq, end) => {
   const samples = 480, buf = new ArrayBuffer(20 + samples * 2), v = new DataView(buf);
   v.setUint8(0, 1); v.setUint8(1, 2); v.setUint16(2, end ? 1 : 0, true);
@@ -42,26 +41,37 @@ const frame = (reply, seq, end) => {
   }
   return new Uint8Array(buf);
 };
-const replyFrames = Math.min(2999, Math.ceil(QUANTA * QUANTUM / RATE / 0.02) + 10);
-for (let seq = 0; seq < replyFrames; seq++) {
-  const code = engine.pushReplyFrame(frame(1, seq, seq === replyFrames - 1));
-  if (code !== 0) throw new Error(`pushReplyFrame returned ${code} at seq ${seq}`);
-}
 
 const view = (ptr, len) => new Float32Array(wasm.memory.buffer, ptr, len);
-const times = new Float64Array(QUANTA);
-let n = 0, events = 0, sent = 0, heard = 0;
-for (let q = 0; q < QUANTA; q++) {
-  const input = view(engine.inputPtr(), QUANTUM);
-  for (let i = 0; i < QUANTUM; i++) input[i] = mic(n++);
-  const t0 = performance.now();
-  const pending = engine.process();
-  times[q] = (performance.now() - t0) * 1000;
-  const out = view(engine.outputPtr(), QUANTUM);
-  if (out[64] !== 0) heard++;
-  if (pending) events += engine.takeEvents().length / 3;
-  if (engine.outboxLen()) sent += engine.takeOutbox().length;
-}
+
+// Times AudioEngine.process() per quantum, with or without a reply playing through it.
+const runEngine = (withReply) => {
+  const engine = new AudioEngine(RATE);
+  if (withReply) {
+    const replyFrames = Math.min(2999, Math.ceil(QUANTA * QUANTUM / RATE / 0.02) + 10);
+    for (let seq = 0; seq < replyFrames; seq++) {
+      const code = engine.pushReplyFrame(frame(1, seq, seq === replyFrames - 1));
+      if (code !== 0) throw new Error(`pushReplyFrame returned ${code} at seq ${seq}`);
+    }
+  }
+  const times = new Float64Array(QUANTA);
+  let n = 0, events = 0, sent = 0, heard = 0;
+  for (let q = 0; q < QUANTA; q++) {
+    const input = view(engine.inputPtr(), QUANTUM);
+    for (let i = 0; i < QUANTUM; i++) input[i] = mic(n++);
+    const t0 = performance.now();
+    const pending = engine.process();
+    times[q] = (performance.now() - t0) * 1000;
+    const out = view(engine.outputPtr(), QUANTUM);
+    if (out[64] !== 0) heard++;
+    if (pending) events += engine.takeEvents().length / 3;
+    if (engine.outboxLen()) sent += engine.takeOutbox().length;
+  }
+  engine.free();
+  return { times, check: { quanta_with_reply_audio: heard, events, input_bytes_sent: sent } };
+};
+const listening = runEngine(false);
+const playing = runEngine(true);
 
 const vad = new VadOnly();
 const FRAMES = Math.ceil(QUANTA / 6);
@@ -79,20 +89,25 @@ const stats = (a) => {
   const q = (p) => s[Math.min(s.length - 1, Math.round((s.length - 1) * p))];
   return { median_us: +q(0.5).toFixed(2), p95_us: +q(0.95).toFixed(2), p99_us: +q(0.99).toFixed(2), mean_us: +(s.reduce((x, y) => x + y, 0) / s.length).toFixed(2) };
 };
-const engineStats = stats(times.subarray(100)), earshot = stats(vadTimes.subarray(20));
+const listeningStats = stats(listening.times.subarray(100));
+const engineStats = stats(playing.times.subarray(100)), earshot = stats(vadTimes.subarray(20));
 console.log(JSON.stringify({
   benchmark: "capture_cost",
   runtime: `node ${process.version} (V8 WebAssembly)`,
   rate_hz: RATE,
   quanta: QUANTA,
+  // Listening: resampling to 16 kHz, VAD, turn-taking, framing. Reply playing: the same plus
+  // playback (jitter buffer, 24 kHz -> 48 kHz) and barge-in with echo-path estimation.
+  engine_listening_per_quantum: listeningStats,
   engine_per_quantum: engineStats,
   earshot_alone_per_quantum: earshot,
-  // The engine's cost is bursty (most quanta only buffer; every 6th to 8th converts a chunk and
-  // decides a VAD frame), so the mean is the fair per-quantum figure and p99 the worst case.
+  // A VAD frame is decided every 5th to 6th quantum, so the cost per quantum is bursty: the
+  // mean is the fair per-quantum figure and p99 the worst case.
+  engine_listening_over_earshot_mean: +(listeningStats.mean_us / earshot.mean_us).toFixed(2),
   engine_over_earshot_median: +(engineStats.median_us / earshot.median_us).toFixed(2),
   engine_over_earshot_mean: +(engineStats.mean_us / earshot.mean_us).toFixed(2),
   target_median_us: 27,
   quantum_budget_us: +(QUANTUM / RATE * 1e6).toFixed(1),
-  check: { quanta_with_reply_audio: heard, events, input_bytes_sent: sent },
+  check: { listening: listening.check, reply_playing: playing.check },
   wasm_bytes: readFileSync(`${root}www/pkg/aura_client_bg.wasm`).length,
 }));

@@ -12,7 +12,7 @@
 
 use std::f64::consts::TAU;
 
-use aura_client::resample::StreamResampler;
+use aura_client::resample::{Filter, StreamResampler};
 
 const OUT: f64 = 16_000.0;
 
@@ -51,11 +51,12 @@ fn main() {
                 .max_by(|a, b| snr_at(*a).total_cmp(&snr_at(*b)))
                 .unwrap()
         };
-        let coarse = best(-1.0, 0.05, 40);
+        // Within +-3 samples: rubato reports its delay rounded to whole output samples.
+        let coarse = best(-3.0, 0.05, 120);
         let delay = best(coarse - 0.05, 0.002, 50);
         let snr_sweep = snr_at(delay);
 
-        let rs = StreamResampler::new(rate, 16_000).unwrap();
+        let rs = StreamResampler::new(rate, 16_000, Filter::Speech).unwrap();
         rows.push(format!(
             "{{\"from_hz\":{rate},\"to_hz\":16000,\"chunk_in\":{},\"latency_ms\":{:.1},\"passband_ripple_db_to_7k\":{ripple:.4},\"passband_gain_db_min\":{:.4},\"tone_10k_db\":{stop_db:.1},\"snr_1k_db\":{snr_tone:.1},\"snr_sweep_db\":{snr_sweep:.1},\"sweep_fractional_delay_samples\":{delay:.3}}}",
             rs.chunk_len(),
@@ -87,7 +88,7 @@ fn sweep(rate: u32, f0: f64, f1: f64, amp: f64, secs: f64) -> (Vec<f32>, impl Fn
 
 /// The signal at 16 kHz, as the capture path produces it, delay removed.
 fn convert(rate: u32, input: &[f32]) -> Vec<f64> {
-    let mut rs = StreamResampler::new(rate, 16_000).unwrap();
+    let mut rs = StreamResampler::new(rate, 16_000, Filter::Speech).unwrap();
     let mut out = Vec::new();
     for q in input.chunks(128) {
         rs.process(q, |o| out.extend(o.iter().map(|&s| f64::from(s))));

@@ -7,7 +7,7 @@
 
 use crate::barge_in::{BargeIn, BargeInConfig, BargeInEvent};
 use crate::framer::Framer;
-use crate::resample::{ResampleError, StreamResampler};
+use crate::resample::{Filter, ResampleError, StreamResampler};
 use crate::turn::{TurnConfig, TurnDetector, TurnEvent};
 use crate::vad::{VAD_FRAME_MS, VAD_FRAME_SAMPLES, Vad};
 
@@ -61,7 +61,7 @@ impl Capture {
         turn: TurnConfig,
         barge_in: BargeInConfig,
     ) -> Result<Self, ResampleError> {
-        let resampler = StreamResampler::new(ctx_rate, 16_000)?;
+        let resampler = StreamResampler::new(ctx_rate, 16_000, Filter::Speech)?;
         // Enough history for the padding before a barge-in's onset plus its confirmation time.
         let keep_ms =
             turn.pre_speech_pad_ms + barge_in.confirm_ms + barge_in.onset_ms + 4 * VAD_FRAME_MS;
@@ -244,7 +244,7 @@ mod tests {
             .expect("espeak-ng is needed for these tests: scripts/bootstrap.sh --test installs it");
         assert!(status.success());
         let clip = crate::clip::read_wav(&path).unwrap();
-        let mut rs = StreamResampler::new(clip.rate, CTX).unwrap();
+        let mut rs = StreamResampler::new(clip.rate, CTX, Filter::Speech).unwrap();
         let mut out = Vec::new();
         rs.process(&clip.samples, |b| out.extend_from_slice(b));
         rs.flush(|b| out.extend_from_slice(b));

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use crate::resample::StreamResampler;
+use crate::resample::{Filter, StreamResampler};
 use crate::turn::{TurnConfig, TurnDetector, TurnEvent};
 use crate::vad::{VAD_FRAME_MS, Vad};
 
@@ -98,7 +98,7 @@ fn collect<T>(
 /// The clip at 16 kHz, through the same streaming resampler as the browser (fed in 128-sample
 /// quanta), with the resampler's delay removed so times line up with the file.
 pub fn to_16k(clip: &Clip) -> Result<Vec<f32>, crate::resample::ResampleError> {
-    let mut rs = StreamResampler::new(clip.rate, 16_000)?;
+    let mut rs = StreamResampler::new(clip.rate, 16_000, Filter::Speech)?;
     let mut out = Vec::with_capacity(clip.samples.len() * 16_000 / clip.rate as usize + 4_096);
     for quantum in clip.samples.chunks(128) {
         rs.process(quantum, |o| out.extend_from_slice(o));

@@ -6,7 +6,7 @@
 //! a ring of i16; it is converted to the audio context's rate while rendering, 128 samples at a
 //! time. Nothing is allocated after construction unless the TTS rate changes.
 
-use crate::resample::{ResampleError, StreamResampler};
+use crate::resample::{Filter, ResampleError, StreamResampler};
 
 /// Playback parameters.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -101,7 +101,7 @@ impl Playback {
     /// A buffer that renders at the audio context's rate.
     pub fn new(ctx_rate: u32, config: PlaybackConfig) -> Result<Self, ResampleError> {
         // Validates the rate the same way the resampler does.
-        StreamResampler::new(ctx_rate, ctx_rate)?;
+        StreamResampler::new(ctx_rate, ctx_rate, Filter::Playback)?;
         let fifo_cap = ctx_rate as usize / 5; // 200 ms: more than one converted chunk at any rate
         Ok(Self {
             config,
@@ -204,7 +204,7 @@ impl Playback {
 
     fn start_reply(&mut self, reply: u32, rate: u32) -> Result<(), ResampleError> {
         if self.resampler.as_ref().is_none_or(|r| r.rate_in() != rate) {
-            let rs = StreamResampler::new(rate, self.ctx_rate)?;
+            let rs = StreamResampler::new(rate, self.ctx_rate, Filter::Playback)?;
             self.chunk = vec![0.0; rs.chunk_len().max(1)];
             self.ring = vec![0; rate as usize * self.config.capacity_s as usize];
             self.resampler = Some(rs);

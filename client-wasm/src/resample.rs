@@ -1,17 +1,49 @@
-//! Streaming sample-rate conversion for the real-time path, on rubato's FFT resampler.
+//! Streaming sample-rate conversion for the real-time path, on rubato's windowed-sinc resampler.
 //!
-//! The browser hands the worklet 128-sample render quanta; rubato's FFT resampler is accurate
-//! when it works on chunks of several hundred samples (a 128-sample FFT cuts the band near
-//! 7 kHz). [`StreamResampler`] collects quanta into one chunk of about [`TARGET_CHUNK`] input
-//! samples, converts it, and hands the output on. Nothing is allocated after construction.
+//! The browser hands the worklet 128-sample render quanta; [`StreamResampler`] converts each
+//! one as it comes ([`CHUNK`] input samples per conversion), so the microphone path adds a few
+//! milliseconds rather than a block of tens. One filter phase per sub-sample position of the
+//! rate pair makes the conversion exact polyphase filtering for the common rates. Two filter
+//! lengths ([`Filter`]): a long one for the microphone (the speech path, held to the quality
+//! targets of the resampler benchmark) and a short one for playback. Nothing is allocated after
+//! construction.
+//!
+//! rubato's FFT resampler was used before: as good on quality, but it pulls in rustfft's generic
+//! planner (every butterfly size and algorithm, about 40% of the client's WebAssembly) and has
+//! to work on ~768-sample chunks (16 ms of added latency at 48 kHz). See docs/client.md.
 
 use rubato::audioadapter_buffers::direct::InterleavedSlice;
-use rubato::{Fft, FixedSync, Resampler, WindowFunction};
+use rubato::{
+    Async, FixedAsync, Resampler, SincInterpolationParameters, SincInterpolationType,
+    WindowFunction,
+};
 
-/// Input samples per conversion chunk that the resampler aims at (rounded up to what the rate
-/// pair allows). 768 is the smallest that keeps every quality target of the resampler benchmark
-/// (512 misses the sweep SNR); at 48 kHz it costs 24 ms of latency, chunk plus filter delay.
-pub const TARGET_CHUNK: usize = 768;
+/// Input samples per conversion: one render quantum.
+pub const CHUNK: usize = 128;
+
+/// Most filter phases kept per rate pair (taps x phases floats of table). Rate pairs whose
+/// positions repeat with a longer period interpolate between phases (cubic).
+const MAX_PHASES: usize = 512;
+
+/// Which filter a stream gets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Filter {
+    /// Microphone -> 16 kHz for the VAD and speech-to-text: 320 taps (Blackman-Harris squared),
+    /// ripple under 0.02 dB to 7 kHz, more than 135 dB of stop band (resampler benchmark).
+    Speech,
+    /// Reply audio -> the context rate: 64 taps, a quarter of the cost of `Speech` at 48 kHz
+    /// output, where every output sample costs one dot product.
+    Playback,
+}
+
+impl Filter {
+    fn taps(self) -> usize {
+        match self {
+            Filter::Speech => 320,
+            Filter::Playback => 64,
+        }
+    }
+}
 
 /// Lowest and highest rates accepted on either side.
 pub const MIN_RATE: u32 = 8_000;
@@ -29,7 +61,7 @@ pub enum ResampleError {
 /// Converts a mono stream from one rate to another, fed in blocks of any size.
 pub struct StreamResampler {
     /// `None` when both rates are equal: samples pass through untouched.
-    fft: Option<Fft<f32>>,
+    sinc: Option<Async<f32>>,
     rate_in: u32,
     rate_out: u32,
     pending: Vec<f32>,
@@ -52,7 +84,7 @@ impl std::fmt::Debug for StreamResampler {
 
 impl StreamResampler {
     /// A resampler from `rate_in` to `rate_out` Hz.
-    pub fn new(rate_in: u32, rate_out: u32) -> Result<Self, ResampleError> {
+    pub fn new(rate_in: u32, rate_out: u32, filter: Filter) -> Result<Self, ResampleError> {
         for rate in [rate_in, rate_out] {
             if !(MIN_RATE..=MAX_RATE).contains(&rate) {
                 return Err(ResampleError::UnsupportedRate(rate));
@@ -60,7 +92,7 @@ impl StreamResampler {
         }
         if rate_in == rate_out {
             return Ok(Self {
-                fft: None,
+                sinc: None,
                 rate_in,
                 rate_out,
                 pending: Vec::new(),
@@ -70,21 +102,31 @@ impl StreamResampler {
                 emitted: 0,
             });
         }
-        // One FFT per chunk (sub_chunks = 1): the longest filter, hence the sharpest band edge.
-        let fft = Fft::<f32>::new_custom(
-            rate_in as usize,
-            rate_out as usize,
-            TARGET_CHUNK,
+        // The sub-sample positions of a fixed rate pair repeat with period rate_out / gcd: one
+        // filter phase per position makes the interpolation exact (no interpolation between
+        // phases), at 1 phase for 48 -> 16 kHz and 160 for 44.1 -> 16 kHz.
+        let phases = (rate_out / gcd(rate_in, rate_out)) as usize;
+        let params =
+            SincInterpolationParameters::new(filter.taps(), WindowFunction::BlackmanHarris2)
+                .oversampling_factor(phases.min(MAX_PHASES));
+        let params = if phases <= MAX_PHASES {
+            params.interpolation(SincInterpolationType::Nearest)
+        } else {
+            params.interpolation(SincInterpolationType::Cubic)
+        };
+        let sinc = Async::<f32>::new_sinc(
+            f64::from(rate_out) / f64::from(rate_in),
+            1.0,
+            &params,
+            CHUNK,
             1,
-            1,
-            WindowFunction::BlackmanHarris2,
-            FixedSync::Input,
+            FixedAsync::Input,
         )
         .map_err(|e| ResampleError::Construction(e.to_string()))?;
-        let chunk = fft.input_frames_next();
-        let out = vec![0.0; fft.output_frames_max()];
+        let chunk = sinc.input_frames_next();
+        let out = vec![0.0; sinc.output_frames_max()];
         Ok(Self {
-            fft: Some(fft),
+            sinc: Some(sinc),
             rate_in,
             rate_out,
             pending: vec![0.0; chunk],
@@ -115,7 +157,7 @@ impl StreamResampler {
 
     /// Output samples by which the converted stream lags the input, beyond chunk buffering.
     pub fn output_delay(&self) -> usize {
-        self.fft.as_ref().map_or(0, |f| f.output_delay())
+        self.sinc.as_ref().map_or(0, |f| f.output_delay())
     }
 
     /// Worst-case latency from an input sample to its output, in milliseconds: a full chunk
@@ -127,7 +169,7 @@ impl StreamResampler {
 
     /// Adds input samples; calls `emit` with each block of converted output, in order.
     pub fn process(&mut self, mut input: &[f32], mut emit: impl FnMut(&[f32])) {
-        if self.fft.is_none() {
+        if self.sinc.is_none() {
             if !input.is_empty() {
                 emit(input);
             }
@@ -151,8 +193,8 @@ impl StreamResampler {
     /// input sample so far reaches `emit`. Use it at the end of a stream; the resampler is then
     /// ready for a new stream.
     pub fn flush(&mut self, mut emit: impl FnMut(&[f32])) {
-        let Some(fft) = &self.fft else { return };
-        let delay = fft.output_delay() as u64;
+        let Some(sinc) = &self.sinc else { return };
+        let delay = sinc.output_delay() as u64;
         let owed =
             (self.taken * u64::from(self.rate_out)).div_ceil(u64::from(self.rate_in)) + delay;
         let mut partial = Some(self.filled);
@@ -178,15 +220,15 @@ impl StreamResampler {
         self.filled = 0;
         self.taken = 0;
         self.emitted = 0;
-        if let Some(fft) = &mut self.fft {
-            fft.reset();
+        if let Some(sinc) = &mut self.sinc {
+            sinc.reset();
         }
     }
 
     /// Converts the pending chunk (`partial` = how many of its samples are real) into `out`.
     fn convert(&mut self, partial: Option<usize>) -> usize {
         self.filled = 0;
-        let Some(fft) = &mut self.fft else { return 0 };
+        let Some(sinc) = &mut self.sinc else { return 0 };
         let frames_in = self.pending.len();
         let frames_out = self.out.len();
         let (Ok(input), Ok(mut output)) = (
@@ -202,9 +244,13 @@ impl StreamResampler {
             active_channels_mask: None,
         });
         // The buffers are sized from the resampler itself, so this cannot fail.
-        fft.process_into_buffer(&input, &mut output, indexing.as_ref())
+        sinc.process_into_buffer(&input, &mut output, indexing.as_ref())
             .map_or(0, |(_, written)| written)
     }
+}
+
+fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 { a } else { gcd(b, a % b) }
 }
 
 #[cfg(test)]
@@ -234,15 +280,15 @@ mod tests {
     #[test]
     fn rejects_rates_out_of_range() {
         assert_eq!(
-            StreamResampler::new(0, 16_000).unwrap_err(),
+            StreamResampler::new(0, 16_000, Filter::Speech).unwrap_err(),
             ResampleError::UnsupportedRate(0)
         );
-        assert!(StreamResampler::new(48_000, 400_000).is_err());
+        assert!(StreamResampler::new(48_000, 400_000, Filter::Speech).is_err());
     }
 
     #[test]
     fn equal_rates_pass_through_untouched() {
-        let mut rs = StreamResampler::new(16_000, 16_000).unwrap();
+        let mut rs = StreamResampler::new(16_000, 16_000, Filter::Speech).unwrap();
         let input: Vec<f32> = (0..500).map(|i| i as f32 / 500.0).collect();
         assert_eq!(run(&mut rs, &input, 128), input);
     }
@@ -250,7 +296,7 @@ mod tests {
     #[test]
     fn output_length_matches_the_rate_ratio_for_common_context_rates() {
         for rate in [44_100, 48_000, 32_000, 96_000, 22_050] {
-            let mut rs = StreamResampler::new(rate, 16_000).unwrap();
+            let mut rs = StreamResampler::new(rate, 16_000, Filter::Speech).unwrap();
             let input = tone(rate, 440.0, 1.0);
             let out = run(&mut rs, &input, 128);
             // Everything comes out, delayed by the filter: exactly input x ratio + delay.
@@ -260,7 +306,7 @@ mod tests {
 
     #[test]
     fn a_speech_band_tone_keeps_its_level_and_frequency() {
-        let mut rs = StreamResampler::new(48_000, 16_000).unwrap();
+        let mut rs = StreamResampler::new(48_000, 16_000, Filter::Speech).unwrap();
         let out = run(&mut rs, &tone(48_000, 1_000.0, 1.0), 128);
         let steady = &out[2_000..14_000];
         assert!(
@@ -281,7 +327,7 @@ mod tests {
 
     #[test]
     fn a_tone_above_the_new_nyquist_does_not_alias_into_speech() {
-        let mut rs = StreamResampler::new(48_000, 16_000).unwrap();
+        let mut rs = StreamResampler::new(48_000, 16_000, Filter::Speech).unwrap();
         let out = run(&mut rs, &tone(48_000, 10_000.0, 1.0), 128);
         let level = rms(&out[2_000..14_000]) / (0.5 / 2f32.sqrt());
         // The quality target is >= 100 dB; the benchmark reports the exact figure.
@@ -296,12 +342,12 @@ mod tests {
     fn block_size_does_not_change_the_output() {
         let input = tone(44_100, 700.0, 0.5);
         let a = run(
-            &mut StreamResampler::new(44_100, 16_000).unwrap(),
+            &mut StreamResampler::new(44_100, 16_000, Filter::Speech).unwrap(),
             &input,
             128,
         );
         let b = run(
-            &mut StreamResampler::new(44_100, 16_000).unwrap(),
+            &mut StreamResampler::new(44_100, 16_000, Filter::Speech).unwrap(),
             &input,
             1_000,
         );
@@ -309,10 +355,43 @@ mod tests {
     }
 
     #[test]
-    fn upsampling_for_playback_works_too() {
-        let mut rs = StreamResampler::new(24_000, 48_000).unwrap();
-        let out = run(&mut rs, &tone(24_000, 500.0, 0.5), 480);
-        assert!(out.len() >= 24_000);
-        assert!((rms(&out[4_000..20_000]) - 0.5 / 2f32.sqrt()).abs() < 0.01);
+    fn upsampling_for_playback_keeps_speech_and_suppresses_images() {
+        for rate_out in [48_000, 44_100] {
+            let mut rs = StreamResampler::new(24_000, rate_out, Filter::Playback).unwrap();
+            let out = run(&mut rs, &tone(24_000, 3_000.0, 0.5), 480);
+            assert!(out.len() >= rate_out as usize / 2);
+            let steady = &out[4_000..20_000];
+            assert!((rms(steady) - 0.5 / 2f32.sqrt()).abs() < 0.01, "{rate_out}");
+            // What is not the 3 kHz tone (its image at 21 kHz, for one) stays far below it.
+            let w = std::f64::consts::TAU * 3_000.0 / f64::from(rate_out);
+            let (mut c, mut q) = (0.0, 0.0);
+            for (i, &v) in steady.iter().enumerate() {
+                c += f64::from(v) * (w * i as f64).cos();
+                q += f64::from(v) * (w * i as f64).sin();
+            }
+            let n = steady.len() as f64;
+            let (c, q) = (2.0 * c / n, 2.0 * q / n);
+            let residual = steady
+                .iter()
+                .enumerate()
+                .map(|(i, &v)| {
+                    let fit = c * (w * i as f64).cos() + q * (w * i as f64).sin();
+                    (f64::from(v) - fit).powi(2)
+                })
+                .sum::<f64>()
+                / n;
+            let snr = 10.0 * ((0.125) / residual).log10();
+            assert!(snr > 60.0, "{rate_out} Hz: {snr:.1} dB");
+        }
+    }
+
+    #[test]
+    fn an_odd_context_rate_interpolates_between_filter_phases() {
+        // 44 101 Hz: positions repeat only every 16 000 outputs, more phases than are kept.
+        let mut rs = StreamResampler::new(44_101, 16_000, Filter::Speech).unwrap();
+        let out = run(&mut rs, &tone(44_101, 1_000.0, 1.0), 128);
+        assert!((out.len() as i64 - 16_000 - rs.output_delay() as i64).abs() <= 1);
+        let steady = &out[2_000..14_000];
+        assert!((rms(steady) - 0.5 / 2f32.sqrt()).abs() < 0.01);
     }
 }

@@ -31,7 +31,12 @@ fn speech_file(path: &Path, rate: u32, channels: u16) -> (u64, u64) {
         .expect("espeak-ng (scripts/bootstrap.sh --test installs it)");
     assert!(ok.success());
     let clip = aura_client::clip::read_wav(&spoken).unwrap();
-    let mut rs = aura_client::resample::StreamResampler::new(clip.rate, rate).unwrap();
+    let mut rs = aura_client::resample::StreamResampler::new(
+        clip.rate,
+        rate,
+        aura_client::resample::Filter::Speech,
+    )
+    .unwrap();
     let mut speech = Vec::new();
     rs.process(&clip.samples, |b| speech.extend_from_slice(b));
     let delay = rs.output_delay();

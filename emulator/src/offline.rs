@@ -6,7 +6,7 @@
 use std::io::Write;
 use std::process::{Command, Stdio};
 
-use aura_client::resample::StreamResampler;
+use aura_client::resample::{Filter, StreamResampler};
 
 const ESPEAK: &str = "espeak-ng";
 const POCKETSPHINX: &str = "pocketsphinx_continuous";
@@ -66,7 +66,7 @@ pub fn speak(text: &str, voice: &str) -> Option<Vec<u8>> {
     let out = child.wait_with_output().ok()?;
     let (samples, rate) = wav_samples(&out.stdout)?;
     let input: Vec<f32> = samples.iter().map(|&s| f32::from(s) / 32_768.0).collect();
-    let mut resampler = StreamResampler::new(rate, 24_000).ok()?;
+    let mut resampler = StreamResampler::new(rate, 24_000, Filter::Speech).ok()?;
     let mut pcm = Vec::with_capacity(input.len() * 24_000 / rate as usize * 2 + 4_096);
     let mut push = |block: &[f32]| {
         for &x in block {

@@ -709,7 +709,12 @@ fn espeak_48k(path: &Path, text: &str) -> Vec<f32> {
         .expect("espeak-ng (scripts/bootstrap.sh installs it)");
     assert!(ok.success());
     let clip = aura_client::clip::read_wav(&spoken).unwrap();
-    let mut rs = aura_client::resample::StreamResampler::new(clip.rate, MIC_RATE).unwrap();
+    let mut rs = aura_client::resample::StreamResampler::new(
+        clip.rate,
+        MIC_RATE,
+        aura_client::resample::Filter::Speech,
+    )
+    .unwrap();
     let mut speech = Vec::new();
     rs.process(&clip.samples, |b| speech.extend_from_slice(b));
     let delay = rs.output_delay();
