@@ -97,6 +97,11 @@ const BOUND_SAFETY_DB: f32 = 6.0;
 /// Spread (standard deviation of the log ratio, natural log) below which the lag is trusted:
 /// about 4 dB.
 const MAX_SPREAD: f32 = 0.92;
+/// A delay is not trusted when more than this percentage of its frames are misses (the
+/// microphone silent while the playback at that delay was active).
+const MAX_MISS_PERCENT: usize = 10;
+/// What a delay's share of misses adds to its spread when delays are compared.
+const MISS_PENALTY: f32 = 4.0;
 
 /// The barge-in detector. Feed it every VAD frame, whether or not a reply is playing.
 #[derive(Debug, Clone)]
@@ -106,6 +111,9 @@ pub struct BargeIn {
     /// Played energy per frame, and the natural log of it and of the microphone's energy.
     played: [f32; HISTORY],
     played_ln: [f32; HISTORY],
+    /// The natural log of the mean played energy of the frame and the one before it: the
+    /// played energy an echo delayed by a whole number of frames and a half would carry.
+    played_pair_ln: [f32; HISTORY],
     mic_ln: [f32; HISTORY],
     /// Whether the frame was judged echo (not the user): only those teach the estimate.
     echo_frame: [bool; HISTORY],
@@ -141,6 +149,7 @@ impl BargeIn {
             },
             played: [0.0; HISTORY],
             played_ln: [0.0; HISTORY],
+            played_pair_ln: [0.0; HISTORY],
             mic_ln: [0.0; HISTORY],
             echo_frame: [false; HISTORY],
             frames: 0,
@@ -190,6 +199,8 @@ impl BargeIn {
         let i = (self.frames % HISTORY as u64) as usize;
         self.played[i] = played_energy;
         self.played_ln[i] = played_energy.max(1e-12).ln();
+        let before = self.played_back(0);
+        self.played_pair_ln[i] = ((played_energy + before) / 2.0).max(1e-12).ln();
         self.mic_ln[i] = mic_energy.max(1e-12).ln();
         self.echo_frame[i] = false;
         self.frames += 1;
@@ -357,33 +368,55 @@ impl BargeIn {
     /// consistently (smallest spread of the log ratio) and estimates the coupling there as the
     /// mean ratio plus two spreads (an upper envelope). Trusted only with enough evidence and
     /// a small spread; otherwise the conservative gate stays.
+    ///
+    /// Delays are tried in half frames: an echo late by 7.5 frames spreads each played frame
+    /// over two microphone frames, which no whole-frame delay explains consistently, but the
+    /// mean of two played frames does. The delay returned is the whole frame just below (the
+    /// gate looks one frame either side of it).
     fn estimate_echo_path(&self) -> Option<(usize, f32)> {
-        let active = self.floor.ln() + 2.3; // 10 dB above the floor
+        let floor_ln = self.floor.ln();
+        let active = floor_ln + 2.3; // 10 dB above the floor
         let have = (self.frames as usize).min(HISTORY);
-        let mut best: Option<(f32, usize, f32)> = None;
-        for lag in 0..self.window {
-            let (mut n, mut sum, mut sum_sq) = (0usize, 0.0f32, 0.0f32);
-            for t in lag..have {
+        let mut best: Option<(f32, usize, f32, f32)> = None;
+        for candidate in 0..2 * self.window {
+            let (lag, half) = (candidate / 2, candidate % 2 == 1);
+            let played_ln = if half {
+                &self.played_pair_ln
+            } else {
+                &self.played_ln
+            };
+            let (mut n, mut misses, mut sum, mut sum_sq) = (0usize, 0usize, 0.0f32, 0.0f32);
+            for t in lag..have.saturating_sub(usize::from(half)) {
                 let now = ((self.frames - 1 - (t - lag) as u64) % HISTORY as u64) as usize;
                 let then = ((self.frames - 1 - t as u64) % HISTORY as u64) as usize;
-                if self.echo_frame[now] && self.played_ln[then] > active {
-                    let r = self.mic_ln[now] - self.played_ln[then];
-                    n += 1;
-                    sum += r;
-                    sum_sq += r * r;
+                if !self.echo_frame[now] || played_ln[then] <= active {
+                    continue;
                 }
+                // A microphone frame below the floor while the playback at this delay was
+                // active is a miss, not a ratio: its log would be an outlier of tens of dB
+                // (digital silence in a pause; a frame the echo's edge just missed).
+                if self.mic_ln[now] <= floor_ln {
+                    misses += 1;
+                    continue;
+                }
+                let r = self.mic_ln[now] - played_ln[then];
+                n += 1;
+                sum += r;
+                sum_sq += r * r;
             }
-            if n < MIN_EVIDENCE {
+            if n < MIN_EVIDENCE || misses * 100 > MAX_MISS_PERCENT * (n + misses) {
                 continue;
             }
             let mean = sum / n as f32;
             let spread = (sum_sq / n as f32 - mean * mean).max(0.0).sqrt();
-            if best.is_none_or(|(s, _, _)| spread < s) {
-                best = Some((spread, lag, mean));
+            // Misses count against a delay, so the true one wins over its neighbours.
+            let score = spread + MISS_PENALTY * misses as f32 / (n + misses) as f32;
+            if best.is_none_or(|(s, _, _, _)| score < s) {
+                best = Some((score, lag, spread, mean));
             }
         }
-        best.filter(|(spread, _, _)| *spread < MAX_SPREAD)
-            .map(|(spread, lag, mean)| (lag, (mean + 2.0 * spread).exp()))
+        best.filter(|(_, _, spread, _)| *spread < MAX_SPREAD)
+            .map(|(_, lag, spread, mean)| (lag, (mean + 2.0 * spread).exp()))
     }
 }
 
@@ -527,6 +560,60 @@ mod tests {
         );
         let mut b = BargeIn::new(BargeInConfig::default());
         assert!((0..100).all(|i| b.push(i * 16, 0.9, 1.0, 0.0, false).is_none()));
+    }
+
+    /// Played energy that changes from frame to frame like speech: -40 to -15 dBFS.
+    fn speech_like_played(n: usize) -> Vec<f32> {
+        let mut seed = 7u32;
+        (0..n)
+            .map(|_| {
+                seed = seed.wrapping_mul(1_103_515_245).wrapping_add(12_345);
+                let db = -40.0 + 25.0 * f32::from((seed >> 16) as u16) / 65_535.0;
+                db_to_power(db)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn an_echo_late_by_half_a_frame_is_learned() {
+        // 7.5 frames (120 ms): each microphone frame holds the second half of one played frame
+        // and the first half of the next, at -10 dB.
+        let played = speech_like_played(300);
+        let frames: Vec<(f32, f32, f32)> = (0..300)
+            .map(|i| {
+                let echo = if i >= 8 {
+                    (played[i - 7] + played[i - 8]) / 2.0 * 0.1
+                } else {
+                    0.0
+                };
+                (0.95, echo, played[i])
+            })
+            .collect();
+        let mut b = BargeIn::new(BargeInConfig::default());
+        assert_eq!(run(&mut b, &frames, 0), vec![]);
+        let (delay_ms, coupling) = b.echo_estimate().expect("an estimate");
+        assert_eq!(delay_ms, 7 * 16);
+        assert!((-10.0..-4.0).contains(&coupling), "{coupling} dB");
+    }
+
+    #[test]
+    fn digitally_silent_microphone_frames_do_not_spoil_the_estimate() {
+        // Synthetic audio has exact zeros in its pauses; a frame the echo's edge just misses is
+        // silent while the played frame at the echo delay was not.
+        let played = speech_like_played(300);
+        let frames: Vec<(f32, f32, f32)> = (0..300)
+            .map(|i| {
+                let echo = if i >= 8 && i % 12 != 0 {
+                    played[i - 8] * 0.1
+                } else {
+                    0.0
+                };
+                (0.95, echo, played[i])
+            })
+            .collect();
+        let mut b = BargeIn::new(BargeInConfig::default());
+        assert_eq!(run(&mut b, &frames, 0), vec![]);
+        assert_eq!(b.echo_estimate().map(|e| e.0), Some(8 * 16));
     }
 
     #[test]

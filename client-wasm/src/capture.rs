@@ -418,7 +418,7 @@ mod tests {
             .barge
             .iter()
             .find(|(_, e)| *e == BargeInEvent::Pause)
-            .expect("a pause");
+            .unwrap_or_else(|| panic!("no pause: {:?} started {:?}", seen.barge, seen.started));
         let pause_delay_ms = (pause.0 as i64 - user_at as i64) * 1000 / i64::from(CTX);
         assert!(
             (0..=150).contains(&pause_delay_ms),
