@@ -12,7 +12,7 @@ build_client() {
   cargo build --quiet -p aura-client --target wasm32-unknown-unknown --release
   wasm-bindgen --target web --no-typescript --out-dir www/pkg \
     target/wasm32-unknown-unknown/release/aura_client.wasm
-  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int \
+  wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-simd \
     www/pkg/aura_client_bg.wasm -o www/pkg/aura_client_bg.wasm
   log "client: www/pkg/aura_client_bg.wasm $(wc -c < www/pkg/aura_client_bg.wasm) bytes, $(gzip -9c www/pkg/aura_client_bg.wasm | wc -c) gzipped"
   # Everything a page loads for the widget: the tag's script, then (on open) the rest.

@@ -7,12 +7,15 @@
 // VAD, barge-in with echo-path estimation, turn-taking) - the worst case, as the worklet runs it.
 // earshot_alone: the VAD model on one 16 ms frame, divided by the 6 quanta a frame spans at
 // 48 kHz, timed in the same run. Target: engine median <= 27 us (1% of the 2.67 ms quantum).
+// resamplers: the client's polyphase converter against rubato's sinc resampler with the same
+// filter, 128 input samples per call, for the microphone (48k -> 16k, 44.1k -> 16k) and for
+// playback (24k -> 48k): the benchmark that justifies writing our own.
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
-const { initSync, AudioEngine, VadOnly } = await import(`${root}www/pkg/aura_client.js`);
+const { initSync, AudioEngine, VadOnly, ResamplerOnly } = await import(`${root}www/pkg/aura_client.js`);
 const wasm = initSync({ module: readFileSync(`${root}www/pkg/aura_client_bg.wasm`) });
 
 const RATE = 48000, QUANTUM = 128, QUANTA = Number(process.env.QUANTA ?? 30000);
@@ -84,6 +87,30 @@ for (let f = 0; f < FRAMES; f++) {
   vadTimes[f] = ((performance.now() - t0) * 1000) / 6;
 }
 
+// Each converter alone, alternating between them so both see the same machine state.
+const CALLS = Math.min(QUANTA, 20000);
+const resamplers = {};
+for (const [name, from, to, speech] of [
+  ["mic_48k_to_16k", 48000, 16000, true],
+  ["mic_44k1_to_16k", 44100, 16000, true],
+  ["playback_24k_to_48k", 24000, 48000, false],
+]) {
+  const engines = { polyphase: new ResamplerOnly(from, to, speech, false), rubato: new ResamplerOnly(from, to, speech, true) };
+  const times = { polyphase: new Float64Array(CALLS), rubato: new Float64Array(CALLS) };
+  const sums = { polyphase: 0, rubato: 0 };
+  for (let c = 0; c < CALLS; c++) {
+    for (const e of ["polyphase", "rubato"]) {
+      const input = view(engines[e].inputPtr(), QUANTUM);
+      for (let i = 0; i < QUANTUM; i++) input[i] = mic(c * QUANTUM + i);
+      const t0 = performance.now();
+      sums[e] += engines[e].process();
+      times[e][c] = (performance.now() - t0) * 1000;
+    }
+  }
+  resamplers[name] = { times, sums };
+  engines.polyphase.free(); engines.rubato.free();
+}
+
 const stats = (a) => {
   const s = Float64Array.from(a).sort();
   const q = (p) => s[Math.min(s.length - 1, Math.round((s.length - 1) * p))];
@@ -106,6 +133,12 @@ console.log(JSON.stringify({
   engine_listening_over_earshot_mean: +(listeningStats.mean_us / earshot.mean_us).toFixed(2),
   engine_over_earshot_median: +(engineStats.median_us / earshot.median_us).toFixed(2),
   engine_over_earshot_mean: +(engineStats.mean_us / earshot.mean_us).toFixed(2),
+  // Per call of 128 input samples. The sums of all output (check) agree when both converters
+  // produce the same signal.
+  resampler_per_call: Object.fromEntries(Object.entries(resamplers).map(([name, r]) => {
+    const p = stats(r.times.polyphase.subarray(100)), q = stats(r.times.rubato.subarray(100));
+    return [name, { polyphase: p, rubato: q, rubato_over_polyphase_mean: +(q.mean_us / p.mean_us).toFixed(2), check_output_sum: { polyphase: +r.sums.polyphase.toFixed(3), rubato: +r.sums.rubato.toFixed(3) } }];
+  })),
   target_median_us: 27,
   quantum_budget_us: +(QUANTUM / RATE * 1e6).toFixed(1),
   check: { listening: listening.check, reply_playing: playing.check },

@@ -51,7 +51,8 @@ fn main() {
                 .max_by(|a, b| snr_at(*a).total_cmp(&snr_at(*b)))
                 .unwrap()
         };
-        // Within +-3 samples: rubato reports its delay rounded to whole output samples.
+        // Within +-3 samples (the polyphase converter has none; rubato, used for odd rates,
+        // reports its delay rounded to whole output samples).
         let coarse = best(-3.0, 0.05, 120);
         let delay = best(coarse - 0.05, 0.002, 50);
         let snr_sweep = snr_at(delay);

@@ -321,14 +321,13 @@ impl Playback {
     }
 
     /// Context-rate samples that can still be rendered without new frames. Mid-reply the
-    /// resampler converts whole chunks only, so a partial chunk does not count.
+    /// resampler converts whole chunks only and holds its filter's lookahead back, so neither
+    /// counts.
     fn available(&self) -> usize {
         let Some(rs) = &self.resampler else {
             return self.fifo_len;
         };
-        let chunk = rs.chunk_len().max(1);
-        let whole = (rs.pending_input() + self.len) / chunk * chunk;
-        self.fifo_len + (whole as u64 * u64::from(self.ctx_rate) / u64::from(rs.rate_in())) as usize
+        self.fifo_len + rs.ready_with(self.len)
     }
 
     fn finish(&mut self) {

@@ -11,6 +11,7 @@ use wasm_bindgen::prelude::*;
 use crate::barge_in::{BargeInConfig, BargeInEvent};
 use crate::capture::{Capture, CaptureEvent};
 use crate::playback::{Playback, PlaybackConfig, PlaybackError};
+use crate::resample::{CHUNK, Engine, Filter, StreamResampler};
 use crate::turn::TurnConfig;
 use crate::vad::{VAD_FRAME_SAMPLES, Vad};
 
@@ -218,6 +219,57 @@ impl VadOnly {
 impl Default for VadOnly {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// One resampler alone, for the cost benchmark's comparison of the converters in one run:
+/// the polyphase one the client uses, or rubato's sinc resampler with the same filter.
+#[wasm_bindgen]
+pub struct ResamplerOnly {
+    rs: StreamResampler,
+    input: Vec<f32>,
+}
+
+#[wasm_bindgen]
+impl ResamplerOnly {
+    /// `speech`: the microphone filter (else the playback one); `rubato`: rubato's converter.
+    #[wasm_bindgen(constructor)]
+    pub fn new(
+        rate_in: u32,
+        rate_out: u32,
+        speech: bool,
+        rubato: bool,
+    ) -> Result<ResamplerOnly, JsValue> {
+        let filter = if speech {
+            Filter::Speech
+        } else {
+            Filter::Playback
+        };
+        let engine = if rubato {
+            Engine::Rubato
+        } else {
+            Engine::Polyphase
+        };
+        let rs = StreamResampler::with_engine(rate_in, rate_out, filter, engine)
+            .map_err(|e| JsValue::from_str(&e.to_string()))?;
+        Ok(Self {
+            rs,
+            input: vec![0.0; CHUNK],
+        })
+    }
+
+    /// Where to write the next 128 input samples.
+    #[wasm_bindgen(js_name = inputPtr)]
+    pub fn input_ptr(&mut self) -> *mut f32 {
+        self.input.as_mut_ptr()
+    }
+
+    /// Converts the samples at `inputPtr`; returns the sum of the output (so it is used).
+    pub fn process(&mut self) -> f32 {
+        let mut sum = 0.0;
+        self.rs
+            .process(&self.input, |out| sum += out.iter().sum::<f32>());
+        sum
     }
 }
 

@@ -2,9 +2,11 @@
 //! (`scripts/test.sh`: `cargo test --target wasm32-unknown-unknown -p aura-client --test web_api`
 //! with `CHROMEDRIVER=/usr/bin/chromedriver`). What the worklet and the page call: the engine's
 //! constructor and its errors, capture from the input buffer to protocol frames and events,
-//! reply playback and its refusal codes, the framer with a JavaScript callback.
+//! reply playback and its refusal codes, the framer with a JavaScript callback; and the SIMD
+//! dot product of the resampler, which only WebAssembly builds compile.
 #![cfg(target_arch = "wasm32")]
 
+use aura_client::resample::{Filter, StreamResampler, dot, dot_scalar};
 use aura_client::wasm::{AudioEngine, QUANTUM, WasmFramer, event};
 use aura_protocol::{AudioFrame, FrameFlags, FrameHeader, FrameKind};
 use wasm_bindgen::JsCast;
@@ -177,4 +179,39 @@ fn the_framer_calls_back_with_protocol_frames() {
         ),
         (3, 2, 60)
     );
+}
+
+#[wasm_bindgen_test]
+fn the_simd_dot_product_matches_the_scalar_one() {
+    for n in [0usize, 1, 3, 4, 7, 8, 9, 63, 64, 65, 320] {
+        let a: Vec<f32> = (0..n).map(|i| ((i * 7 % 13) as f32 - 6.0) / 8.0).collect();
+        let b: Vec<f32> = (0..n).map(|i| ((i * 5 % 11) as f32 - 5.0) / 4.0).collect();
+        let plain: f64 = a
+            .iter()
+            .zip(&b)
+            .map(|(x, y)| f64::from(*x) * f64::from(*y))
+            .sum();
+        assert!((f64::from(dot(&a, &b)) - plain).abs() < 1e-4, "n = {n}");
+        assert!((dot(&a, &b) - dot_scalar(&a, &b)).abs() < 1e-4, "n = {n}");
+    }
+}
+
+#[wasm_bindgen_test]
+fn the_resampler_in_webassembly_keeps_a_tone_exactly() {
+    // The host tests check the converter; this checks it with the SIMD dot product.
+    let signal = |t: f64| (std::f64::consts::TAU * 1_000.0 * t).sin() * 0.5;
+    let input: Vec<f32> = (0..24_000)
+        .map(|i| signal(f64::from(i) / 48_000.0) as f32)
+        .collect();
+    let mut rs = StreamResampler::new(48_000, 16_000, Filter::Speech).unwrap();
+    let mut out = Vec::new();
+    for q in input.chunks(128) {
+        rs.process(q, |o| out.extend_from_slice(o));
+    }
+    rs.flush(|o| out.extend_from_slice(o));
+    assert_eq!(out.len(), 8_000);
+    let worst = (1_000..7_000)
+        .map(|j| (f64::from(out[j]) - signal(j as f64 / 16_000.0)).abs())
+        .fold(0.0, f64::max);
+    assert!(worst < 1e-5, "{worst}");
 }
