@@ -51,18 +51,18 @@ fn main() {
                 None => file.speech.clone(),
                 Some(snr) => mix(file, &noises[i % noises.len()].1, *snr, i),
             };
-            let probs = clip::probabilities(&audio);
+            let scores = clip::scores(&audio);
             let duration = audio.len() as f64 / 16_000.0;
             for k in 0..(duration * 100.0) as usize {
                 let centre = k as f64 * 0.01 + 0.005;
                 let frame = (centre * 1000.0 / 16.0) as usize;
-                if let Some(&p) = probs.get(frame) {
-                    scored.push((p, is_speech(&file.intervals, centre)));
+                if let Some(s) = scores.get(frame) {
+                    scored.push((s.probability, is_speech(&file.intervals, centre)));
                 }
             }
             events.add(
                 &file.intervals,
-                &clip::utterances(&probs, config),
+                &clip::utterances(&scores, config),
                 config,
                 duration,
             );
@@ -83,7 +83,7 @@ fn main() {
     let mut noise_starts = 0;
     let mut per_noise = Vec::new();
     for (name, noise) in &noises {
-        let utterances = clip::utterances(&clip::probabilities(noise), config);
+        let utterances = clip::utterances(&clip::scores(noise), config);
         let minutes = noise.len() as f64 / 16_000.0 / 60.0;
         noise_minutes += minutes;
         noise_starts += utterances.len();
@@ -304,7 +304,7 @@ fn quantile(v: &[f64], q: f64) -> f64 {
 /// `AURA_VAD_SWEEP=1`: event metrics for a grid of turn parameters, one JSON line each, to
 /// choose the defaults. Probabilities are computed once per file and level.
 fn sweep(files: &[Labelled], noises: &[(String, Vec<f32>)]) {
-    let mixes: Vec<Vec<(Vec<f32>, f64)>> = [None, Some(10.0), Some(0.0)]
+    let mixes: Vec<Vec<(Vec<clip::FrameScore>, f64)>> = [None, Some(10.0), Some(0.0)]
         .iter()
         .map(|snr| {
             files
@@ -315,14 +315,14 @@ fn sweep(files: &[Labelled], noises: &[(String, Vec<f32>)]) {
                         None => f.speech.clone(),
                         Some(snr) => mix(f, &noises[i % noises.len()].1, *snr, i),
                     };
-                    (clip::probabilities(&audio), audio.len() as f64 / 16_000.0)
+                    (clip::scores(&audio), audio.len() as f64 / 16_000.0)
                 })
                 .collect()
         })
         .collect();
-    let noise_probs: Vec<(Vec<f32>, f64)> = noises
+    let noise_probs: Vec<(Vec<clip::FrameScore>, f64)> = noises
         .iter()
-        .map(|(_, n)| (clip::probabilities(n), n.len() as f64 / 16_000.0 / 60.0))
+        .map(|(_, n)| (clip::scores(n), n.len() as f64 / 16_000.0 / 60.0))
         .collect();
     for start in [0.4f32, 0.5, 0.6, 0.7, 0.8] {
         for stop in [0.3f32, 0.4] {

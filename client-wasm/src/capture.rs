@@ -122,7 +122,7 @@ impl Capture {
                 b
             };
             offset += take;
-            let mut decided: Option<(u64, f32, f32)> = None;
+            let mut decided: Option<(u64, f32, f32, bool)> = None;
             for &s in &block[..take] {
                 let i = (self.samples_seen % self.preroll.len() as u64) as usize;
                 self.preroll[i] = s;
@@ -131,10 +131,17 @@ impl Capture {
             self.vad.process(&block[..take], |frame| {
                 let energy =
                     frame.samples.iter().map(|s| s * s).sum::<f32>() / VAD_FRAME_SAMPLES as f32;
-                decided = Some((frame.start_ms(), frame.probability, energy));
+                decided = Some((frame.start_ms(), frame.probability, energy, frame.impulsive));
             });
-            if let Some((start_ms, probability, energy)) = decided {
-                self.on_frame(start_ms, probability, energy, reply_active, &mut emit);
+            if let Some((start_ms, probability, energy, impulsive)) = decided {
+                self.on_frame(
+                    start_ms,
+                    probability,
+                    energy,
+                    impulsive,
+                    reply_active,
+                    &mut emit,
+                );
             }
         }
     }
@@ -144,6 +151,7 @@ impl Capture {
         start_ms: u64,
         probability: f32,
         energy: f32,
+        impulsive: bool,
         reply_active: bool,
         emit: &mut impl FnMut(CaptureEvent<'_>),
     ) {
@@ -178,7 +186,7 @@ impl Capture {
             } else {
                 0.0
             };
-            self.turn.push(start_ms, p)
+            self.turn.push(start_ms, p, impulsive)
         };
         match turn_event {
             Some(TurnEvent::Started { start_ms, .. }) => self.open_utterance(start_ms, emit),
@@ -285,6 +293,25 @@ mod tests {
             });
         }
         seen
+    }
+
+    #[test]
+    fn a_click_that_the_vad_scores_as_speech_opens_no_turn() {
+        // A 5 ms pulse (the browser test's marker): earshot gives it 0.54-0.58 for one frame,
+        // a frame or two after it. Without the impulse check the first-frame start would open
+        // a turn on it; at several positions within a frame.
+        for shift in [0, 192, 384, 576] {
+            // Over a faint noise floor (-80 dBFS), as a real microphone has.
+            let mut mic: Vec<f32> = (0..48_000)
+                .map(|i| 1e-4 * ((i * 7_919 % 1_009) as f32 / 504.5 - 1.0))
+                .collect();
+            let at = 24_000 + shift;
+            mic[at..at + 240].fill(0.9);
+            let mut capture =
+                Capture::new(CTX, TurnConfig::default(), BargeInConfig::default()).unwrap();
+            let seen = run(&mut capture, &mic, None);
+            assert!(seen.started.is_empty(), "shift {shift}: {:?}", seen.started);
+        }
     }
 
     #[test]

@@ -109,17 +109,34 @@ pub fn to_16k(clip: &Clip) -> Result<Vec<f32>, crate::resample::ResampleError> {
     Ok(out.into_iter().skip(delay).take(len).collect())
 }
 
-/// One speech probability per 16 ms frame of 16 kHz audio.
-pub fn probabilities(samples_16k: &[f32]) -> Vec<f32> {
+/// What the turn detector takes from one 16 ms VAD frame.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FrameScore {
+    pub probability: f32,
+    pub impulsive: bool,
+}
+
+/// One score per 16 ms frame of 16 kHz audio.
+pub fn scores(samples_16k: &[f32]) -> Vec<FrameScore> {
     let mut vad = Vad::new();
     let mut out = Vec::with_capacity(samples_16k.len() / 256 + 1);
-    vad.process(samples_16k, |f| out.push(f.probability));
+    vad.process(samples_16k, |f| {
+        out.push(FrameScore {
+            probability: f.probability,
+            impulsive: f.impulsive,
+        })
+    });
     out
 }
 
-/// The utterances the turn detector finds in a sequence of frame probabilities, with the times
-/// at which each start and end was decided.
-pub fn utterances(probs: &[f32], config: TurnConfig) -> Vec<Utterance> {
+/// One speech probability per 16 ms frame of 16 kHz audio.
+pub fn probabilities(samples_16k: &[f32]) -> Vec<f32> {
+    scores(samples_16k).iter().map(|s| s.probability).collect()
+}
+
+/// The utterances the turn detector finds in a sequence of frame scores, with the times at
+/// which each start and end was decided.
+pub fn utterances(probs: &[FrameScore], config: TurnConfig) -> Vec<Utterance> {
     let mut turn = TurnDetector::new(config);
     let mut out = Vec::new();
     let mut open: Option<(u64, u64)> = None;
@@ -127,7 +144,7 @@ pub fn utterances(probs: &[f32], config: TurnConfig) -> Vec<Utterance> {
     let mut events: Vec<TurnEvent> = probs
         .iter()
         .enumerate()
-        .filter_map(|(i, &p)| turn.push(i as u64 * frame, p))
+        .filter_map(|(i, s)| turn.push(i as u64 * frame, s.probability, s.impulsive))
         .collect();
     events.extend(turn.finish(probs.len() as u64 * frame));
     for event in events {

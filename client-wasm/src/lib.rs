@@ -9,6 +9,7 @@ pub mod capture;
 pub mod clip;
 pub mod connection;
 pub mod framer;
+pub mod impulse;
 pub mod playback;
 pub mod resample;
 pub mod turn;

@@ -2,9 +2,10 @@
 //!
 //! A state machine with hysteresis. A frame at or above `start_threshold` counts as speech; one
 //! below `stop_threshold` counts as silence; frames in between keep the current state. An
-//! utterance starts once `min_speech_ms` of speech has accumulated (its start is dated back to
-//! the first speech frame), and ends after `end_silence_ms` of continuous silence (its end is
-//! the end of the last speech frame) or when it reaches `max_utterance_ms`.
+//! utterance starts once `min_speech_ms` of speech has accumulated, or `min_impulsive_speech_ms`
+//! when the audio around the onset was impulsive (a click, see [`crate::impulse`]); its start
+//! is dated back to the first speech frame. It ends after `end_silence_ms` of continuous silence
+//! (its end is the end of the last speech frame) or when it reaches `max_utterance_ms`.
 
 use crate::vad::VAD_FRAME_MS;
 
@@ -16,8 +17,11 @@ pub struct TurnConfig {
     pub start_threshold: f32,
     /// Probability below which a frame is silence. Default 0.3.
     pub stop_threshold: f32,
-    /// Speech needed before an utterance starts, in ms. Default 48 (three frames).
+    /// Speech needed before an utterance starts, in ms. Default 16: the first speech frame.
     pub min_speech_ms: u32,
+    /// Speech needed instead when a frame of the onset was impulsive (a click or a knock that
+    /// the VAD scores as speech for a frame or two), in ms. Default 48 (three frames).
+    pub min_impulsive_speech_ms: u32,
     /// Silence that ends the turn, in ms. Default 600.
     pub end_silence_ms: u32,
     /// Audio kept from before the detected start, so the first syllable is never cut, in ms.
@@ -32,7 +36,8 @@ impl Default for TurnConfig {
         Self {
             start_threshold: 0.5,
             stop_threshold: 0.3,
-            min_speech_ms: 48,
+            min_speech_ms: 16,
+            min_impulsive_speech_ms: 48,
             end_silence_ms: 600,
             pre_speech_pad_ms: 300,
             max_utterance_ms: 30_000,
@@ -55,7 +60,7 @@ pub enum EndReason {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum TurnEvent {
     /// An utterance began at `start_ms`; it was confirmed at `decided_ms` (the end of the
-    /// frame that completed `min_speech_ms`).
+    /// frame that completed the minimum speech).
     Started { start_ms: u64, decided_ms: u64 },
     /// The utterance that began at `start_ms` ended at `end_ms` (end of its last speech frame);
     /// this was decided at `decided_ms`.
@@ -70,10 +75,11 @@ pub enum TurnEvent {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum State {
     Silent,
-    /// Speech heard but not yet `min_speech_ms` of it.
+    /// Speech heard but not yet the minimum of it; `impulsive` if any of its frames was.
     Onset {
         start_ms: u64,
         speech_ms: u32,
+        impulsive: bool,
     },
     Speaking {
         start_ms: u64,
@@ -82,7 +88,8 @@ enum State {
     },
 }
 
-/// The turn-taking state machine. Feed it one probability per VAD frame.
+/// The turn-taking state machine. Feed it one probability (and the impulse check) per VAD
+/// frame.
 #[derive(Debug, Clone)]
 pub struct TurnDetector {
     config: TurnConfig,
@@ -106,8 +113,9 @@ impl TurnDetector {
         matches!(self.state, State::Speaking { .. })
     }
 
-    /// Takes the probability of the frame that covers `start_ms .. start_ms + 16`.
-    pub fn push(&mut self, start_ms: u64, probability: f32) -> Option<TurnEvent> {
+    /// Takes the probability of the frame that covers `start_ms .. start_ms + 16`, and whether
+    /// the audio up to its end was impulsive ([`crate::vad::VadFrame::impulsive`]).
+    pub fn push(&mut self, start_ms: u64, probability: f32, impulsive: bool) -> Option<TurnEvent> {
         let c = self.config;
         let end_ms = start_ms + u64::from(VAD_FRAME_MS);
         let speech = probability >= c.start_threshold;
@@ -118,8 +126,9 @@ impl TurnDetector {
                     self.state = State::Onset {
                         start_ms,
                         speech_ms: 0,
+                        impulsive,
                     };
-                    return self.push_onset(end_ms);
+                    return self.push_onset(end_ms, impulsive);
                 }
                 None
             }
@@ -127,7 +136,7 @@ impl TurnDetector {
                 self.state = State::Silent;
                 None
             }
-            State::Onset { .. } if speech => self.push_onset(end_ms),
+            State::Onset { .. } if speech => self.push_onset(end_ms, impulsive),
             State::Onset { .. } => None,
             State::Speaking {
                 start_ms: utt_start,
@@ -169,16 +178,25 @@ impl TurnDetector {
         }
     }
 
-    fn push_onset(&mut self, end_ms: u64) -> Option<TurnEvent> {
+    fn push_onset(&mut self, end_ms: u64, frame_impulsive: bool) -> Option<TurnEvent> {
         let State::Onset {
             start_ms,
             speech_ms,
+            impulsive,
         } = self.state
         else {
             return None;
         };
         let speech_ms = speech_ms + VAD_FRAME_MS;
-        if speech_ms >= self.config.min_speech_ms {
+        let impulsive = impulsive || frame_impulsive;
+        let needed = if impulsive {
+            self.config
+                .min_impulsive_speech_ms
+                .max(self.config.min_speech_ms)
+        } else {
+            self.config.min_speech_ms
+        };
+        if speech_ms >= needed {
             self.state = State::Speaking {
                 start_ms,
                 last_speech_end_ms: end_ms,
@@ -192,6 +210,7 @@ impl TurnDetector {
             self.state = State::Onset {
                 start_ms,
                 speech_ms,
+                impulsive,
             };
             None
         }
@@ -237,11 +256,16 @@ mod tests {
 
     /// Feeds one probability per 16 ms frame and collects the events.
     fn run(config: TurnConfig, probs: &[f32]) -> Vec<TurnEvent> {
+        run_impulsive(config, probs, &[])
+    }
+
+    /// The same, with the frames in `impulsive` (indices) flagged impulsive.
+    fn run_impulsive(config: TurnConfig, probs: &[f32], impulsive: &[usize]) -> Vec<TurnEvent> {
         let mut turn = TurnDetector::new(config);
         let mut events: Vec<TurnEvent> = probs
             .iter()
             .enumerate()
-            .filter_map(|(i, &p)| turn.push(i as u64 * 16, p))
+            .filter_map(|(i, &p)| turn.push(i as u64 * 16, p, impulsive.contains(&i)))
             .collect();
         events.extend(turn.finish(probs.len() as u64 * 16));
         events
@@ -254,7 +278,7 @@ mod tests {
     }
 
     #[test]
-    fn an_utterance_starts_after_min_speech_dated_back_and_ends_after_the_silence() {
+    fn an_utterance_starts_on_its_first_speech_frame_and_ends_after_the_silence() {
         // 10 silent frames, 50 speech frames (800 ms), 50 silent frames.
         let events = run(
             TurnConfig::default(),
@@ -265,7 +289,7 @@ mod tests {
             vec![
                 TurnEvent::Started {
                     start_ms: 160,
-                    decided_ms: 208
+                    decided_ms: 176
                 },
                 // Last speech frame ends at 960; 600 ms of silence is decided at 1568 (38 frames of 16 ms = 608).
                 TurnEvent::Ended {
@@ -279,13 +303,44 @@ mod tests {
     }
 
     #[test]
+    fn an_impulsive_onset_needs_three_frames_of_speech() {
+        // A click: earshot scores it as speech for a frame or two after it, when the impulse
+        // check already sees it over.
+        let click = frames(&[(0.0, 5), (0.9, 2), (0.0, 50)]);
+        assert_eq!(
+            run_impulsive(TurnConfig::default(), &click, &[5, 6]),
+            vec![]
+        );
+        // Impulsive on the first speech frame: held until 48 ms, dated back to the onset.
+        let voice = frames(&[(0.0, 5), (0.9, 40), (0.0, 50)]);
+        let events = run_impulsive(TurnConfig::default(), &voice, &[5]);
+        assert_eq!(
+            events[0],
+            TurnEvent::Started {
+                start_ms: 80,
+                decided_ms: 128
+            }
+        );
+    }
+
+    #[test]
     fn a_blip_shorter_than_min_speech_is_ignored() {
+        let config = TurnConfig {
+            min_speech_ms: 48,
+            ..TurnConfig::default()
+        };
+        assert_eq!(
+            run(config, &frames(&[(0.0, 5), (0.9, 2), (0.0, 50)])),
+            vec![]
+        );
+        // Two frames are enough with the default when they are not impulsive.
         assert_eq!(
             run(
                 TurnConfig::default(),
                 &frames(&[(0.0, 5), (0.9, 2), (0.0, 50)])
-            ),
-            vec![]
+            )
+            .len(),
+            2
         );
     }
 

@@ -2,7 +2,10 @@
 //!
 //! The model is earshot's (pure Rust, ~40 KB of weights, no allocation per frame). This module
 //! cuts the stream into the model's 256-sample frames, sanitises samples (clipping, NaN), and
-//! hands each frame's probability on together with the frame's samples and its time.
+//! hands each frame's probability on together with the frame's samples, its time, and whether
+//! the audio up to it is impulsive (a click: [`crate::impulse`]).
+
+use crate::impulse::ImpulseDetector;
 
 /// Samples per VAD frame at 16 kHz.
 pub const VAD_FRAME_SAMPLES: usize = 256;
@@ -18,6 +21,8 @@ pub struct VadFrame<'a> {
     pub probability: f32,
     /// The frame's 16 kHz samples.
     pub samples: &'a [f32],
+    /// The last 64 ms, up to the end of this frame, were an impulse (a click, a knock).
+    pub impulsive: bool,
 }
 
 impl VadFrame<'_> {
@@ -32,6 +37,7 @@ impl VadFrame<'_> {
 /// Streaming VAD over 16 kHz mono audio fed in blocks of any size.
 pub struct Vad {
     detector: Box<earshot::Detector>,
+    impulse: ImpulseDetector,
     pending: [f32; VAD_FRAME_SAMPLES],
     filled: usize,
     frames: u64,
@@ -53,6 +59,7 @@ impl Vad {
     pub fn new() -> Self {
         Self {
             detector: earshot::Detector::default_boxed(),
+            impulse: ImpulseDetector::new(),
             pending: [0.0; VAD_FRAME_SAMPLES],
             filled: 0,
             frames: 0,
@@ -68,10 +75,12 @@ impl Vad {
             if self.filled == VAD_FRAME_SAMPLES {
                 self.filled = 0;
                 let probability = self.detector.predict_f32(&self.pending).clamp(0.0, 1.0);
+                let impulsive = self.impulse.push_frame(&self.pending);
                 on_frame(VadFrame {
                     index: self.frames,
                     probability,
                     samples: &self.pending,
+                    impulsive,
                 });
                 self.frames += 1;
             }
@@ -86,6 +95,7 @@ impl Vad {
     /// Starts a new stream: forgets the model state, the partial frame and the frame count.
     pub fn reset(&mut self) {
         self.detector.reset();
+        self.impulse.reset();
         self.filled = 0;
         self.frames = 0;
     }

@@ -36,15 +36,16 @@ fn main() -> std::process::ExitCode {
             return ExitCode::from(1);
         }
     };
-    let probs = clip::probabilities(&samples);
+    let scores = clip::scores(&samples);
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     let written = if command == "probs" {
-        probs.iter().enumerate().try_for_each(|(i, p)| {
+        scores.iter().enumerate().try_for_each(|(i, s)| {
             let start = i as u64 * u64::from(VAD_FRAME_MS);
+            let p = s.probability;
             writeln!(out, "{start} {} {p:.4}", start + u64::from(VAD_FRAME_MS))
         })
     } else {
-        clip::utterances(&probs, TurnConfig::default())
+        clip::utterances(&scores, TurnConfig::default())
             .iter()
             .try_for_each(|u| {
                 writeln!(
