@@ -37,6 +37,9 @@ pub struct Capture {
     samples_seen: u64,
     /// Next 16 kHz sample of the current utterance to frame, while one is open.
     sending_from: Option<u64>,
+    /// First 16 kHz sample that no utterance has sent: the padding of the next one starts no
+    /// earlier, so no audio is sent twice (a monologue cut at `max_utterance_ms` goes on at once).
+    sent_until: u64,
     stream_id: u32,
     /// Played energy accumulated since the last VAD frame.
     played_sum: f64,
@@ -76,6 +79,7 @@ impl Capture {
             preroll: vec![0.0; (keep_ms as usize * 16).max(VAD_FRAME_SAMPLES)],
             samples_seen: 0,
             sending_from: None,
+            sent_until: 0,
             stream_id: 0,
             played_sum: 0.0,
             played_count: 0,
@@ -211,7 +215,12 @@ impl Capture {
         });
         let pad = u64::from(self.turn.config().pre_speech_pad_ms) * 16;
         let oldest_kept = self.samples_seen.saturating_sub(self.preroll.len() as u64);
-        self.sending_from = Some((start_ms * 16).saturating_sub(pad).max(oldest_kept));
+        self.sending_from = Some(
+            (start_ms * 16)
+                .saturating_sub(pad)
+                .max(oldest_kept)
+                .max(self.sent_until),
+        );
         self.send_pending(emit);
     }
 
@@ -231,6 +240,7 @@ impl Capture {
             at += run as u64;
         }
         self.sending_from = Some(at);
+        self.sent_until = at;
     }
 }
 
@@ -311,6 +321,47 @@ mod tests {
                 Capture::new(CTX, TurnConfig::default(), BargeInConfig::default()).unwrap();
             let seen = run(&mut capture, &mic, None);
             assert!(seen.started.is_empty(), "shift {shift}: {:?}", seen.started);
+        }
+    }
+
+    #[test]
+    fn a_monologue_cut_at_max_length_goes_on_without_sending_audio_twice() {
+        let speech = speak(
+            "We would like to book a table for six people on Friday evening, \
+             somewhere quiet near the window, and one of us needs a high chair please.",
+        );
+        let mut mic = silence(500);
+        mic.extend(gain(&speech, 0.5));
+        mic.extend(silence(1_500));
+        let turn = TurnConfig {
+            max_utterance_ms: 1_200,
+            ..TurnConfig::default()
+        };
+        let mut capture = Capture::new(CTX, turn, BargeInConfig::default()).unwrap();
+        let seen = run(&mut capture, &mic, None);
+        assert!(seen.started.len() >= 3, "{:?}", seen.started);
+        let mut utterances: Vec<Vec<i16>> = Vec::new();
+        for bytes in &seen.frames {
+            let f = AudioFrame::decode(bytes).unwrap();
+            if f.header.seq == 0 {
+                utterances.push(Vec::new());
+            }
+            utterances.last_mut().unwrap().extend(f.samples());
+        }
+        assert_eq!(utterances.len(), seen.started.len());
+        for pair in utterances.windows(2) {
+            // The next utterance's first voiced 20 ms must not be in the one before.
+            let (before, next) = (&pair[0], &pair[1]);
+            let Some(probe) = next
+                .windows(320)
+                .find(|w| w.iter().map(|&s| i64::from(s).abs()).sum::<i64>() > 320 * 300)
+            else {
+                continue;
+            };
+            assert!(
+                !before.windows(320).any(|w| w == probe),
+                "audio sent twice across a max-length cut"
+            );
         }
     }
 

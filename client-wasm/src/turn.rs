@@ -5,7 +5,10 @@
 //! utterance starts once `min_speech_ms` of speech has accumulated, or `min_impulsive_speech_ms`
 //! when the audio around the onset was impulsive (a click, see [`crate::impulse`]); its start
 //! is dated back to the first speech frame. It ends after `end_silence_ms` of continuous silence
-//! (its end is the end of the last speech frame) or when it reaches `max_utterance_ms`.
+//! (its end is the end of the last speech frame) or when it reaches `max_utterance_ms`. After
+//! an utterance that reached `max_utterance_ms`, the next one starts only after a frame of
+//! silence: sound that never pauses (music, a television) makes one long utterance, not one
+//! every `max_utterance_ms`, while a person talking on pauses within a few frames.
 
 use crate::vad::VAD_FRAME_MS;
 
@@ -27,7 +30,8 @@ pub struct TurnConfig {
     /// Audio kept from before the detected start, so the first syllable is never cut, in ms.
     /// Default 300. (Used by the capture pipeline; the state machine only reports it.)
     pub pre_speech_pad_ms: u32,
-    /// Longest utterance; one that reaches it ends and the next begins, in ms. Default 30 000.
+    /// Longest utterance; one that reaches it ends, and the next begins after a frame of
+    /// silence, in ms. Default 30 000.
     pub max_utterance_ms: u32,
 }
 
@@ -86,6 +90,8 @@ enum State {
         last_speech_end_ms: u64,
         silence_ms: u32,
     },
+    /// An utterance reached `max_utterance_ms`: waiting for a frame of silence.
+    Cut,
 }
 
 /// The turn-taking state machine. Feed it one probability (and the impulse check) per VAD
@@ -132,6 +138,12 @@ impl TurnDetector {
                 }
                 None
             }
+            State::Cut => {
+                if silence {
+                    self.state = State::Silent;
+                }
+                None
+            }
             State::Onset { .. } if silence => {
                 self.state = State::Silent;
                 None
@@ -157,7 +169,11 @@ impl TurnDetector {
                 };
                 match reason {
                     Some(reason) => {
-                        self.state = State::Silent;
+                        self.state = if reason == EndReason::MaxLength {
+                            State::Cut
+                        } else {
+                            State::Silent
+                        };
                         Some(TurnEvent::Ended {
                             start_ms: utt_start,
                             end_ms: last,
@@ -381,12 +397,13 @@ mod tests {
     }
 
     #[test]
-    fn max_length_cuts_a_monologue_and_the_next_one_starts() {
+    fn max_length_cuts_a_monologue_and_the_next_one_starts_after_a_pause() {
         let config = TurnConfig {
             max_utterance_ms: 1_600,
             ..TurnConfig::default()
         };
-        let events = run(config, &frames(&[(0.9, 150)]));
+        // 2.4 s of speech with one silent frame at 2.0 s.
+        let events = run(config, &frames(&[(0.9, 125), (0.1, 1), (0.9, 24)]));
         assert!(
             matches!(
                 events[1],
@@ -399,14 +416,12 @@ mod tests {
             ),
             "{events:?}"
         );
-        assert!(
-            matches!(
-                events[2],
-                TurnEvent::Started {
-                    start_ms: 1_600,
-                    ..
-                }
-            ),
+        assert_eq!(
+            events[2],
+            TurnEvent::Started {
+                start_ms: 2_016,
+                decided_ms: 2_032
+            },
             "{events:?}"
         );
         assert!(matches!(
@@ -416,6 +431,23 @@ mod tests {
                 end_ms: 2_400,
                 ..
             })
+        ));
+    }
+
+    #[test]
+    fn sound_that_never_pauses_makes_one_utterance_not_one_per_max_length() {
+        let config = TurnConfig {
+            max_utterance_ms: 1_600,
+            ..TurnConfig::default()
+        };
+        let events = run(config, &frames(&[(0.9, 500)]));
+        assert_eq!(events.len(), 2, "{events:?}");
+        assert!(matches!(
+            events[1],
+            TurnEvent::Ended {
+                reason: EndReason::MaxLength,
+                ..
+            }
         ));
     }
 
