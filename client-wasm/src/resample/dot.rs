@@ -34,13 +34,13 @@ pub fn dot_scalar(a: &[f32], b: &[f32]) -> f32 {
             acc[k] += x[k] * y[k];
         }
     }
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
+    let tail = plain_dot(ca.remainder(), cb.remainder());
     (acc[0] + acc[4]) + (acc[1] + acc[5]) + (acc[2] + acc[6]) + (acc[3] + acc[7]) + tail
+}
+
+/// The last few products, one at a time.
+fn plain_dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 #[cfg(target_arch = "wasm32")]
@@ -74,12 +74,7 @@ fn dot_simd128(a: &[f32], b: &[f32]) -> f32 {
         }
     }
     let acc = f32x4_add(acc0, acc1);
-    let tail: f32 = ca
-        .remainder()
-        .iter()
-        .zip(cb.remainder())
-        .map(|(x, y)| x * y)
-        .sum();
+    let tail = plain_dot(ca.remainder(), cb.remainder());
     (f32x4_extract_lane::<0>(acc) + f32x4_extract_lane::<1>(acc))
         + (f32x4_extract_lane::<2>(acc) + f32x4_extract_lane::<3>(acc))
         + tail
