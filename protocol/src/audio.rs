@@ -61,6 +61,38 @@ pub struct FrameHeader {
 }
 
 impl FrameHeader {
+    /// The header of a microphone frame of `sample_count` samples (16 kHz).
+    pub fn input(stream_id: u32, seq: u32, sample_count: u16) -> Self {
+        Self {
+            kind: FrameKind::Input,
+            flags: FrameFlags::NONE,
+            stream_id,
+            seq,
+            sample_rate: INPUT_SAMPLE_RATE,
+            sample_count,
+        }
+    }
+
+    /// The header of a reply frame of `sample_count` samples at `sample_rate`.
+    pub fn output(stream_id: u32, seq: u32, sample_rate: u32, sample_count: u16) -> Self {
+        Self {
+            kind: FrameKind::Output,
+            flags: FrameFlags::NONE,
+            stream_id,
+            seq,
+            sample_rate,
+            sample_count,
+        }
+    }
+
+    /// The same header marked as the last frame of its stream.
+    pub fn ending(self) -> Self {
+        Self {
+            flags: FrameFlags::END,
+            ..self
+        }
+    }
+
     /// Duration of the frame's audio in whole milliseconds, rounded down.
     pub fn duration_ms(&self) -> u32 {
         (u64::from(self.sample_count) * 1000 / u64::from(self.sample_rate.max(1))) as u32
@@ -221,25 +253,131 @@ impl<'a> AudioFrame<'a> {
         samples: &[i16],
         out: &mut Vec<u8>,
     ) -> Result<(), FrameError> {
-        header.validate()?;
-        if samples.len() != usize::from(header.sample_count) {
-            return Err(FrameError::LengthMismatch {
-                declared: usize::from(header.sample_count) * 2,
-                actual: samples.len() * 2,
-            });
-        }
-        out.reserve(HEADER_LEN + samples.len() * 2);
-        out.push(FRAME_VERSION);
-        out.push(header.kind as u8);
-        out.extend_from_slice(&header.flags.bits().to_le_bytes());
-        out.extend_from_slice(&header.stream_id.to_le_bytes());
-        out.extend_from_slice(&header.seq.to_le_bytes());
-        out.extend_from_slice(&header.sample_rate.to_le_bytes());
-        out.extend_from_slice(&header.sample_count.to_le_bytes());
-        out.extend_from_slice(&0u16.to_le_bytes());
+        encode_header(header, samples.len() * 2, out)?;
         for s in samples {
             out.extend_from_slice(&s.to_le_bytes());
         }
         Ok(())
+    }
+
+    /// Appends the encoded frame for `header` and its s16le payload `pcm` (as a provider sends
+    /// it: no copy through samples) to `out`, after validating both.
+    pub fn encode_pcm(
+        header: &FrameHeader,
+        pcm: &[u8],
+        out: &mut Vec<u8>,
+    ) -> Result<(), FrameError> {
+        encode_header(header, pcm.len(), out)?;
+        out.extend_from_slice(pcm);
+        Ok(())
+    }
+
+    /// The frame for `header` and `pcm`, as a new message.
+    pub fn to_bytes(header: &FrameHeader, pcm: &[u8]) -> Result<Vec<u8>, FrameError> {
+        let mut out = Vec::with_capacity(HEADER_LEN + pcm.len());
+        Self::encode_pcm(header, pcm, &mut out)?;
+        Ok(out)
+    }
+
+    /// Splits frames written back to back into one buffer, decoding each in order. A torn or
+    /// invalid frame is the last item, as its error.
+    pub fn split(frames: &'a [u8]) -> impl Iterator<Item = Result<Self, FrameError>> + 'a {
+        let mut rest = frames;
+        std::iter::from_fn(move || {
+            if rest.is_empty() {
+                return None;
+            }
+            let len = match rest.get(16..18) {
+                Some(n) => {
+                    (HEADER_LEN + usize::from(u16::from_le_bytes([n[0], n[1]])) * 2).min(rest.len())
+                }
+                None => rest.len(),
+            };
+            let (frame, tail) = rest.split_at(len);
+            let decoded = Self::decode(frame);
+            rest = if decoded.is_ok() { tail } else { &[] };
+            Some(decoded)
+        })
+    }
+}
+
+/// Validates `header` against a payload of `payload_bytes` and appends the header's bytes.
+fn encode_header(
+    header: &FrameHeader,
+    payload_bytes: usize,
+    out: &mut Vec<u8>,
+) -> Result<(), FrameError> {
+    header.validate()?;
+    if payload_bytes != usize::from(header.sample_count) * 2 {
+        return Err(FrameError::LengthMismatch {
+            declared: usize::from(header.sample_count) * 2,
+            actual: payload_bytes,
+        });
+    }
+    out.reserve(HEADER_LEN + payload_bytes);
+    out.push(FRAME_VERSION);
+    out.push(header.kind as u8);
+    out.extend_from_slice(&header.flags.bits().to_le_bytes());
+    out.extend_from_slice(&header.stream_id.to_le_bytes());
+    out.extend_from_slice(&header.seq.to_le_bytes());
+    out.extend_from_slice(&header.sample_rate.to_le_bytes());
+    out.extend_from_slice(&header.sample_count.to_le_bytes());
+    out.extend_from_slice(&0u16.to_le_bytes());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_from_pcm_bytes_equal_frames_from_samples() {
+        let samples = [1i16, -2, 300, i16::MIN, i16::MAX];
+        let pcm: Vec<u8> = samples.iter().flat_map(|s| s.to_le_bytes()).collect();
+        let header = FrameHeader::output(7, 3, 24_000, 5);
+        let mut from_samples = Vec::new();
+        AudioFrame::encode(&header, &samples, &mut from_samples).unwrap();
+        assert_eq!(AudioFrame::to_bytes(&header, &pcm).unwrap(), from_samples);
+        let decoded = AudioFrame::decode(&from_samples).unwrap();
+        assert_eq!(decoded.header, header);
+        assert_eq!(decoded.pcm_bytes(), pcm.as_slice());
+        // An odd byte count or a count that disagrees with the header is refused.
+        assert!(matches!(
+            AudioFrame::to_bytes(&header, &pcm[..9]),
+            Err(FrameError::LengthMismatch { .. })
+        ));
+    }
+
+    #[test]
+    fn constructors_make_valid_headers_and_the_end_frame_may_be_empty() {
+        let input = FrameHeader::input(1, 0, 320);
+        assert_eq!(
+            (input.kind, input.sample_rate),
+            (FrameKind::Input, INPUT_SAMPLE_RATE)
+        );
+        assert!(input.validate().is_ok());
+        let end = FrameHeader::output(9, 41, 24_000, 0).ending();
+        assert!(end.flags.is_end() && end.validate().is_ok());
+        assert!(FrameHeader::output(9, 41, 24_000, 0).validate().is_err());
+    }
+
+    #[test]
+    fn split_walks_concatenated_frames_and_stops_at_a_torn_one() {
+        let mut buf = Vec::new();
+        for seq in 0..3u32 {
+            let pcm = vec![seq as u8; 4];
+            AudioFrame::encode_pcm(&FrameHeader::input(5, seq, 2), &pcm, &mut buf).unwrap();
+        }
+        let seqs: Vec<u32> = AudioFrame::split(&buf)
+            .map(|f| f.unwrap().header.seq)
+            .collect();
+        assert_eq!(seqs, [0, 1, 2]);
+        let torn = &buf[..buf.len() - 1];
+        let items: Vec<_> = AudioFrame::split(torn).collect();
+        assert_eq!(items.len(), 3);
+        assert!(matches!(items[2], Err(FrameError::LengthMismatch { .. })));
+        let short: Vec<_> = AudioFrame::split(&buf[..7]).collect();
+        assert!(matches!(short[..], [Err(FrameError::TooShort(7))]));
+        assert_eq!(AudioFrame::split(&[]).count(), 0);
     }
 }
