@@ -149,6 +149,26 @@ impl Router {
         }
     }
 
+    /// Follows the tenant's current settings: the routes of the turn about to be planned (the
+    /// admin may have changed them since the last turn) and its parameters. A route that is
+    /// still configured keeps its breaker, wherever it moved in the list; a new one starts
+    /// closed; one that is gone is forgotten. Plans index `routes` from here on.
+    pub fn follow(&mut self, config: RouterConfig, routes: Vec<Route>) {
+        let breakers = routes
+            .iter()
+            .map(|r| {
+                self.routes
+                    .iter()
+                    .position(|old| old.provider == r.provider && old.model == r.model)
+                    .and_then(|i| self.breakers.get(i).copied())
+                    .unwrap_or_default()
+            })
+            .collect();
+        self.config = config;
+        self.routes = routes;
+        self.breakers = breakers;
+    }
+
     pub fn routes(&self) -> &[Route] {
         &self.routes
     }
@@ -485,6 +505,43 @@ mod tests {
         );
         assert_eq!(r.plan(&req("Hi", false), 60_000).order, vec![1, 2, 0]);
         assert_eq!(r.plan(&req("Hi", false), 90_000).order, vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn plans_follow_the_routes_of_the_turn_when_they_change_or_shrink() {
+        let config = RouterConfig {
+            smart: false,
+            ..RouterConfig::default()
+        };
+        let mut r = Router::new(config, routes());
+        // xai (index 2) fails until its breaker opens.
+        for t in 0..3 {
+            r.failed(2, Failure::Disconnect, false, &[], t);
+        }
+        // The admin removes openai and groq: xai alone, now at index 0, still open.
+        let xai = routes()[2].clone();
+        r.follow(config, vec![xai.clone()]);
+        let plan = r.plan(&req("Hi", false), 10);
+        assert_eq!(plan.order, vec![0], "every index is a route of this turn");
+        assert!(plan.reason.contains("breaker open: xai") || plan.reason.contains("xai"));
+        // A shorter list never yields an index past its end, whatever the old plan held.
+        let mut grown = Router::new(config, routes());
+        grown.follow(config, vec![routes()[1].clone()]);
+        assert!(
+            grown
+                .plan(&req("Hi", false), 0)
+                .order
+                .iter()
+                .all(|&i| i < 1)
+        );
+        // A new route starts closed; the timeout follows the tenant's setting.
+        let faster = RouterConfig {
+            first_token_timeout_ms: 700,
+            ..config
+        };
+        r.follow(faster, vec![routes()[0].clone(), xai]);
+        assert_eq!(r.plan(&req("Hi", false), 20).order, vec![0, 1]);
+        assert_eq!(r.config().first_token_timeout_ms, 700);
     }
 
     #[test]
