@@ -24,10 +24,13 @@ pub mod tenant;
 pub mod tenant_rpc;
 pub mod tool_calls;
 pub mod tools;
+pub mod turn;
 pub mod webhook_signature;
 
 #[cfg(target_arch = "wasm32")]
 mod entry;
+#[cfg(target_arch = "wasm32")]
+mod provider_http;
 #[cfg(target_arch = "wasm32")]
 mod runtime;
 #[cfg(target_arch = "wasm32")]
@@ -36,5 +39,7 @@ mod stt_stream;
 mod tenant_object;
 #[cfg(target_arch = "wasm32")]
 mod tool_runner;
+#[cfg(target_arch = "wasm32")]
+mod turn_io;
 #[cfg(target_arch = "wasm32")]
 mod voice_session;
