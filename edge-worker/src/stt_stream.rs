@@ -8,13 +8,15 @@ use std::time::Duration;
 
 use aura_protocol::{ErrorCode, ServerMessage};
 use futures::StreamExt;
-use worker::{Delay, Fetch, Headers, Method, Request, RequestInit, WebSocket, WebsocketEvent};
+use worker::{Delay, Method, WebSocket, WebsocketEvent};
 
 use crate::live_stt::{
     CLOSE_STREAM, FINALIZE, LiveEvent, LiveSttError, LiveTranscript, listen_url, parse,
 };
 use crate::provider_config::ProviderEndpoint;
+use crate::provider_http::{self, Auth, SendError};
 use crate::runtime::now_ms;
+use crate::turn::ProviderFailure;
 
 /// Audio kept while the socket opens: 30 s of 16 kHz s16le at most.
 const PENDING_MAX: usize = 30 * 16_000 * 2;
@@ -91,41 +93,31 @@ pub async fn connect(
     let url = url
         .replacen("wss://", "https://", 1)
         .replacen("ws://", "http://", 1);
-    let mut keys = endpoint.keys();
-    loop {
-        let headers = Headers::new();
-        headers
-            .set("upgrade", "websocket")
-            .map_err(|_| fail("headers"))?;
-        if let Some(key) = keys.next() {
-            headers
-                .set("authorization", &format!("Token {key}"))
-                .map_err(|_| fail("headers"))?;
-        }
-        let mut init = RequestInit::new();
-        init.with_method(Method::Get).with_headers(headers);
-        let req = Request::new_with_init(&url, &init).map_err(|_| fail("request"))?;
-        let resp = Fetch::Request(req)
-            .send()
-            .await
-            .map_err(|_| fail("unreachable"))?;
+    let resp = provider_http::send(
+        endpoint,
+        Auth::Token,
+        Method::Get,
+        &url,
+        &[("upgrade", "websocket")],
+        || None,
+        None,
+    )
+    .await
+    .map_err(|e| match e {
+        SendError::Request => fail("request"),
+        SendError::Unreachable => fail("unreachable"),
+    })?;
+    {
         let status = resp.status_code();
-        if (status == 401 || status == 403) && keys.len() > 0 {
-            continue;
-        }
         if status != 101 {
-            let code = if status == 429 {
-                ErrorCode::ProviderTimeout
-            } else {
-                ErrorCode::ProviderError
-            };
-            return Err((code, format!("speech-to-text answered HTTP {status}")));
+            let f = ProviderFailure::from_status("speech-to-text", status);
+            return Err((f.code, f.message));
         }
         let socket = resp.websocket().ok_or_else(|| fail("no WebSocket"))?;
         socket
             .accept()
             .map_err(|_| fail("could not accept the socket"))?;
-        return Ok(socket);
+        Ok(socket)
     }
 }
 

@@ -33,14 +33,14 @@ fn failed(outcome: &'static str, message: &str) -> ToolOutcome {
     }
 }
 
-/// Runs `call` with the tenant's `tools`. `cancelled()` is polled while a cancellable tool
-/// runs.
+/// Runs `call` with the tenant's `tools`. `cancelled` resolves when the user interrupts: a
+/// cancellable tool's request is aborted then; another runs on to its answer or its timeout.
 pub async fn run(
     tools: &[ToolSettings],
     secret: Option<&str>,
     call: &ToolCall,
     conversation: &str,
-    cancelled: impl Fn() -> bool,
+    cancelled: impl std::future::Future<Output = ()>,
 ) -> ToolOutcome {
     let Some(tool) = tools.iter().find(|t| t.name == call.name) else {
         return failed("unknown_tool", "there is no tool by that name");
@@ -75,11 +75,9 @@ pub async fn run(
     };
     let deadline = Delay::from(Duration::from_millis(u64::from(tool.timeout_ms)));
     let cancel_watch = async {
-        loop {
-            Delay::from(Duration::from_millis(10)).await;
-            if tool.cancellable && cancelled() {
-                return;
-            }
+        cancelled.await;
+        if !tool.cancellable {
+            future::pending::<()>().await;
         }
     };
     let cancel_watch = std::pin::pin!(cancel_watch);

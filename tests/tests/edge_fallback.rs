@@ -120,3 +120,113 @@ fn when_no_route_answers_the_user_gets_a_retryable_error_not_a_hang() {
     assert_eq!(errors[0]["code"], "provider_timeout", "{errors:?}");
     assert_eq!(errors[0]["retryable"], true);
 }
+
+/// One typed turn on an open session; returns (caption text, response.done).
+fn ask(client: &mut aura_tests::SessionClient, text: &str) -> (String, Value) {
+    client.send_json(json!({"type": "input.text", "text": text}));
+    let mut caption = String::new();
+    let mut done = Value::Null;
+    for m in client.until("response.done", Duration::from_secs(20)) {
+        if let Incoming::Json(v) = m {
+            match v["type"].as_str() {
+                Some("response.text_delta") => caption.push_str(v["delta"].as_str().unwrap()),
+                Some("response.done") => done = v,
+                _ => {}
+            }
+        }
+    }
+    (caption, done)
+}
+
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn routes_and_the_first_token_timeout_changed_mid_conversation_are_followed() {
+    let a = Emulator::start(0).unwrap();
+    let b = Emulator::start(0).unwrap();
+    script(
+        &a,
+        json!({"endpoint": "chat", "default": {"reply": "From A."}}),
+    );
+    script(
+        &b,
+        json!({"endpoint": "chat", "default": {"reply": "From B."}}),
+    );
+    let dev = WranglerDev::start();
+    let mut settings = aura_admin::settings_for("t", &[&dev.url("")], &a.base_url(), "Be brief.");
+    settings["llm"] = json!([
+        {"base_url": a.base_url(), "model": "gpt-4o-mini"},
+        {"base_url": b.base_url(), "model": "gpt-4o-mini"},
+    ]);
+    settings["smart_routing"] = json!(false);
+    settings["first_token_timeout_ms"] = json!(10_000);
+    let tenant = dev.tenant_with("routes-change", settings.clone());
+    let mut client = tenant.connect("");
+    client.start();
+    assert_eq!(ask(&mut client, "Hello?").0, "From A.");
+
+    // The admin drops route A: the same conversation's next turn plans over B alone (the
+    // router once kept the first turn's two routes and indexed past the end of the new list).
+    settings["llm"] = json!([{"base_url": b.base_url(), "model": "gpt-4o-mini"}]);
+    dev.admin().put_tenant("routes-change", &settings).unwrap();
+    let (caption, done) = ask(&mut client, "Still there?");
+    assert_eq!(caption, "From B.", "{done}");
+    assert_eq!(done["status"], "completed");
+
+    // And a shorter first-token timeout applies at once: A is back first and silent.
+    script(
+        &a,
+        json!({"endpoint": "chat", "default": {"fault": {"kind": "hang"}}}),
+    );
+    settings["llm"] = json!([
+        {"base_url": a.base_url(), "model": "gpt-4o-mini"},
+        {"base_url": b.base_url(), "model": "gpt-4o-mini"},
+    ]);
+    settings["first_token_timeout_ms"] = json!(400);
+    dev.admin().put_tenant("routes-change", &settings).unwrap();
+    let asked = std::time::Instant::now();
+    let (caption, done) = ask(&mut client, "And now?");
+    assert_eq!(caption, "From B.", "{done}");
+    assert_eq!(done["metrics"]["fallbacks"], 1);
+    // 400 ms, not the 10 s the conversation started with (a wide margin: no timing flake).
+    assert!(
+        asked.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        asked.elapsed()
+    );
+    client.close();
+}
+
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn a_request_that_may_need_a_tool_goes_to_the_strong_tier_when_the_tenant_has_tools() {
+    let fast = Emulator::start(0).unwrap();
+    let strong = Emulator::start(0).unwrap();
+    script(
+        &fast,
+        json!({"endpoint": "chat", "default": {"reply": "Fast."}}),
+    );
+    script(
+        &strong,
+        json!({"endpoint": "chat", "default": {"reply": "Strong."}}),
+    );
+    let dev = WranglerDev::start();
+    let mut settings =
+        aura_admin::settings_for("t", &[&dev.url("")], &fast.base_url(), "Be brief.");
+    settings["llm"] = json!([
+        {"base_url": fast.base_url(), "model": "small", "tier": "fast"},
+        {"base_url": strong.base_url(), "model": "large", "tier": "strong"},
+    ]);
+    settings["smart_routing"] = json!(true);
+    settings["builtin_tools"] = json!(["current_time"]);
+    let tenant = dev.tenant_with("tools-strong", settings);
+    let mut client = tenant.connect("");
+    client.start();
+    // Short, but it asks for something to be looked up, and a tool is there to do it.
+    let (caption, done) = ask(&mut client, "Can you check my order?");
+    assert_eq!(caption, "Strong.", "{done}");
+    assert_eq!(done["metrics"]["model"], "large");
+    assert_eq!(requests_to(&fast, "chat").len(), 0);
+    // Small talk still goes fast.
+    assert_eq!(ask(&mut client, "Hi there!").0, "Fast.");
+    client.close();
+}
