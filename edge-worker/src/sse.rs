@@ -3,6 +3,12 @@
 //! split across reads. Lines end in LF, CRLF or CR; a blank line dispatches the event; lines
 //! starting with `:` are comments (keep-alives). Memory is bounded: an event larger than the
 //! limit is a typed error, not an unbounded buffer.
+//!
+//! One extension to the format: older llama.cpp servers report a failure mid-stream with a
+//! non-standard `error:` field (`error: {"code":500,"message":...,"type":"server_error"}`,
+//! a blank line, then `data: [DONE]`, all with HTTP 200). The format says to ignore unknown
+//! fields, which would turn the failure into an empty successful reply; the parser keeps the
+//! field's value in [`SseEvent::error`] and dispatches an event that has it even without data.
 
 /// One dispatched event.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -11,6 +17,8 @@ pub struct SseEvent {
     pub event: Option<String>,
     /// The `data:` lines joined with `\n`.
     pub data: String,
+    /// The non-standard `error:` field (llama.cpp), if any: its last value.
+    pub error: Option<String>,
 }
 
 /// Why the stream cannot be parsed further.
@@ -29,6 +37,7 @@ pub struct SseParser {
     data: String,
     has_data: bool,
     event: Option<String>,
+    error: Option<String>,
     /// The previous read ended in CR: a leading LF of the next read belongs to it.
     after_cr: bool,
     max_event: usize,
@@ -42,6 +51,7 @@ impl SseParser {
             data: String::new(),
             has_data: false,
             event: None,
+            error: None,
             after_cr: false,
             max_event,
         }
@@ -82,11 +92,12 @@ impl SseParser {
     /// Ends the stream. Per the format, an event not closed by a blank line is dropped; this
     /// returns true if such an unfinished event was pending (a stream cut mid-event).
     pub fn finish(&mut self) -> bool {
-        let unfinished = self.has_data || !self.line.is_empty();
+        let unfinished = self.has_data || self.error.is_some() || !self.line.is_empty();
         self.line.clear();
         self.data.clear();
         self.has_data = false;
         self.event = None;
+        self.error = None;
         unfinished
     }
 
@@ -96,14 +107,16 @@ impl SseParser {
         on_event: &mut impl FnMut(SseEvent),
     ) -> Result<(), SseError> {
         if line.is_empty() {
-            if self.has_data {
+            if self.has_data || self.error.is_some() {
                 on_event(SseEvent {
                     event: self.event.take(),
                     data: std::mem::take(&mut self.data),
+                    error: self.error.take(),
                 });
             }
             self.has_data = false;
             self.event = None;
+            self.error = None;
             return Ok(());
         }
         let line = std::str::from_utf8(line).map_err(|_| SseError::NotUtf8)?;
@@ -126,6 +139,12 @@ impl SseParser {
                 }
             }
             "event" => self.event = Some(value.to_string()),
+            "error" => {
+                if self.data.len() + value.len() > self.max_event {
+                    return Err(SseError::TooLarge(self.max_event));
+                }
+                self.error = Some(value.to_string());
+            }
             // `id` and `retry` matter to reconnecting EventSource clients, not to us.
             _ => {}
         }
@@ -156,15 +175,18 @@ mod tests {
             vec![
                 SseEvent {
                     event: None,
-                    data: "{\"a\":1}".into()
+                    data: "{\"a\":1}".into(),
+                    error: None,
                 },
                 SseEvent {
                     event: Some("error".into()),
-                    data: "line one\nline two".into()
+                    data: "line one\nline two".into(),
+                    error: None,
                 },
                 SseEvent {
                     event: None,
-                    data: "no-space\n[DONE]".into()
+                    data: "no-space\n[DONE]".into(),
+                    error: None,
                 },
             ]
         );
@@ -197,6 +219,30 @@ mod tests {
         assert_eq!(n, 0);
         assert!(p.finish(), "the cut event is reported");
         assert!(!p.finish());
+    }
+
+    #[test]
+    fn llama_cpp_error_field_is_kept_and_dispatched_without_data_for_any_split() {
+        let stream = b"data: {\"a\":1}\n\nerror: {\"code\":500,\"message\":\"boom\",\"type\":\"server_error\"}\n\ndata: [DONE]\n\n";
+        let whole = parse_in_pieces(stream, stream.len());
+        assert_eq!(whole.len(), 3);
+        assert_eq!(
+            whole[1],
+            SseEvent {
+                event: None,
+                data: String::new(),
+                error: Some("{\"code\":500,\"message\":\"boom\",\"type\":\"server_error\"}".into()),
+            }
+        );
+        assert_eq!(whole[2].data, "[DONE]");
+        for piece in 1..stream.len() {
+            assert_eq!(parse_in_pieces(stream, piece), whole, "reads of {piece}");
+        }
+        // Cut right after the error line, before its blank line: pending, not lost silently.
+        let mut p = SseParser::new(1024);
+        p.push(b"error: {}\n", |_| panic!("not yet dispatched"))
+            .unwrap();
+        assert!(p.finish());
     }
 
     #[test]
