@@ -22,6 +22,7 @@ pub mod session_token;
 pub mod sse;
 pub mod tenant;
 pub mod tenant_rpc;
+pub mod think_filter;
 pub mod tool_calls;
 pub mod tools;
 pub mod turn;
