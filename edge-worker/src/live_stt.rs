@@ -8,6 +8,13 @@
 //! utterance is the closed segments joined). At the client's end of speech the session sends
 //! `Finalize`; the result marked `from_finalize` closes the utterance, usually within
 //! 100-300 ms, instead of a whole-file upload after the fact.
+//!
+//! Deepgram's other messages: `SpeechStarted` and `UtteranceEnd` (with `vad_events` /
+//! `utterance_end_ms`) carry `channel` as an array of indices (`[0, 1]`), unlike `Results`,
+//! whose `channel` is an object; both parse ([`LiveEvent::SpeechStarted`],
+//! [`LiveEvent::UtteranceEnd`]). When Deepgram gives up on a stream it closes the socket with a
+//! reason such as `NET-0001` (no audio received in time) or `DATA-0000` (audio not decodable):
+//! [`close_reason`] turns the close frame into a typed [`CloseReason`].
 
 use serde::Deserialize;
 
@@ -27,6 +34,78 @@ pub enum LiveSttError {
     Malformed,
     #[error("the STT stream reported an error")]
     Provider,
+    #[error("the STT stream was closed by the provider ({})", .0.code())]
+    Closed(CloseReason),
+}
+
+/// Why the provider closed a live stream, from its close frame.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CloseReason {
+    /// A normal close (1000, or no frame reason at all after `CloseStream`).
+    Normal,
+    /// `NET-0001`: Deepgram received no audio or `KeepAlive` in time (about 10 s): our side idled.
+    NoAudioReceived,
+    /// Another `NET-...` code (`NET-0000`: Deepgram sent nothing in time): the provider's side.
+    Network(String),
+    /// `DATA-...` (`DATA-0000`): the audio could not be decoded: our audio format is wrong.
+    BadAudio(String),
+    /// Any other close: its close code (the reason text is not kept).
+    Other(u16),
+}
+
+impl CloseReason {
+    /// A stable code for logs: `normal`, `NET-0001`, the provider's `NET-`/`DATA-` code, or
+    /// `close_CODE`.
+    pub fn code(&self) -> String {
+        match self {
+            Self::Normal => "normal".into(),
+            Self::NoAudioReceived => "NET-0001".into(),
+            Self::Network(c) | Self::BadAudio(c) => c.clone(),
+            Self::Other(code) => format!("close_{code}"),
+        }
+    }
+
+    /// Whether the provider is to blame (another STT route may succeed with the same audio).
+    pub fn blames_provider(&self) -> bool {
+        matches!(self, Self::Network(_) | Self::Other(_))
+    }
+}
+
+/// `PREFIX-` and four digits, as Deepgram's close reasons are (`NET-0001`, `DATA-0000`).
+fn deepgram_code(reason: &str, prefix: &str) -> Option<String> {
+    let digits = reason.strip_prefix(prefix)?.strip_prefix('-')?;
+    (digits.len() == 4 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| reason.to_string())
+}
+
+/// The typed reason of a close frame (`code` and `reason` as received). The reason may carry
+/// text after the code (`NET-0001: ...`); only a known code is kept, never free text.
+pub fn close_reason(code: u16, reason: &str) -> CloseReason {
+    let token = reason
+        .trim()
+        .split(|c: char| c.is_whitespace() || c == ':' || c == ',')
+        .next()
+        .unwrap_or("");
+    if token == "NET-0001" {
+        return CloseReason::NoAudioReceived;
+    }
+    if let Some(c) = deepgram_code(token, "NET") {
+        return CloseReason::Network(c);
+    }
+    if let Some(c) = deepgram_code(token, "DATA") {
+        return CloseReason::BadAudio(c);
+    }
+    match code {
+        1000 | 1005 => CloseReason::Normal,
+        other => CloseReason::Other(other),
+    }
+}
+
+/// The error a close frame means, if it is not a normal close.
+pub fn close_error(code: u16, reason: &str) -> Option<LiveSttError> {
+    match close_reason(code, reason) {
+        CloseReason::Normal => None,
+        other => Some(LiveSttError::Closed(other)),
+    }
 }
 
 /// The `wss://` URL of the listen endpoint for 16 kHz linear16 mono with interim results.
@@ -70,7 +149,11 @@ pub enum LiveEvent {
     Segment { text: String, finalizes: bool },
     /// The stream's summary after `CloseStream`.
     Metadata,
-    /// Anything else (speech-started events, utterance-end events, future types).
+    /// Deepgram's VAD heard speech start.
+    SpeechStarted,
+    /// Deepgram's end of utterance: a gap after the last word (its end, in ms of the stream).
+    UtteranceEnd { last_word_end_ms: Option<u32> },
+    /// Anything else (future types).
     Other,
 }
 
@@ -83,7 +166,20 @@ struct Wire {
     #[serde(default)]
     from_finalize: bool,
     #[serde(default)]
-    channel: Option<Channel>,
+    channel: Option<ChannelField>,
+    /// `UtteranceEnd`: the end of the last word, in seconds.
+    #[serde(default)]
+    last_word_end: Option<f64>,
+}
+
+/// `channel` is an object in `Results` and an array of indices in `SpeechStarted` and
+/// `UtteranceEnd`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ChannelField {
+    /// The indices are not needed (one channel is sent); the shape is what counts.
+    Indices(#[allow(dead_code)] Vec<u32>),
+    Results(Channel),
 }
 
 #[derive(Deserialize)]
@@ -103,8 +199,12 @@ pub fn parse(text: &str) -> Result<LiveEvent, LiveSttError> {
     let wire: Wire = serde_json::from_str(text).map_err(|_| LiveSttError::Malformed)?;
     match wire.kind.as_deref() {
         Some("Results") => {
-            let transcript = wire
-                .channel
+            let channel = match wire.channel {
+                Some(ChannelField::Results(c)) => Some(c),
+                Some(ChannelField::Indices(_)) => return Err(LiveSttError::Malformed),
+                None => None,
+            };
+            let transcript = channel
                 .and_then(|c| c.alternatives.into_iter().next())
                 .map(|a| a.transcript)
                 .unwrap_or_default();
@@ -118,6 +218,13 @@ pub fn parse(text: &str) -> Result<LiveEvent, LiveSttError> {
             })
         }
         Some("Metadata") => Ok(LiveEvent::Metadata),
+        Some("SpeechStarted") => Ok(LiveEvent::SpeechStarted),
+        Some("UtteranceEnd") => Ok(LiveEvent::UtteranceEnd {
+            last_word_end_ms: wire
+                .last_word_end
+                .filter(|s| s.is_finite() && *s >= 0.0)
+                .map(|s| (s * 1000.0).min(f64::from(u32::MAX)) as u32),
+        }),
         Some("Error") => Err(LiveSttError::Provider),
         Some(_) => Ok(LiveEvent::Other),
         None => Err(LiveSttError::Malformed),
@@ -130,6 +237,7 @@ pub struct LiveTranscript {
     segments: Vec<String>,
     open: String,
     finalized: bool,
+    utterance_ended: bool,
 }
 
 impl LiveTranscript {
@@ -152,7 +260,11 @@ impl LiveTranscript {
                     return None;
                 }
             }
-            LiveEvent::Metadata | LiveEvent::Other => return None,
+            LiveEvent::UtteranceEnd { .. } => {
+                self.utterance_ended = true;
+                return None;
+            }
+            LiveEvent::Metadata | LiveEvent::SpeechStarted | LiveEvent::Other => return None,
         }
         Some(self.shown())
     }
@@ -174,6 +286,12 @@ impl LiveTranscript {
     /// Whether the answer to `Finalize` has arrived.
     pub fn is_finalized(&self) -> bool {
         self.finalized
+    }
+
+    /// Whether Deepgram reported the end of the utterance (`UtteranceEnd`): the closed segments
+    /// are the whole utterance even if `Finalize` is never answered.
+    pub fn utterance_ended(&self) -> bool {
+        self.utterance_ended
     }
 }
 
@@ -263,7 +381,14 @@ mod tests {
             parse(r#"{"type":"Metadata","duration":1.0}"#),
             Ok(LiveEvent::Metadata)
         );
-        assert_eq!(parse(r#"{"type":"SpeechStarted"}"#), Ok(LiveEvent::Other));
+        assert_eq!(
+            parse(r#"{"type":"SpeechStarted"}"#),
+            Ok(LiveEvent::SpeechStarted)
+        );
+        assert_eq!(
+            parse(r#"{"type":"Future","channel":[0]}"#),
+            Ok(LiveEvent::Other)
+        );
         assert_eq!(
             parse(r#"{"type":"Error","description":"x"}"#),
             Err(LiveSttError::Provider)
@@ -271,5 +396,86 @@ mod tests {
         assert_eq!(parse(r#"{"type": "Resul"#), Err(LiveSttError::Malformed));
         assert_eq!(parse("[]"), Err(LiveSttError::Malformed));
         assert_eq!(parse("{}"), Err(LiveSttError::Malformed));
+        // A Results message cannot have an array channel.
+        assert_eq!(
+            parse(r#"{"type":"Results","channel":[0,1]}"#),
+            Err(LiveSttError::Malformed)
+        );
+    }
+
+    #[test]
+    fn speech_started_and_utterance_end_with_array_channels_parse() {
+        assert_eq!(
+            parse(r#"{"type":"SpeechStarted","channel":[0,1],"timestamp":0.52}"#),
+            Ok(LiveEvent::SpeechStarted)
+        );
+        assert_eq!(
+            parse(r#"{"type":"UtteranceEnd","channel":[0,1],"last_word_end":2.395}"#),
+            Ok(LiveEvent::UtteranceEnd {
+                last_word_end_ms: Some(2395)
+            })
+        );
+        assert_eq!(
+            parse(r#"{"type":"UtteranceEnd","channel":[0],"last_word_end":-1}"#),
+            Ok(LiveEvent::UtteranceEnd {
+                last_word_end_ms: None
+            })
+        );
+        let mut t = LiveTranscript::default();
+        t.push(parse(&result("Open at nine?", true, false)).unwrap());
+        assert_eq!(
+            t.push(parse(r#"{"type":"SpeechStarted","channel":[0,1]}"#).unwrap()),
+            None
+        );
+        assert!(!t.utterance_ended());
+        assert_eq!(
+            t.push(
+                parse(r#"{"type":"UtteranceEnd","channel":[0,1],"last_word_end":1.2}"#).unwrap()
+            ),
+            None
+        );
+        assert!(t.utterance_ended());
+        assert!(!t.is_finalized());
+        assert_eq!(t.final_text(), "Open at nine?");
+    }
+
+    #[test]
+    fn error_close_frames_are_typed_and_free_text_is_not_kept() {
+        assert_eq!(close_reason(1011, "NET-0001"), CloseReason::NoAudioReceived);
+        assert_eq!(
+            close_reason(1011, "NET-0000"),
+            CloseReason::Network("NET-0000".into())
+        );
+        assert_eq!(
+            close_reason(1008, "DATA-0000"),
+            CloseReason::BadAudio("DATA-0000".into())
+        );
+        assert_eq!(
+            close_reason(1008, "DATA-0000: payload cannot be decoded as audio"),
+            CloseReason::BadAudio("DATA-0000".into())
+        );
+        assert_eq!(close_reason(1000, ""), CloseReason::Normal);
+        assert_eq!(close_reason(1005, ""), CloseReason::Normal);
+        assert_eq!(close_reason(1011, "secret words"), CloseReason::Other(1011));
+        assert_eq!(close_reason(1011, "NET-12"), CloseReason::Other(1011));
+        assert_eq!(close_error(1000, ""), None);
+        let err = close_error(1011, "NET-0001").unwrap();
+        assert_eq!(err, LiveSttError::Closed(CloseReason::NoAudioReceived));
+        assert!(err.to_string().contains("NET-0001"));
+        assert!(!CloseReason::NoAudioReceived.blames_provider());
+        assert!(!CloseReason::BadAudio("DATA-0000".into()).blames_provider());
+        assert!(CloseReason::Network("NET-0000".into()).blames_provider());
+        assert_eq!(CloseReason::Other(1006).code(), "close_1006");
+        // Never a panic on odd input.
+        for reason in [
+            "",
+            "-",
+            "NET-",
+            "DATA-00000",
+            "\u{e9}NET-0001",
+            "NET-0001\u{e9}",
+        ] {
+            let _ = close_reason(1011, reason);
+        }
     }
 }
