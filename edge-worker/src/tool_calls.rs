@@ -173,6 +173,34 @@ mod tests {
     }
 
     #[test]
+    fn calls_with_null_fields_and_no_done_are_assembled() {
+        // DashScope / Azure AI style nulls, and the body ends after the finish reason.
+        let body = [
+            chunk(r#"{"content":null,"function_call":null,"refusal":null,"tool_calls":[{"index":0,"id":"call_a","type":"function","function":{"name":"check_order","arguments":null}}]}"#, "null"),
+            chunk(r#"{"content":null,"tool_calls":[{"index":null,"id":null,"type":null,"function":{"name":null,"arguments":"{\"order\":42}"}}]}"#, "null"),
+            chunk(r#"{"content":null,"tool_calls":null}"#, "\"tool_calls\""),
+        ]
+        .concat();
+        let (calls, finish) = assemble(&body);
+        assert_eq!(finish, Some(FinishReason::ToolCalls));
+        assert_eq!(
+            calls.unwrap(),
+            vec![ToolCall {
+                id: "call_a".into(),
+                name: "check_order".into(),
+                arguments: "{\"order\":42}".into()
+            }]
+        );
+        let mut parser = ChatStream::new();
+        parser.push(body.as_bytes(), |_| {}).unwrap();
+        assert_eq!(
+            parser.finish(),
+            Ok(()),
+            "a clean end after the finish reason"
+        );
+    }
+
+    #[test]
     fn a_call_without_a_name_or_id_is_an_error_not_a_guess() {
         let mut asm = ToolCallAssembler::new();
         asm.push(0, None, Some("x".into()), "{}");
