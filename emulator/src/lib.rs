@@ -8,6 +8,10 @@
 //!   100 ms blocks. The audio is a synthetic voice-like signal, 60 ms per character.
 //! - `POST /v1/audio/transcriptions`: multipart with a WAV `file`; answers `{"text": ...}`.
 //!
+//! A behaviour's `mode` reproduces a real provider's quirk on the wire ([`Mode`]: `null`
+//! fields, no `[DONE]`, llama.cpp's `error:` field, Groq's `event: error`, reasoning deltas,
+//! `<think>` tags, Deepgram's VAD messages and error close frames).
+//!
 //! Control: `POST /_emulator/script` (queue behaviours: replies, latencies, faults),
 //! `GET /_emulator/requests` (what was received, and whether the client aborted),
 //! `POST /_emulator/reset`, `POST /_emulator/keys` (accept only these API keys, 401 otherwise). Replies not scripted say plainly that they come from the emulator.
@@ -19,5 +23,5 @@ mod script;
 mod server;
 
 pub use record::Recorded;
-pub use script::{Behaviour, Endpoint, Fault, Script};
+pub use script::{Behaviour, Endpoint, Fault, Mode, Script};
 pub use server::{Emulator, router};

@@ -10,15 +10,20 @@
 //! join segments. `first_byte_ms` is the time from `Finalize` to the final result. Faults:
 //! `status` refuses the upgrade, `hang` never answers, `disconnect_after` closes the socket after
 //! that many results, `malformed_after` sends a non-JSON message after that many.
+//!
+//! Modes: `vad_events` adds Deepgram's `SpeechStarted` (at the first audio) and `UtteranceEnd`
+//! (after the final result), whose `channel` is an array; `close_net0001` answers `Finalize`
+//! with the close frame Deepgram sends when no audio arrived in time (1011, `NET-0001`);
+//! `close_data0000` closes at the first audio as for undecodable audio (1008, `DATA-0000`).
 
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
 use axum::response::Response;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::script::{Behaviour, Endpoint, Fault};
+use crate::script::{Behaviour, Endpoint, Fault, Mode};
 use crate::server::{Shared, Tracker, error_response, sleep_ms};
 
 #[derive(Debug, Deserialize)]
@@ -174,6 +179,19 @@ impl Stream {
 
     /// Audio arrived: one more word per `chunk_ms` of audio, in an interim result.
     async fn audio(&mut self, bytes: usize) -> Next {
+        if self.audio_bytes == 0 {
+            match self.behaviour.mode {
+                Some(Mode::CloseData0000) => return self.close_with(1008, "DATA-0000").await,
+                Some(Mode::VadEvents) => {
+                    let started =
+                        json!({"type": "SpeechStarted", "channel": [0, 1], "timestamp": 0.0});
+                    if let Next::Stop = self.send_raw(started).await {
+                        return Next::Stop;
+                    }
+                }
+                _ => {}
+            }
+        }
         let before = self.audio_ms();
         self.audio_bytes += bytes;
         self.update_record(false);
@@ -206,6 +224,9 @@ impl Stream {
     /// `Finalize`: after `first_byte_ms`, the rest of the transcript as a final result.
     async fn finalize(&mut self) -> Next {
         sleep_ms(self.behaviour.first_byte_ms).await;
+        if self.behaviour.mode == Some(Mode::CloseNet0001) {
+            return self.close_with(1011, "NET-0001").await;
+        }
         if self.offline && self.behaviour.reply.is_none() {
             let wav = crate::offline::wav_16k(&std::mem::take(&mut self.audio));
             let heard = tokio::task::spawn_blocking(move || crate::offline::transcribe(&wav))
@@ -223,7 +244,39 @@ impl Stream {
         self.words_shown = words.len();
         self.update_record(true);
         let result = self.result(&text, true, true, true);
-        self.send(result).await
+        let next = self.send(result).await;
+        if self.behaviour.mode == Some(Mode::VadEvents) && matches!(next, Next::Continue) {
+            let end = json!({"type": "UtteranceEnd", "channel": [0, 1], "last_word_end": self.audio_ms() as f64 / 1000.0});
+            return self.send_raw(end).await;
+        }
+        next
+    }
+
+    /// Closes the socket with a Deepgram error close frame.
+    async fn close_with(&mut self, code: u16, reason: &'static str) -> Next {
+        let _ = self
+            .socket
+            .send(Message::Close(Some(CloseFrame {
+                code,
+                reason: reason.into(),
+            })))
+            .await;
+        self.tracker.complete();
+        Next::Stop
+    }
+
+    /// Sends a message that is not a result (no faults apply).
+    async fn send_raw(&mut self, message: Value) -> Next {
+        if self
+            .socket
+            .send(Message::Text(message.to_string().into()))
+            .await
+            .is_err()
+        {
+            return Next::Stop;
+        }
+        self.tracker.sent_chunk();
+        Next::Continue
     }
 
     async fn close_stream(&mut self) {

@@ -53,6 +53,45 @@ pub struct Behaviour {
     /// then the arguments in two pieces; `finish_reason: "tool_calls"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ScriptedToolCall>>,
+    /// A real provider's quirk to reproduce on the wire (see [`Mode`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<Mode>,
+}
+
+/// Shapes real providers send that a plain OpenAI stream never has, to reproduce exactly.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Mode {
+    /// Chat: `null` for every absent field (`tool_calls`, `function_call`, `refusal`, `content`,
+    /// `logprobs`, `usage`, ...), no `delta.role`, and a usage-only chunk with `choices: []`,
+    /// as Azure AI's DeepSeek-R1 and Alibaba DashScope send.
+    NullFields,
+    /// Chat: the body ends after the finish (and usage) chunk without `data: [DONE]`, as older
+    /// llama.cpp, ik_llama.cpp and some gateways do.
+    NoDone,
+    /// Chat: HTTP 200, the role chunk, then llama.cpp's old non-standard SSE field
+    /// `error: {"code":500,"message":...,"type":"server_error"}` and `data: [DONE]`.
+    LlamaCppError,
+    /// Chat: HTTP 200, the role chunk, then Groq's `event: error` with a `tool_use_failed`
+    /// error object (the model wrote a tool call Groq could not parse); the body ends.
+    GroqToolUseFailed,
+    /// Chat: reasoning in `delta.reasoning_content` (xAI, llama.cpp, DeepSeek) before the reply,
+    /// and `completion_tokens_details.reasoning_tokens` in usage.
+    ReasoningContent,
+    /// Chat: reasoning in `delta.reasoning` (Ollama, OpenRouter) before the reply.
+    Reasoning,
+    /// Chat: reasoning inside `<think>...</think>` in `content`, the tags split across deltas
+    /// (`<th` + `ink>`), as Groq's qwen3 raw format and DeepSeek-R1 on some hosts send.
+    ThinkTags,
+    /// Listen: Deepgram's VAD messages, `SpeechStarted` at the first audio and `UtteranceEnd`
+    /// after the final result, both with `channel` as an array (`[0, 1]`).
+    VadEvents,
+    /// Listen: at `Finalize`, close the socket with Deepgram's close frame 1011 `NET-0001` (no
+    /// audio received in time) instead of a result.
+    CloseNet0001,
+    /// Listen: at the first audio, close with Deepgram's close frame 1008 `DATA-0000` (the audio
+    /// could not be decoded).
+    CloseData0000,
 }
 
 /// A tool call the emulated LLM makes.

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use serde_json::{Value, json};
 
 use crate::record::Recorded;
-use crate::script::{Behaviour, Endpoint, Fault, Script};
+use crate::script::{Behaviour, Endpoint, Fault, Mode, Script};
 
 #[derive(Default)]
 struct Inner {
@@ -333,17 +333,96 @@ async fn chat(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> 
         .into_response();
     }
 
-    let chunk = |delta: Value, finish: Value| {
+    let mode = behaviour.mode;
+    let nulls = mode == Some(Mode::NullFields);
+    let chunk = |mut delta: Value, finish: Value| {
+        if nulls {
+            // Every absent field as `null`, as DeepSeek-R1 on Azure AI and DashScope send.
+            for field in [
+                "content",
+                "tool_calls",
+                "function_call",
+                "refusal",
+                "reasoning_content",
+            ] {
+                if delta.get(field).is_none() {
+                    delta[field] = Value::Null;
+                }
+            }
+            return format!(
+                "data: {}\n\n",
+                json!({"id": "chatcmpl-emulated", "object": "chat.completion.chunk", "model": model,
+                       "system_fingerprint": null, "usage": null,
+                       "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}]})
+            );
+        }
         format!(
             "data: {}\n\n",
             json!({"id": "chatcmpl-emulated", "object": "chat.completion.chunk", "model": model,
                    "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
         )
     };
-    let mut pieces: Vec<Piece> = vec![Piece::text(chunk(
-        json!({"role": "assistant", "content": ""}),
-        Value::Null,
-    ))];
+    // DashScope's first chunk has no role.
+    let first = if nulls {
+        json!({"content": ""})
+    } else {
+        json!({"role": "assistant", "content": ""})
+    };
+    let mut pieces: Vec<Piece> = vec![Piece::text(chunk(first, Value::Null))];
+    match mode {
+        Some(Mode::LlamaCppError) => {
+            // llama.cpp's old server: the error in a non-standard field, then [DONE], HTTP 200.
+            pieces.push(Piece::text(format!(
+                "error: {}\n\n",
+                json!({"code": 500, "message": "the request exceeds the available context size, try increasing it", "type": "server_error"})
+            )));
+            pieces.push(Piece::text("data: [DONE]\n\n".into()));
+            return stream_response(tracker, pieces, behaviour, 2, "text/event-stream");
+        }
+        Some(Mode::GroqToolUseFailed) => {
+            pieces.push(Piece::text(format!(
+                "event: error\ndata: {}\n\n",
+                json!({"error": {"message": "Failed to call a function. Please adjust your prompt. See 'failed_generation' for more details.",
+                                 "type": "invalid_request_error", "code": "tool_use_failed",
+                                 "failed_generation": "<function=check_order>{\"order\": 42}</function>"}})
+            )));
+            return stream_response(tracker, pieces, behaviour, 2, "text/event-stream");
+        }
+        _ => {}
+    }
+    const REASONING: [&str; 6] = [
+        "The user",
+        " asks a",
+        " question;",
+        " answer it",
+        " briefly",
+        " and plainly.",
+    ];
+    let mut reasoning_tokens = 0u32;
+    match mode {
+        Some(m @ (Mode::ReasoningContent | Mode::Reasoning)) => {
+            let field = if m == Mode::Reasoning {
+                "reasoning"
+            } else {
+                "reasoning_content"
+            };
+            for r in REASONING {
+                pieces.push(Piece::text(chunk(json!({ field: r }), Value::Null)));
+            }
+            reasoning_tokens = REASONING.len() as u32;
+        }
+        Some(Mode::ThinkTags) => {
+            // The tags split across deltas, as a tokenizer may cut them.
+            let mut parts = vec!["<th", "ink>"];
+            parts.extend(REASONING);
+            parts.extend(["</thi", "nk>\n\n"]);
+            for p in parts {
+                pieces.push(Piece::text(chunk(json!({ "content": p }), Value::Null)));
+            }
+            reasoning_tokens = REASONING.len() as u32 + 4;
+        }
+        _ => {}
+    }
     match &behaviour.tool_calls {
         Some(calls) => {
             // Ids and names first, then each call's arguments in two pieces, interleaved.
@@ -381,14 +460,24 @@ async fn chat(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> 
             pieces.push(Piece::text(chunk(json!({}), json!("stop"))));
         }
     }
-    if json["stream_options"]["include_usage"] == Value::Bool(true) {
+    if json["stream_options"]["include_usage"] == Value::Bool(true) || nulls {
+        let completion = completion_tokens + reasoning_tokens;
+        let mut usage = json!({"prompt_tokens": prompt_tokens, "completion_tokens": completion, "total_tokens": prompt_tokens + completion});
+        if reasoning_tokens > 0 {
+            usage["completion_tokens_details"] = json!({"reasoning_tokens": reasoning_tokens});
+        } else if nulls {
+            usage["completion_tokens_details"] = Value::Null;
+            usage["prompt_tokens_details"] = Value::Null;
+        }
         pieces.push(Piece::text(format!(
             "data: {}\n\n",
             json!({"id": "chatcmpl-emulated", "object": "chat.completion.chunk", "model": model, "choices": [],
-                   "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}})
+                   "usage": usage})
         )));
     }
-    pieces.push(Piece::text("data: [DONE]\n\n".into()));
+    if mode != Some(Mode::NoDone) {
+        pieces.push(Piece::text("data: [DONE]\n\n".into()));
+    }
     match behaviour.fault {
         Some(Fault::DisconnectAfter { chunks }) => {
             pieces.truncate(chunks + 1);

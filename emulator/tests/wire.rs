@@ -413,3 +413,174 @@ fn live_transcription_refuses_wrong_keys_and_scripted_statuses_before_the_upgrad
     );
     assert_eq!(live(&emu, "dg-live").err(), Some(503));
 }
+
+/// The raw body of a streamed chat request (for the exact wire shapes of the modes).
+fn raw_chat(emu: &Emulator) -> String {
+    let resp = agent()
+        .post(&format!("{}/v1/chat/completions", emu.base_url()))
+        .send_json(chat_body("x"))
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    resp.into_body().read_to_string().unwrap()
+}
+
+fn chat_mode(emu: &Emulator, mode: &str, reply: &str) {
+    script(
+        emu,
+        json!({"endpoint": "chat", "queue": [{"reply": reply, "mode": mode}, {"reply": reply, "mode": mode}]}),
+    );
+}
+
+#[test]
+fn null_fields_mode_sends_nulls_no_role_and_a_usage_only_chunk_that_the_parser_accepts() {
+    let emu = Emulator::start(0).unwrap();
+    chat_mode(&emu, "null_fields", "We open at nine.");
+    let raw = raw_chat(&emu);
+    for shape in [
+        "\"tool_calls\":null",
+        "\"function_call\":null",
+        "\"refusal\":null",
+        "\"content\":null",
+        "\"logprobs\":null",
+        "\"usage\":null",
+        "\"choices\":[]",
+    ] {
+        assert!(raw.contains(shape), "{shape} in {raw}");
+    }
+    assert!(!raw.contains("\"role\""), "no delta.role: {raw}");
+    let (text, events, end, _) = stream_chat(&emu, "x");
+    assert_eq!(end, Ok(()));
+    assert_eq!(text, "We open at nine.");
+    assert!(events.iter().any(|e| matches!(e, ChatEvent::Usage { .. })));
+}
+
+#[test]
+fn no_done_mode_ends_after_the_finish_reason_and_the_parser_calls_it_a_normal_end() {
+    let emu = Emulator::start(0).unwrap();
+    chat_mode(&emu, "no_done", "We open at nine.");
+    let raw = raw_chat(&emu);
+    assert!(!raw.contains("[DONE]"), "{raw}");
+    assert!(raw.contains("\"finish_reason\":\"stop\""));
+    let (text, _, end, _) = stream_chat(&emu, "x");
+    assert_eq!(text, "We open at nine.");
+    assert_eq!(end, Ok(()));
+}
+
+#[test]
+fn llama_cpp_error_mode_sends_the_error_field_then_done_and_the_parser_reports_an_error() {
+    let emu = Emulator::start(0).unwrap();
+    chat_mode(&emu, "llama_cpp_error", "unused");
+    let raw = raw_chat(&emu);
+    assert!(raw.contains("\n\nerror: {\"code\":500,"), "{raw}");
+    assert!(raw.ends_with("data: [DONE]\n\n"), "{raw}");
+    let (text, _, end, _) = stream_chat(&emu, "x");
+    assert_eq!(text, "");
+    let err = end.unwrap_err();
+    assert_eq!(
+        err.code(),
+        aura_edge::chat_stream::ChatStreamErrorCode::ProviderError,
+        "{err:?}"
+    );
+}
+
+#[test]
+fn groq_tool_use_failed_mode_sends_event_error_and_the_parser_blames_the_model() {
+    let emu = Emulator::start(0).unwrap();
+    chat_mode(&emu, "groq_tool_use_failed", "unused");
+    let raw = raw_chat(&emu);
+    assert!(raw.contains("event: error\ndata: {\"error\":"), "{raw}");
+    assert!(raw.contains("\"code\":\"tool_use_failed\""), "{raw}");
+    let (_, _, end, _) = stream_chat(&emu, "x");
+    let err = end.unwrap_err();
+    assert!(err.is_model_mistake(), "{err:?}");
+}
+
+#[test]
+fn reasoning_modes_stream_reasoning_first_and_it_never_becomes_text() {
+    let emu = Emulator::start(0).unwrap();
+    for (mode, field) in [
+        ("reasoning_content", "\"reasoning_content\":"),
+        ("reasoning", "\"reasoning\":"),
+        ("think_tags", "\"content\":\"<th\""),
+    ] {
+        chat_mode(&emu, mode, "We open at nine.");
+        let raw = raw_chat(&emu);
+        assert!(raw.contains(field), "{mode}: {raw}");
+        let (text, events, end, _) = stream_chat(&emu, "x");
+        assert_eq!(end, Ok(()), "{mode}");
+        assert_eq!(text, "We open at nine.", "{mode}");
+        let first = events.iter().position(|e| matches!(e, ChatEvent::Text(_)));
+        let reasoning = events
+            .iter()
+            .position(|e| matches!(e, ChatEvent::Reasoning(_)));
+        assert!(
+            reasoning < first && reasoning.is_some(),
+            "{mode}: {events:?}"
+        );
+        if mode != "think_tags" {
+            assert!(
+                events.contains(&ChatEvent::ReasoningTokens(6)),
+                "{mode}: {events:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn live_vad_events_mode_sends_array_channels_that_the_parser_accepts() {
+    use aura_edge::live_stt::{FINALIZE, LiveEvent, LiveTranscript, parse};
+    let emu = Emulator::start(0).unwrap();
+    script(
+        &emu,
+        json!({"endpoint": "listen", "queue": [{"reply": "open at nine", "mode": "vad_events"}]}),
+    );
+    let mut ws = live(&emu, "k").unwrap();
+    ws.send(tungstenite::Message::binary(vec![0u8; 640]))
+        .unwrap();
+    let first = match ws.read().unwrap() {
+        tungstenite::Message::Text(t) => t.to_string(),
+        other => panic!("{other:?}"),
+    };
+    assert!(first.contains("\"channel\":[0,1]"), "{first}");
+    assert_eq!(parse(&first), Ok(LiveEvent::SpeechStarted));
+    ws.send(tungstenite::Message::text(FINALIZE)).unwrap();
+    let mut transcript = LiveTranscript::default();
+    while !transcript.utterance_ended() {
+        match ws.read().unwrap() {
+            tungstenite::Message::Text(t) => {
+                transcript.push(parse(t.as_str()).unwrap());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(transcript.is_finalized());
+    assert_eq!(transcript.final_text(), "open at nine");
+}
+
+#[test]
+fn live_error_close_modes_send_deepgram_close_frames_with_typed_reasons() {
+    use aura_edge::live_stt::{CloseReason, FINALIZE, close_reason};
+    let emu = Emulator::start(0).unwrap();
+    script(
+        &emu,
+        json!({"endpoint": "listen", "queue": [{"mode": "close_net0001"}, {"mode": "close_data0000"}]}),
+    );
+    let close_of = |ws: &mut tungstenite::WebSocket<std::net::TcpStream>| loop {
+        match ws.read() {
+            Ok(tungstenite::Message::Close(Some(f))) => {
+                break close_reason(u16::from(f.code), f.reason.as_str());
+            }
+            Ok(tungstenite::Message::Text(_)) => continue,
+            other => panic!("{other:?}"),
+        }
+    };
+    let mut ws = live(&emu, "k").unwrap();
+    ws.send(tungstenite::Message::binary(vec![0u8; 640]))
+        .unwrap();
+    ws.send(tungstenite::Message::text(FINALIZE)).unwrap();
+    assert_eq!(close_of(&mut ws), CloseReason::NoAudioReceived);
+    let mut ws = live(&emu, "k").unwrap();
+    ws.send(tungstenite::Message::binary(vec![0u8; 640]))
+        .unwrap();
+    assert_eq!(close_of(&mut ws), CloseReason::BadAudio("DATA-0000".into()));
+}
