@@ -68,6 +68,17 @@ pub enum ChatEvent {
     ReasoningTokens(u32),
 }
 
+impl ChatEvent {
+    /// Whether the event shows the model is working on the answer (text, a tool call, or
+    /// reasoning): for a first-token deadline, a provider busy reasoning is alive.
+    pub fn shows_progress(&self) -> bool {
+        matches!(
+            self,
+            Self::Text(_) | Self::ToolCall { .. } | Self::Reasoning(_)
+        )
+    }
+}
+
 /// Who is to blame for an error reported in the stream.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Blame {
@@ -769,6 +780,30 @@ mod tests {
                 "reads of {piece}"
             );
         }
+    }
+
+    #[test]
+    fn reasoning_text_and_tool_calls_show_progress_and_bookkeeping_does_not() {
+        assert!(ChatEvent::Reasoning(3).shows_progress());
+        assert!(ChatEvent::Text("a".into()).shows_progress());
+        assert!(
+            ChatEvent::ToolCall {
+                index: 0,
+                id: None,
+                name: None,
+                arguments: String::new()
+            }
+            .shows_progress()
+        );
+        assert!(!ChatEvent::Finish(FinishReason::Stop).shows_progress());
+        assert!(!ChatEvent::ReasoningTokens(1).shows_progress());
+        assert!(
+            !ChatEvent::Usage {
+                prompt_tokens: 1,
+                completion_tokens: 1
+            }
+            .shows_progress()
+        );
     }
 
     /// Content deltas of `text` cut at the given byte positions, as a stream without `[DONE]`.
