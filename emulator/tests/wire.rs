@@ -584,3 +584,33 @@ fn live_error_close_modes_send_deepgram_close_frames_with_typed_reasons() {
         .unwrap();
     assert_eq!(close_of(&mut ws), CloseReason::BadAudio("DATA-0000".into()));
 }
+
+#[test]
+fn null_fields_mode_with_tool_calls_assembles_the_calls() {
+    use aura_edge::tool_calls::ToolCallAssembler;
+    let emu = Emulator::start(0).unwrap();
+    script(
+        &emu,
+        json!({"endpoint": "chat", "queue": [{"mode": "null_fields", "tool_calls": [{"name": "check_order", "arguments": "{\"order\":42}"}]}]}),
+    );
+    let (_, events, end, _) = stream_chat(&emu, "x");
+    assert_eq!(end, Ok(()));
+    let mut calls = ToolCallAssembler::new();
+    for e in events {
+        if let ChatEvent::ToolCall {
+            index,
+            id,
+            name,
+            arguments,
+        } = e
+        {
+            calls.push(index, id, name, &arguments);
+        }
+    }
+    let calls = calls.finish().unwrap();
+    assert_eq!(calls.len(), 1);
+    assert_eq!(
+        (calls[0].name.as_str(), calls[0].arguments.as_str()),
+        ("check_order", "{\"order\":42}")
+    );
+}
