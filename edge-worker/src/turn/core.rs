@@ -134,6 +134,9 @@ struct Attempt {
     id: u32,
     route: usize,
     started_ms: u64,
+    /// The last sign of life before the first token (the request, or a reasoning delta): a
+    /// provider busy reasoning is not a provider that sends nothing.
+    alive_at: u64,
     first_token_ms: Option<u32>,
     parser: ChatStream,
     cutter: SentenceCutter,
@@ -250,7 +253,7 @@ impl Turn {
         }
         match &self.phase {
             Phase::Asking(a) if a.first_token_ms.is_none() => {
-                Some(a.started_ms + u64::from(self.config.router.first_token_timeout_ms))
+                Some(a.alive_at + u64::from(self.config.router.first_token_timeout_ms))
             }
             Phase::Tools(run) if !self.filler_said => run.filler_at,
             _ => None,
@@ -274,8 +277,7 @@ impl Turn {
         match &mut self.phase {
             Phase::Asking(a)
                 if a.first_token_ms.is_none()
-                    && now
-                        >= a.started_ms + u64::from(self.config.router.first_token_timeout_ms) =>
+                    && now >= a.alive_at + u64::from(self.config.router.first_token_timeout_ms) =>
             {
                 self.attempt_failed(Failure::FirstTokenTimeout, now);
             }
@@ -398,6 +400,7 @@ impl Turn {
             id,
             route,
             started_ms: now,
+            alive_at: now,
             first_token_ms: None,
             parser: ChatStream::new(),
             cutter: SentenceCutter::new(CutterConfig::default()),
@@ -412,6 +415,7 @@ impl Turn {
         };
         let mut deltas = Vec::new();
         let mut called = false;
+        let mut reasoning = false;
         let mut usage = None;
         let parsed = a.parser.push(bytes, |event| match event {
             ChatEvent::Text(t) => deltas.push(t),
@@ -430,8 +434,12 @@ impl Turn {
             } => {
                 usage = Some((prompt_tokens, completion_tokens));
             }
+            ChatEvent::Reasoning(_) => reasoning = true,
             _ => {}
         });
+        if reasoning {
+            a.alive_at = now;
+        }
         if let Some((p, c)) = usage {
             let (tp, tc) = self.usage.unwrap_or((0, 0));
             self.usage = Some((tp + p, tc + c));

@@ -26,6 +26,11 @@ enum Llm {
         name: &'static str,
         arguments: &'static str,
     },
+    /// Reasoning deltas every 300 ms for `reasoning_ms`, then a reply.
+    Reasoning {
+        reasoning_ms: u64,
+        reply: &'static str,
+    },
     /// An error status.
     Status(u16),
     /// No answer at all.
@@ -216,6 +221,37 @@ impl Fake {
                     },
                 );
                 self.at(110, Event::LlmEnded { attempt });
+            }
+            Llm::Reasoning {
+                reasoning_ms,
+                reply,
+            } => {
+                let ok = Event::LlmStatus {
+                    attempt,
+                    status: 200,
+                    retry_after_ms: None,
+                };
+                self.at(100, ok);
+                let thinking = sse(
+                    json!({"choices": [{"index": 0, "delta": {"reasoning_content": "Hmm, "}}]}),
+                );
+                let mut t = 100;
+                while t < reasoning_ms {
+                    let bytes = thinking.clone();
+                    self.at(t, Event::LlmBytes { attempt, bytes });
+                    t += 300;
+                }
+                let mut tail = delta(reply);
+                tail.extend(finish("stop"));
+                tail.extend_from_slice(b"data: [DONE]\n\n");
+                self.at(
+                    t,
+                    Event::LlmBytes {
+                        attempt,
+                        bytes: tail,
+                    },
+                );
+                self.at(t, Event::LlmEnded { attempt });
             }
             Llm::Status(status) => {
                 self.at(
@@ -898,4 +934,58 @@ fn the_step_after_the_last_tool_step_offers_no_tools() {
             .iter()
             .any(|l| l["event"] == "tool_steps_exhausted")
     );
+}
+
+#[test]
+fn a_provider_busy_reasoning_is_alive_and_its_reasoning_is_never_said() {
+    let mut c = config(vec![
+        route("thinker", Tier::Strong),
+        route("fallback", Tier::Strong),
+    ]);
+    c.router.first_token_timeout_ms = 400;
+    let mut fake = Fake {
+        llm: vec![
+            Llm::Reasoning {
+                reasoning_ms: 2_000,
+                reply: "Nine.",
+            },
+            reply(vec!["Never."]),
+        ],
+        ..Fake::default()
+    };
+    let router = Router::new(RouterConfig::default(), Vec::new());
+    let mut turn = Turn::start(input("When?", None), c, router, 0);
+    fake.run(&mut turn);
+    assert_eq!(
+        fake.captions(),
+        "Nine.",
+        "2 s of reasoning, 300 ms apart, is not a timeout"
+    );
+    assert_eq!(fake.llm_requests.len(), 1);
+    assert_eq!(fake.tts_inputs, ["Nine."]);
+    assert_eq!(turn.outcome().unwrap().metrics.fallbacks, 0);
+    // A provider that goes quiet while reasoning still times out.
+    let mut c = config(vec![route("thinker", Tier::Strong)]);
+    c.router.first_token_timeout_ms = 400;
+    let mut fake = Fake {
+        llm: vec![Llm::Reasoning {
+            reasoning_ms: 150,
+            reply: "x",
+        }],
+        ..Fake::default()
+    };
+    fake.llm[0] = Llm::Reasoning {
+        reasoning_ms: 150,
+        reply: "x",
+    };
+    let router = Router::new(RouterConfig::default(), Vec::new());
+    let mut turn = Turn::start(input("When?", None), c, router, 0);
+    while let Some(cmd) = turn.poll_command() {
+        fake.perform(cmd);
+    }
+    // Keep the reasoning, drop the answer: silence after 100 ms.
+    fake.pending.retain(|(at, _, _)| *at <= 100);
+    fake.run(&mut turn);
+    assert_eq!(fake.now, 500, "400 ms after the last sign of life");
+    assert_eq!(fake.errors(), ["ProviderTimeout"]);
 }
