@@ -156,7 +156,7 @@ struct ToolRun {
 
 #[derive(Debug)]
 enum Phase {
-    Asking(Attempt),
+    Asking(Box<Attempt>),
     Tools(ToolRun),
     /// No more LLM work: the turn ends when speech is idle.
     Done,
@@ -396,7 +396,7 @@ impl Turn {
             route,
             body,
         });
-        self.phase = Phase::Asking(Attempt {
+        self.phase = Phase::Asking(Box::new(Attempt {
             id,
             route,
             started_ms: now,
@@ -406,7 +406,7 @@ impl Turn {
             cutter: SentenceCutter::new(CutterConfig::default()),
             calls: ToolCallAssembler::new(),
             text: String::new(),
-        });
+        }));
     }
 
     fn llm_bytes(&mut self, bytes: &[u8], now: u64) {
