@@ -1,0 +1,115 @@
+//! Turns are granted by the tenant's object: asking for one (keys opened in memory), reporting
+//! a turn's usage, and freeing the session slot when the socket closes.
+
+use super::*;
+/// The turn of an utterance, asked for when its speech started. The answer is the turn's
+/// configuration, or `None` if it was refused (the client was told); a dropped sender means
+/// it must be asked for again.
+pub(super) struct PendingGrant {
+    pub(super) stream_id: u32,
+    pub(super) answer: oneshot::Receiver<Option<ProviderConfig>>,
+}
+
+impl VoiceSession {
+    /// Asks the tenant's object for a turn. Granted: the turn's provider configuration, keys
+    /// opened in memory. Otherwise the client is told why (`rate_limited`, or an error) and
+    /// there is no turn.
+    pub(super) async fn grant(&self, ws: &WebSocket) -> Result<Option<ProviderConfig>> {
+        let tenant = self.tenant()?;
+        let answer: TurnAnswer = call(
+            &tenant_stub(&self.env, &tenant)?,
+            &tenant,
+            "/turn",
+            &TurnRequest {
+                conversation: self.conversation()?,
+            },
+        )
+        .await?;
+        let (settings, slots) = match answer {
+            TurnAnswer::Granted { settings, keys } => (settings, keys),
+            TurnAnswer::Limited(l) => {
+                send(
+                    ws,
+                    &ServerMessage::RateLimited {
+                        retry_after_ms: l.retry_after_ms,
+                        limit: l.limit,
+                    },
+                )?;
+                return Ok(None);
+            }
+            TurnAnswer::Refused { message } => {
+                send_error(ws, ErrorCode::Unauthorized, &message)?;
+                return Ok(None);
+            }
+        };
+        let master = match self.env.secret("MASTER_KEYS") {
+            Ok(spec) => MasterKeys::parse(&spec.to_string()).ok(),
+            Err(_) => None,
+        };
+        let now = now_ms();
+        let mut broken = false;
+        let config = ProviderConfig::from_tenant(&settings, |slot| {
+            let Some(sealed) = slots.get(slot) else {
+                return Vec::new();
+            };
+            match master
+                .as_ref()
+                .map(|m| usable_keys(m, sealed, &aad(tenant.as_str(), slot), now))
+            {
+                Some(Ok(keys)) => keys,
+                _ => {
+                    broken = true;
+                    Vec::new()
+                }
+            }
+        });
+        if broken {
+            // Logged without any key material: which slot failed is enough to act on.
+            console_log!(
+                "{}",
+                json!({"event": "provider_key_unreadable", "tenant": tenant.as_str()})
+            );
+            send_error(
+                ws,
+                ErrorCode::Internal,
+                "this assistant's provider keys cannot be read",
+            )?;
+            return Ok(None);
+        }
+        self.refresh_token(ws, &tenant)?;
+        let mut config = config;
+        // The page's voice, if it asked for one at the start.
+        if let Some(voice) = self.store.get(Meta::Voice)?.filter(|v| !v.is_empty()) {
+            config.tts_voice = voice;
+        }
+        Ok(Some(config))
+    }
+
+    /// Reports a finished turn's usage to the tenant's object.
+    pub(super) async fn report_usage(&self, audio_ms: u64, llm_tokens: u64) {
+        let Ok(tenant) = self.tenant() else { return };
+        if let Ok(stub) = tenant_stub(&self.env, &tenant) {
+            let _: Result<serde_json::Value> = call(
+                &stub,
+                &tenant,
+                "/usage",
+                &UsageReport {
+                    audio_ms,
+                    llm_tokens,
+                },
+            )
+            .await;
+        }
+    }
+
+    /// Frees the conversation's session slot (the socket closed).
+    pub(super) async fn release(&self) {
+        let (Ok(tenant), Ok(conversation)) = (self.tenant(), self.conversation()) else {
+            return;
+        };
+        if let Ok(stub) = tenant_stub(&self.env, &tenant) {
+            let _: Result<serde_json::Value> =
+                call(&stub, &tenant, "/release", &ReleaseRequest { conversation }).await;
+        }
+    }
+}

@@ -1,0 +1,184 @@
+//! A spoken turn's input: the utterance's grant asked for at its start, its audio to a live
+//! STT stream, and at its end the transcript (batch or live) that starts the reply.
+
+use super::*;
+impl VoiceSession {
+    /// The start of an utterance: the turn is asked for while the user speaks, and a live
+    /// STT stream opened if the tenant's STT is one.
+    pub(super) async fn on_utterance_start(&self, ws: &WebSocket, stream_id: u32) -> Result<()> {
+        self.end_live_stt();
+        let (grant, answer) = oneshot::channel();
+        *self.granted.borrow_mut() = Some(PendingGrant { stream_id, answer });
+        // Audio that arrives while the turn is granted is kept, in case the STT is a
+        // streaming one.
+        *self.live.borrow_mut() = Some(LiveUtterance::new(stream_id));
+        // Ask for the turn while the user speaks, so the answer does not wait for it.
+        let Some(config) = self.grant(ws).await? else {
+            let _ = grant.send(None);
+            self.end_live_stt();
+            return Ok(());
+        };
+        if config.stt_api != SttApi::Deepgram {
+            self.end_live_stt();
+            let _ = grant.send(Some(config));
+            return Ok(());
+        }
+        let language = self.store.get(Meta::Language)?;
+        match stt_stream::connect(&config.stt, language.as_deref()).await {
+            Ok(socket) => {
+                let _ = grant.send(Some(config));
+                stt_stream::pump(&self.live, socket, ws, stream_id).await;
+            }
+            Err((code, message)) => {
+                *self.live.borrow_mut() = None;
+                let _ = grant.send(None);
+                send_error(ws, code, &message)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Audio of the open utterance, for a live STT stream.
+    pub(super) fn on_utterance_audio(&self, stream_id: u32, pcm: &[u8]) {
+        if let Some(u) = self
+            .live
+            .borrow_mut()
+            .as_mut()
+            .filter(|u| u.stream_id == stream_id)
+        {
+            u.audio(pcm);
+        }
+    }
+
+    /// The end of an utterance: its transcript, then its turn.
+    pub(super) async fn on_utterance_end(
+        &self,
+        ws: &WebSocket,
+        stream_id: u32,
+        wav: Vec<u8>,
+    ) -> Result<()> {
+        let eos = now_ms();
+        // The turn was asked for when the speech started: wait for that answer if it is
+        // still on its way (a very short utterance); ask now only if there is none
+        // (the object woke from hibernation mid-utterance).
+        let pending = self
+            .granted
+            .borrow_mut()
+            .take_if(|g| g.stream_id == stream_id);
+        let early = match pending {
+            Some(g) => {
+                let wait = Delay::from(std::time::Duration::from_millis(5_000));
+                match future::select(g.answer, wait).await {
+                    Either::Left((Ok(answer), _)) => Some(answer),
+                    _ => None,
+                }
+            }
+            None => None,
+        };
+        let config = match early {
+            Some(Some(c)) => c,
+            Some(None) => return Ok(()), // refused at the start of speech
+            None => match self.grant(ws).await? {
+                Some(c) => c,
+                None => return Ok(()),
+            },
+        };
+        // 16-bit mono at 16 kHz after the 44-byte WAV header.
+        let speech_ms = (wav.len().saturating_sub(44) / 32) as u64;
+        let transcript = match config.stt_api {
+            SttApi::Deepgram => stt_stream::finish(&self.live, stream_id)
+                .await
+                .map_err(|(code, message)| ProviderFailure::new(code, message)),
+            SttApi::Openai => self.transcribe(&config, wav).await,
+        };
+        match transcript {
+            Ok(text) => {
+                let eos_to_transcript = (now_ms() - eos) as u32;
+                send(
+                    ws,
+                    &ServerMessage::TranscriptFinal {
+                        stream_id,
+                        text: text.clone(),
+                    },
+                )?;
+                if text.trim().is_empty() {
+                    self.report_usage(speech_ms, 0).await;
+                    return Ok(());
+                }
+                let input = UserTurn {
+                    text,
+                    stream_id: Some(stream_id),
+                    eos,
+                    eos_to_transcript_ms: Some(eos_to_transcript),
+                    speech_ms,
+                };
+                self.turn(ws, &config, input).await
+            }
+            Err(failure) => {
+                self.report_usage(speech_ms, 0).await;
+                send_error(ws, failure.code, &failure.message)
+            }
+        }
+    }
+
+    pub(super) async fn transcribe(
+        &self,
+        config: &ProviderConfig,
+        wav: Vec<u8>,
+    ) -> std::result::Result<String, ProviderFailure> {
+        let fail = |what: &str| {
+            ProviderFailure::new(
+                ErrorCode::ProviderError,
+                format!("speech-to-text failed: {what}"),
+            )
+        };
+        let form = || -> Option<wasm_bindgen::JsValue> {
+            let form = web_sys::FormData::new().ok()?;
+            form.append_with_str("model", &config.stt.model).ok()?;
+            let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(wav.as_slice()));
+            let options = web_sys::BlobPropertyBag::new();
+            options.set_type("audio/wav");
+            let blob =
+                web_sys::Blob::new_with_u8_array_sequence_and_options(&parts, &options).ok()?;
+            form.append_with_blob_and_filename("file", &blob, "utterance.wav")
+                .ok()?;
+            Some(form.into())
+        };
+        let url = config.stt.url("v1/audio/transcriptions");
+        let mut resp = provider_http::send(
+            &config.stt,
+            Auth::Bearer,
+            Method::Post,
+            &url,
+            &[],
+            form,
+            None,
+        )
+        .await
+        .map_err(|e| match e {
+            SendError::Request => fail("request"),
+            SendError::Unreachable => {
+                ProviderFailure::new(ErrorCode::ProviderError, "speech-to-text unreachable")
+            }
+        })?;
+        if resp.status_code() != 200 {
+            return Err(ProviderFailure::from_status(
+                "speech-to-text",
+                resp.status_code(),
+            ));
+        }
+        #[derive(Deserialize)]
+        struct Transcript {
+            text: String,
+        }
+        let t: Transcript = resp.json().await.map_err(|_| fail("unreadable answer"))?;
+        Ok(t.text)
+    }
+
+    /// Closes the open utterance's streaming STT, if any.
+    pub(super) fn end_live_stt(&self) {
+        if let Some(mut u) = self.live.borrow_mut().take() {
+            u.close();
+        }
+    }
+}
