@@ -231,6 +231,22 @@ pub fn parse(text: &str) -> Result<LiveEvent, LiveSttError> {
     }
 }
 
+/// After `Finalize`, how long a transcript with nothing open waits for a late final result
+/// before its closed segments are taken as the whole utterance, ms.
+pub const FINALIZE_GRACE_MS: u64 = 300;
+/// After `Finalize`, the longest wait for the provider to close its last words, ms; then they
+/// are used as last shown.
+pub const FINALIZE_CAP_MS: u64 = 3_000;
+
+/// Whether an utterance's transcript is known, at the end of speech.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Settled {
+    /// The utterance's text.
+    Text(String),
+    /// Not yet: look again at this time, or when the next message arrives.
+    WaitUntil(u64),
+}
+
 /// The transcript of one utterance as results arrive.
 #[derive(Debug, Default, Clone)]
 pub struct LiveTranscript {
@@ -293,11 +309,87 @@ impl LiveTranscript {
     pub fn utterance_ended(&self) -> bool {
         self.utterance_ended
     }
+
+    /// The utterance's text at `now`, `Finalize` having been sent at `finalize_at`. Deepgram
+    /// does not guarantee an answer to `Finalize` when little audio remains (the usual case
+    /// after the client's end-of-turn silence), so its answer is not required: the answer,
+    /// or `UtteranceEnd`, settles it at once; with nothing open, a short grace for a late final
+    /// result; with words still open, up to [`FINALIZE_CAP_MS`], then the words as shown.
+    pub fn settle(&self, finalize_at: u64, now: u64) -> Settled {
+        if self.finalized || self.utterance_ended {
+            return Settled::Text(self.final_text());
+        }
+        let (until, text) = if self.open.trim().is_empty() {
+            (finalize_at + FINALIZE_GRACE_MS, self.final_text())
+        } else {
+            (finalize_at + FINALIZE_CAP_MS, self.shown())
+        };
+        if now >= until {
+            Settled::Text(text)
+        } else {
+            Settled::WaitUntil(until)
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn segment(text: &str, finalizes: bool) -> LiveEvent {
+        LiveEvent::Segment {
+            text: text.into(),
+            finalizes,
+        }
+    }
+
+    #[test]
+    fn a_transcript_settles_without_waiting_for_an_answer_to_finalize() {
+        // The answer to Finalize settles at once.
+        let mut t = LiveTranscript::default();
+        t.push(segment("go forward", false));
+        t.push(segment("ten meters", true));
+        assert_eq!(
+            t.settle(1_000, 1_010),
+            Settled::Text("go forward ten meters".into())
+        );
+        // No answer, nothing open: the closed segments after a short grace.
+        let mut t = LiveTranscript::default();
+        t.push(segment("go forward ten meters", false));
+        assert_eq!(
+            t.settle(1_000, 1_010),
+            Settled::WaitUntil(1_000 + FINALIZE_GRACE_MS)
+        );
+        assert_eq!(
+            t.settle(1_000, 1_000 + FINALIZE_GRACE_MS),
+            Settled::Text("go forward ten meters".into())
+        );
+        // UtteranceEnd settles it too.
+        t.push(LiveEvent::UtteranceEnd {
+            last_word_end_ms: Some(900),
+        });
+        assert_eq!(
+            t.settle(1_000, 1_001),
+            Settled::Text("go forward ten meters".into())
+        );
+        // Words still open: wait up to the cap, then take them as shown.
+        let mut t = LiveTranscript::default();
+        t.push(segment("go forward", false));
+        t.push(LiveEvent::Interim("ten meters".into()));
+        assert_eq!(
+            t.settle(1_000, 1_400),
+            Settled::WaitUntil(1_000 + FINALIZE_CAP_MS)
+        );
+        assert_eq!(
+            t.settle(1_000, 1_000 + FINALIZE_CAP_MS),
+            Settled::Text("go forward ten meters".into())
+        );
+        // Nothing heard at all: an empty text, which asks for no reply.
+        assert_eq!(
+            LiveTranscript::default().settle(0, FINALIZE_GRACE_MS),
+            Settled::Text(String::new())
+        );
+    }
 
     fn result(text: &str, is_final: bool, from_finalize: bool) -> String {
         serde_json::json!({"type": "Results", "channel_index": [0, 1], "duration": 1.0, "start": 0.0,

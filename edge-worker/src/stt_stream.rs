@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use aura_protocol::{ErrorCode, ServerMessage};
 use futures::StreamExt;
+use futures::channel::oneshot;
+use futures::future;
 use worker::{Delay, Method, WebSocket, WebsocketEvent};
 
 use crate::live_stt::{
-    CLOSE_STREAM, FINALIZE, LiveEvent, LiveSttError, LiveTranscript, listen_url, parse,
+    CLOSE_STREAM, FINALIZE, LiveEvent, LiveSttError, LiveTranscript, Settled, listen_url, parse,
 };
 use crate::provider_config::ProviderEndpoint;
 use crate::provider_http::{self, Auth, SendError};
@@ -33,7 +35,10 @@ pub struct LiveUtterance {
     pending: Vec<u8>,
     transcript: LiveTranscript,
     failed: Option<Failure>,
-    finalize_sent: bool,
+    /// When `Finalize` was sent.
+    finalize_at: Option<u64>,
+    /// Woken at every message, failure or close, while the end of speech waits.
+    waiter: Option<oneshot::Sender<()>>,
 }
 
 impl LiveUtterance {
@@ -44,7 +49,8 @@ impl LiveUtterance {
             pending: Vec::new(),
             transcript: LiveTranscript::default(),
             failed: None,
-            finalize_sent: false,
+            finalize_at: None,
+            waiter: None,
         }
     }
 
@@ -69,6 +75,14 @@ impl LiveUtterance {
 
     fn fail(&mut self, code: ErrorCode, message: &str) {
         self.failed.get_or_insert((code, message.to_string()));
+        self.wake();
+    }
+
+    /// Something changed: the end of speech, if it waits, looks again.
+    fn wake(&mut self) {
+        if let Some(w) = self.waiter.take() {
+            let _ = w.send(());
+        }
     }
 
     /// Closes the provider socket (end of the utterance or of the session).
@@ -165,7 +179,9 @@ pub async fn pump(
                 match parse(&text) {
                     Ok(LiveEvent::Metadata) => break,
                     Ok(ev) => {
-                        if let Some(partial) = u.transcript.push(ev) {
+                        let partial = u.transcript.push(ev);
+                        u.wake();
+                        if let Some(partial) = partial {
                             let msg = ServerMessage::TranscriptPartial {
                                 stream_id,
                                 text: partial,
@@ -199,34 +215,30 @@ pub async fn pump(
     }
 }
 
-/// At the end of speech: asks for the final result and waits for it (at most
-/// [`FINAL_TIMEOUT_MS`]). Returns the utterance's text.
+/// At the end of speech: sends `Finalize` and waits for the utterance's text as
+/// [`LiveTranscript::settle`] decides (never only for the answer to `Finalize`, which Deepgram
+/// does not guarantee), woken by each message; at most [`FINAL_TIMEOUT_MS`] if the socket never
+/// opened.
 pub async fn finish(
     slot: &RefCell<Option<LiveUtterance>>,
     stream_id: u32,
 ) -> Result<String, Failure> {
-    let deadline = now_ms() + FINAL_TIMEOUT_MS;
+    let ended_at = now_ms();
     loop {
-        {
+        let woken = {
             let mut guard = slot.borrow_mut();
             let Some(u) = guard.as_mut().filter(|u| u.stream_id == stream_id) else {
                 return Err((ErrorCode::Internal, "the utterance's stream is gone".into()));
             };
-            if u.transcript.is_finalized() {
-                let text = u.transcript.final_text();
-                u.close();
-                *guard = None;
-                return Ok(text);
-            }
             if let Some(failure) = u.failed.clone() {
                 u.close();
                 *guard = None;
                 return Err(failure);
             }
-            if !u.finalize_sent
+            if u.finalize_at.is_none()
                 && let Some(s) = &u.socket
             {
-                u.finalize_sent = true;
+                u.finalize_at = Some(now_ms());
                 if s.send_with_str(FINALIZE).is_err() {
                     u.fail(
                         ErrorCode::ProviderError,
@@ -235,7 +247,19 @@ pub async fn finish(
                     continue;
                 }
             }
-            if now_ms() >= deadline {
+            let until = match u.finalize_at {
+                Some(at) => match u.transcript.settle(at, now_ms()) {
+                    Settled::Text(text) => {
+                        u.close();
+                        *guard = None;
+                        return Ok(text);
+                    }
+                    Settled::WaitUntil(t) => t,
+                },
+                // The socket is still opening.
+                None => ended_at + FINAL_TIMEOUT_MS,
+            };
+            if u.finalize_at.is_none() && now_ms() >= until {
                 u.close();
                 *guard = None;
                 return Err((
@@ -243,8 +267,12 @@ pub async fn finish(
                     "speech-to-text did not finish in time".into(),
                 ));
             }
-        }
-        // Results arrive on the socket's own event handler; check again shortly.
-        Delay::from(Duration::from_millis(3)).await;
+            let (tx, rx) = oneshot::channel();
+            u.waiter = Some(tx);
+            (rx, until)
+        };
+        let (rx, until) = woken;
+        let wait = Delay::from(Duration::from_millis(until.saturating_sub(now_ms()).max(1)));
+        let _ = future::select(rx, wait).await;
     }
 }

@@ -14,7 +14,9 @@
 //! Modes: `vad_events` adds Deepgram's `SpeechStarted` (at the first audio) and `UtteranceEnd`
 //! (after the final result), whose `channel` is an array; `close_net0001` answers `Finalize`
 //! with the close frame Deepgram sends when no audio arrived in time (1011, `NET-0001`);
-//! `close_data0000` closes at the first audio as for undecodable audio (1008, `DATA-0000`).
+//! `close_data0000` closes at the first audio as for undecodable audio (1008, `DATA-0000`);
+//! `silent_finalize` sends the last words as an ordinary final segment and never answers
+//! `Finalize` itself.
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Query, State};
@@ -243,7 +245,8 @@ impl Stream {
         self.words_final = words.len();
         self.words_shown = words.len();
         self.update_record(true);
-        let result = self.result(&text, true, true, true);
+        let from_finalize = self.behaviour.mode != Some(Mode::SilentFinalize);
+        let result = self.result(&text, true, true, from_finalize);
         let next = self.send(result).await;
         if self.behaviour.mode == Some(Mode::VadEvents) && matches!(next, Next::Continue) {
             let end = json!({"type": "UtteranceEnd", "channel": [0, 1], "last_word_end": self.audio_ms() as f64 / 1000.0});

@@ -92,6 +92,10 @@ pub enum Mode {
     /// Listen: at the first audio, close with Deepgram's close frame 1008 `DATA-0000` (the audio
     /// could not be decoded).
     CloseData0000,
+    /// Listen: `Finalize` is never answered with `from_finalize: true` (Deepgram does not
+    /// guarantee it when little audio remains): the last words come as an ordinary final
+    /// segment, then nothing.
+    SilentFinalize,
 }
 
 /// A tool call the emulated LLM makes.

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use aura_emulator::Emulator;
-use aura_protocol::{AudioFrame, FrameKind};
+use aura_protocol::AudioFrame;
 use aura_tests::{Incoming, TestTenant, WranglerDev, requests_to, script};
 use serde_json::{Value, json};
 
@@ -136,14 +136,7 @@ fn think_tags_in_content_are_neither_captioned_nor_spoken() {
 }
 
 fn input_frame(stream_id: u32, seq: u32, samples: &[i16]) -> Vec<u8> {
-    let header = aura_protocol::FrameHeader {
-        kind: FrameKind::Input,
-        flags: aura_protocol::FrameFlags::NONE,
-        stream_id,
-        seq,
-        sample_rate: 16_000,
-        sample_count: samples.len() as u16,
-    };
+    let header = aura_protocol::FrameHeader::input(stream_id, seq, samples.len() as u16);
     let mut out = Vec::new();
     AudioFrame::encode(&header, samples, &mut out).unwrap();
     out
@@ -194,4 +187,59 @@ fn deepgram_vad_messages_with_array_channels_do_not_fail_the_utterance() {
         listen["chunks_sent"].as_u64().unwrap() >= 2,
         "the VAD messages were sent: {listen}"
     );
+}
+
+/// Deepgram does not guarantee an answer to `Finalize` when little audio remains: the turn
+/// must not wait for one (it used to, and failed after 3 s) when the final segments already
+/// hold the whole utterance.
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn a_finalize_that_is_never_answered_still_ends_the_utterance_promptly() {
+    let emu = Emulator::start(0).unwrap();
+    script(
+        &emu,
+        json!({"endpoint": "listen", "queue": [{"reply": "when do you open", "mode": "silent_finalize", "first_byte_ms": 50}]}),
+    );
+    script(
+        &emu,
+        json!({"endpoint": "chat", "queue": [{"reply": "At nine."}]}),
+    );
+    let dev = WranglerDev::start();
+    let mut settings =
+        aura_admin::settings_for("live", &[&dev.url("")], &emu.base_url(), "Be brief.");
+    settings["stt"] = json!({"api": "deepgram", "base_url": emu.base_url(), "model": "nova-3"});
+    let tenant = dev.tenant_with("silent-finalize", settings);
+    let mut client = tenant.connect("");
+    client.start();
+    client.send_json(json!({"type": "input.speech_started", "stream_id": 1}));
+    for seq in 0..25 {
+        client.send_binary(input_frame(1, seq, &[500; 320]));
+    }
+    client.send_json(json!({"type": "input.speech_stopped", "stream_id": 1, "frames": 25}));
+    let messages = client.until("response.done", Duration::from_secs(20));
+    client.close();
+    let errors: Vec<&Value> = messages
+        .iter()
+        .filter_map(|m| match m {
+            Incoming::Json(v) if v["type"] == "error" => Some(v),
+            _ => None,
+        })
+        .collect();
+    assert!(errors.is_empty(), "{errors:?}");
+    assert!(
+        messages.iter().any(|m| matches!(m, Incoming::Json(v) if v["type"] == "transcript.final" && v["text"] == "when do you open")),
+        "{messages:?}"
+    );
+    let done = messages
+        .iter()
+        .find_map(|m| match m {
+            Incoming::Json(v) if v["type"] == "response.done" => Some(v.clone()),
+            _ => None,
+        })
+        .unwrap();
+    assert_eq!(done["status"], "completed", "{done}");
+    let eos_to_transcript = done["metrics"]["eos_to_transcript_ms"].as_u64().unwrap();
+    // The final segment comes 50 ms after Finalize, then a 300 ms grace: well under the 3 s
+    // that used to fail the turn.
+    assert!(eos_to_transcript < 2_000, "{done}");
 }
