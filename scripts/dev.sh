@@ -34,11 +34,8 @@ if [ ! -f "$secrets" ]; then
   } >"$secrets"
 fi
 vars=(--var "AURA_DEV:1")
-while IFS='=' read -r name value; do
-  if ! { [ -f .dev.vars ] && grep -q "^$name=" .dev.vars; }; then
-    vars+=(--var "$name:$value")
-  fi
-done <"$secrets"
+source "$ROOT/scripts/dev-secrets.sh"
+dev_secret_vars "$secrets" .dev.vars
 admin_token="$(grep '^ADMIN_TOKEN=' .dev.vars 2>/dev/null | cut -d= -f2- | tr -d '"' || true)"
 [ -n "$admin_token" ] || admin_token="$(grep '^ADMIN_TOKEN=' "$secrets" | cut -d= -f2-)"
 
