@@ -11,6 +11,7 @@ pub mod conversation;
 pub mod endpoint;
 pub mod health;
 pub mod heard;
+pub mod host_policy;
 pub mod key_vault;
 pub mod live_stt;
 pub mod llm_router;

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::host_policy::{HostClass, classify};
 use crate::llm_router::Tier;
 
 /// Bounds on what an admin may store, so a tenant record stays small and fast to read.
@@ -114,8 +115,9 @@ impl PublishableKey {
     }
 }
 
-/// Whether provider base URLs may point at this machine (`http://127.0.0.1`, `localhost`):
-/// only in local development (the `AURA_DEV` var).
+/// Whether provider and webhook URLs may point at this machine (`http://127.0.0.1`,
+/// `localhost`): only in local development (the `AURA_DEV` var). Private, reserved and
+/// internal hosts are refused under both (see [`crate::host_policy`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum UrlPolicy {
     HttpsOnly,
@@ -325,11 +327,9 @@ fn text(field: &'static str, value: &str, max: usize) -> Result<(), TenantError>
     }
 }
 
-fn is_loopback(host: &str) -> bool {
-    matches!(host, "127.0.0.1" | "localhost" | "[::1]")
-}
-
-/// A provider base URL: https (or loopback http in dev), no credentials, query or fragment.
+/// A provider or webhook base URL: https to a public host (or http and https to this machine
+/// in local development), no credentials, query or fragment. The host is checked as the URL
+/// parser normalised it (see [`crate::host_policy`]): no private, reserved or internal host.
 pub(crate) fn provider_url(
     field: &'static str,
     value: &str,
@@ -337,17 +337,24 @@ pub(crate) fn provider_url(
 ) -> Result<(), TenantError> {
     text(field, value, bounds::URL_MAX)?;
     let url = Url::parse(value).map_err(|_| TenantError::Invalid(field, "not a URL"))?;
-    let host = url.host_str().unwrap_or_default();
-    match url.scheme() {
-        "https" if !host.is_empty() => {}
-        "http" if policy == UrlPolicy::AllowLoopback && is_loopback(host) => {}
-        "http" if is_loopback(host) => {
+    let https = url.scheme() == "https";
+    if !https && url.scheme() != "http" {
+        return Err(TenantError::Invalid(field, "must be an https URL"));
+    }
+    let Some(host) = url.host() else {
+        return Err(TenantError::Invalid(field, "must be an https URL"));
+    };
+    match (classify(&host), policy) {
+        (HostClass::Loopback, UrlPolicy::AllowLoopback) => {}
+        (HostClass::Loopback, UrlPolicy::HttpsOnly) => {
             return Err(TenantError::Invalid(
                 field,
-                "http to this machine is allowed only in local development",
+                "this machine is allowed only in local development",
             ));
         }
-        _ => return Err(TenantError::Invalid(field, "must be an https URL")),
+        (HostClass::Refused(why), _) => return Err(TenantError::Invalid(field, why)),
+        (HostClass::Public, _) if https => {}
+        (HostClass::Public, _) => return Err(TenantError::Invalid(field, "must be an https URL")),
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err(TenantError::Invalid(field, "must not hold credentials"));
@@ -522,6 +529,112 @@ pub(crate) mod tests {
             with_llm(&long).validate(UrlPolicy::HttpsOnly),
             Err(TenantError::TooLong("llm.base_url"))
         );
+    }
+
+    /// Every spelling of an internal host the SSRF probe tried (issue 14), as a provider URL
+    /// and as a webhook URL: refused in production, and still refused in local development
+    /// unless it is this machine.
+    #[test]
+    fn provider_and_webhook_urls_refuse_internal_hosts_in_every_spelling() {
+        let loopback = [
+            "https://127.0.0.1",
+            "https://127.1",
+            "https://2130706433",
+            "https://0x7f.1",
+            "https://017700000001",
+            "https://[::1]",
+            "https://[::ffff:127.0.0.1]",
+            "https://[::ffff:7f00:1]",
+            "https://localhost",
+            "https://localhost.",
+            "https://api.localhost",
+            "http://127.0.0.1:8790",
+            "http://localhost:8790",
+        ];
+        let internal = [
+            "https://169.254.169.254",
+            "https://169.254.169.254/latest/meta-data",
+            "https://10.0.0.1",
+            "https://10.1.2.3:8443/v1",
+            "https://172.16.0.1",
+            "https://172.31.0.9",
+            "https://192.168.1.10",
+            "https://100.64.0.1",
+            "https://0.0.0.0",
+            "https://0.1.2.3",
+            "https://[fe80::1]",
+            "https://[fc00::1]",
+            "https://[fd00:ec2::254]",
+            "https://[::ffff:169.254.169.254]",
+            "https://metadata.google.internal",
+            "https://db.internal",
+            "https://kubernetes.default.svc",
+            "https://api.default.svc.cluster.local",
+            "https://printer.local",
+            "https://metadata",
+            "http://10.0.0.1",
+            "http://169.254.169.254",
+        ];
+        let public = [
+            "https://api.openai.com",
+            "https://api.x.ai",
+            "https://api.groq.com/openai",
+            "https://hooks.mill-lane.example/tools",
+            "https://8.8.8.8",
+            "https://172.32.0.1",
+            "https://[2606:4700:4700::1111]",
+            "https://localhost.mill-lane.example",
+        ];
+        let with_url = |url: &str| {
+            let mut llm = sample();
+            llm.llm[0].base_url = url.into();
+            let mut stt = sample();
+            stt.stt.base_url = url.into();
+            let mut hook = sample();
+            hook.tools = vec![crate::tools::ToolSettings {
+                name: "lookup".into(),
+                description: "Looks things up.".into(),
+                parameters: serde_json::json!({"type": "object"}),
+                webhook_url: url.into(),
+                timeout_ms: 5_000,
+                cancellable: true,
+            }];
+            [
+                ("llm.base_url", llm),
+                ("stt.base_url", stt),
+                ("tools.webhook_url", hook),
+            ]
+        };
+        for url in loopback.iter().chain(&internal) {
+            for (field, s) in with_url(url) {
+                assert!(
+                    matches!(s.validate(UrlPolicy::HttpsOnly), Err(TenantError::Invalid(f, _)) if f == field),
+                    "{url} accepted as {field} in production"
+                );
+            }
+        }
+        for url in internal {
+            for (field, s) in with_url(url) {
+                assert!(
+                    s.validate(UrlPolicy::AllowLoopback).is_err(),
+                    "{url} accepted as {field} in local development"
+                );
+            }
+        }
+        for url in loopback {
+            for (field, s) in with_url(url) {
+                assert_eq!(
+                    s.validate(UrlPolicy::AllowLoopback),
+                    Ok(()),
+                    "{url} as {field} in local development"
+                );
+            }
+        }
+        for url in public {
+            for (field, s) in with_url(url) {
+                assert_eq!(s.validate(UrlPolicy::HttpsOnly), Ok(()), "{url} as {field}");
+            }
+        }
     }
 
     #[test]
