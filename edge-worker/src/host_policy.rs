@@ -155,6 +155,44 @@ fn classify_name(name: &str) -> HostClass {
     HostClass::Public
 }
 
+/// Public suffixes under which different owners register names: where a wildcard origin
+/// (`https://*.github.io`) would admit everyone's sites. Not the whole Public Suffix List
+/// (every top-level domain counts anyway, see [`is_public_suffix`]): the common
+/// second-level registries and the multi-tenant hosting suffixes customers' sites live on.
+#[rustfmt::skip]
+const PUBLIC_SUFFIXES: &[&str] = &[
+    // Second-level registries.
+    "co.uk", "org.uk", "me.uk", "ltd.uk", "plc.uk", "net.uk", "ac.uk", "gov.uk", "sch.uk",
+    "com.au", "net.au", "org.au", "edu.au", "gov.au", "id.au", "co.nz", "net.nz", "org.nz",
+    "co.jp", "ne.jp", "or.jp", "ac.jp", "go.jp", "co.kr", "or.kr", "com.cn", "net.cn", "org.cn",
+    "gov.cn", "com.hk", "com.tw", "com.sg", "com.my", "co.in", "net.in", "org.in", "firm.in",
+    "co.id", "or.id", "web.id", "com.ph", "com.vn", "co.th", "in.th", "com.pk", "com.br", "net.br",
+    "org.br", "com.mx", "com.ar", "com.co", "com.pe", "com.uy", "com.ve", "com.ec", "co.za",
+    "org.za", "co.ke", "com.ng", "com.eg", "com.sa", "co.il", "org.il", "com.tr", "com.ua",
+    "com.pl", "com.es", "com.pt", "com.gr", "com.ru", "co.at", "or.at", "co.hu", "eu.org",
+    "us.com", "uk.com", "eu.com", "de.com", "cn.com", "za.com", "uk.net", "gb.net",
+    // Multi-tenant hosting: every customer's site under one suffix.
+    "github.io", "githubusercontent.com", "gitlab.io", "bitbucket.io", "codeberg.page",
+    "workers.dev", "pages.dev", "r2.dev", "trycloudflare.com", "vercel.app", "now.sh",
+    "netlify.app", "netlify.com", "herokuapp.com", "herokudns.com", "firebaseapp.com", "web.app",
+    "appspot.com", "run.app", "cloudfunctions.net", "azurewebsites.net", "azurestaticapps.net",
+    "cloudapp.net", "blob.core.windows.net", "cloudfront.net", "amazonaws.com", "s3.amazonaws.com",
+    "elasticbeanstalk.com", "amplifyapp.com", "awsapprunner.com", "onrender.com", "fly.dev",
+    "railway.app", "up.railway.app", "deno.dev", "deta.app", "glitch.me", "repl.co", "replit.app",
+    "replit.dev", "surge.sh", "ngrok.io", "ngrok.app", "ngrok-free.app", "ngrok.dev", "loca.lt",
+    "blogspot.com", "wordpress.com", "wixsite.com", "myshopify.com", "webflow.io",
+    "squarespace.com", "weebly.com", "carrd.co", "bubbleapps.io", "framer.app", "framer.website",
+    "notion.site", "readthedocs.io", "gitbook.io", "stackblitz.io", "csb.app", "codesandbox.io",
+    "digitaloceanspaces.com", "ondigitalocean.app", "pythonanywhere.com", "000webhostapp.com",
+];
+
+/// Whether `name` (lower case, as the URL parser gives it) is a public suffix: a top-level
+/// domain (any single label) or one of [`PUBLIC_SUFFIXES`].
+pub fn is_public_suffix(name: &str) -> bool {
+    let name = name.strip_suffix('.').unwrap_or(name);
+    !name.contains('.') || PUBLIC_SUFFIXES.contains(&name)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,9 +3,9 @@
 //! validated here, with errors that name the field and never quote its value.
 
 use serde::{Deserialize, Serialize};
-use url::Url;
+use url::{Host, Url};
 
-use crate::host_policy::{HostClass, classify};
+use crate::host_policy::{HostClass, classify, is_public_suffix};
 use crate::llm_router::Tier;
 
 /// Bounds on what an admin may store, so a tenant record stays small and fast to read.
@@ -270,7 +270,7 @@ impl TenantSettings {
             return Err(TenantError::TooMany("allowed_origins"));
         }
         for origin in &self.allowed_origins {
-            validate_origin_pattern(origin)?;
+            validate_origin_pattern(origin, policy)?;
         }
         provider_url("stt.base_url", &self.stt.base_url, policy)?;
         text("stt.model", &self.stt.model, bounds::MODEL_MAX)?;
@@ -369,8 +369,12 @@ pub(crate) fn provider_url(
 }
 
 /// An allowed origin: `scheme://host[:port]` exactly as browsers send it, where the host may
-/// start with `*.` to allow every subdomain.
-fn validate_origin_pattern(pattern: &str) -> Result<(), TenantError> {
+/// start with `*.` to allow every subdomain. https only, except this machine over http
+/// (`http://127.0.0.1:8787`, `http://localhost:3000`) in local development. A wildcard must
+/// sit under a registrable domain: not over a public suffix (`*.com`, `*.co.uk`) or a
+/// multi-tenant hosting suffix (`*.github.io`, `*.workers.dev`; see
+/// [`crate::host_policy::is_public_suffix`]), an IP address or `localhost`.
+fn validate_origin_pattern(pattern: &str, policy: UrlPolicy) -> Result<(), TenantError> {
     const FIELD: &str = "allowed_origins";
     text(FIELD, pattern, bounds::URL_MAX)?;
     let (scheme, rest) = pattern
@@ -379,6 +383,7 @@ fn validate_origin_pattern(pattern: &str) -> Result<(), TenantError> {
     if scheme != "https" && scheme != "http" {
         return Err(TenantError::Invalid(FIELD, "scheme must be https or http"));
     }
+    let wildcard = rest.starts_with("*.");
     let concrete = rest.strip_prefix("*.").unwrap_or(rest);
     let url = Url::parse(&format!("{scheme}://{concrete}"))
         .map_err(|_| TenantError::Invalid(FIELD, "expected scheme://host[:port]"))?;
@@ -392,9 +397,47 @@ fn validate_origin_pattern(pattern: &str) -> Result<(), TenantError> {
             "expected scheme://host[:port] in lower case, without path or wildcard inside",
         ));
     }
+    let Some(host) = url.host() else {
+        return Err(TenantError::Invalid(FIELD, "expected scheme://host[:port]"));
+    };
+    if let Host::Domain(name) = host
+        && !name
+            .strip_suffix('.')
+            .unwrap_or(name)
+            .split('.')
+            .all(is_host_label)
+    {
+        return Err(TenantError::Invalid(
+            FIELD,
+            "the host must be labels of a-z, 0-9 and -",
+        ));
+    }
+    let loopback = classify(&host) == HostClass::Loopback;
+    if scheme == "http" && !(loopback && policy == UrlPolicy::AllowLoopback) {
+        return Err(TenantError::Invalid(
+            FIELD,
+            "must be https (http only for this machine in local development)",
+        ));
+    }
+    if wildcard {
+        let Host::Domain(name) = host else {
+            return Err(TenantError::Invalid(
+                FIELD,
+                "a wildcard must be over a domain name, not an address",
+            ));
+        };
+        if loopback || is_public_suffix(name) {
+            return Err(TenantError::Invalid(
+                FIELD,
+                "a wildcard must be under your own domain, not over a public or hosting suffix",
+            ));
+        }
+    }
     Ok(())
 }
 
+/// Whether `origin` (a request's `Origin` header) is allowed by `pattern` (validated). A
+/// wildcard admits one or more subdomain labels of letters, digits and hyphens only.
 fn origin_matches(pattern: &str, origin: &str) -> bool {
     match pattern.split_once("://*.") {
         None => pattern == origin,
@@ -402,8 +445,20 @@ fn origin_matches(pattern: &str, origin: &str) -> bool {
             .strip_prefix(scheme)
             .and_then(|o| o.strip_prefix("://"))
             .and_then(|host| host.strip_suffix(suffix))
-            .is_some_and(|sub| sub.ends_with('.') && sub.len() > 1 && !sub.contains(['/', ':'])),
+            .and_then(|sub| sub.strip_suffix('.'))
+            .is_some_and(|sub| sub.split('.').all(is_host_label)),
     }
+}
+
+/// A DNS label as a browser serialises it in an origin: 1 to 63 of `a-z`, `0-9` and `-`, not
+/// starting or ending with `-` (IDNA labels arrive as `xn--...`).
+fn is_host_label(label: &str) -> bool {
+    (1..=63).contains(&label.len())
+        && label
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && !label.starts_with('-')
+        && !label.ends_with('-')
 }
 
 #[cfg(test)]
@@ -682,11 +737,116 @@ pub(crate) mod tests {
             s.allowed_origins = vec![bad.into()];
             assert!(s.validate(UrlPolicy::HttpsOnly).is_err(), "{bad} accepted");
         }
+        s.allowed_origins = vec!["https://*.mill-lane.example".into()];
+        s.validate(UrlPolicy::HttpsOnly).unwrap();
         s.allowed_origins = vec![
             "https://*.mill-lane.example".into(),
             "http://127.0.0.1:8787".into(),
         ];
+        s.validate(UrlPolicy::AllowLoopback).unwrap();
+    }
+
+    /// Issue 14 item 10: no wildcard over a public or hosting suffix, an address or this
+    /// machine; no plain http in production, and in local development only to this machine.
+    #[test]
+    fn origin_patterns_refuse_public_suffix_wildcards_and_http_in_production() {
+        let policy_table: [(&str, bool, bool); 36] = [
+            // (pattern, allowed in production, allowed in local development)
+            ("https://mill-lane.example", true, true),
+            ("https://*.mill-lane.example", true, true),
+            ("https://*.shop.mill-lane.co.uk", true, true),
+            ("https://*.mill-lane.co.uk", true, true),
+            ("https://*.mill-lane.github.io", true, true),
+            ("https://*.mill-lane.workers.dev", true, true),
+            ("https://mill-lane.github.io", true, true),
+            ("https://shop.example:8443", true, true),
+            ("https://*.com", false, false),
+            ("https://*.example", false, false),
+            ("https://*.com.", false, false),
+            ("https://*.co.uk", false, false),
+            ("https://*.com.au", false, false),
+            ("https://*.github.io", false, false),
+            ("https://*.workers.dev", false, false),
+            ("https://*.pages.dev", false, false),
+            ("https://*.vercel.app", false, false),
+            ("https://*.netlify.app", false, false),
+            ("https://*.herokuapp.com", false, false),
+            ("https://*.myshopify.com", false, false),
+            ("https://*.s3.amazonaws.com", false, false),
+            ("https://*.blogspot.com", false, false),
+            ("https://*.1.1.1", false, false),
+            ("https://*.localhost", false, false),
+            ("https://*.app.localhost", false, false),
+            ("http://*.localhost:8787", false, false),
+            ("http://mill-lane.example", false, false),
+            ("http://*.mill-lane.example", false, false),
+            ("http://10.0.0.5:8080", false, false),
+            ("http://127.0.0.1:8787", false, true),
+            ("http://localhost:3000", false, true),
+            ("http://[::1]:8787", false, true),
+            ("https://localhost:3000", true, true),
+            ("https://*.xn--bcher-kva.example", true, true),
+            ("https://*.", false, false),
+            ("https://*..example", false, false),
+        ];
+        for (pattern, production, dev) in policy_table {
+            let mut s = sample();
+            s.allowed_origins = vec![pattern.into()];
+            assert_eq!(
+                s.validate(UrlPolicy::HttpsOnly).is_ok(),
+                production,
+                "{pattern} in production"
+            );
+            assert_eq!(
+                s.validate(UrlPolicy::AllowLoopback).is_ok(),
+                dev,
+                "{pattern} in local development"
+            );
+        }
+    }
+
+    /// The subdomain part of a wildcard match holds host labels only.
+    #[test]
+    fn wildcard_origins_admit_only_host_names() {
+        let mut s = sample();
+        s.allowed_origins = vec!["https://*.shop-b.example".into()];
         s.validate(UrlPolicy::HttpsOnly).unwrap();
+        for ok in [
+            "https://a.shop-b.example",
+            "https://a-1.b2.shop-b.example",
+            "https://xn--bcher-kva.shop-b.example",
+            "https://0.shop-b.example",
+        ] {
+            assert!(s.allows_origin(ok), "{ok} refused");
+        }
+        for bad in [
+            "https://a b.shop-b.example",
+            "https://*.shop-b.example",
+            "https://..shop-b.example",
+            "https://a..shop-b.example",
+            "https://.shop-b.example",
+            "https://-a.shop-b.example",
+            "https://a-.shop-b.example",
+            "https://A.shop-b.example",
+            "https://a_b.shop-b.example",
+            "https://a%20b.shop-b.example",
+            "https://a@b.shop-b.example",
+            "https://a\tb.shop-b.example",
+            "https://a\nb.shop-b.example",
+            "https://a/b.shop-b.example",
+            "https://a:1.shop-b.example",
+            "https://a?.shop-b.example",
+            "https://a#.shop-b.example",
+            "https://é.shop-b.example",
+            "https://shop-b.example",
+            "https://x.shop-b.example.evil.example",
+        ] {
+            assert!(!s.allows_origin(bad), "{bad:?} allowed");
+        }
+        let long = format!("https://{}.shop-b.example", "a".repeat(64));
+        assert!(!s.allows_origin(&long));
+        let longest = format!("https://{}.shop-b.example", "a".repeat(63));
+        assert!(s.allows_origin(&longest));
     }
 
     #[test]
