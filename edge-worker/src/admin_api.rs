@@ -107,8 +107,8 @@ pub fn authorized(header: Option<&str>, admin_token: Option<&str>) -> bool {
             == 0
 }
 
-/// `PUT .../provider-keys/{slot}`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+/// `PUT .../provider-keys/{slot}`. Its `Debug` redacts the key (see `redacted_debug.rs`).
+#[derive(Clone, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProviderKeyBody {
     pub key: String,

@@ -17,6 +17,7 @@ pub mod live_stt;
 pub mod llm_router;
 pub mod provider_config;
 pub mod quota;
+mod redacted_debug;
 pub mod sentence;
 pub mod session;
 pub mod session_token;

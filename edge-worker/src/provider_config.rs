@@ -6,7 +6,7 @@ use crate::llm_router::Tier;
 use crate::tenant::{SttApi, TenantSettings};
 
 /// One provider endpoint.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ProviderEndpoint {
     /// Base URL without a trailing slash, e.g. `https://api.openai.com`.
     pub base_url: String,
@@ -41,7 +41,7 @@ impl ProviderEndpoint {
 }
 
 /// Everything a session needs to reach its providers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ProviderConfig {
     pub stt: ProviderEndpoint,
     /// Which STT API `stt` speaks.
