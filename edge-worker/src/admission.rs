@@ -59,6 +59,14 @@ pub const INVALID_KEY: &str = "invalid publishable key";
 pub const WRONG_ORIGIN: &str = "this page's origin is not allowed for this key";
 pub const DISABLED: &str = "this key's account is disabled";
 
+/// The first check, made before the tenant's record is read or any lease is touched: whether
+/// the key is one of the tenant's live keys, which the object answers with one indexed lookup.
+/// A made-up or revoked key (anyone can make one up) is refused here, so it costs no read of
+/// the settings and keys and no write. `None`: go on to [`admit`], which checks the rest.
+pub fn precheck(key_is_live: bool) -> Option<AdmitAnswer> {
+    (!key_is_live).then(|| AdmitAnswer::refused(401, INVALID_KEY))
+}
+
 /// Decides. `tenant` is `None` when no tenant has this id.
 pub fn admit(tenant: Option<&TenantView<'_>>, req: &AdmitRequest) -> AdmitAnswer {
     let Some(t) = tenant else {
@@ -139,6 +147,22 @@ mod tests {
             admit(Some(&revoked), &req(KEY, "https://mill-lane.example")),
             expected
         );
+    }
+
+    /// The cheap first check refuses exactly as the full decision does, so an unknown key
+    /// reads the same whether it stopped there or not; a live key goes on.
+    #[test]
+    fn the_key_is_checked_first_with_the_same_answer() {
+        let s = sample();
+        let keys = [KEY.to_string()];
+        let v = view(&s, &keys, 0);
+        let other = "pk_mill-lane_cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd";
+        assert_eq!(
+            precheck(false),
+            Some(admit(Some(&v), &req(other, "https://mill-lane.example")))
+        );
+        assert_eq!(precheck(false), Some(admit(None, &req(KEY, ""))));
+        assert_eq!(precheck(true), None);
     }
 
     #[test]

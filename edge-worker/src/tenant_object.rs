@@ -16,7 +16,7 @@ use serde_json::json;
 use worker::{DurableObject, Env, Request, Response, Result, State, console_log, durable_object};
 
 use crate::admin_api::{AdminRoute, ProviderKeyBody, SlotInfo, admin_route};
-use crate::admission::{AdmitAnswer, AdmitRequest, TenantView, admit};
+use crate::admission::{AdmitAnswer, AdmitRequest, TenantView, admit, precheck};
 use crate::key_vault::{KeySlot, MasterKeys, aad};
 use crate::quota::{self, DayUsage, LEASE_TTL_MS};
 use crate::runtime::{json_error, json_response, now_ms, random_bytes};
@@ -215,8 +215,23 @@ impl TenantObject {
         Ok(())
     }
 
-    /// Admission, decided and recorded with no await in between.
+    /// Whether `key` is one of the tenant's live publishable keys (one primary-key lookup).
+    fn has_publishable_key(&self, key: &str) -> Result<bool> {
+        let row: CountRow = self
+            .sql(
+                "SELECT COUNT(*) AS n FROM publishable_keys WHERE key = ?",
+                vec![key.into()],
+            )?
+            .one()?;
+        Ok(row.n > 0.0)
+    }
+
+    /// Admission, decided and recorded with no await in between. The key is checked first:
+    /// an unknown or revoked one reads nothing else and writes nothing.
     fn admit(&self, req: &AdmitRequest) -> Result<AdmitAnswer> {
+        if let Some(refused) = precheck(self.has_publishable_key(&req.publishable_key)?) {
+            return Ok(refused);
+        }
         let Some(settings) = self.settings()? else {
             return Ok(admit(None, req));
         };
