@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use futures::future::{self, Either};
 use serde_json::{Value, json};
-use worker::{AbortController, Delay, Fetch, Headers, Method, Request, RequestInit};
+use worker::{
+    AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect,
+};
 
 use crate::runtime::now_ms;
 use crate::tool_calls::ToolCall;
@@ -22,7 +24,7 @@ pub struct ToolOutcome {
     /// The tool message's content for the LLM (JSON text).
     pub content: String,
     /// `ok`, `unknown_tool`, `bad_arguments`, `no_secret`, `timeout`, `cancelled`,
-    /// `http_error`, `unreachable`, `bad_answer`.
+    /// `redirect`, `http_error`, `unreachable`, `bad_answer`.
     pub outcome: &'static str,
 }
 
@@ -64,12 +66,18 @@ pub async fn run(
         headers.set("content-type", "application/json").ok()?;
         headers.set(webhook_signature::HEADER, &signature).ok()?;
         let mut init = RequestInit::new();
+        // A redirect is not followed: it would carry the signed call (and its Aura-Signature)
+        // to a host nobody validated. The 3xx comes back as the answer and fails the call.
         init.with_method(Method::Post)
             .with_headers(headers)
-            .with_body(Some(body.clone().into()));
+            .with_body(Some(body.clone().into()))
+            .with_redirect(RequestRedirect::Manual);
         let req = Request::new_with_init(&tool.webhook_url, &init).ok()?;
         let mut resp = Fetch::Request(req).send_with_signal(&signal).await.ok()?;
         let status = resp.status_code();
+        if !(200..300).contains(&status) {
+            return Some((status, None));
+        }
         let text = resp.text().await.ok();
         Some((status, text))
     };
@@ -85,6 +93,12 @@ pub async fn run(
     let send = std::pin::pin!(send);
     match future::select(send, stop).await {
         Either::Left((Some((status, text)), _)) => {
+            if is_redirect(status) {
+                return failed(
+                    "redirect",
+                    "the tool answered with a redirect, not followed",
+                );
+            }
             if !(200..300).contains(&status) {
                 return failed("http_error", &format!("the tool answered HTTP {status}"));
             }
@@ -109,4 +123,9 @@ pub async fn run(
             failed("cancelled", "the user interrupted; the call was stopped")
         }
     }
+}
+
+/// Whether a webhook's status is a redirect (301, 302, 303, 307, 308...), which fails the call.
+fn is_redirect(status: u16) -> bool {
+    (300..400).contains(&status)
 }
