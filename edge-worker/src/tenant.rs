@@ -309,6 +309,21 @@ impl TenantSettings {
         Ok(())
     }
 
+    /// Checks only the URLs the edge fetches (providers and webhooks) against `policy`: what a
+    /// grant re-checks each turn, so a record stored under an older or looser policy (a dev
+    /// edge's loopback provider, a host refused since) is not fetched.
+    pub fn validate_urls(&self, policy: UrlPolicy) -> Result<(), TenantError> {
+        provider_url("stt.base_url", &self.stt.base_url, policy)?;
+        for route in &self.llm {
+            provider_url("llm.base_url", &route.base_url, policy)?;
+        }
+        provider_url("tts.base_url", &self.tts.base_url, policy)?;
+        for tool in &self.tools {
+            provider_url("tools.webhook_url", &tool.webhook_url, policy)?;
+        }
+        Ok(())
+    }
+
     /// Whether a page at `origin` (the request's `Origin` header) may open a session.
     pub fn allows_origin(&self, origin: &str) -> bool {
         self.allowed_origins
@@ -688,6 +703,20 @@ pub(crate) mod tests {
         for url in public {
             for (field, s) in with_url(url) {
                 assert_eq!(s.validate(UrlPolicy::HttpsOnly), Ok(()), "{url} as {field}");
+                assert_eq!(
+                    s.validate_urls(UrlPolicy::HttpsOnly),
+                    Ok(()),
+                    "{url} as {field}"
+                );
+            }
+        }
+        // The grant's re-check refuses the same URLs.
+        for url in loopback.iter().chain(&internal) {
+            for (field, s) in with_url(url) {
+                assert!(
+                    matches!(s.validate_urls(UrlPolicy::HttpsOnly), Err(TenantError::Invalid(f, _)) if f == field),
+                    "{url} passed the grant's check as {field}"
+                );
             }
         }
     }

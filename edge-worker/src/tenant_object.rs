@@ -295,6 +295,18 @@ impl TenantObject {
                 });
             }
         };
+        // A record stored under a looser policy (a dev edge, a host refused since) is not
+        // fetched: the URLs are checked again, cheaply, at every grant. The log names the
+        // field, never the URL.
+        if let Err(e) = settings.validate_urls(self.url_policy()) {
+            console_log!(
+                "{}",
+                json!({"event": "grant_refused", "reason": "url_policy", "error": e.to_string()})
+            );
+            return Ok(TurnAnswer::Refused {
+                message: "this assistant is not available".into(),
+            });
+        }
         let now = now_ms();
         self.sql(
             "DELETE FROM turns WHERE at_ms <= ?",

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aura_emulator::Emulator;
-use aura_tests::{Incoming, SessionClient, WranglerDev, requests_to, script};
+use aura_tests::{Incoming, SessionClient, TestTenant, WranglerDev, requests_to, script};
 use serde_json::{Value, json};
 
 /// The status of an admin call (200 when it succeeded), with the error's text.
@@ -382,4 +382,69 @@ fn production_origins_are_https_under_the_tenants_domain_and_match_host_names_on
     ] {
         assert_eq!(upgrade_status(&url, origin), expected, "{origin:?}");
     }
+}
+
+/// The messages of one typed turn, up to `response.done` or an error.
+fn typed_turn(client: &mut SessionClient, text: &str) -> Vec<Value> {
+    client.send_json(json!({"type": "input.text", "text": text}));
+    let mut out = Vec::new();
+    while let Some(m) = client.next(Duration::from_secs(20)) {
+        if let Incoming::Json(v) = m {
+            let end = v["type"] == "response.done" || v["type"] == "error";
+            out.push(v);
+            if end {
+                break;
+            }
+        }
+    }
+    out
+}
+
+/// A record stored while loopback providers were allowed (a dev edge) is not fetched once the
+/// edge runs with the production policy: each grant checks the URLs again.
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn a_stored_record_with_a_now_refused_provider_url_is_not_fetched() {
+    let emu = Emulator::start(0).unwrap();
+    script(
+        &emu,
+        json!({"endpoint": "chat", "default": {"reply": "Fresh bread daily."}}),
+    );
+    let dev = WranglerDev::start();
+    let settings =
+        aura_admin::settings_for("t", &["https://a.example"], &emu.base_url(), "Be brief.");
+    let t = TestTenant {
+        origin: "https://a.example".into(),
+        ..dev.tenant_with("stored", settings)
+    };
+    let mut c = t.connect("");
+    c.start();
+    let turn = typed_turn(&mut c, "Hello?");
+    assert_eq!(turn.last().unwrap()["status"], "completed", "{turn:?}");
+    c.close();
+    let chats_before = requests_to(&emu, "chat").len();
+    assert_eq!(chats_before, 1);
+
+    // The same storage under the production policy.
+    let state = dev.stop();
+    let dev = WranglerDev::start_in(state, &[("AURA_DEV", "0".to_string())]);
+    let t = TestTenant {
+        port: dev.port,
+        ..t
+    };
+    let mut c = t.connect("");
+    c.start();
+    let turn = typed_turn(&mut c, "Hello again?");
+    let last = turn.last().unwrap();
+    assert_eq!(last["type"], "error", "{turn:?}");
+    assert_eq!(last["code"], "unauthorized", "{turn:?}");
+    c.close();
+    assert_eq!(
+        requests_to(&emu, "chat").len(),
+        chats_before,
+        "the refused provider was fetched"
+    );
+    let log = dev.log();
+    assert!(log.contains(r#""reason":"url_policy""#), "{log}");
+    assert!(!log.contains(&emu.base_url()), "the log names no URL");
 }
