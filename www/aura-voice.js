@@ -51,7 +51,8 @@ export async function startVoice({ sessionUrl, onEvent = () => {}, audioContext,
       onEvent("failed", { code: "internal", message: data.message });
     }
   };
-  client.setPreferences(language ?? null, voice ?? null);
+  // The client sends `language` if it is a BCP 47 tag, else the page's <html lang>, else "en".
+  client.setPreferences(language ?? null, voice ?? null, document.documentElement.lang || null);
   client.connect();
   return {
     client, node, context: ctx,

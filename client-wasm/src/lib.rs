@@ -10,6 +10,7 @@ pub mod clip;
 pub mod connection;
 pub mod framer;
 pub mod impulse;
+pub mod language;
 pub mod playback;
 pub mod resample;
 pub mod turn;

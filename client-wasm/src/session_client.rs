@@ -170,11 +170,22 @@ impl SessionClient {
         SessionClient { inner }
     }
 
-    /// The user's language (BCP 47) and the reply voice, sent when a conversation starts.
+    /// The user's language and the reply voice, sent when a conversation starts. `language`
+    /// (the page's `data-language` or `navigator.language`) is sent if it is a BCP 47 tag, else
+    /// `page_language` (the page's `<html lang>`) if it is one, else `en`
+    /// ([`crate::language::choose_language`]).
     #[wasm_bindgen(js_name = setPreferences)]
-    pub fn set_preferences(&self, language: Option<String>, voice: Option<String>) {
+    pub fn set_preferences(
+        &self,
+        language: Option<String>,
+        voice: Option<String>,
+        page_language: Option<String>,
+    ) {
         let mut conn = self.inner.conn.borrow_mut();
-        conn.set_language(language.filter(|l| !l.is_empty()));
+        conn.set_language(Some(crate::language::choose_language([
+            language.as_deref(),
+            page_language.as_deref(),
+        ])));
         conn.set_voice(voice.filter(|v| !v.is_empty()));
     }
 

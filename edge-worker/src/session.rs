@@ -6,6 +6,7 @@
 use aura_protocol::limits::INPUT_SAMPLE_RATE;
 use aura_protocol::{
     AudioFrame, ClientMessage, ErrorCode, FrameKind, ServerMessage, SessionResume, SessionStart,
+    is_language_tag,
 };
 
 /// Longest utterance buffered for transcription, in samples (30 s at 16 kHz).
@@ -54,6 +55,17 @@ pub struct Session {
     utterance: Option<Utterance>,
 }
 
+/// Logs (in the Worker's logs) a `session.start` language that was not a tag and was ignored.
+fn warn_language_ignored(lang: &str) {
+    let shown: String = lang.chars().take(40).collect();
+    let line =
+        serde_json::json!({"event": "language_ignored", "language": shown, "bytes": lang.len()});
+    #[cfg(target_arch = "wasm32")]
+    worker::console_warn!("{line}");
+    #[cfg(not(target_arch = "wasm32"))]
+    let _ = line;
+}
+
 fn error(code: ErrorCode, message: impl Into<String>) -> Action {
     Action::Send(ServerMessage::error(code, message))
 }
@@ -87,7 +99,15 @@ impl Session {
             Err(e) => return vec![Action::Send(e.to_message())],
         };
         match msg {
-            ClientMessage::SessionStart(s) if !self.started => vec![Action::Start(s)],
+            ClientMessage::SessionStart(mut s) if !self.started => {
+                // `language` is a hint (docs/protocol.md): a browser that reports a value that is
+                // not a BCP 47 tag (WebKit says "C" under LANG=C) must not break the session, and
+                // the value must not reach a speech provider. The session starts without it.
+                if let Some(lang) = s.language.take_if(|l| !is_language_tag(l)) {
+                    warn_language_ignored(&lang);
+                }
+                vec![Action::Start(s)]
+            }
             ClientMessage::SessionResume(r) if !self.started => vec![Action::Resume(r)],
             ClientMessage::SessionStart(_) | ClientMessage::SessionResume(_) => {
                 vec![error(
@@ -260,6 +280,26 @@ mod tests {
             Action::Send(ServerMessage::Error { code, .. }) => Some(*code),
             _ => None,
         })
+    }
+
+    #[test]
+    fn a_language_that_is_not_a_tag_is_dropped_and_the_session_starts() {
+        let long = "a".repeat(300);
+        for lang in ["C", "", "en_US", "x", "123", long.as_str()] {
+            let mut s = Session::new();
+            let text = serde_json::json!({"type": "session.start", "protocol": 1,
+                "input_sample_rate": 16000, "language": lang})
+            .to_string();
+            match s.on_text(&text).as_slice() {
+                [Action::Start(start)] => assert_eq!(start.language, None, "{lang:?}"),
+                other => panic!("{lang:?}: {other:?}"),
+            }
+        }
+        let mut s = Session::new();
+        let a = s.on_text(
+            r#"{"type":"session.start","protocol":1,"input_sample_rate":16000,"language":"en-GB"}"#,
+        );
+        assert!(matches!(&a[..], [Action::Start(st)] if st.language.as_deref() == Some("en-GB")));
     }
 
     #[test]

@@ -18,7 +18,9 @@ pub struct SessionStart {
     /// Reply audio rate the client would like; the server may choose another allowed rate.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub output_sample_rate: Option<u32>,
-    /// BCP 47 language tag of the user's speech, e.g. `en-US`.
+    /// BCP 47 language tag of the user's speech, e.g. `en-US`. A hint: a value that is not a
+    /// well-formed tag ([`is_language_tag`]) does not refuse the session; the edge starts it as if
+    /// `language` were absent and logs a warning (browsers report values such as `C`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub language: Option<String>,
     /// The reply voice the page asks for (the TTS provider's name, e.g. `nova`), instead of the
@@ -277,9 +279,6 @@ impl ClientMessage {
                         rate,
                     });
                 }
-                if let Some(lang) = &s.language {
-                    check_language(ty, lang)?;
-                }
                 if let Some(voice) = &s.voice {
                     check_voice(ty, voice)?;
                 }
@@ -420,14 +419,32 @@ fn check_id(ty: &'static str, field: &str, value: &str) -> Result<(), ControlErr
     Ok(())
 }
 
-fn check_language(ty: &'static str, lang: &str) -> Result<(), ControlError> {
-    let ok = (2..=35).contains(&lang.len())
-        && lang.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
-    if ok {
-        Ok(())
-    } else {
-        Err(invalid(ty, "`language` is not a BCP 47 tag"))
+/// Longest language tag accepted, in bytes.
+pub const MAX_LANGUAGE_TAG_BYTES: usize = 35;
+
+/// Whether `tag` is a well-formed BCP 47 language tag (RFC 5646 syntax, as far as speech
+/// providers need it): a primary language subtag of 2-3 or 5-8 letters, then subtags of 1-8
+/// letters or digits separated by `-`, a singleton (`u`, `x`, ...) followed by at least one
+/// subtag, at most [`MAX_LANGUAGE_TAG_BYTES`] bytes. `en`, `en-US`, `zh-Hant-TW`, `de-CH-1996`
+/// pass; `C`, `en_US`, `x`, `123`, `en-`, `C.UTF-8` do not.
+pub fn is_language_tag(tag: &str) -> bool {
+    if tag.is_empty() || tag.len() > MAX_LANGUAGE_TAG_BYTES {
+        return false;
     }
+    let mut subtags = tag.split('-');
+    let primary = subtags.next().unwrap_or_default();
+    if !matches!(primary.len(), 2..=3 | 5..=8) || !primary.bytes().all(|b| b.is_ascii_alphabetic())
+    {
+        return false;
+    }
+    let mut after_singleton = false;
+    for sub in subtags {
+        if !(1..=8).contains(&sub.len()) || !sub.bytes().all(|b| b.is_ascii_alphanumeric()) {
+            return false;
+        }
+        after_singleton = sub.len() == 1;
+    }
+    !after_singleton
 }
 
 fn check_voice(ty: &'static str, voice: &str) -> Result<(), ControlError> {

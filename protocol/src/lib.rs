@@ -18,7 +18,7 @@ pub mod limits;
 pub use audio::{AudioFrame, FrameError, FrameFlags, FrameHeader, FrameKind, HEADER_LEN};
 pub use control::{
     ClientMessage, ControlError, ResponseStatus, ServerMessage, SessionReady, SessionResume,
-    SessionStart, TurnMetrics,
+    SessionStart, TurnMetrics, is_language_tag,
 };
 pub use error_code::ErrorCode;
 
