@@ -2,19 +2,11 @@
 //
 //   <script src="https://AURA_HOST/aura.js" data-key="pk_..." async></script>
 //
-// Options (data attributes): data-position="bottom-right|bottom-left", data-color="#6b4226",
-// data-greeting="Hi! How can I help?", data-language="en-US", data-voice="nova" (the TTS
-// provider's voice name; the tenant's by default), data-title="Assistant".
-// API: Aura.open(), Aura.close(), Aura.on(event, fn) / Aura.off(event, fn) with events
-// "open", "close", "state" ({state, detail}), "transcript" ({text}), "reply" ({text}),
-// "handoff" ({reason}: the assistant hands the visitor to a person; the page decides how),
-// "end" ({reason}: the assistant ended the conversation), "error" ({code, message}); Aura.state.
-//
-// Everything lives in a closed Shadow DOM with a constructed stylesheet: no global CSS or
-// JavaScript leaks in either direction, and no inline style or script is needed, so it runs
-// under a strict Content-Security-Policy that allows AURA_HOST in script-src and connect-src
-// plus 'wasm-unsafe-eval' (see docs/widget.md). The microphone is asked for only when the
-// user presses the microphone button; typing works with no microphone at all.
+// Options (data-key, data-position, data-color, data-greeting, data-language, data-voice,
+// data-title), the API (window.Aura) and its events: docs/widget.md.
+// A closed Shadow DOM with a constructed stylesheet: no CSS or JavaScript leaks either way and
+// no inline style or script, so it runs under a strict Content-Security-Policy. The microphone
+// is asked for only when the user presses the microphone button.
 (() => {
   const script = document.currentScript;
   if (!script || window.Aura) return;
@@ -114,6 +106,7 @@
 
   let voice = null;
   let starting = null;
+  let audio = null; // the AudioContext, made in a user gesture
   let micOn = false;
   let muted = false;
   let replyItem = null;
@@ -132,6 +125,23 @@
     return li;
   };
   const showNotice = (text) => { notice.textContent = text; notice.hidden = !text; };
+  // Browsers keep audio suspended until a user gesture allows it (Safari: only within the
+  // gesture's handler), so each gesture calls this synchronously. Resolves whether sound runs.
+  const BLOCKED = "The browser is holding back the sound: replies show as text. Press the microphone or send a message to allow it.";
+  function wakeAudio() {
+    if (!audio || audio.state === "closed") {
+      audio = new AudioContext();
+      audio.onstatechange = () => audio?.state === "running" && notice.textContent === BLOCKED && showNotice("");
+    }
+    const ctx = audio;
+    if (ctx.state === "running") return Promise.resolve(true);
+    const late = new Promise((r) => setTimeout(r, 2000));
+    return Promise.race([ctx.resume().catch(() => {}), late]).then(() => {
+      const ok = ctx.state === "running";
+      if (!ok && ctx === audio) showNotice(BLOCKED);
+      return ok;
+    });
+  }
 
   function onEvent(kind, data) {
     if (kind === "ready") setState(micOn ? "listening" : "ready");
@@ -160,7 +170,8 @@
     } else if (m.type === "response.done") {
       if (replyItem) emit("reply", { text: replyItem.textContent, status: m.status });
       replyItem = null;
-      if (m.status !== "completed" && currentState === "speaking") setState(micOn ? "listening" : "ready");
+      // A reply that cannot play (sound held back) was shown: the turn is over.
+      if ((m.status !== "completed" || audio?.state !== "running") && currentState === "speaking") setState(micOn ? "listening" : "ready");
     } else if (m.type === "error") {
       setState("error", m.message);
       emit("error", { code: m.code, message: m.message });
@@ -190,8 +201,9 @@
     if (voice) return voice;
     starting ??= (async () => {
       setState("connecting");
+      wakeAudio(); // before any await: still inside the user's gesture
+      const ctx = audio;
       const { startVoice } = await import(new URL("aura-voice.js", base).href);
-      const ctx = new AudioContext();
       const silent = ctx.createMediaStreamDestination().stream;
       voice = await startVoice({
         sessionUrl, onEvent, audioContext: ctx, stream: silent, language: options.language, voice: options.voice,
@@ -203,8 +215,9 @@
 
   async function startMicrophone() {
     try {
+      const awake = wakeAudio(); // in the gesture, before any await
       const v = await ensureSession();
-      await v.context.resume();
+      if (!(await awake)) return; // the microphone is heard through the audio graph
       const mic = await navigator.mediaDevices.getUserMedia({
         audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 },
       });
@@ -220,7 +233,7 @@
         setState("ready", "microphone blocked: type instead");
         input.focus();
         emit("error", { code: "microphone_denied", message: e.name });
-      }
+      } else { setState("error", e.message); emit("error", { code: "start", message: e.message }); }
     }
   }
 
@@ -228,6 +241,7 @@
     panel.hidden = false;
     launcher.setAttribute("aria-expanded", "true");
     if (!captions.childElementCount) say("aura", options.greeting);
+    wakeAudio();
     ensureSession().catch(() => {});
     input.focus();
     emit("open", {});
@@ -244,6 +258,7 @@
     voice?.stop();
     voice?.context.close();
     voice = null;
+    audio = null;
     starting = null;
     micOn = false;
     muted = false;
@@ -271,9 +286,9 @@
     if (!text) return;
     input.value = "";
     say("user", text);
+    wakeAudio(); // in the gesture; the reply still shows as text if sound stays blocked
     try {
       const v = await ensureSession();
-      await v.context.resume();
       await new Promise((resolve, reject) => {
         const t0 = Date.now();
         const wait = () => (v.client.ready ? resolve() : Date.now() - t0 > 15000 ? reject(new Error("not connected")) : setTimeout(wait, 50));

@@ -6,6 +6,15 @@
 //   node tests/browser/widget.mjs drop URL "first" "second"              types, then the network drops
 //        (GET ORIGIN/__cut, see CuttableProxy in tests/src/lib.rs), waits for the reconnection, types again
 // `type` ends at the reply played, an error, or a busy state (a limit).
+// What the browser reports, from the environment (init scripts, before the page runs):
+//   AURA_NAVIGATOR_LANGUAGE=C   navigator.language and navigator.languages say this
+//   AURA_SAMPLE_RATE=22050      every AudioContext runs at this rate (as iOS forces its own)
+//   AURA_AUDIO=suspended        every AudioContext starts suspended (resumes on a gesture)
+//   AURA_AUDIO=blocked          ... and can never be resumed (resume() rejects)
+// The result also carries `sessionStarts` (the session.start messages the page sent),
+// `audioRates` (the rates of the AudioContexts made), `notice` (the widget's notice text),
+// `requests` and `requestsBeforeOpen` (the URLs the page fetched, in all and before the widget
+// opened) and `pageText` (the page's visible text).
 // Keyboard: Tab until the widget's button has the focus, Enter opens the panel (the focus moves
 // to the text box); `type` types and presses Enter; `talk`/`deny` press Shift+Tab (the
 // microphone button) and Enter.
@@ -27,6 +36,30 @@ try {
   page.on("console", (m) => console.error(`[console ${m.type()}] ${m.text()}`));
   // The page's globals before anything of the page runs (init scripts are not subject to CSP).
   await page.addInitScript(() => { window.__globalsBefore = Object.getOwnPropertyNames(window); });
+  const env = { language: process.env.AURA_NAVIGATOR_LANGUAGE, rate: process.env.AURA_SAMPLE_RATE, audio: process.env.AURA_AUDIO };
+  await page.addInitScript((env) => {
+    if (env.language !== undefined) {
+      Object.defineProperty(Navigator.prototype, "language", { get: () => env.language, configurable: true });
+      Object.defineProperty(Navigator.prototype, "languages", { get: () => [env.language], configurable: true });
+    }
+    const Native = window.AudioContext;
+    const rates = [];
+    Object.defineProperty(window, "__audioRates", { value: rates });
+    window.AudioContext = class AudioContext extends Native {
+      constructor(options = {}) {
+        super(env.rate ? { ...options, sampleRate: Number(env.rate) } : options);
+        rates.push(this.sampleRate);
+        if (env.audio === "suspended" || env.audio === "blocked") this.suspend();
+        if (env.audio === "blocked") this.resume = () => Promise.reject(new DOMException("not allowed", "NotAllowedError"));
+      }
+    };
+  }, env);
+  const sessionStarts = [];
+  page.on("websocket", (ws) => ws.on("framesent", ({ payload }) => {
+    if (typeof payload === "string" && payload.includes('"session.start"')) sessionStarts.push(JSON.parse(payload));
+  }));
+  const requests = [];
+  page.on("request", (r) => requests.push(r.url()));
   await page.goto(url);
   await page.waitForFunction(() => window.Aura, null, { timeout: 15000 });
   await page.evaluate(() => {
@@ -35,6 +68,8 @@ try {
       window.Aura.on(name, (d) => window.__events.push({ event: name, at: performance.now(), ...d }));
     }
   });
+  await page.waitForLoadState("networkidle", { timeout: 5000 }).catch(() => {});
+  const requestsBeforeOpen = [...requests];
   let reached = false;
   for (let i = 0; i < 30 && !reached; i++) {
     await page.keyboard.press("Tab");
@@ -95,6 +130,9 @@ try {
     const get = (name) => computedStyle.find((p) => p.name === name)?.value;
     styles[cls] = { background: get("background-color"), fontSize: get("font-size"), letterSpacing: get("letter-spacing") };
   }
+  const noticeNode = find(root, "notice");
+  const notice = noticeNode && !(noticeNode.attributes ?? []).includes("hidden")
+    ? (noticeNode.children ?? []).map((c) => c.nodeValue ?? "").join("") : "";
   const result = await page.evaluate(() => {
     const events = window.__events;
     return {
@@ -104,11 +142,17 @@ try {
       states: events.filter((e) => e.event === "state").map((e) => e.detail ? `${e.state}: ${e.detail}` : e.state),
       errors: events.filter((e) => e.event === "error").map(({ code, message }) => ({ code, message })),
       globals: Object.getOwnPropertyNames(window).filter((n) => !window.__globalsBefore.includes(n) && !n.startsWith("__")),
+      audioRates: window.__audioRates,
+      pageText: document.body.innerText,
     };
   });
-  console.log(JSON.stringify({ ...result, pageErrors, styles }));
+  console.log(JSON.stringify({ ...result, pageErrors, styles, sessionStarts, notice, requests, requestsBeforeOpen }));
 } catch (e) {
   console.error(`widget: ${e.message}`);
+  // What happened until then, to see where it stopped.
+  const pages = browser.contexts().flatMap((c) => c.pages());
+  const seen = await pages[0]?.evaluate(() => JSON.stringify(window.__events ?? [])).catch(() => null);
+  if (seen) console.error(`widget: events so far: ${seen}`);
   process.exitCode = 1;
 } finally {
   await browser.close();

@@ -522,10 +522,22 @@ impl CuttableProxy {
 /// Runs `tests/browser/widget.mjs MODE URL ARGS...` (the widget driven by keyboard in headless
 /// Chromium) and returns its JSON report.
 pub fn drive_widget(mode: &str, url: &str, args: &[&str]) -> serde_json::Value {
+    drive_widget_in(mode, url, args, &[])
+}
+
+/// [`drive_widget`] in a browser that reports other things: `env` sets `AURA_NAVIGATOR_LANGUAGE`,
+/// `AURA_SAMPLE_RATE` or `AURA_AUDIO` (see tests/browser/widget.mjs).
+pub fn drive_widget_in(
+    mode: &str,
+    url: &str,
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> serde_json::Value {
     let mut cmd = Command::new("node");
     cmd.current_dir(root())
         .args(["tests/browser/widget.mjs", mode, url])
         .args(args)
+        .envs(env.iter().copied())
         .env("TMPDIR", root().join(".tmp"));
     let out = cmd.output().expect("node runs");
     let stderr = String::from_utf8_lossy(&out.stderr);
