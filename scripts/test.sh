@@ -29,6 +29,8 @@ step "host tests" tests cargo test --workspace
 step "client API in Chromium" tests env CHROMEDRIVER=/usr/bin/chromedriver \
   cargo test --target wasm32-unknown-unknown -p aura-client --test web_api
 step "wasm32 builds" scripts/build.sh all
+# Bundles the Worker as `wrangler deploy` would, offline, and checks Cloudflare's size limits.
+step "deploy dry run" scripts/deploy-check.sh
 step "workerd and browser tests" tests cargo test -p aura-tests -- --ignored
 log "step times: $(IFS=';'; echo "${timings[*]}")"
 # The ignored tests of the first run are the ones the last run executes, so they are not counted.
