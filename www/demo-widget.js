@@ -2,7 +2,10 @@
 //   <script src="https://AURA_HOST/aura.js" data-key="pk_..." async></script>;
 // here the publishable key of the local demo tenant comes from the page's address, which
 // `make dev` prints.
-const key = new URLSearchParams(location.search).get("key");
+const params = new URLSearchParams(location.search);
+// ?debug shows what the local system reports (demo.js loads the client WebAssembly for it).
+if (params.has("debug")) import("/demo.js");
+const key = params.get("key");
 if (key) {
   const tag = document.createElement("script");
   tag.src = "/aura.js";

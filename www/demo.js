@@ -1,5 +1,8 @@
-// Demo page glue: reports whether the edge and the browser client are up and speak one protocol.
-// It states only what it measured; the voice widget replaces this panel when it lands.
+// Demo page, for developers (loaded by demo-widget.js only with ?debug in the address): reports
+// whether the edge and the browser client are up and speak one protocol. It states only what it
+// measured. It loads the client WebAssembly, which visitors otherwise load only when they open
+// the widget.
+document.getElementById("aura-status").hidden = false;
 const show = (id, text, ok) => {
   const el = document.getElementById(id);
   el.textContent = text;

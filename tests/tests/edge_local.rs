@@ -1,6 +1,8 @@
 //! The edge worker running in local workerd, and the demo page in headless Chromium.
 
-use aura_tests::{WranglerDev, chromium_dump_dom};
+use aura_emulator::Emulator;
+use aura_tests::{WranglerDev, chromium_dump_dom, drive_widget};
+use serde_json::json;
 
 #[test]
 #[ignore = "needs the built worker and wrangler: run by `make test`"]
@@ -30,13 +32,55 @@ fn edge_serves_health_demo_page_and_client_wasm() {
 
 #[test]
 #[ignore = "needs the built worker, wrangler and chromium: run by `make test`"]
-fn demo_page_loads_the_client_wasm_and_agrees_with_the_edge_on_the_protocol() {
+fn demo_page_with_debug_loads_the_client_wasm_and_agrees_with_the_edge_on_the_protocol() {
     let dev = WranglerDev::start();
-    let dom = chromium_dump_dom(&dev.url("/"), 10_000);
+    // The developer box is behind ?debug (a visitor's page load fetches no WebAssembly: see
+    // the_demo_page_loads_no_webassembly_before_the_widget_opens).
+    let dom = chromium_dump_dom(&dev.url("/?debug"), 10_000);
     assert!(
         dom.contains("compatible: both speak protocol 1"),
         "the page did not report a compatible client and edge; DOM:\n{dom}\nwrangler:\n{}",
         dev.log()
     );
     assert!(dom.contains("loaded, protocol 1"), "{dom}");
+}
+
+#[test]
+#[ignore = "needs the built client and worker, node packages and chromium: run by `make test`"]
+fn the_demo_page_loads_no_webassembly_before_the_widget_opens() {
+    let emu = Emulator::start(0).unwrap();
+    let dev = WranglerDev::start();
+    let tenant = dev.tenant("demo-load", &emu.base_url(), &[]);
+    let result = drive_widget(
+        "type",
+        &dev.url(&format!("/?key={}", tenant.key)),
+        &["Hello?"],
+    );
+    assert_eq!(result["errors"], json!([]), "{result}");
+    let before: Vec<&str> = result["requestsBeforeOpen"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r.as_str().unwrap())
+        .collect();
+    assert!(before.iter().any(|r| r.ends_with("/aura.js")), "{before:?}");
+    assert!(
+        !before
+            .iter()
+            .any(|r| r.contains("/pkg/") || r.contains("demo.js?") || r.ends_with("/demo.js")),
+        "nothing of the client before the widget opens: {before:?}"
+    );
+    let after = result["requests"].as_array().unwrap();
+    assert!(
+        after
+            .iter()
+            .any(|r| r.as_str().unwrap().ends_with("/pkg/aura_client_bg.wasm")),
+        "the widget loads the WebAssembly once opened: {after:?}"
+    );
+    let text = result["pageText"].as_str().unwrap();
+    assert!(text.contains("Mill Lane Bakery"), "{text}");
+    assert!(
+        !text.contains("What the local system reports"),
+        "the developer box is behind ?debug: {text}"
+    );
 }
