@@ -6,7 +6,8 @@
 //   onEvent(kind, data): "ready" | "reconnecting" | "failed" | "message" (server messages,
 //   e.g. transcripts and reply captions) | "speech" ({started|stopped}) | "barge_in"
 //   ({paused|resumed|interrupted}) | "reply_played".
-//   voice.sendText(text); voice.setInput(stream); voice.setMuted(bool); voice.stop();
+//   voice.sendText(text); voice.setInput(stream); voice.setMuted(bool); voice.setVoiceMuted(bool);
+//   voice.stopReply(); voice.stop();
 //   Without `stream`, it asks for the microphone; pass a silent stream for text only.
 import { initSync, SessionClient } from "./pkg/aura_client.js";
 
@@ -24,7 +25,10 @@ export async function startVoice({ sessionUrl, onEvent = () => {}, audioContext,
   let input = mic;
   let source = ctx.createMediaStreamSource(mic);
   source.connect(node);
-  node.connect(ctx.destination);
+  // The assistant's voice goes through a gain: 0 silences it (the worklet still plays and
+  // counts it, so turn-taking and barge-in go on).
+  const out = ctx.createGain();
+  node.connect(out).connect(ctx.destination);
 
   const client = new SessionClient(
     sessionUrl,
@@ -70,10 +74,14 @@ export async function startVoice({ sessionUrl, onEvent = () => {}, audioContext,
     setMuted(muted) {
       input.getAudioTracks().forEach((t) => { t.enabled = !muted; });
     },
+    setVoiceMuted(muted) { out.gain.value = muted ? 0 : 1; },
+    // Drops the reply audio not played yet.
+    stopReply() { node.port.postMessage({ type: "stop-reply" }); },
     stop() {
       client.close();
       source.disconnect();
       node.disconnect();
+      out.disconnect();
       if (input !== stream) input.getTracks().forEach((t) => t.stop());
     },
   };

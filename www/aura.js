@@ -56,6 +56,8 @@
     .icon svg { width: 18px; height: 18px; fill: currentColor; vertical-align: middle; }
     .icon[aria-pressed="true"] { background: var(--aura-color); color: #fff; }
     .close { background: transparent; border: none; color: #fff; font-size: 20px; }
+    .voice svg { width: 20px; height: 20px; fill: currentColor; vertical-align: middle; }
+    .voice[aria-pressed="true"] { opacity: .55; text-decoration: line-through; }
     :focus-visible { outline: 3px solid #1a73e8; outline-offset: 2px; }
     .notice { padding: 6px 12px; font-size: 13px; background: #fff4e5; color: #6d4500; }
     .notice[hidden] { display: none; }
@@ -90,6 +92,8 @@
   const launcher = el("button", { class: "launcher", type: "button", "aria-label": `Open ${options.title}`, "aria-expanded": "false", "aria-controls": "aura-panel" }, [svg(MIC)]);
   const state = el("span", { class: "state", role: "status", "aria-live": "polite", text: "idle" });
   const closeButton = el("button", { class: "close", type: "button", "aria-label": "Close", text: "×" });
+  const voiceButton = el("button", { class: "close voice", type: "button", "aria-label": "Mute the assistant's voice", "aria-pressed": "false" },
+    [svg("M3 9v6h4l5 5V4L7 9H3zm13.5 3A4.5 4.5 0 0 0 14 8v8a4.5 4.5 0 0 0 2.5-4z")]);
   const captions = el("ol", { class: "captions", "aria-live": "polite", "aria-label": "Conversation" });
   const notice = el("p", { class: "notice", hidden: "" });
   const micButton = el("button", { class: "icon mic", type: "button", "aria-label": "Talk (use the microphone)", "aria-pressed": "false" }, [svg(MIC)]);
@@ -99,7 +103,7 @@
   const send = el("button", { class: "icon send", type: "submit", "aria-label": "Send", text: "Send" });
   const form = el("form", { class: "controls" }, [micButton, muteButton, input, send, endButton]);
   const panel = el("section", { class: "panel", id: "aura-panel", role: "dialog", "aria-label": options.title, hidden: "" }, [
-    el("header", {}, [el("h2", { text: options.title }), state, closeButton]),
+    el("header", {}, [el("h2", { text: options.title }), state, voiceButton, closeButton]),
     notice, captions, form,
   ]);
   shadow.append(launcher, panel);
@@ -109,6 +113,8 @@
   let audio = null; // the AudioContext, made in a user gesture
   let micOn = false;
   let muted = false;
+  let voiceMuted = false;
+  let silent = null; // the text-mode input: no microphone
   let replyItem = null;
   let partialItem = null;
   let currentState = "idle";
@@ -204,10 +210,11 @@
       wakeAudio(); // before any await: still inside the user's gesture
       const ctx = audio;
       const { startVoice } = await import(new URL("aura-voice.js", base).href);
-      const silent = ctx.createMediaStreamDestination().stream;
+      silent = ctx.createMediaStreamDestination().stream;
       voice = await startVoice({
         sessionUrl, onEvent, audioContext: ctx, stream: silent, language: options.language, voice: options.voice,
       });
+      voice.setVoiceMuted(voiceMuted || panel.hidden);
       return voice;
     })().catch((e) => { starting = null; setState("error", e.message); emit("error", { code: "start", message: e.message }); throw e; });
     return starting;
@@ -237,17 +244,40 @@
     }
   }
 
+  // Back to text mode: the microphone is released (its tracks stopped).
+  function stopMicrophone() {
+    if (voice && silent) voice.setInput(silent);
+    micOn = false;
+    setMicMuted(false);
+    micButton.setAttribute("aria-pressed", "false");
+    muteButton.hidden = true;
+    if (voice) setState("ready");
+  }
+  function setMicMuted(m) {
+    muted = m;
+    voice?.setMuted(m);
+    muteButton.setAttribute("aria-pressed", String(m));
+    muteButton.textContent = m ? "Unmute" : "Mute";
+    muteButton.setAttribute("aria-label", m ? "Unmute the microphone" : "Mute the microphone");
+  }
+
   function open() {
     panel.hidden = false;
     launcher.setAttribute("aria-expanded", "true");
     if (!captions.childElementCount) say("aura", options.greeting);
     wakeAudio();
+    voice?.setVoiceMuted(voiceMuted);
     ensureSession().catch(() => {});
     input.focus();
     emit("open", {});
   }
 
+  // Closing stops listening and silences the voice: nothing is heard or said behind a closed
+  // panel (a reply that arrives still shows in the captions).
   function close() {
+    if (micOn) stopMicrophone();
+    voice?.stopReply();
+    voice?.setVoiceMuted(true);
     panel.hidden = true;
     launcher.setAttribute("aria-expanded", "false");
     launcher.focus();
@@ -260,10 +290,9 @@
     voice = null;
     audio = null;
     starting = null;
-    micOn = false;
-    muted = false;
-    micButton.setAttribute("aria-pressed", "false");
-    muteButton.hidden = true;
+    stopMicrophone();
+    captions.replaceChildren(); // the conversation is gone: so are its captions
+    replyItem = partialItem = null;
     setState("idle");
     close();
   }
@@ -271,13 +300,16 @@
   launcher.addEventListener("click", () => (panel.hidden ? open() : close()));
   closeButton.addEventListener("click", close);
   endButton.addEventListener("click", end);
-  micButton.addEventListener("click", () => { if (!micOn) startMicrophone(); });
+  micButton.addEventListener("click", () => (micOn ? stopMicrophone() : startMicrophone()));
   muteButton.addEventListener("click", () => {
-    muted = !muted;
-    voice?.setMuted(muted);
-    muteButton.setAttribute("aria-pressed", String(muted));
-    muteButton.textContent = muted ? "Unmute" : "Mute";
+    setMicMuted(!muted);
     setState(muted ? "muted" : "listening");
+  });
+  voiceButton.addEventListener("click", () => {
+    voiceMuted = !voiceMuted;
+    voice?.setVoiceMuted(voiceMuted);
+    if (voiceMuted) voice?.stopReply();
+    voiceButton.setAttribute("aria-pressed", String(voiceMuted));
   });
   panel.addEventListener("keydown", (e) => { if (e.key === "Escape") close(); });
   form.addEventListener("submit", async (e) => {

@@ -5,6 +5,10 @@
 //   node tests/browser/widget.mjs deny URL                               the microphone is refused
 //   node tests/browser/widget.mjs drop URL "first" "second"              types, then the network drops
 //        (GET ORIGIN/__cut, see CuttableProxy in tests/src/lib.rs), waits for the reconnection, types again
+//   node tests/browser/widget.mjs steps URL FILE.wav|- 'STEPS'     a script of steps (JSON array):
+//        "open", "key:Shift+Tab", "type:text", "sleep:MS", "wait:STATE" (a state shown, e.g.
+//        "listening: hearing you"), "now:STATE" (Aura.state is STATE), "reply" / "replies:N" (N replies came),
+//        "mark:NAME" (the time, in marks), "snap:NAME" (the widget's controls in snaps)
 // `type` ends at the reply played, an error, or a busy state (a limit).
 // What the browser reports, from the environment (init scripts, before the page runs):
 //   AURA_NAVIGATOR_LANGUAGE=C   navigator.language and navigator.languages say this
@@ -22,9 +26,10 @@ import { chromium } from "playwright-core";
 
 const [mode, url, arg, screenshot] = process.argv.slice(2);
 const second = mode === "drop" ? screenshot : undefined;
+const steps = mode === "steps" ? JSON.parse(screenshot) : [];
 const args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
   "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"];
-if (mode === "talk") {
+if (mode === "talk" || (mode === "steps" && arg !== "-")) {
   args.push("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", `--use-file-for-fake-audio-capture=${arg}%noloop`);
 }
 const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args });
@@ -45,6 +50,32 @@ try {
     const Native = window.AudioContext;
     const rates = [];
     Object.defineProperty(window, "__audioRates", { value: rates });
+    // The microphone's tracks (are they released?) and the times the page's output was audible.
+    const tracks = [];
+    Object.defineProperty(window, "__micTracks", { value: tracks });
+    const gum = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
+    navigator.mediaDevices.getUserMedia = async (c) => { const st = await gum(c); tracks.push(...st.getTracks()); return st; };
+    const loud = [];
+    Object.defineProperty(window, "__loud", { value: loud });
+    const taps = new Map();
+    const connect = AudioNode.prototype.connect;
+    AudioNode.prototype.connect = function (dest, ...rest) {
+      const r = connect.call(this, dest, ...rest);
+      if (dest instanceof AudioDestinationNode) {
+        if (!taps.has(this.context)) taps.set(this.context, new AnalyserNode(this.context, { fftSize: 1024 }));
+        connect.call(this, taps.get(this.context));
+      }
+      return r;
+    };
+    const buf = new Float32Array(1024);
+    setInterval(() => {
+      for (const a of taps.values()) {
+        a.getFloatTimeDomainData(buf);
+        let peak = 0;
+        for (const v of buf) peak = Math.max(peak, Math.abs(v));
+        if (peak > 0.01) loud.push(Math.round(performance.now()));
+      }
+    }, 20);
     window.AudioContext = class AudioContext extends Native {
       constructor(options = {}) {
         super(env.rate ? { ...options, sampleRate: Number(env.rate) } : options);
@@ -78,6 +109,27 @@ try {
   if (!reached) throw new Error("the widget cannot be reached with Tab");
   await page.keyboard.press("Enter");
   await page.waitForFunction(() => window.__events.some((e) => e.event === "open"), null, { timeout: 5000 });
+  // The widget's controls, read through the DevTools protocol (the shadow root is closed).
+  const snapshot = async () => {
+    const cdp = await context.newCDPSession(page);
+    const { root } = await cdp.send("DOM.getDocument", { depth: -1, pierce: true });
+    const all = [];
+    const walk = (n) => { all.push(n); for (const c of [...(n.children ?? []), ...(n.shadowRoots ?? [])]) walk(c); };
+    walk(root);
+    const attrs = (n) => Object.fromEntries((n.attributes ?? []).flatMap((v, i, a) => (i % 2 ? [] : [[v, a[i + 1]]])));
+    const byClass = (cls) => all.find((n) => (attrs(n).class ?? "").split(" ").includes(cls));
+    const out = {};
+    for (const cls of ["mic", "mute", "voice"]) {
+      const n = byClass(cls);
+      if (n) out[cls] = { ...attrs(n), text: (n.children ?? []).filter((c) => c.nodeType === 3).map((c) => c.nodeValue).join("") };
+    }
+    out.captions = (byClass("captions")?.children ?? []).filter((c) => c.nodeName === "LI").length;
+    out.panelHidden = "hidden" in attrs(byClass("panel") ?? {});
+    out.state = await page.evaluate(() => window.Aura.state);
+    out.micTracks = await page.evaluate(() => window.__micTracks.map((t) => t.readyState));
+    await cdp.detach();
+    return out;
+  };
   const ask = async (text, replies) => {
     await page.keyboard.type(text);
     await page.keyboard.press("Enter");
@@ -85,7 +137,29 @@ try {
       || window.__events.some((e) => e.event === "error") || window.Aura.state === "busy",
       replies, { timeout: 20000 });
   };
-  if (mode === "type") {
+  const marks = {};
+  const snaps = {};
+  if (mode === "steps") {
+    // The steps start with the panel open (like the other modes).
+    for (const step of steps) {
+      const [op, ...rest] = step.split(":");
+      const value = rest.join(":");
+      if (op === "open") continue;
+      else if (op === "key") await page.keyboard.press(value);
+      else if (op === "type") await page.keyboard.type(value);
+      else if (op === "sleep") await page.waitForTimeout(Number(value));
+      else if (op === "wait") {
+        await page.waitForFunction((v) => window.__events.some((e) => e.event === "state" && (e.detail ? `${e.state}: ${e.detail}` : e.state) === v),
+          value, { timeout: 30000 });
+      } else if (op === "now") await page.waitForFunction((v) => window.Aura.state === v, value, { timeout: 30000 });
+      else if (op === "reply" || op === "replies") {
+        await page.waitForFunction((n) => window.__events.filter((e) => e.event === "reply").length >= n, Number(value || 1), { timeout: 30000 });
+      }
+      else if (op === "mark") marks[value] = await page.evaluate(() => performance.now());
+      else if (op === "snap") snaps[value] = await snapshot();
+      else throw new Error(`unknown step ${step}`);
+    }
+  } else if (mode === "type") {
     await ask(arg, 1);
   } else if (mode === "drop") {
     await ask(arg, 1);
@@ -107,7 +181,7 @@ try {
       await page.waitForFunction(() => window.__events.some((e) => e.event === "error"), null, { timeout: 10000 });
     }
   }
-  if (screenshot && mode !== "drop") await page.screenshot({ path: screenshot });
+  if (screenshot && mode !== "drop" && mode !== "steps") await page.screenshot({ path: screenshot });
   // Computed styles inside the closed shadow root, through the DevTools protocol (page scripts
   // cannot see in): the page's aggressive CSS must not reach the widget.
   const cdp = await context.newCDPSession(page);
@@ -144,9 +218,11 @@ try {
       globals: Object.getOwnPropertyNames(window).filter((n) => !window.__globalsBefore.includes(n) && !n.startsWith("__")),
       audioRates: window.__audioRates,
       pageText: document.body.innerText,
+      loud: window.__loud,
+      micTracks: window.__micTracks.map((t) => t.readyState),
     };
   });
-  console.log(JSON.stringify({ ...result, pageErrors, styles, sessionStarts, notice, requests, requestsBeforeOpen }));
+  console.log(JSON.stringify({ ...result, pageErrors, styles, sessionStarts, notice, requests, requestsBeforeOpen, marks, snaps }));
 } catch (e) {
   console.error(`widget: ${e.message}`);
   // What happened until then, to see where it stopped.
