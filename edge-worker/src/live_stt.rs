@@ -245,6 +245,8 @@ pub enum Settled {
     Text(String),
     /// Not yet: look again at this time, or when the next message arrives.
     WaitUntil(u64),
+    /// The provider sent no result at all, not even to `Finalize`: it is not answering.
+    NoAnswer,
 }
 
 /// The transcript of one utterance as results arrive.
@@ -254,11 +256,16 @@ pub struct LiveTranscript {
     open: String,
     finalized: bool,
     utterance_ended: bool,
+    /// Results received (interim or final, empty ones too).
+    results: usize,
 }
 
 impl LiveTranscript {
     /// Applies an event; returns the text to show as a partial transcript if it changed.
     pub fn push(&mut self, event: LiveEvent) -> Option<String> {
+        if matches!(event, LiveEvent::Interim(_) | LiveEvent::Segment { .. }) {
+            self.results += 1;
+        }
         match event {
             LiveEvent::Interim(text) => {
                 if text == self.open {
@@ -314,10 +321,19 @@ impl LiveTranscript {
     /// does not guarantee an answer to `Finalize` when little audio remains (the usual case
     /// after the client's end-of-turn silence), so its answer is not required: the answer,
     /// or `UtteranceEnd`, settles it at once; with nothing open, a short grace for a late final
-    /// result; with words still open, up to [`FINALIZE_CAP_MS`], then the words as shown.
+    /// result; with words still open, up to [`FINALIZE_CAP_MS`], then the words as shown. A
+    /// provider that sent no result at all is waited for up to the cap, then not answering.
     pub fn settle(&self, finalize_at: u64, now: u64) -> Settled {
         if self.finalized || self.utterance_ended {
             return Settled::Text(self.final_text());
+        }
+        if self.results == 0 {
+            let until = finalize_at + FINALIZE_CAP_MS;
+            return if now >= until {
+                Settled::NoAnswer
+            } else {
+                Settled::WaitUntil(until)
+            };
         }
         let (until, text) = if self.open.trim().is_empty() {
             (finalize_at + FINALIZE_GRACE_MS, self.final_text())
@@ -384,11 +400,17 @@ mod tests {
             t.settle(1_000, 1_000 + FINALIZE_CAP_MS),
             Settled::Text("go forward ten meters".into())
         );
-        // Nothing heard at all: an empty text, which asks for no reply.
+        // Results that hold no words: an empty text, which asks for no reply.
+        let mut t = LiveTranscript::default();
+        t.push(segment("", false));
+        assert_eq!(t.settle(0, FINALIZE_GRACE_MS), Settled::Text(String::new()));
+        // No result at all: the provider is not answering, once the cap has passed.
+        let silent = LiveTranscript::default();
         assert_eq!(
-            LiveTranscript::default().settle(0, FINALIZE_GRACE_MS),
-            Settled::Text(String::new())
+            silent.settle(0, FINALIZE_GRACE_MS),
+            Settled::WaitUntil(FINALIZE_CAP_MS)
         );
+        assert_eq!(silent.settle(0, FINALIZE_CAP_MS), Settled::NoAnswer);
     }
 
     fn result(text: &str, is_final: bool, from_finalize: bool) -> String {

@@ -255,6 +255,14 @@ pub async fn finish(
                         return Ok(text);
                     }
                     Settled::WaitUntil(t) => t,
+                    Settled::NoAnswer => {
+                        u.close();
+                        *guard = None;
+                        return Err((
+                            ErrorCode::ProviderTimeout,
+                            "speech-to-text did not finish in time".into(),
+                        ));
+                    }
                 },
                 // The socket is still opening.
                 None => ended_at + FINAL_TIMEOUT_MS,
