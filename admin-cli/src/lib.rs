@@ -1,4 +1,4 @@
-//! A client of Aura's admin API (see `edge-worker/src/admin_api.rs` for the routes). Used by
+//! A client of Aura's admin API (see `edge-worker/src/tenant/admin_api.rs` for the routes). Used by
 //! the `aura-admin` command and by the tests.
 
 use std::time::Duration;

@@ -8,7 +8,7 @@ pub enum Endpoint {
     Health,
     /// `GET /v1/session` with `Upgrade: websocket`: a voice session (`?session=ID` resumes).
     Session,
-    /// `/admin/v1/...`: the admin API (bearer token; see [`crate::admin_api`]).
+    /// `/admin/v1/...`: the admin API (bearer token; see [`crate::tenant::admin_api`]).
     Admin,
     /// A path under the API prefix that exists with another method.
     MethodNotAllowed,

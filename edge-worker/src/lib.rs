@@ -1,48 +1,26 @@
 //! Aura edge worker.
 //!
-//! The decisions (routing, protocol handling, tenant policy, provider routing) are plain Rust in
-//! the modules below, built and tested on the host. [`entry`] is the thin adapter that binds them
-//! to the Workers runtime through the `worker` crate; it exists only on wasm32.
+//! Every decision is plain Rust in the folders below, built and tested on the host; only
+//! [`worker`] (wasm32) names the `worker` crate, and it only performs I/O and timers.
+//!
+//! - [`session`]: one conversation: the protocol state of a connection, the turn core (every
+//!   decision of a reply: routing, fallback, tools, sentence chunks, speech, interruption), what
+//!   was heard, the context sent to the LLM, session tokens.
+//! - [`providers`]: the providers of a turn: their settings with keys opened, the LLM router
+//!   with its circuit breakers, and the wire formats they answer in (SSE, OpenAI-style chat
+//!   streams, streamed tool calls, Deepgram's live results, reasoning filters).
+//! - [`tenant`]: a tenant's settings and their validation (URL and origin policy), admission
+//!   and quotas, sealed provider keys, tools and webhook signatures, the admin API and the RPC
+//!   between the Worker and the Durable Objects.
+//! - `worker` (wasm32 only): the Worker's entry, the tenant and voice-session Durable Objects,
+//!   provider HTTP, the turn's I/O.
+//! - [`endpoint`], [`health`]: which route a request is for, and `/health`.
 
-pub mod admin_api;
-pub mod admission;
-pub mod chat_stream;
-pub mod conversation;
 pub mod endpoint;
 pub mod health;
-pub mod heard;
-pub mod host_policy;
-pub mod key_vault;
-pub mod live_stt;
-pub mod llm_router;
-pub mod provider_config;
-pub mod quota;
-mod redacted_debug;
-pub mod sentence;
+pub mod providers;
 pub mod session;
-pub mod session_token;
-pub mod sse;
 pub mod tenant;
-pub mod tenant_rpc;
-pub mod think_filter;
-pub mod tool_calls;
-pub mod tools;
-pub mod turn;
-pub mod webhook_signature;
 
 #[cfg(target_arch = "wasm32")]
-mod entry;
-#[cfg(target_arch = "wasm32")]
-mod provider_http;
-#[cfg(target_arch = "wasm32")]
-mod runtime;
-#[cfg(target_arch = "wasm32")]
-mod stt_stream;
-#[cfg(target_arch = "wasm32")]
-mod tenant_object;
-#[cfg(target_arch = "wasm32")]
-mod tool_runner;
-#[cfg(target_arch = "wasm32")]
-mod turn_io;
-#[cfg(target_arch = "wasm32")]
-mod voice_session;
+mod worker;

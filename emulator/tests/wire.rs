@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::time::{Duration, Instant};
 
-use aura_edge::chat_stream::{ChatEvent, ChatStream, ChatStreamError};
+use aura_edge::providers::openai_chat::{ChatEvent, ChatStream, ChatStreamError};
 use aura_emulator::Emulator;
 use serde_json::{Value, json};
 
@@ -321,7 +321,8 @@ fn with_accepted_keys_set_other_keys_get_an_openai_401() {
 /// A live-transcription client of the emulator: the edge's own parser on the results.
 fn live(emu: &Emulator, key: &str) -> Result<tungstenite::WebSocket<std::net::TcpStream>, u16> {
     use tungstenite::client::IntoClientRequest;
-    let url = aura_edge::live_stt::listen_url(&emu.base_url(), "nova-3", Some("en-US")).unwrap();
+    let url = aura_edge::providers::deepgram::listen_url(&emu.base_url(), "nova-3", Some("en-US"))
+        .unwrap();
     let mut req = url.into_client_request().unwrap();
     req.headers_mut()
         .insert("authorization", format!("Token {key}").parse().unwrap());
@@ -337,7 +338,9 @@ fn live(emu: &Emulator, key: &str) -> Result<tungstenite::WebSocket<std::net::Tc
 
 #[test]
 fn live_transcription_streams_interim_results_and_finalizes_on_request() {
-    use aura_edge::live_stt::{CLOSE_STREAM, FINALIZE, LiveEvent, LiveTranscript, parse};
+    use aura_edge::providers::deepgram::{
+        CLOSE_STREAM, FINALIZE, LiveEvent, LiveTranscript, parse,
+    };
     let emu = Emulator::start(0).unwrap();
     script(
         &emu,
@@ -478,7 +481,7 @@ fn llama_cpp_error_mode_sends_the_error_field_then_done_and_the_parser_reports_a
     let err = end.unwrap_err();
     assert_eq!(
         err.code(),
-        aura_edge::chat_stream::ChatStreamErrorCode::ProviderError,
+        aura_edge::providers::openai_chat::ChatStreamErrorCode::ProviderError,
         "{err:?}"
     );
 }
@@ -528,7 +531,7 @@ fn reasoning_modes_stream_reasoning_first_and_it_never_becomes_text() {
 
 #[test]
 fn live_vad_events_mode_sends_array_channels_that_the_parser_accepts() {
-    use aura_edge::live_stt::{FINALIZE, LiveEvent, LiveTranscript, parse};
+    use aura_edge::providers::deepgram::{FINALIZE, LiveEvent, LiveTranscript, parse};
     let emu = Emulator::start(0).unwrap();
     script(
         &emu,
@@ -559,7 +562,7 @@ fn live_vad_events_mode_sends_array_channels_that_the_parser_accepts() {
 
 #[test]
 fn live_error_close_modes_send_deepgram_close_frames_with_typed_reasons() {
-    use aura_edge::live_stt::{CloseReason, FINALIZE, close_reason};
+    use aura_edge::providers::deepgram::{CloseReason, FINALIZE, close_reason};
     let emu = Emulator::start(0).unwrap();
     script(
         &emu,
@@ -587,7 +590,7 @@ fn live_error_close_modes_send_deepgram_close_frames_with_typed_reasons() {
 
 #[test]
 fn null_fields_mode_with_tool_calls_assembles_the_calls() {
-    use aura_edge::tool_calls::ToolCallAssembler;
+    use aura_edge::providers::tool_calls::ToolCallAssembler;
     let emu = Emulator::start(0).unwrap();
     script(
         &emu,

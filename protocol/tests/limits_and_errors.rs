@@ -251,7 +251,7 @@ fn direction_is_checked_when_asked() {
 #[test]
 fn a_language_that_is_not_a_tag_does_not_refuse_session_start() {
     // `language` is a hint: browsers report values such as "C" (WebKit under LANG=C); the edge
-    // drops them (edge-worker/src/session.rs) instead of refusing the session.
+    // drops them (edge-worker/src/session/protocol.rs) instead of refusing the session.
     let long = "a".repeat(300);
     for lang in ["C", "", "en_US", "x", "123", "en US; drop", long.as_str()] {
         let text = format!(

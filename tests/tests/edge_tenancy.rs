@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::time::Duration;
 
-use aura_edge::session_token::{Claims, TokenSigner};
+use aura_edge::session::token::{Claims, TokenSigner};
 use aura_emulator::Emulator;
 use aura_tests::{
     Incoming, SessionClient, TEST_MASTER_KEY_V1, TEST_MASTER_KEY_V2, TEST_SIGNING_KEY, TestTenant,

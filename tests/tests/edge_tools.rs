@@ -6,7 +6,7 @@ use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use aura_edge::webhook_signature;
+use aura_edge::tenant::webhook_signature;
 use aura_emulator::Emulator;
 use aura_tests::{Incoming, WranglerDev, requests_to, script};
 use serde_json::{Value, json};

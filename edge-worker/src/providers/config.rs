@@ -1,0 +1,151 @@
+//! Provider settings for one turn: the tenant's settings with its provider keys opened. Built
+//! in memory for the outgoing requests and dropped with the turn; never stored, logged or sent
+//! to a client.
+
+use crate::providers::router::Tier;
+use crate::tenant::settings::{SttApi, TenantSettings};
+
+/// One provider endpoint.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProviderEndpoint {
+    /// Base URL without a trailing slash, e.g. `https://api.openai.com`.
+    pub base_url: String,
+    pub model: String,
+    /// The API key, if the provider needs one. Never logged, never sent to a client.
+    pub api_key: Option<String>,
+    /// The key it replaced, during the rotation's grace period: tried only when the provider
+    /// refuses `api_key` (401/403).
+    pub fallback_key: Option<String>,
+}
+
+impl ProviderEndpoint {
+    /// The keys to try in order: the current one, then the rotated-out one in its grace period.
+    pub fn keys(&self) -> std::vec::IntoIter<&str> {
+        let keys: Vec<&str> = self
+            .api_key
+            .iter()
+            .chain(self.fallback_key.iter())
+            .map(String::as_str)
+            .collect();
+        keys.into_iter()
+    }
+
+    /// `{base_url}{path}`, with exactly one slash between.
+    pub fn url(&self, path: &str) -> String {
+        format!(
+            "{}/{}",
+            self.base_url.trim_end_matches('/'),
+            path.trim_start_matches('/')
+        )
+    }
+}
+
+/// Everything a session needs to reach its providers.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ProviderConfig {
+    pub stt: ProviderEndpoint,
+    /// Which STT API `stt` speaks.
+    pub stt_api: SttApi,
+    /// The LLM routes in configured order: the primary, then the fallback if any.
+    pub llm: Vec<(ProviderEndpoint, Tier)>,
+    /// Rule-based choice of tier per request (`LLM_SMART_ROUTING`, default on).
+    pub smart_routing: bool,
+    pub tts: ProviderEndpoint,
+    pub tts_voice: String,
+    pub system_prompt: String,
+    /// Token budget of the context sent to the LLM.
+    pub context_budget_tokens: usize,
+    /// Time allowed to an LLM's first token before the next route is tried, in ms.
+    pub first_token_timeout_ms: u32,
+    /// The tenant's tools, and the secret that signs their webhook calls.
+    pub tools: Vec<crate::tenant::tools::ToolSettings>,
+    pub webhook_secret: Option<String>,
+    /// Built-in tools enabled, and the time zone for `current_time`.
+    pub builtin_tools: Vec<String>,
+    pub time_zone: String,
+}
+
+impl ProviderConfig {
+    /// The configuration of a turn: `settings`, with `keys(slot)` giving the opened keys of a
+    /// slot (`stt`, `tts`, `llm0`, ...) in the order to try them.
+    pub fn from_tenant(
+        settings: &TenantSettings,
+        mut keys: impl FnMut(&str) -> Vec<String>,
+    ) -> Self {
+        let mut endpoint = |base_url: &str, model: &str, slot: &str| {
+            let mut k = keys(slot).into_iter();
+            ProviderEndpoint {
+                base_url: base_url.to_string(),
+                model: model.to_string(),
+                api_key: k.next(),
+                fallback_key: k.next(),
+            }
+        };
+        let stt = endpoint(&settings.stt.base_url, &settings.stt.model, "stt");
+        let tts = endpoint(&settings.tts.base_url, &settings.tts.model, "tts");
+        let llm = settings
+            .llm
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (endpoint(&r.base_url, &r.model, &format!("llm{i}")), r.tier))
+            .collect();
+        Self {
+            stt,
+            stt_api: settings.stt.api,
+            llm,
+            smart_routing: settings.smart_routing,
+            tts,
+            tts_voice: settings.tts_voice.clone(),
+            system_prompt: settings.system_prompt.clone(),
+            context_budget_tokens: settings.context_budget_tokens as usize,
+            first_token_timeout_ms: settings.first_token_timeout_ms,
+            tools: settings.tools.clone(),
+            builtin_tools: settings.builtin_tools.clone(),
+            time_zone: settings.time_zone.clone(),
+            webhook_secret: keys("webhook").into_iter().next(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::tenant::settings::LlmRouteSettings;
+    use crate::tenant::settings::tests::sample;
+
+    #[test]
+    fn a_tenant_becomes_a_turn_configuration_with_its_keys() {
+        let mut s = sample();
+        s.llm[0].base_url = "http://127.0.0.1:8790/".into();
+        s.llm.push(LlmRouteSettings {
+            base_url: "https://api.x.ai".into(),
+            model: "grok-3-mini".into(),
+            tier: Tier::Fast,
+        });
+        s.smart_routing = false;
+        let c = ProviderConfig::from_tenant(&s, |slot| match slot {
+            "llm0" => vec!["sk-new".into(), "sk-old".into()],
+            "tts" => vec!["sk-tts".into()],
+            _ => vec![],
+        });
+        assert_eq!(
+            c.llm[0].0.url("/v1/chat/completions"),
+            "http://127.0.0.1:8790/v1/chat/completions"
+        );
+        assert_eq!(c.llm[0].0.api_key.as_deref(), Some("sk-new"));
+        assert_eq!(c.llm[0].0.fallback_key.as_deref(), Some("sk-old"));
+        assert_eq!(
+            (c.llm[1].0.model.as_str(), c.llm[1].1),
+            ("grok-3-mini", Tier::Fast)
+        );
+        assert_eq!(c.llm[1].0.api_key, None, "no key set: none sent");
+        assert_eq!(c.tts.api_key.as_deref(), Some("sk-tts"));
+        assert_eq!(c.tts.fallback_key, None);
+        assert_eq!(
+            c.stt.url("v1/audio/transcriptions"),
+            "https://api.openai.com/v1/audio/transcriptions"
+        );
+        assert!(!c.smart_routing);
+        assert_eq!(c.system_prompt, s.system_prompt);
+    }
+}

@@ -1,0 +1,14 @@
+//! The providers of a turn: their settings with the tenant's keys opened ([`config`]), the LLM
+//! router ([`router`]), and the wire formats they answer in: server-sent events ([`sse`]),
+//! OpenAI-compatible chat streams ([`openai_chat`]) with streamed tool calls ([`tool_calls`])
+//! and reasoning kept out of the reply ([`think_filter`]), Deepgram's live results
+//! ([`deepgram`]).
+
+pub mod config;
+pub mod deepgram;
+pub mod openai_chat;
+mod redacted_debug;
+pub mod router;
+pub mod sse;
+pub mod think_filter;
+pub mod tool_calls;

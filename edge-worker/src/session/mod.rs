@@ -1,0 +1,11 @@
+//! One conversation: a connection's protocol state ([`protocol`]), the turn core that makes
+//! every decision of a reply ([`turn`]), the reply cut into speakable chunks ([`sentence`]),
+//! what the user heard of an interrupted reply ([`heard`]), the context sent to the LLM
+//! ([`conversation`]), and the signed session tokens ([`token`]).
+
+pub mod conversation;
+pub mod heard;
+pub mod protocol;
+pub mod sentence;
+pub mod token;
+pub mod turn;

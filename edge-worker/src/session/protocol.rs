@@ -1,0 +1,470 @@
+//! The protocol side of one voice session, sans-IO: every client message in, the actions to
+//! take out. It enforces the order of messages (nothing before `session.start`), buffers each
+//! utterance's audio within limits, checks frames and sequence numbers, and answers every bad
+//! input with a typed `error` while the session goes on. The Durable Object runs the actions.
+
+use aura_protocol::limits::INPUT_SAMPLE_RATE;
+use aura_protocol::{
+    AudioFrame, ClientMessage, ErrorCode, FrameKind, ServerMessage, SessionResume, SessionStart,
+    is_language_tag,
+};
+
+/// Longest utterance buffered for transcription, in samples (30 s at 16 kHz).
+pub const MAX_UTTERANCE_SAMPLES: usize = 30 * INPUT_SAMPLE_RATE as usize;
+
+/// What the session asks its host to do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Action {
+    /// Send this message to the client.
+    Send(ServerMessage),
+    /// Write this record to the Worker's log (no key, transcript or visitor text in it).
+    Log(serde_json::Value),
+    /// Open a new conversation (then send `session.ready`).
+    Start(SessionStart),
+    /// Resume a conversation if the id and token check out (then `session.ready`).
+    Resume(SessionResume),
+    /// The user began speaking on `stream_id` (a streaming STT opens now).
+    UtteranceStarted { stream_id: u32 },
+    /// One accepted frame of the open utterance: 16 kHz s16le mono PCM, for a streaming STT.
+    UtteranceAudio { stream_id: u32, pcm: Vec<u8> },
+    /// The utterance ended: transcribe it (16 kHz mono WAV; a streaming STT finalizes
+    /// instead), then answer it.
+    Transcribe {
+        stream_id: u32,
+        wav: Vec<u8>,
+        frames_expected: u32,
+        frames_received: u32,
+    },
+    /// Answer a typed turn.
+    Respond { text: String },
+    /// Stop reply `response_id` now; the user heard `played_ms` of it.
+    Cancel { response_id: u32, played_ms: u32 },
+}
+
+#[derive(Debug)]
+struct Utterance {
+    stream_id: u32,
+    samples: Vec<i16>,
+    next_seq: u32,
+    received: u32,
+    overflowed: bool,
+}
+
+/// One connection's protocol state.
+#[derive(Debug, Default)]
+pub struct Session {
+    started: bool,
+    utterance: Option<Utterance>,
+}
+
+fn error(code: ErrorCode, message: impl Into<String>) -> Action {
+    Action::Send(ServerMessage::error(code, message))
+}
+
+impl Session {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A session that was already started on this connection (restored after hibernation).
+    pub fn restored(started: bool) -> Self {
+        Self {
+            started,
+            utterance: None,
+        }
+    }
+
+    pub fn is_started(&self) -> bool {
+        self.started
+    }
+
+    /// The host accepted `Start` or `Resume`.
+    pub fn mark_started(&mut self) {
+        self.started = true;
+    }
+
+    /// Handles one text message.
+    pub fn on_text(&mut self, text: &str) -> Vec<Action> {
+        let msg = match ClientMessage::parse(text) {
+            Ok(m) => m,
+            Err(e) => return vec![Action::Send(e.to_message())],
+        };
+        match msg {
+            ClientMessage::SessionStart(mut s) if !self.started => {
+                // `language` is a hint (docs/protocol.md): a browser that reports a value that is
+                // not a BCP 47 tag (WebKit says "C" under LANG=C) must not break the session, and
+                // the value must not reach a speech provider. The session starts without it.
+                match s.language.take_if(|l| !is_language_tag(l)) {
+                    // Its length only: the value is the visitor's, not for the logs.
+                    Some(lang) => vec![
+                        Action::Log(
+                            serde_json::json!({"event": "language_ignored", "bytes": lang.len()}),
+                        ),
+                        Action::Start(s),
+                    ],
+                    None => vec![Action::Start(s)],
+                }
+            }
+            ClientMessage::SessionResume(r) if !self.started => vec![Action::Resume(r)],
+            ClientMessage::SessionStart(_) | ClientMessage::SessionResume(_) => {
+                vec![error(
+                    ErrorCode::AlreadyStarted,
+                    "this connection already has a session",
+                )]
+            }
+            ClientMessage::Ping { nonce } => vec![Action::Send(ServerMessage::Pong { nonce })],
+            _ if !self.started => vec![error(
+                ErrorCode::NotStarted,
+                "send session.start or session.resume first",
+            )],
+            ClientMessage::SpeechStarted { stream_id } => {
+                let mut out = Vec::new();
+                if let Some(old) = self.utterance.take() {
+                    out.push(error(
+                        ErrorCode::BadMessage,
+                        format!("stream {} was never stopped; it is dropped", old.stream_id),
+                    ));
+                }
+                self.utterance = Some(Utterance {
+                    stream_id,
+                    samples: Vec::new(),
+                    next_seq: 0,
+                    received: 0,
+                    overflowed: false,
+                });
+                out.push(Action::UtteranceStarted { stream_id });
+                out
+            }
+            ClientMessage::SpeechStopped { stream_id, frames } => match self.utterance.take() {
+                Some(u) if u.stream_id == stream_id => {
+                    if u.samples.is_empty() {
+                        return vec![error(
+                            ErrorCode::BadMessage,
+                            format!("stream {stream_id} carried no audio"),
+                        )];
+                    }
+                    vec![Action::Transcribe {
+                        stream_id,
+                        wav: wav(&u.samples),
+                        frames_expected: frames,
+                        frames_received: u.received,
+                    }]
+                }
+                other => {
+                    self.utterance = other;
+                    vec![error(
+                        ErrorCode::BadMessage,
+                        format!("stream {stream_id} is not the open stream"),
+                    )]
+                }
+            },
+            ClientMessage::InputText { text } => vec![Action::Respond { text }],
+            ClientMessage::ResponseCancel {
+                response_id,
+                played_ms,
+            } => vec![Action::Cancel {
+                response_id,
+                played_ms,
+            }],
+        }
+    }
+
+    /// Handles one binary message (an input audio frame).
+    pub fn on_binary(&mut self, bytes: &[u8]) -> Vec<Action> {
+        if !self.started {
+            return vec![error(
+                ErrorCode::NotStarted,
+                "send session.start before audio",
+            )];
+        }
+        let frame = match AudioFrame::decode_kind(bytes, FrameKind::Input) {
+            Ok(f) => f,
+            Err(e) => return vec![error(e.code(), e.to_string())],
+        };
+        let h = frame.header;
+        let Some(u) = self
+            .utterance
+            .as_mut()
+            .filter(|u| u.stream_id == h.stream_id)
+        else {
+            return vec![error(
+                ErrorCode::BadFrame,
+                format!("audio for stream {} which is not open", h.stream_id),
+            )];
+        };
+        let mut out = Vec::new();
+        if h.seq != u.next_seq {
+            out.push(error(
+                ErrorCode::BadFrame,
+                format!(
+                    "stream {}: frame {} arrived where {} was expected",
+                    h.stream_id, h.seq, u.next_seq
+                ),
+            ));
+        }
+        u.next_seq = h.seq.wrapping_add(1);
+        u.received += 1;
+        if u.samples.len() + frame.samples().len() > MAX_UTTERANCE_SAMPLES {
+            if !u.overflowed {
+                u.overflowed = true;
+                out.push(error(
+                    ErrorCode::MessageTooLarge,
+                    "utterance longer than 30 s; the rest is not transcribed",
+                ));
+            }
+        } else {
+            u.samples.extend(frame.samples());
+            out.push(Action::UtteranceAudio {
+                stream_id: h.stream_id,
+                pcm: bytes[aura_protocol::HEADER_LEN..].to_vec(),
+            });
+        }
+        out
+    }
+}
+
+/// A 16 kHz mono s16le WAV file of `samples`.
+pub fn wav(samples: &[i16]) -> Vec<u8> {
+    let data_len = (samples.len() * 2) as u32;
+    let mut out = Vec::with_capacity(44 + samples.len() * 2);
+    out.extend_from_slice(b"RIFF");
+    out.extend_from_slice(&(36 + data_len).to_le_bytes());
+    out.extend_from_slice(b"WAVEfmt ");
+    out.extend_from_slice(&16u32.to_le_bytes());
+    out.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    out.extend_from_slice(&1u16.to_le_bytes()); // mono
+    out.extend_from_slice(&INPUT_SAMPLE_RATE.to_le_bytes());
+    out.extend_from_slice(&(INPUT_SAMPLE_RATE * 2).to_le_bytes());
+    out.extend_from_slice(&2u16.to_le_bytes());
+    out.extend_from_slice(&16u16.to_le_bytes());
+    out.extend_from_slice(b"data");
+    out.extend_from_slice(&data_len.to_le_bytes());
+    for s in samples {
+        out.extend_from_slice(&s.to_le_bytes());
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aura_protocol::{FrameFlags, FrameHeader};
+
+    fn frame(stream_id: u32, seq: u32, samples: &[i16]) -> Vec<u8> {
+        let h = FrameHeader {
+            kind: FrameKind::Input,
+            flags: FrameFlags::NONE,
+            stream_id,
+            seq,
+            sample_rate: 16_000,
+            sample_count: samples.len() as u16,
+        };
+        let mut out = Vec::new();
+        AudioFrame::encode(&h, samples, &mut out).unwrap();
+        out
+    }
+
+    fn started() -> Session {
+        let mut s = Session::new();
+        let a = s.on_text(r#"{"type":"session.start","protocol":1,"input_sample_rate":16000}"#);
+        assert!(matches!(a[0], Action::Start(_)));
+        s.mark_started();
+        s
+    }
+
+    fn error_code(actions: &[Action]) -> Option<ErrorCode> {
+        actions.iter().find_map(|a| match a {
+            Action::Send(ServerMessage::Error { code, .. }) => Some(*code),
+            _ => None,
+        })
+    }
+
+    #[test]
+    fn a_language_that_is_not_a_tag_is_dropped_and_the_session_starts() {
+        let long = "a".repeat(300);
+        for lang in ["C", "", "en_US", "x", "123", long.as_str()] {
+            let mut s = Session::new();
+            let text = serde_json::json!({"type": "session.start", "protocol": 1,
+                "input_sample_rate": 16000, "language": lang})
+            .to_string();
+            match s.on_text(&text).as_slice() {
+                [Action::Log(record), Action::Start(start)] => {
+                    assert_eq!(start.language, None, "{lang:?}");
+                    assert_eq!(record["event"], "language_ignored");
+                    assert!(
+                        record.get("language").is_none(),
+                        "the visitor's text is not logged"
+                    );
+                }
+                other => panic!("{lang:?}: {other:?}"),
+            }
+        }
+        let mut s = Session::new();
+        let a = s.on_text(
+            r#"{"type":"session.start","protocol":1,"input_sample_rate":16000,"language":"en-GB"}"#,
+        );
+        assert!(matches!(&a[..], [Action::Start(st)] if st.language.as_deref() == Some("en-GB")));
+    }
+
+    #[test]
+    fn nothing_but_start_resume_or_ping_before_the_session_starts() {
+        let mut s = Session::new();
+        assert_eq!(
+            error_code(&s.on_text(r#"{"type":"input.text","text":"hi"}"#)),
+            Some(ErrorCode::NotStarted)
+        );
+        assert_eq!(
+            error_code(&s.on_binary(&frame(1, 0, &[0; 320]))),
+            Some(ErrorCode::NotStarted)
+        );
+        assert_eq!(
+            s.on_text(r#"{"type":"ping","nonce":4}"#),
+            vec![Action::Send(ServerMessage::Pong { nonce: 4 })]
+        );
+        let mut s = started();
+        assert_eq!(
+            error_code(
+                &s.on_text(r#"{"type":"session.start","protocol":1,"input_sample_rate":16000}"#)
+            ),
+            Some(ErrorCode::AlreadyStarted)
+        );
+    }
+
+    #[test]
+    fn an_utterance_becomes_one_wav_to_transcribe() {
+        let mut s = started();
+        assert_eq!(
+            s.on_text(r#"{"type":"input.speech_started","stream_id":3}"#),
+            vec![Action::UtteranceStarted { stream_id: 3 }]
+        );
+        for seq in 0..5 {
+            // Each accepted frame is also handed on, for a streaming STT.
+            let pcm: Vec<u8> = [seq as i16; 320]
+                .iter()
+                .flat_map(|s| s.to_le_bytes())
+                .collect();
+            assert_eq!(
+                s.on_binary(&frame(3, seq, &[seq as i16; 320])),
+                vec![Action::UtteranceAudio { stream_id: 3, pcm }]
+            );
+        }
+        let actions = s.on_text(r#"{"type":"input.speech_stopped","stream_id":3,"frames":5}"#);
+        let Action::Transcribe {
+            stream_id,
+            wav,
+            frames_expected,
+            frames_received,
+        } = &actions[0]
+        else {
+            panic!("{actions:?}")
+        };
+        assert_eq!((*stream_id, *frames_expected, *frames_received), (3, 5, 5));
+        assert_eq!(wav.len(), 44 + 5 * 320 * 2);
+        assert_eq!(&wav[..4], b"RIFF");
+        assert_eq!(u32::from_le_bytes(wav[24..28].try_into().unwrap()), 16_000);
+        assert_eq!(
+            i16::from_le_bytes([wav[44 + 640 * 4], wav[45 + 640 * 4]]),
+            4,
+            "frames in order"
+        );
+    }
+
+    #[test]
+    fn bad_audio_is_answered_with_typed_errors_and_the_session_goes_on() {
+        let mut s = started();
+        assert_eq!(
+            error_code(&s.on_binary(&frame(9, 0, &[0; 320]))),
+            Some(ErrorCode::BadFrame),
+            "stream not open"
+        );
+        s.on_text(r#"{"type":"input.speech_started","stream_id":9}"#);
+        assert_eq!(
+            error_code(&s.on_binary(b"\x01\x01garbage")),
+            Some(ErrorCode::BadFrame)
+        );
+        let mut wrong_rate = frame(9, 0, &[0; 320]);
+        wrong_rate[12..16].copy_from_slice(&48_000u32.to_le_bytes());
+        assert_eq!(
+            error_code(&s.on_binary(&wrong_rate)),
+            Some(ErrorCode::WrongSampleRate)
+        );
+        assert_eq!(
+            error_code(&s.on_binary(&vec![0u8; 20_000])),
+            Some(ErrorCode::MessageTooLarge)
+        );
+        assert!(matches!(
+            s.on_binary(&frame(9, 0, &[1; 320])).as_slice(),
+            [Action::UtteranceAudio { stream_id: 9, .. }]
+        ));
+        assert_eq!(
+            error_code(&s.on_binary(&frame(9, 2, &[1; 320]))),
+            Some(ErrorCode::BadFrame),
+            "seq gap reported"
+        );
+        assert_eq!(
+            error_code(&s.on_text(r#"{"type":"nope"}"#)),
+            Some(ErrorCode::UnknownType)
+        );
+        assert_eq!(error_code(&s.on_text("{oops")), Some(ErrorCode::BadMessage));
+        let actions = s.on_text(r#"{"type":"input.speech_stopped","stream_id":9,"frames":3}"#);
+        assert!(
+            matches!(
+                actions[0],
+                Action::Transcribe {
+                    frames_expected: 3,
+                    frames_received: 2,
+                    ..
+                }
+            ),
+            "{actions:?}"
+        );
+    }
+
+    #[test]
+    fn an_over_long_utterance_is_capped_and_reported_once() {
+        let mut s = started();
+        s.on_text(r#"{"type":"input.speech_started","stream_id":1}"#);
+        let (mut errors, mut audio) = (0, 0);
+        for seq in 0..1_600 {
+            for action in s.on_binary(&frame(1, seq, &[0; 320])) {
+                match action {
+                    Action::UtteranceAudio { .. } => audio += 1,
+                    _ => errors += 1,
+                }
+            }
+        }
+        assert_eq!(errors, 1);
+        assert_eq!(
+            audio,
+            MAX_UTTERANCE_SAMPLES / 320,
+            "no audio handed on past the cap"
+        );
+        let actions = s.on_text(r#"{"type":"input.speech_stopped","stream_id":1,"frames":1600}"#);
+        let Action::Transcribe { wav, .. } = &actions[0] else {
+            panic!()
+        };
+        assert_eq!(wav.len(), 44 + MAX_UTTERANCE_SAMPLES * 2);
+    }
+
+    #[test]
+    fn typed_turns_and_cancels_become_actions() {
+        let mut s = started();
+        assert_eq!(
+            s.on_text(r#"{"type":"input.text","text":"Hours?"}"#),
+            vec![Action::Respond {
+                text: "Hours?".into()
+            }]
+        );
+        assert_eq!(
+            s.on_text(r#"{"type":"response.cancel","response_id":2,"played_ms":1500}"#),
+            vec![Action::Cancel {
+                response_id: 2,
+                played_ms: 1_500
+            }]
+        );
+        assert_eq!(
+            error_code(&s.on_text(r#"{"type":"input.speech_stopped","stream_id":5,"frames":1}"#)),
+            Some(ErrorCode::BadMessage)
+        );
+    }
+}

@@ -1,0 +1,128 @@
+//! What a turn needs of the tenant's settings, without any key, and the bodies of the requests
+//! it makes (OpenAI-style chat completions and speech).
+
+use serde_json::{Value, json};
+
+use crate::providers::config::ProviderConfig;
+use crate::providers::router::{Route, RouterConfig};
+
+/// Reply audio rate: OpenAI-style `pcm` is 24 kHz s16le mono.
+pub const TTS_RATE: u32 = 24_000;
+/// LLM steps with tool calls in one turn, at most; the step after them offers no tools, so
+/// the model must answer in words.
+pub const TOOL_STEPS_MAX: usize = 4;
+/// A webhook slower than this gets a short spoken filler (once per turn).
+pub const FILLER_AFTER_MS: u64 = 800;
+pub const FILLER: &str = "One moment, let me check.";
+
+/// A turn's view of the tenant's settings.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TurnConfig {
+    /// The LLM routes of this turn, in configured order; plans index this list.
+    pub routes: Vec<Route>,
+    pub router: RouterConfig,
+    /// Tool definitions offered to the model: the tenant's tools, then the enabled built-ins.
+    pub offered_tools: Vec<Value>,
+    /// Enabled built-in tools.
+    pub builtins: Vec<String>,
+    pub tts_model: String,
+    pub tts_voice: String,
+    pub tts_rate: u32,
+}
+
+impl TurnConfig {
+    pub fn from_providers(c: &ProviderConfig) -> Self {
+        let routes = c
+            .llm
+            .iter()
+            .map(|(e, tier)| Route {
+                provider: super::host_of(&e.base_url),
+                model: e.model.clone(),
+                tier: *tier,
+            })
+            .collect();
+        let offered_tools = c
+            .tools
+            .iter()
+            .map(|t| json!({"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.parameters}}))
+            .chain(c.builtin_tools.iter().filter_map(|n| crate::tenant::tools::builtin_definition(n)))
+            .collect();
+        Self {
+            routes,
+            router: RouterConfig {
+                smart: c.smart_routing,
+                first_token_timeout_ms: c.first_token_timeout_ms,
+                ..RouterConfig::default()
+            },
+            offered_tools,
+            builtins: c.builtin_tools.clone(),
+            tts_model: c.tts.model.clone(),
+            tts_voice: c.tts_voice.clone(),
+            tts_rate: TTS_RATE,
+        }
+    }
+
+    /// Whether the model may call a tool this turn: the tenant has tools or built-ins.
+    pub fn tools_available(&self) -> bool {
+        !self.offered_tools.is_empty()
+    }
+
+    /// The streamed chat request of one step.
+    pub fn chat_body(&self, route: usize, messages: &[Value], offer_tools: bool) -> Value {
+        let model = self.routes.get(route).map_or("", |r| r.model.as_str());
+        let mut body = json!({
+            "model": model, "stream": true, "stream_options": {"include_usage": true}, "messages": messages,
+        });
+        if offer_tools && self.tools_available() {
+            body["tools"] = self.offered_tools.clone().into();
+        }
+        body
+    }
+
+    /// The speech request for one chunk of text (already made speakable).
+    pub fn speech_body(&self, text: &str) -> Value {
+        json!({"model": self.tts_model, "voice": self.tts_voice, "input": text, "response_format": "pcm"})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::providers::router::Tier;
+    use crate::tenant::settings::tests::sample;
+
+    fn config(builtins: &[&str]) -> TurnConfig {
+        let mut s = sample();
+        s.builtin_tools = builtins.iter().map(|b| b.to_string()).collect();
+        TurnConfig::from_providers(&ProviderConfig::from_tenant(&s, |_| vec!["sk-x".into()]))
+    }
+
+    #[test]
+    fn tools_are_available_when_the_tenant_has_tools_or_built_ins() {
+        assert!(
+            !config(&[]).tools_available(),
+            "the sample tenant has no tools"
+        );
+        let c = config(&["current_time"]);
+        assert!(c.tools_available());
+        let body = c.chat_body(0, &[json!({"role": "user", "content": "hi"})], true);
+        assert_eq!(body["tools"][0]["function"]["name"], "current_time");
+        assert_eq!(body["stream"], true);
+        assert_eq!(body["stream_options"]["include_usage"], true);
+        // The last step offers none.
+        assert!(c.chat_body(0, &[], false).get("tools").is_none());
+    }
+
+    #[test]
+    fn routes_name_hosts_and_keep_no_key() {
+        let c = config(&[]);
+        assert_eq!(c.routes[0].tier, Tier::Strong);
+        assert!(!c.routes[0].provider.contains('/'));
+        assert!(!format!("{c:?}").contains("sk-x"));
+        assert_eq!(c.speech_body("Hello.")["response_format"], "pcm");
+        assert_eq!(
+            c.router.first_token_timeout_ms,
+            sample().first_token_timeout_ms
+        );
+    }
+}

@@ -1,0 +1,15 @@
+//! A tenant: its settings and their validation ([`settings`], with the URL policy in
+//! [`host_policy`]), admission of sessions and turns ([`admission`], [`quota`]), provider keys
+//! sealed at rest ([`key_vault`]), tools and their webhook signatures ([`tools`],
+//! [`webhook_signature`]), the admin API ([`admin_api`]) and the RPC between the Worker and the
+//! Durable Objects ([`rpc`]).
+
+pub mod admin_api;
+pub mod admission;
+pub mod host_policy;
+pub mod key_vault;
+pub mod quota;
+pub mod rpc;
+pub mod settings;
+pub mod tools;
+pub mod webhook_signature;

@@ -1,0 +1,186 @@
+//! The Workers runtime adapter: turns a `fetch` event into an endpoint's handler.
+//!
+//! Session admission happens here, before any WebSocket upgrade: the publishable key names the
+//! tenant, the tenant's object checks the key, the page's origin and the session limit, and a
+//! resume must carry a valid session token for that tenant and conversation. Only then is the
+//! socket handed to the conversation's object, whose name is derived from the tenant id and the
+//! conversation id, so no request for one tenant can address another's conversations.
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use worker::{
+    Context, Env, Headers, Method, Request, RequestInit, Response, Result, Stub, WebSocketPair,
+    event,
+};
+
+use crate::endpoint::{Endpoint, endpoint};
+use crate::session::token::TokenSigner;
+use crate::tenant::admin_api::{self, AdminError, admin_route};
+use crate::tenant::admission::{AdmitAnswer, AdmitRequest, INVALID_KEY};
+use crate::tenant::settings::{PublishableKey, TenantId};
+use crate::worker::runtime::{hex, json_error, now_ms, random_bytes};
+use crate::worker::tenant_object::TENANT_HEADER;
+
+/// Headers by which the Worker tells a conversation's object whose it is.
+pub const CONVERSATION_HEADER: &str = "x-aura-conversation";
+
+#[event(fetch)]
+async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    match endpoint(req.method().as_ref(), &req.path()) {
+        Endpoint::Health => {
+            let mut resp = Response::from_json(&crate::health::health())?;
+            resp.headers_mut().set("cache-control", "no-store")?;
+            Ok(resp)
+        }
+        Endpoint::Session => session(req, env).await,
+        Endpoint::Admin => admin(req, env).await,
+        Endpoint::MethodNotAllowed => Response::error("method not allowed", 405),
+        Endpoint::NotFound => Response::error("not found", 404),
+        // Static files are served before the Worker runs (their headers, CORS for the widget
+        // included, are in www/_headers); what reaches here is a path with no file.
+        Endpoint::Asset => env.assets("ASSETS")?.fetch_request(req).await,
+    }
+}
+
+/// The session-token signer, if `SESSION_SIGNING_KEY` is configured (32 bytes or more).
+pub fn signer(env: &Env) -> Option<TokenSigner> {
+    let secret = env.secret("SESSION_SIGNING_KEY").ok()?.to_string();
+    TokenSigner::new(secret.as_bytes()).ok()
+}
+
+/// A conversation id: 16 random bytes, lower-case hex.
+fn is_conversation_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+}
+
+/// The tenant's object (one per tenant, named by its id).
+pub fn tenant_stub(env: &Env, tenant: &TenantId) -> Result<Stub> {
+    env.durable_object("TENANTS")?
+        .id_from_name(tenant.as_str())?
+        .get_stub()
+}
+
+/// POSTs JSON to an object's internal path and reads the JSON answer.
+pub async fn call<T: Serialize, A: DeserializeOwned>(
+    stub: &Stub,
+    tenant: &TenantId,
+    path: &str,
+    body: &T,
+) -> Result<A> {
+    let headers = Headers::new();
+    headers.set(TENANT_HEADER, tenant.as_str())?;
+    headers.set("content-type", "application/json")?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(serde_json::to_string(body)?.into()));
+    let req = Request::new_with_init(&format!("https://tenant.internal{path}"), &init)?;
+    stub.fetch_with_request(req).await?.json().await
+}
+
+/// Admits the WebSocket (see the module comment) and hands it to the conversation's object.
+async fn session(req: Request, env: Env) -> Result<Response> {
+    let upgrade = req.headers().get("upgrade")?.unwrap_or_default();
+    if !upgrade.eq_ignore_ascii_case("websocket") {
+        return json_error(426, "this endpoint takes a WebSocket upgrade");
+    }
+    let url = req.url()?;
+    let query = |name: &str| {
+        url.query_pairs()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.into_owned())
+    };
+    let Some(key) = query("key").and_then(|k| PublishableKey::parse(&k).ok()) else {
+        return json_error(401, INVALID_KEY);
+    };
+    let Some(signer) = signer(&env) else {
+        return json_error(503, "sessions are not configured on this edge");
+    };
+    let (conversation, resume) = match query("session") {
+        Some(id) if is_conversation_id(&id) => {
+            let token = query("token").unwrap_or_default();
+            let now_s = now_ms() / 1000;
+            if signer
+                .verify_for(&token, key.tenant.as_str(), &id, now_s)
+                .is_err()
+            {
+                return json_error(401, "invalid or expired session token");
+            }
+            (id, true)
+        }
+        Some(_) => return json_error(404, "unknown session"),
+        None => (hex(&random_bytes::<16>()?), false),
+    };
+    let origin = req.headers().get("origin")?.unwrap_or_default();
+    let tenant_object = tenant_stub(&env, &key.tenant)?;
+    let answer: AdmitAnswer = call(
+        &tenant_object,
+        &key.tenant,
+        "/admit",
+        &AdmitRequest {
+            publishable_key: key.key.clone(),
+            origin,
+            conversation: conversation.clone(),
+            resume,
+        },
+    )
+    .await?;
+    match answer {
+        AdmitAnswer::Admitted => {}
+        AdmitAnswer::Refused { status, message } => return json_error(status, &message),
+        AdmitAnswer::Limited(limited) => {
+            // A browser cannot read the status of a refused upgrade, so a limit is told on the
+            // socket, with when to retry, and the socket closed with 1013 (try again later).
+            let pair = WebSocketPair::new()?;
+            pair.server.accept()?;
+            pair.server.send_with_str(
+                aura_protocol::ServerMessage::RateLimited {
+                    retry_after_ms: limited.retry_after_ms,
+                    limit: limited.limit,
+                }
+                .to_json(),
+            )?;
+            pair.server.close(Some(1013), Some("rate limited"))?;
+            return Response::from_websocket(pair.client);
+        }
+    }
+    let sessions = env.durable_object("SESSIONS")?;
+    let id = sessions.id_from_name(&format!("{}/{conversation}", key.tenant))?;
+    let headers = req.headers().clone();
+    headers.set(TENANT_HEADER, key.tenant.as_str())?;
+    headers.set(CONVERSATION_HEADER, &conversation)?;
+    let mut init = RequestInit::new();
+    init.with_headers(headers);
+    let inner = Request::new_with_init("https://session.internal/", &init)?;
+    id.get_stub()?.fetch_with_request(inner).await
+}
+
+/// The admin API: checks the bearer token, then hands the request to the tenant's object.
+async fn admin(mut req: Request, env: Env) -> Result<Response> {
+    let token = env.secret("ADMIN_TOKEN").ok().map(|s| s.to_string());
+    let header = req.headers().get("authorization")?;
+    if !admin_api::authorized(header.as_deref(), token.as_deref()) {
+        return json_error(401, "admin token required");
+    }
+    let method = req.method().to_string();
+    let path = req.path();
+    let tenant = match admin_route(&method, &path) {
+        Ok((tenant, _)) => tenant,
+        Err(e @ (AdminError::NotFound | AdminError::MethodNotAllowed | AdminError::Invalid(_))) => {
+            return json_error(e.status(), &e.to_string());
+        }
+    };
+    let body = req.bytes().await?;
+    if body.len() > admin_api::BODY_MAX {
+        return json_error(413, "request body too large");
+    }
+    let headers = Headers::new();
+    headers.set(TENANT_HEADER, tenant.as_str())?;
+    let mut init = RequestInit::new();
+    init.with_method(req.method()).with_headers(headers);
+    if !matches!(req.method(), Method::Get | Method::Head) {
+        init.with_body(Some(js_sys::Uint8Array::from(body.as_slice()).into()));
+    }
+    let inner = Request::new_with_init(&format!("https://tenant.internal{path}"), &init)?;
+    tenant_stub(&env, &tenant)?.fetch_with_request(inner).await
+}

@@ -1,0 +1,19 @@
+//! The adapters to the Workers runtime (wasm32 only, the one place that names the `worker`
+//! crate): they perform I/O and timers and make no decision.
+//!
+//! - [`entry`]: the Worker's fetch handler: routing, admission through the tenant's object,
+//!   the upgrade handed to the conversation's object.
+//! - [`tenant_object`]: the tenant's Durable Object (settings, keys, leases, usage).
+//! - [`voice_session`]: the conversation's Durable Object (socket, history, turns).
+//! - [`turn_io`]: performs the turn core's commands; [`provider_http`]: the one HTTP path to
+//!   providers; [`stt_stream`]: the live STT socket; [`tool_runner`]: webhook calls;
+//!   [`runtime`]: the clock.
+
+pub mod entry;
+pub mod provider_http;
+pub mod runtime;
+pub mod stt_stream;
+pub mod tenant_object;
+pub mod tool_runner;
+pub mod turn_io;
+pub mod voice_session;

@@ -1,0 +1,102 @@
+//! The one way the voice session reaches a provider over HTTP: the request is built for each of
+//! the endpoint's keys in turn (the current one, then the rotated-out one in its grace period,
+//! tried only when the provider refuses a key with 401/403), redirects are not followed (a
+//! redirect is an answer like any other non-success status, so a key never travels to a host
+//! it was not set for), and an abort signal can end it. wasm32 only.
+
+use worker::{
+    AbortSignal, Fetch, Headers, Method, Request, RequestInit, RequestRedirect, Response,
+};
+
+use crate::providers::config::ProviderEndpoint;
+use crate::session::turn::refused_key;
+
+/// How the key is presented.
+#[derive(Debug, Clone, Copy)]
+pub enum Auth {
+    /// `Authorization: Bearer KEY` (OpenAI-compatible).
+    Bearer,
+    /// `Authorization: Token KEY` (Deepgram).
+    Token,
+}
+
+/// Why no answer came back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SendError {
+    /// The request could not be built.
+    Request,
+    /// The provider could not be reached (or the request was aborted).
+    Unreachable,
+}
+
+/// Sends `method` `url` with `headers` (the authorization is added) and the body `body()`
+/// makes, once per key until the provider stops refusing keys.
+pub async fn send(
+    endpoint: &ProviderEndpoint,
+    auth: Auth,
+    method: Method,
+    url: &str,
+    headers: &[(&str, &str)],
+    body: impl Fn() -> Option<wasm_bindgen::JsValue>,
+    signal: Option<&AbortSignal>,
+) -> Result<Response, SendError> {
+    let mut keys = endpoint.keys();
+    loop {
+        let h = Headers::new();
+        for (name, value) in headers {
+            h.set(name, value).map_err(|_| SendError::Request)?;
+        }
+        if let Some(key) = keys.next() {
+            let scheme = match auth {
+                Auth::Bearer => "Bearer",
+                Auth::Token => "Token",
+            };
+            h.set("authorization", &format!("{scheme} {key}"))
+                .map_err(|_| SendError::Request)?;
+        }
+        let mut init = RequestInit::new();
+        init.with_method(method.clone())
+            .with_headers(h)
+            .with_redirect(RequestRedirect::Manual)
+            .with_body(body());
+        let req = Request::new_with_init(url, &init).map_err(|_| SendError::Request)?;
+        let sent = match signal {
+            Some(s) => Fetch::Request(req).send_with_signal(s).await,
+            None => Fetch::Request(req).send().await,
+        };
+        let resp = sent.map_err(|_| SendError::Unreachable)?;
+        if !(refused_key(resp.status_code()) && keys.len() > 0) {
+            return Ok(resp);
+        }
+    }
+}
+
+/// POSTs JSON to `path` of the endpoint with its key.
+pub async fn post_json(
+    endpoint: &ProviderEndpoint,
+    path: &str,
+    body: &serde_json::Value,
+    signal: Option<&AbortSignal>,
+) -> Result<Response, SendError> {
+    let text = body.to_string();
+    send(
+        endpoint,
+        Auth::Bearer,
+        Method::Post,
+        &endpoint.url(path),
+        &[("content-type", "application/json")],
+        || Some(text.as_str().into()),
+        signal,
+    )
+    .await
+}
+
+/// The `retry-after` of an answer, in ms (seconds form only).
+pub fn retry_after_ms(resp: &Response) -> Option<u64> {
+    resp.headers()
+        .get("retry-after")
+        .ok()
+        .flatten()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|s| s * 1000)
+}

@@ -1,0 +1,236 @@
+//! The voice session Durable Object: one conversation, its WebSocket (hibernation API) and its
+//! history (SQLite). An adapter: protocol decisions come from [`crate::session::protocol`], every decision
+//! of a reply from the turn core ([`crate::session::turn`]), whose commands [`crate::worker::turn_io`] performs;
+//! this file asks the tenant's object for turns, transcribes, and keeps the history.
+
+use std::cell::RefCell;
+
+use aura_protocol::{ErrorCode, ResponseStatus, ServerMessage, SessionReady};
+use futures::channel::{mpsc, oneshot};
+use futures::future::{self, Either};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use worker::{
+    Delay, DurableObject, Env, Method, Request, Response, Result, State, WebSocket,
+    WebSocketIncomingMessage, WebSocketPair, console_log, durable_object,
+};
+
+use crate::providers::config::ProviderConfig;
+use crate::providers::router::{Router as LlmRouter, RouterConfig};
+use crate::session::conversation::{Role, build_context};
+use crate::session::heard::{SpokenChunk, heard};
+use crate::session::protocol::{Action, Session};
+use crate::session::token::Claims;
+use crate::session::turn::config::TTS_RATE;
+use crate::session::turn::{ProviderFailure, Turn, TurnConfig, TurnInput};
+use crate::tenant::key_vault::{MasterKeys, aad, usable_keys};
+use crate::tenant::rpc::{ReleaseRequest, TurnAnswer, TurnRequest, UsageReport};
+use crate::tenant::settings::SttApi;
+use crate::tenant::settings::TenantId;
+use crate::worker::entry::{CONVERSATION_HEADER, call, signer, tenant_stub};
+use crate::worker::provider_http::{self, Auth, SendError};
+use crate::worker::runtime::now_ms;
+use crate::worker::stt_stream::{self, LiveUtterance};
+use crate::worker::tenant_object::TENANT_HEADER;
+use crate::worker::turn_io::{Control, TurnIo};
+use aura_protocol::{SessionResume, SessionStart};
+
+mod grant;
+mod lifecycle;
+mod reply;
+mod store;
+mod utterance;
+
+use grant::PendingGrant;
+use reply::UserTurn;
+use store::{ConversationStore, Meta};
+
+/// How long a disconnected conversation can be resumed.
+const RESUME_WINDOW_S: u32 = 120;
+/// How long a session token is valid. A fresh one is sent (`session.token`) at a turn once the
+/// current one is past half its life, so a long conversation can always resume.
+const TOKEN_TTL_S: u64 = 15 * 60;
+
+#[derive(Serialize, Deserialize)]
+struct Attachment {
+    started: bool,
+}
+
+/// The reply in flight: its id, and the channel that tells its turn of an interruption.
+struct ActiveReply {
+    id: u32,
+    control: mpsc::UnboundedSender<Control>,
+}
+
+#[durable_object]
+pub struct VoiceSession {
+    state: State,
+    env: Env,
+    /// The history and the conversation's facts, in the object's SQLite.
+    store: ConversationStore,
+    session: RefCell<Option<Session>>,
+    active: RefCell<Option<ActiveReply>>,
+    /// LLM routing state (circuit breakers) for this conversation.
+    router: RefCell<Option<LlmRouter>>,
+    /// The turn asked for when the user started speaking.
+    granted: RefCell<Option<PendingGrant>>,
+    /// The open utterance's streaming STT, if the tenant's STT is a live one.
+    live: RefCell<Option<LiveUtterance>>,
+}
+
+impl DurableObject for VoiceSession {
+    fn new(state: State, env: Env) -> Self {
+        // Also after hibernation: the object is rebuilt when its socket wakes it.
+        console_log!("{}", json!({"event": "session_object_start"}));
+        let store = ConversationStore::new(state.storage().sql());
+        Self {
+            state,
+            env,
+            store,
+            session: RefCell::new(None),
+            active: RefCell::new(None),
+            router: RefCell::new(None),
+            granted: RefCell::new(None),
+            live: RefCell::new(None),
+        }
+    }
+
+    async fn fetch(&self, req: Request) -> Result<Response> {
+        let upgrade = req.headers().get("upgrade")?.unwrap_or_default();
+        if !upgrade.eq_ignore_ascii_case("websocket") {
+            return Response::error("expected a WebSocket upgrade", 426);
+        }
+        self.store.ensure_schema()?;
+        // Whose conversation this is: set by the Worker after admission, the same on every
+        // connection (the object's name is derived from both).
+        let tenant = req.headers().get(TENANT_HEADER)?.unwrap_or_default();
+        let conversation = req.headers().get(CONVERSATION_HEADER)?.unwrap_or_default();
+        if tenant.is_empty() || conversation.is_empty() {
+            return Response::error("not admitted", 403);
+        }
+        match (
+            self.store.get(Meta::Tenant)?,
+            self.store.get(Meta::Conversation)?,
+        ) {
+            (None, None) => {
+                self.store.set(Meta::Tenant, &tenant)?;
+                self.store.set(Meta::Conversation, &conversation)?;
+            }
+            (Some(t), Some(c)) if t == tenant && c == conversation => {}
+            _ => return Response::error("not admitted", 403),
+        }
+        // One live connection per conversation: a reconnect replaces the old socket.
+        for old in self.state.get_websockets() {
+            let _ = old.close(Some(1000), Some("replaced by a newer connection"));
+        }
+        let pair = WebSocketPair::new()?;
+        self.state.accept_web_socket(&pair.server);
+        pair.server
+            .serialize_attachment(Attachment { started: false })?;
+        *self.session.borrow_mut() = Some(Session::new());
+        Response::from_websocket(pair.client)
+    }
+
+    async fn websocket_message(
+        &self,
+        ws: WebSocket,
+        message: WebSocketIncomingMessage,
+    ) -> Result<()> {
+        let actions = {
+            let mut slot = self.session.borrow_mut();
+            let session = slot.get_or_insert_with(|| {
+                // Woken from hibernation: the attachment says whether the session had started.
+                let started = ws
+                    .deserialize_attachment::<Attachment>()
+                    .ok()
+                    .flatten()
+                    .is_some_and(|a| a.started);
+                Session::restored(started)
+            });
+            match &message {
+                WebSocketIncomingMessage::String(text) => session.on_text(text),
+                WebSocketIncomingMessage::Binary(bytes) => session.on_binary(bytes),
+            }
+        };
+        for action in actions {
+            self.run(&ws, action).await?;
+        }
+        Ok(())
+    }
+
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        _code: usize,
+        _reason: String,
+        _was_clean: bool,
+    ) -> Result<()> {
+        // Close our side too, or workerd reports a hung worker; stop any reply in flight.
+        let _ = ws.close(Some(1000), Some("closed"));
+        self.cancel(None, 0);
+        self.end_live_stt();
+        self.release().await;
+        Ok(())
+    }
+
+    async fn websocket_error(&self, _ws: WebSocket, _error: worker::Error) -> Result<()> {
+        self.cancel(None, 0);
+        self.end_live_stt();
+        self.release().await;
+        Ok(())
+    }
+}
+
+fn send(ws: &WebSocket, msg: &ServerMessage) -> Result<()> {
+    ws.send_with_str(msg.to_json())
+}
+
+fn send_error(ws: &WebSocket, code: ErrorCode, message: &str) -> Result<()> {
+    send(ws, &ServerMessage::error(code, message))
+}
+
+impl VoiceSession {
+    fn tenant(&self) -> Result<TenantId> {
+        Ok(self.store.identity()?.0)
+    }
+
+    fn conversation(&self) -> Result<String> {
+        Ok(self.store.identity()?.1)
+    }
+
+    async fn run(&self, ws: &WebSocket, action: Action) -> Result<()> {
+        match action {
+            Action::Send(msg) => send(ws, &msg),
+            Action::Log(record) => {
+                console_log!("{record}");
+                Ok(())
+            }
+            Action::Start(start) => self.on_start(ws, &start),
+            Action::Resume(r) => self.on_resume(ws, &r),
+            Action::Respond { text } => self.on_text(ws, text).await,
+            Action::Transcribe {
+                stream_id,
+                wav,
+                frames_expected,
+                frames_received,
+            } => {
+                if frames_expected != frames_received {
+                    console_log!(
+                        "{}",
+                        json!({"event": "audio_loss", "stream_id": stream_id, "frames_expected": frames_expected, "frames_received": frames_received})
+                    );
+                }
+                self.on_utterance_end(ws, stream_id, wav).await
+            }
+            Action::UtteranceStarted { stream_id } => self.on_utterance_start(ws, stream_id).await,
+            Action::UtteranceAudio { stream_id, pcm } => {
+                self.on_utterance_audio(stream_id, &pcm);
+                Ok(())
+            }
+            Action::Cancel {
+                response_id,
+                played_ms,
+            } => self.on_cancel(response_id, played_ms),
+        }
+    }
+}

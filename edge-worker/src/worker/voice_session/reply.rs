@@ -1,0 +1,179 @@
+//! A reply: the turn core run by [`crate::worker::turn_io`], then the history, the usage and
+//! `response.done`; a typed turn; the user's interruption of a reply in flight or finished.
+
+use super::*;
+/// The last completed reply's stored message and spoken chunks, for a late interruption.
+#[derive(Serialize, Deserialize)]
+pub(super) struct LastReply {
+    pub(super) response_id: u32,
+    pub(super) seq: f64,
+    pub(super) chunks: Vec<SpokenChunk>,
+}
+
+/// A turn's input: the user's words and, for a spoken turn, its timing.
+pub(super) struct UserTurn {
+    pub(super) text: String,
+    pub(super) stream_id: Option<u32>,
+    /// End of speech (or when the typed text arrived), Unix ms.
+    pub(super) eos: u64,
+    pub(super) eos_to_transcript_ms: Option<u32>,
+    /// The user's speech sent to STT, ms (0 for typed input).
+    pub(super) speech_ms: u64,
+}
+
+impl VoiceSession {
+    /// `input.text`: a typed turn.
+    pub(super) async fn on_text(&self, ws: &WebSocket, text: String) -> Result<()> {
+        let Some(config) = self.grant(ws).await? else {
+            return Ok(());
+        };
+        let input = UserTurn {
+            text,
+            stream_id: None,
+            eos: now_ms(),
+            eos_to_transcript_ms: None,
+            speech_ms: 0,
+        };
+        self.turn(ws, &config, input).await
+    }
+
+    /// `response.cancel`: the reply in flight stops, or a finished one is cut to what was heard.
+    pub(super) fn on_cancel(&self, response_id: u32, played_ms: u32) -> Result<()> {
+        let in_flight = self
+            .active
+            .borrow()
+            .as_ref()
+            .is_some_and(|r| r.id == response_id);
+        if in_flight {
+            self.cancel(Some(response_id), played_ms);
+        } else {
+            self.cut_finished_reply(response_id, played_ms)?;
+        }
+        Ok(())
+    }
+
+    /// The user interrupted a reply that was already sent in full: its stored text becomes
+    /// what was heard of it (nothing if none was).
+    pub(super) fn cut_finished_reply(&self, response_id: u32, played_ms: u32) -> Result<()> {
+        let Some(last) = self
+            .store
+            .get(Meta::LastReply)?
+            .and_then(|v| serde_json::from_str::<LastReply>(&v).ok())
+            .filter(|l| l.response_id == response_id)
+        else {
+            return Ok(()); // an older reply, or one with nothing stored
+        };
+        let text = heard(&last.chunks, played_ms).text;
+        self.store.rewrite(last.seq, &text)?;
+        self.store.set(Meta::LastReply, "")?;
+        console_log!(
+            "{}",
+            json!({"event": "reply_cut", "response_id": response_id, "played_ms": played_ms})
+        );
+        Ok(())
+    }
+
+    /// Tells the reply in flight that the user interrupted it (any reply if `response_id` is
+    /// `None`, when the client left).
+    pub(super) fn cancel(&self, response_id: Option<u32>, played_ms: u32) {
+        if let Some(reply) = self
+            .active
+            .borrow()
+            .as_ref()
+            .filter(|r| response_id.is_none_or(|id| id == r.id))
+        {
+            let control = match response_id {
+                Some(_) => Control::Cancel { played_ms },
+                None => Control::Gone,
+            };
+            let _ = reply.control.unbounded_send(control);
+        }
+    }
+
+    /// One reply: the turn core decides, [`TurnIo`] performs; then the history, the usage
+    /// and `response.done`.
+    pub(super) async fn turn(
+        &self,
+        ws: &WebSocket,
+        config: &ProviderConfig,
+        input: UserTurn,
+    ) -> Result<()> {
+        let UserTurn {
+            text: user_text,
+            stream_id,
+            eos,
+            eos_to_transcript_ms,
+            speech_ms,
+        } = input;
+        // Reply ids must keep increasing across hibernation and reconnects: the client treats a
+        // reply id at or below one it has finished as stale audio. So the counter is stored.
+        let id = u32::try_from(self.store.get_u64(Meta::LastResponseId)?).unwrap_or(0) + 1;
+        self.store.set(Meta::LastResponseId, &id.to_string())?;
+        let context = build_context(
+            &config.system_prompt,
+            &self.store.history()?,
+            &user_text,
+            config.context_budget_tokens,
+        );
+        self.store.remember(Role::User, &user_text, now_ms())?;
+        let (control, mut controls) = mpsc::unbounded();
+        *self.active.borrow_mut() = Some(ActiveReply { id, control });
+        let router = self
+            .router
+            .borrow_mut()
+            .take()
+            .unwrap_or_else(|| LlmRouter::new(RouterConfig::default(), Vec::new()));
+        let input = TurnInput {
+            response_id: id,
+            text: user_text,
+            stream_id,
+            eos_ms: eos,
+            eos_to_transcript_ms,
+            speech_ms,
+            context,
+        };
+        let mut turn = Turn::start(input, TurnConfig::from_providers(config), router, now_ms());
+        let conversation = self.conversation()?;
+        TurnIo::new(ws, config, &conversation)
+            .drive(&mut turn, &mut controls)
+            .await;
+        let Some(outcome) = turn.outcome().cloned() else {
+            return Ok(());
+        };
+        *self.router.borrow_mut() = Some(turn.into_router());
+        if !outcome.stored.trim().is_empty() {
+            self.store
+                .remember(Role::Assistant, &outcome.stored, now_ms())?;
+            // A reply is usually sent faster than it plays: the user may interrupt it after
+            // it is done here. Keep what is needed to cut its stored text then.
+            if outcome.status == ResponseStatus::Completed {
+                let last = LastReply {
+                    response_id: id,
+                    seq: self.store.last_message_seq()?,
+                    chunks: outcome.chunks.clone(),
+                };
+                self.store
+                    .set(Meta::LastReply, &serde_json::to_string(&last)?)?;
+            }
+        }
+        {
+            let mut active = self.active.borrow_mut();
+            if active.as_ref().is_some_and(|a| a.id == id) {
+                *active = None;
+            }
+        }
+        self.report_usage(outcome.audio_ms, outcome.llm_tokens)
+            .await;
+        console_log!(
+            "{}",
+            json!({"event": "turn", "response_id": id, "status": format!("{:?}", outcome.status).to_lowercase(), "metrics": &outcome.metrics})
+        );
+        send(ws, &outcome.done_message(id))?;
+        // The assistant ended the conversation: say so after the reply, then close.
+        if let Some(reason) = outcome.ending {
+            send(ws, &ServerMessage::SessionEnd { reason })?;
+            let _ = ws.close(Some(1000), Some("conversation ended"));
+        }
+        Ok(())
+    }
+}
