@@ -1,0 +1,13 @@
+//! Scripting the provider emulator and reading what it received.
+
+/// Queues emulator behaviours given as JSON (the `POST /_emulator/script` body).
+pub fn script(emu: &aura_emulator::Emulator, script: serde_json::Value) {
+    emu.script(serde_json::from_value(script).expect("a valid emulator script"));
+}
+
+/// The requests the emulator received at one endpoint ("chat", "speech", "transcriptions").
+pub fn requests_to(emu: &aura_emulator::Emulator, endpoint: &str) -> Vec<serde_json::Value> {
+    let endpoint = serde_json::from_value(serde_json::Value::String(endpoint.into()))
+        .expect("an endpoint name");
+    emu.requests_to(endpoint)
+}

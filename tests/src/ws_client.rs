@@ -1,0 +1,125 @@
+//! A WebSocket client of `/v1/session`, as a browser would be.
+
+use super::*;
+
+/// What a session client receives.
+#[derive(Debug, Clone)]
+pub enum Incoming {
+    Json(serde_json::Value),
+    Binary(Vec<u8>),
+}
+
+impl Incoming {
+    /// The `type` of a JSON message.
+    pub fn kind(&self) -> Option<&str> {
+        match self {
+            Self::Json(v) => v["type"].as_str(),
+            Self::Binary(_) => None,
+        }
+    }
+}
+
+/// A WebSocket client of `/v1/session`, as a browser would be.
+pub struct SessionClient {
+    ws: tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>,
+}
+
+impl SessionClient {
+    /// Connects to `url` with this `Origin` header, as a browser page there would. A refused
+    /// upgrade gives its HTTP status.
+    pub fn open(url: &str, origin: &str) -> Result<Self, u16> {
+        use tungstenite::client::IntoClientRequest;
+        let mut req = url.into_client_request().expect("a WebSocket URL");
+        if !origin.is_empty() {
+            req.headers_mut()
+                .insert("origin", origin.parse().expect("an origin header"));
+        }
+        let ws = match tungstenite::connect(req) {
+            Ok((ws, _)) => ws,
+            Err(tungstenite::Error::Http(resp)) => return Err(resp.status().as_u16()),
+            Err(e) => panic!("cannot connect to {url}: {e}"),
+        };
+        if let tungstenite::stream::MaybeTlsStream::Plain(s) = ws.get_ref() {
+            s.set_read_timeout(Some(Duration::from_millis(200)))
+                .unwrap();
+        }
+        Ok(Self { ws })
+    }
+
+    pub fn send_json(&mut self, v: serde_json::Value) {
+        self.ws
+            .send(tungstenite::Message::text(v.to_string()))
+            .unwrap();
+    }
+
+    pub fn send_text(&mut self, text: &str) {
+        self.ws.send(tungstenite::Message::text(text)).unwrap();
+    }
+
+    pub fn send_binary(&mut self, bytes: Vec<u8>) {
+        self.ws.send(tungstenite::Message::binary(bytes)).unwrap();
+    }
+
+    /// The next message within `limit`, if any.
+    pub fn next(&mut self, limit: Duration) -> Option<Incoming> {
+        let deadline = Instant::now() + limit;
+        while Instant::now() < deadline {
+            // Wait no longer than asked: the socket's read timeout follows the deadline.
+            let left = deadline.saturating_duration_since(Instant::now());
+            if let tungstenite::stream::MaybeTlsStream::Plain(s) = self.ws.get_ref() {
+                let _ = s.set_read_timeout(Some(
+                    left.clamp(Duration::from_millis(1), Duration::from_millis(200)),
+                ));
+            }
+            match self.ws.read() {
+                Ok(tungstenite::Message::Text(t)) => {
+                    return Some(Incoming::Json(serde_json::from_str(t.as_str()).unwrap()));
+                }
+                Ok(tungstenite::Message::Binary(b)) => return Some(Incoming::Binary(b.to_vec())),
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e))
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                    return None;
+                }
+                Err(e) => panic!("the session socket failed: {e}"),
+            }
+        }
+        None
+    }
+
+    /// Messages up to and including the first JSON message of type `kind` (within `limit`).
+    pub fn until(&mut self, kind: &str, limit: Duration) -> Vec<Incoming> {
+        let deadline = Instant::now() + limit;
+        let mut seen = Vec::new();
+        while Instant::now() < deadline {
+            if let Some(m) = self.next(Duration::from_millis(200)) {
+                let done = m.kind() == Some(kind);
+                seen.push(m);
+                if done {
+                    return seen;
+                }
+            }
+        }
+        panic!("no `{kind}` within {limit:?}; received: {seen:?}");
+    }
+
+    /// Starts a session and returns its `session.ready`.
+    pub fn start(&mut self) -> serde_json::Value {
+        self.send_json(
+            serde_json::json!({"type": "session.start", "protocol": 1, "input_sample_rate": 16000}),
+        );
+        match self.until("session.ready", Duration::from_secs(10)).pop() {
+            Some(Incoming::Json(v)) => v,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    pub fn close(mut self) {
+        let _ = self.ws.close(None);
+        let _ = self.next(Duration::from_millis(300));
+    }
+}
