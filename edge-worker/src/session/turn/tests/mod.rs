@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use super::builtins::ToolResult;
 use super::config::TurnConfig;
 use super::core::{Command, Event, Turn, TurnInput};
-use crate::providers::router::{Route, RouterConfig, Tier};
+use crate::providers::router::{Route, Router, RouterConfig, Tier};
 use crate::session::conversation::{Message, Role};
 
 /// What one LLM attempt does.
@@ -156,6 +156,12 @@ impl Fake {
         }
     }
 
+    /// The last bytes of an attempt's body at `after` ms, and its end.
+    pub(super) fn end_body(&mut self, attempt: u32, after: u64, bytes: Vec<u8>) {
+        self.at(after, Event::LlmBytes { attempt, bytes });
+        self.at(after, Event::LlmEnded { attempt });
+    }
+
     pub(super) fn script_llm(&mut self, attempt: u32, script: Llm) {
         match script {
             Llm::Reply {
@@ -186,14 +192,7 @@ impl Fake {
                 if done {
                     tail.extend_from_slice(b"data: [DONE]\n\n");
                 }
-                self.at(
-                    t,
-                    Event::LlmBytes {
-                        attempt,
-                        bytes: tail,
-                    },
-                );
-                self.at(t, Event::LlmEnded { attempt });
+                self.end_body(attempt, t, tail);
             }
             Llm::Call { name, arguments } => {
                 self.at(
@@ -246,14 +245,7 @@ impl Fake {
                 let mut tail = delta(reply);
                 tail.extend(finish("stop"));
                 tail.extend_from_slice(b"data: [DONE]\n\n");
-                self.at(
-                    t,
-                    Event::LlmBytes {
-                        attempt,
-                        bytes: tail,
-                    },
-                );
-                self.at(t, Event::LlmEnded { attempt });
+                self.end_body(attempt, t, tail);
             }
             Llm::Status(status) => {
                 self.at(
@@ -404,6 +396,16 @@ pub(super) fn reply(deltas: Vec<&'static str>) -> Llm {
         deltas,
         done: true,
     }
+}
+
+/// A turn started at 0 with a router that has seen nothing.
+pub(super) fn start(input: TurnInput, config: TurnConfig) -> Turn {
+    Turn::start(
+        input,
+        config,
+        Router::new(RouterConfig::default(), Vec::new()),
+        0,
+    )
 }
 
 pub(super) fn one_route() -> Vec<Route> {

@@ -4,7 +4,7 @@ use aura_protocol::{ResponseStatus, ServerMessage};
 use serde_json::json;
 
 use super::*;
-use crate::providers::router::{Router, RouterConfig, Tier};
+use crate::providers::router::Tier;
 use crate::session::turn::config::FILLER;
 use crate::session::turn::core::{Event, Turn};
 
@@ -14,12 +14,7 @@ fn a_spoken_turn_streams_captions_and_frames_and_ends_with_the_end_frame() {
         llm: vec![reply(vec!["We open ", "at nine. ", "See you ", "soon."])],
         ..Fake::default()
     };
-    let mut turn = Turn::start(
-        input("When do you open?", Some(3)),
-        config(one_route()),
-        Router::new(RouterConfig::default(), Vec::new()),
-        0,
-    );
+    let mut turn = start(input("When do you open?", Some(3)), config(one_route()));
     fake.run(&mut turn);
     let outcome = turn.outcome().unwrap().clone();
     assert_eq!(outcome.status, ResponseStatus::Completed);
@@ -72,12 +67,7 @@ fn a_typed_turn_bills_only_the_reply_audio_and_reports_usage_when_given() {
         llm: vec![reply(vec!["Hello."])],
         ..Fake::default()
     };
-    let mut turn = Turn::start(
-        input("Hi", None),
-        config(one_route()),
-        Router::new(RouterConfig::default(), Vec::new()),
-        0,
-    );
+    let mut turn = start(input("Hi", None), config(one_route()));
     // The provider's usage arrives with the last chunk.
     fake.run(&mut turn);
     let outcome = turn.outcome().unwrap();
@@ -119,12 +109,7 @@ fn fallback_before_the_first_token_on_an_error_and_on_a_silent_provider() {
             llm: vec![first, reply(vec!["From the fallback."])],
             ..Fake::default()
         };
-        let mut turn = Turn::start(
-            input("When?", None),
-            c,
-            Router::new(RouterConfig::default(), Vec::new()),
-            0,
-        );
+        let mut turn = start(input("When?", None), c);
         fake.run(&mut turn);
         let outcome = turn.outcome().unwrap();
         assert_eq!(outcome.status, ResponseStatus::Completed);
@@ -148,12 +133,7 @@ fn the_first_token_timeout_is_the_tenants_and_no_route_left_is_a_retryable_error
         llm: vec![Llm::Hang],
         ..Fake::default()
     };
-    let mut turn = Turn::start(
-        input("When?", None),
-        c,
-        Router::new(RouterConfig::default(), Vec::new()),
-        0,
-    );
+    let mut turn = start(input("When?", None), c);
     fake.run(&mut turn);
     assert_eq!(
         fake.now, 400,
@@ -180,11 +160,9 @@ fn a_tool_call_runs_after_a_spoken_filler_when_slow_and_its_result_reaches_the_m
         tool_ms: 1_500,
         ..Fake::default()
     };
-    let mut turn = Turn::start(
+    let mut turn = start(
         input("Where is my order?", None),
         with_tools(config(one_route())),
-        Router::new(RouterConfig::default(), Vec::new()),
-        0,
     );
     fake.run(&mut turn);
     let outcome = turn.outcome().unwrap();
@@ -224,12 +202,7 @@ fn a_fast_tool_gets_no_filler() {
         tool_ms: 200,
         ..Fake::default()
     };
-    let mut turn = Turn::start(
-        input("Order?", None),
-        with_tools(config(one_route())),
-        Router::new(RouterConfig::default(), Vec::new()),
-        0,
-    );
+    let mut turn = start(input("Order?", None), with_tools(config(one_route())));
     fake.run(&mut turn);
     assert_eq!(fake.captions(), "Shipped.");
 }
@@ -247,12 +220,7 @@ fn an_interruption_mid_sentence_stops_everything_and_keeps_only_what_was_heard()
         cancel_at: Some((675, 2_200)),
         ..Fake::default()
     };
-    let mut turn = Turn::start(
-        input("When do you open?", Some(1)),
-        config(one_route()),
-        Router::new(RouterConfig::default(), Vec::new()),
-        0,
-    );
+    let mut turn = start(input("When do you open?", Some(1)), config(one_route()));
     fake.run(&mut turn);
     let outcome = turn.outcome().unwrap();
     assert_eq!(outcome.status, ResponseStatus::Interrupted);
@@ -288,12 +256,7 @@ fn a_cancel_during_a_tool_call_aborts_it_and_asks_the_model_nothing_more() {
         cancel_at: Some((1_000, 0)),
         ..Fake::default()
     };
-    let mut turn = Turn::start(
-        input("Order?", None),
-        with_tools(config(one_route())),
-        Router::new(RouterConfig::default(), Vec::new()),
-        0,
-    );
+    let mut turn = start(input("Order?", None), with_tools(config(one_route())));
     fake.run(&mut turn);
     assert_eq!(
         fake.now, 1_000,
@@ -319,12 +282,7 @@ fn tools_make_the_router_put_the_strong_tier_first() {
         llm: vec![reply(vec!["Let me see."])],
         ..Fake::default()
     };
-    let mut turn = Turn::start(
-        input("Can you check my order?", None),
-        c.clone(),
-        Router::new(RouterConfig::default(), Vec::new()),
-        0,
-    );
+    let mut turn = start(input("Can you check my order?", None), c.clone());
     fake.run(&mut turn);
     assert_eq!(
         fake.llm_requests[0].0, 1,
@@ -343,12 +301,7 @@ fn tools_make_the_router_put_the_strong_tier_first() {
         llm: vec![reply(vec!["Sure."])],
         ..Fake::default()
     };
-    let mut turn = Turn::start(
-        input("Can you check my order?", None),
-        c,
-        Router::new(RouterConfig::default(), Vec::new()),
-        0,
-    );
+    let mut turn = start(input("Can you check my order?", None), c);
     fake.run(&mut turn);
     assert_eq!(fake.llm_requests[0].0, 0);
 }
@@ -364,12 +317,7 @@ fn the_router_follows_routes_that_shrink_between_turns() {
         llm: vec![Llm::Status(500), Llm::Status(500), reply(vec!["From c."])],
         ..Fake::default()
     };
-    let mut turn = Turn::start(
-        input("Hi", None),
-        config(three),
-        Router::new(RouterConfig::default(), Vec::new()),
-        0,
-    );
+    let mut turn = start(input("Hi", None), config(three));
     fake.run(&mut turn);
     assert_eq!(fake.captions(), "From c.");
     // The admin leaves only `c`: the next turn's plan indexes the one route it has.
@@ -399,12 +347,7 @@ fn a_failure_after_text_was_sent_keeps_the_text_and_fails_without_fallback() {
         llm: vec![reply(vec!["We open ", "at"])],
         ..Fake::default()
     };
-    let mut turn = Turn::start(
-        input("When?", None),
-        c,
-        Router::new(RouterConfig::default(), Vec::new()),
-        0,
-    );
+    let mut turn = start(input("When?", None), c);
     while let Some(c) = turn.poll_command() {
         fake.perform(c);
     }
@@ -436,12 +379,7 @@ fn a_stream_that_ends_without_done_after_its_finish_reason_is_a_normal_end() {
         }],
         ..Fake::default()
     };
-    let mut turn = Turn::start(
-        input("When?", None),
-        config(one_route()),
-        Router::new(RouterConfig::default(), Vec::new()),
-        0,
-    );
+    let mut turn = start(input("When?", None), config(one_route()));
     fake.run(&mut turn);
     let outcome = turn.outcome().unwrap();
     assert_eq!(
@@ -484,12 +422,7 @@ fn built_ins_hand_off_and_end_the_conversation_without_a_webhook() {
         ],
         ..Fake::default()
     };
-    let mut turn = Turn::start(
-        input("A person please, then bye", None),
-        c,
-        Router::new(RouterConfig::default(), Vec::new()),
-        0,
-    );
+    let mut turn = start(input("A person please, then bye", None), c);
     fake.run(&mut turn);
     assert!(fake.sent.contains(&ServerMessage::Handoff {
         reason: "asked for a person".into()
@@ -515,12 +448,7 @@ fn the_step_after_the_last_tool_step_offers_no_tools() {
         tool_ms: 10,
         ..Fake::default()
     };
-    let mut turn = Turn::start(
-        input("Loop", None),
-        with_tools(config(one_route())),
-        Router::new(RouterConfig::default(), Vec::new()),
-        0,
-    );
+    let mut turn = start(input("Loop", None), with_tools(config(one_route())));
     fake.run(&mut turn);
     assert_eq!(
         fake.llm_requests.len(),
@@ -553,8 +481,7 @@ fn a_provider_busy_reasoning_is_alive_and_its_reasoning_is_never_said() {
         ],
         ..Fake::default()
     };
-    let router = Router::new(RouterConfig::default(), Vec::new());
-    let mut turn = Turn::start(input("When?", None), c, router, 0);
+    let mut turn = start(input("When?", None), c);
     fake.run(&mut turn);
     assert_eq!(
         fake.captions(),
@@ -578,8 +505,7 @@ fn a_provider_busy_reasoning_is_alive_and_its_reasoning_is_never_said() {
         reasoning_ms: 150,
         reply: "x",
     };
-    let router = Router::new(RouterConfig::default(), Vec::new());
-    let mut turn = Turn::start(input("When?", None), c, router, 0);
+    let mut turn = start(input("When?", None), c);
     while let Some(cmd) = turn.poll_command() {
         fake.perform(cmd);
     }
