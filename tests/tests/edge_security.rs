@@ -448,3 +448,91 @@ fn a_stored_record_with_a_now_refused_provider_url_is_not_fetched() {
     assert!(log.contains(r#""reason":"url_policy""#), "{log}");
     assert!(!log.contains(&emu.base_url()), "the log names no URL");
 }
+
+/// Ten typed questions sent without waiting used to be answered all at once, their text and
+/// audio interleaved and the quotas overshot. One reply at a time: each new turn supersedes the
+/// reply in flight, which ends as interrupted before the next starts.
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn typed_turns_sent_at_once_get_one_reply_at_a_time() {
+    let emu = Emulator::start(0).unwrap();
+    // Slow replies: each would still be streaming when the next question arrives.
+    script(
+        &emu,
+        json!({"endpoint": "chat", "default": {"reply": "One two three four five six seven eight.", "first_byte_ms": 200, "chunk_ms": 60}}),
+    );
+    let dev = WranglerDev::start();
+    let tenant = dev.tenant("one-at-a-time", &emu.base_url(), &[]);
+    let mut client = tenant.connect("");
+    client.start();
+    for i in 0..5 {
+        client.send_json(json!({"type": "input.text", "text": format!("Question {i}?")}));
+    }
+    // Replies end one after another until one completes: the answer to the last question.
+    let mut messages = Vec::new();
+    loop {
+        let batch = client.until("response.done", Duration::from_secs(30));
+        let completed =
+            matches!(batch.last(), Some(Incoming::Json(v)) if v["status"] == "completed");
+        messages.extend(batch);
+        if completed {
+            break;
+        }
+    }
+    client.close();
+    let mut open: Option<u64> = None;
+    let mut statuses = Vec::new();
+    for m in &messages {
+        let Incoming::Json(v) = m else {
+            if let Incoming::Binary(b) = m {
+                let frame = aura_protocol::AudioFrame::decode(b).unwrap();
+                assert_eq!(
+                    Some(u64::from(frame.header.stream_id)),
+                    open,
+                    "audio of one reply at a time"
+                );
+            }
+            continue;
+        };
+        match v["type"].as_str() {
+            Some("response.started") => {
+                assert_eq!(
+                    open, None,
+                    "a reply started while another was in flight: {v}"
+                );
+                open = v["response_id"].as_u64();
+            }
+            Some("response.text_delta") => {
+                assert_eq!(
+                    v["response_id"].as_u64(),
+                    open,
+                    "text of one reply at a time"
+                );
+            }
+            Some("response.done") => {
+                assert_eq!(v["response_id"].as_u64(), open);
+                statuses.push(v["status"].as_str().unwrap().to_string());
+                open = None;
+            }
+            _ => {}
+        }
+    }
+    // The first reply was superseded; questions superseded before their turn started get
+    // none (and cost no LLM request); the last is answered.
+    assert!(statuses.len() >= 2, "{statuses:?}");
+    assert_eq!(statuses[0], "interrupted", "{statuses:?}");
+    assert!(
+        statuses[..statuses.len() - 1]
+            .iter()
+            .all(|s| s == "interrupted"),
+        "{statuses:?}"
+    );
+    let last_question = requests_to(&emu, "chat")
+        .last()
+        .map(|r| r["body"]["messages"].as_array().unwrap().last().unwrap()["content"].clone());
+    assert_eq!(last_question, Some(json!("Question 4?")));
+    assert!(
+        requests_to(&emu, "chat").len() <= statuses.len(),
+        "at most one LLM request per reply, none for the superseded questions"
+    );
+}

@@ -25,6 +25,8 @@ pub enum Control {
     Cancel { played_ms: u32 },
     /// The client's socket closed.
     Gone,
+    /// A newer turn replaces this one: it ends now, keeping what it sent as heard.
+    Superseded,
 }
 
 /// Which request a stream of events belongs to.
@@ -149,6 +151,12 @@ impl<'a> TurnIo<'a> {
                 Either::Right((Either::Left((Some(Control::Cancel { played_ms }), _)), _)) => {
                     turn.handle(Event::Cancel { played_ms }, now_ms())
                 }
+                Either::Right((Either::Left((Some(Control::Superseded), _)), _)) => turn.handle(
+                    Event::Cancel {
+                        played_ms: u32::MAX,
+                    },
+                    now_ms(),
+                ),
                 Either::Right((Either::Left((Some(Control::Gone) | None, _)), _)) => {
                     turn.handle(Event::ClientGone, now_ms())
                 }

@@ -56,10 +56,14 @@ struct Attachment {
     started: bool,
 }
 
-/// The reply in flight: its id, and the channel that tells its turn of an interruption.
+/// The turn in flight (one at a time): its reply id once it has one, the channel that tells it
+/// of an interruption, and the signal that it has ended (for the turn that supersedes it).
 struct ActiveReply {
-    id: u32,
+    /// Which turn this is, among this object's turns.
+    seq: u64,
+    response_id: Option<u32>,
     control: mpsc::UnboundedSender<Control>,
+    finished: Option<oneshot::Receiver<()>>,
 }
 
 #[durable_object]
@@ -70,6 +74,8 @@ pub struct VoiceSession {
     store: ConversationStore,
     session: RefCell<Option<Session>>,
     active: RefCell<Option<ActiveReply>>,
+    /// Turns started on this object, for [`ActiveReply::seq`].
+    turns: std::cell::Cell<u64>,
     /// LLM routing state (circuit breakers) for this conversation.
     router: RefCell<Option<LlmRouter>>,
     /// The turn asked for when the user started speaking.
@@ -89,6 +95,7 @@ impl DurableObject for VoiceSession {
             store,
             session: RefCell::new(None),
             active: RefCell::new(None),
+            turns: std::cell::Cell::new(0),
             router: RefCell::new(None),
             granted: RefCell::new(None),
             live: RefCell::new(None),

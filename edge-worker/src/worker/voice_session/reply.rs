@@ -43,7 +43,7 @@ impl VoiceSession {
             .active
             .borrow()
             .as_ref()
-            .is_some_and(|r| r.id == response_id);
+            .is_some_and(|r| r.response_id == Some(response_id));
         if in_flight {
             self.cancel(Some(response_id), played_ms);
         } else {
@@ -80,7 +80,7 @@ impl VoiceSession {
             .active
             .borrow()
             .as_ref()
-            .filter(|r| response_id.is_none_or(|id| id == r.id))
+            .filter(|r| response_id.is_none_or(|id| Some(id) == r.response_id))
         {
             let control = match response_id {
                 Some(_) => Control::Cancel { played_ms },
@@ -88,6 +88,38 @@ impl VoiceSession {
             };
             let _ = reply.control.unbounded_send(control);
         }
+    }
+
+    /// One reply at a time: this turn becomes the one in flight, and the turn it replaces is
+    /// told it is superseded (it ends as interrupted, keeping what it sent) and awaited, so
+    /// replies never interleave. `None` if this turn was itself superseded (or the client
+    /// left) while it waited: it never starts.
+    async fn supersede(
+        &self,
+        control: mpsc::UnboundedSender<Control>,
+        finished: oneshot::Receiver<()>,
+    ) -> Option<u64> {
+        let seq = self.turns.get() + 1;
+        self.turns.set(seq);
+        let mine = ActiveReply {
+            seq,
+            response_id: None,
+            control,
+            finished: Some(finished),
+        };
+        let previous = self.active.borrow_mut().replace(mine);
+        if let Some(mut previous) = previous {
+            let _ = previous.control.unbounded_send(Control::Superseded);
+            if let Some(ended) = previous.finished.take() {
+                let _ = ended.await;
+            }
+        }
+        let still_mine = self.active.borrow().as_ref().is_some_and(|a| a.seq == seq);
+        if !still_mine {
+            console_log!("{}", json!({"event": "turn_superseded_before_start"}));
+            return None;
+        }
+        Some(seq)
     }
 
     /// One reply: the turn core decides, [`TurnIo`] performs; then the history, the usage
@@ -105,6 +137,11 @@ impl VoiceSession {
             eos_to_transcript_ms,
             speech_ms,
         } = input;
+        let (control, mut controls) = mpsc::unbounded();
+        let (_finished, finished) = oneshot::channel::<()>();
+        let Some(seq) = self.supersede(control, finished).await else {
+            return Ok(());
+        };
         // Reply ids must keep increasing across hibernation and reconnects: the client treats a
         // reply id at or below one it has finished as stale audio. So the counter is stored.
         let id = u32::try_from(self.store.get_u64(Meta::LastResponseId)?).unwrap_or(0) + 1;
@@ -116,8 +153,9 @@ impl VoiceSession {
             config.context_budget_tokens,
         );
         self.store.remember(Role::User, &user_text, now_ms())?;
-        let (control, mut controls) = mpsc::unbounded();
-        *self.active.borrow_mut() = Some(ActiveReply { id, control });
+        if let Some(active) = self.active.borrow_mut().as_mut().filter(|a| a.seq == seq) {
+            active.response_id = Some(id);
+        }
         let router = self
             .router
             .borrow_mut()
@@ -158,7 +196,7 @@ impl VoiceSession {
         }
         {
             let mut active = self.active.borrow_mut();
-            if active.as_ref().is_some_and(|a| a.id == id) {
+            if active.as_ref().is_some_and(|a| a.seq == seq) {
                 *active = None;
             }
         }
