@@ -16,9 +16,10 @@ use worker::{
 use crate::endpoint::{Endpoint, endpoint};
 use crate::session::token::TokenSigner;
 use crate::tenant::admin_api::{self, AdminError, admin_route};
-use crate::tenant::admission::{AdmitAnswer, AdmitRequest, INVALID_KEY};
+use crate::tenant::admission::{AdmitAnswer, AdmitRequest};
+use crate::tenant::api_error::ApiError;
 use crate::tenant::settings::{PublishableKey, TenantId};
-use crate::worker::runtime::{hex, json_error, now_ms, random_bytes};
+use crate::worker::runtime::{api_error, hex, json_error, now_ms, random_bytes};
 use crate::worker::tenant_object::TENANT_HEADER;
 
 /// Headers by which the Worker tells a conversation's object whose it is.
@@ -82,7 +83,7 @@ pub async fn call<T: Serialize, A: DeserializeOwned>(
 async fn session(req: Request, env: Env) -> Result<Response> {
     let upgrade = req.headers().get("upgrade")?.unwrap_or_default();
     if !upgrade.eq_ignore_ascii_case("websocket") {
-        return json_error(426, "this endpoint takes a WebSocket upgrade");
+        return api_error(&ApiError::UpgradeRequired);
     }
     let url = req.url()?;
     let query = |name: &str| {
@@ -91,10 +92,10 @@ async fn session(req: Request, env: Env) -> Result<Response> {
             .map(|(_, v)| v.into_owned())
     };
     let Some(key) = query("key").and_then(|k| PublishableKey::parse(&k).ok()) else {
-        return json_error(401, INVALID_KEY);
+        return api_error(&ApiError::InvalidKey);
     };
     let Some(signer) = signer(&env) else {
-        return json_error(503, "sessions are not configured on this edge");
+        return api_error(&ApiError::SessionsNotConfigured);
     };
     let (conversation, resume) = match query("session") {
         Some(id) if is_conversation_id(&id) => {
@@ -104,11 +105,11 @@ async fn session(req: Request, env: Env) -> Result<Response> {
                 .verify_for(&token, key.tenant.as_str(), &id, now_s)
                 .is_err()
             {
-                return json_error(401, "invalid or expired session token");
+                return api_error(&ApiError::BadSessionToken);
             }
             (id, true)
         }
-        Some(_) => return json_error(404, "unknown session"),
+        Some(_) => return api_error(&ApiError::UnknownSession),
         None => (hex(&random_bytes::<16>()?), false),
     };
     let origin = req.headers().get("origin")?.unwrap_or_default();
@@ -160,19 +161,19 @@ async fn admin(mut req: Request, env: Env) -> Result<Response> {
     let token = env.secret("ADMIN_TOKEN").ok().map(|s| s.to_string());
     let header = req.headers().get("authorization")?;
     if !admin_api::authorized(header.as_deref(), token.as_deref()) {
-        return json_error(401, "admin token required");
+        return api_error(&ApiError::AdminTokenRequired);
     }
     let method = req.method().to_string();
     let path = req.path();
     let tenant = match admin_route(&method, &path) {
         Ok((tenant, _)) => tenant,
         Err(e @ (AdminError::NotFound | AdminError::MethodNotAllowed | AdminError::Invalid(_))) => {
-            return json_error(e.status(), &e.to_string());
+            return api_error(&ApiError::from(e));
         }
     };
     let body = req.bytes().await?;
     if body.len() > admin_api::BODY_MAX {
-        return json_error(413, "request body too large");
+        return api_error(&ApiError::BodyTooLarge);
     }
     let headers = Headers::new();
     headers.set(TENANT_HEADER, tenant.as_str())?;

@@ -32,3 +32,8 @@ pub fn json_response<T: Serialize>(status: u16, body: &T) -> Result<Response> {
 pub fn json_error(status: u16, message: &str) -> Result<Response> {
     json_response(status, &serde_json::json!({ "error": message }))
 }
+
+/// The response for a typed refusal: its status, `{"error": message, "code": code}`.
+pub fn api_error(e: &crate::tenant::api_error::ApiError) -> Result<Response> {
+    json_response(e.status(), &e.body())
+}

@@ -17,13 +17,14 @@ use worker::{DurableObject, Env, Request, Response, Result, State, console_log, 
 
 use crate::tenant::admin_api::{AdminRoute, ProviderKeyBody, SlotInfo, admin_route};
 use crate::tenant::admission::{AdmitAnswer, AdmitRequest, TenantView, admit, precheck};
+use crate::tenant::api_error::ApiError;
 use crate::tenant::key_vault::{KeySlot, MasterKeys, aad};
 use crate::tenant::quota::{self, DayUsage, LEASE_TTL_MS};
 use crate::tenant::rpc::{ReleaseRequest, TurnAnswer, TurnRequest, UsageReport};
 use crate::tenant::settings::{
     PublishableKey, TenantId, TenantSettings, UrlPolicy, bounds, key_slots,
 };
-use crate::worker::runtime::{json_error, json_response, now_ms, random_bytes};
+use crate::worker::runtime::{api_error, json_response, now_ms, random_bytes};
 
 /// The header by which the Worker tells the object which tenant it is (its name).
 pub const TENANT_HEADER: &str = "x-aura-tenant";
@@ -45,7 +46,7 @@ impl DurableObject for TenantObject {
             .get(TENANT_HEADER)?
             .and_then(|t| TenantId::parse(&t).ok())
         else {
-            return json_error(400, "no tenant");
+            return api_error(&ApiError::NoTenant);
         };
         let path = req.path();
         let method = req.method().to_string();
@@ -91,7 +92,7 @@ impl DurableObject for TenantObject {
                 let body = req.text().await?;
                 self.admin(&tenant, &method, p, &body).await
             }
-            _ => json_error(404, "not found"),
+            _ => api_error(&ApiError::NotFound),
         }
     }
 }
@@ -370,23 +371,23 @@ impl TenantObject {
     ) -> Result<Response> {
         let route = match admin_route(method, path) {
             Ok((id, route)) if &id == tenant => route,
-            Ok(_) => return json_error(400, "tenant mismatch"),
-            Err(e) => return json_error(e.status(), &e.to_string()),
+            Ok(_) => return api_error(&ApiError::TenantMismatch),
+            Err(e) => return api_error(&ApiError::from(e)),
         };
         let exists = self.settings()?.is_some();
         if !exists && route != AdminRoute::PutTenant {
-            return json_error(404, "no such tenant");
+            return api_error(&ApiError::NoSuchTenant);
         }
         match route {
             AdminRoute::PutTenant => {
                 let settings: TenantSettings = match serde_json::from_str(body) {
                     Ok(s) => s,
                     Err(e) => {
-                        return json_error(400, &format!("invalid settings: {}", describe(&e)));
+                        return api_error(&ApiError::SettingsShape(describe(&e)));
                     }
                 };
                 if let Err(e) = settings.validate(self.url_policy()) {
-                    return json_error(400, &e.to_string());
+                    return api_error(&ApiError::from(e));
                 }
                 self.sql(
                     "INSERT OR REPLACE INTO record (name, value) VALUES ('settings', ?)",
@@ -423,7 +424,7 @@ impl TenantObject {
             }
             AdminRoute::AddPublishableKey => {
                 if self.publishable_keys()?.len() >= bounds::PUBLISHABLE_KEYS_MAX {
-                    return json_error(409, "too many publishable keys; revoke one first");
+                    return api_error(&ApiError::TooManyKeys);
                 }
                 let key = PublishableKey::generate(tenant, random_bytes::<16>()?);
                 self.sql(
@@ -434,7 +435,7 @@ impl TenantObject {
             }
             AdminRoute::RevokePublishableKey(key) => {
                 if !self.publishable_keys()?.contains(&key) {
-                    return json_error(404, "no such publishable key");
+                    return api_error(&ApiError::NoSuchKey);
                 }
                 self.sql(
                     "DELETE FROM publishable_keys WHERE key = ?",
@@ -444,20 +445,20 @@ impl TenantObject {
             }
             AdminRoute::SetProviderKey(slot) => {
                 let Some(master) = self.master_keys() else {
-                    return json_error(503, "MASTER_KEYS is not configured");
+                    return api_error(&ApiError::MasterKeysMissing);
                 };
                 let body: ProviderKeyBody = match serde_json::from_str(body) {
                     Ok(b) => b,
                     Err(_) => {
-                        return json_error(400, "expected {\"key\": string, \"grace_s\": number}");
+                        return api_error(&ApiError::KeyBodyShape);
                     }
                 };
                 if let Err(e) = body.validate() {
-                    return json_error(400, &e.to_string());
+                    return api_error(&ApiError::from(e));
                 }
                 let settings = self.settings()?.unwrap_or_else(|| unreachable!());
                 if !key_slots(&settings).contains(&slot) {
-                    return json_error(400, "this tenant has no such provider slot");
+                    return api_error(&ApiError::NoSuchSlot);
                 }
                 let now = now_ms();
                 let sealed = master.seal(
@@ -481,19 +482,29 @@ impl TenantObject {
             }
             AdminRoute::Rewrap => {
                 let Some(master) = self.master_keys() else {
-                    return json_error(503, "MASTER_KEYS is not configured");
+                    return api_error(&ApiError::MasterKeysMissing);
                 };
                 let mut rewrapped = 0;
                 for (name, slot) in self.key_slots()? {
                     let a = aad(tenant.as_str(), &name);
                     let current = match master.rewrap(&slot.current, &a, random_bytes::<12>()?) {
                         Ok(s) => s,
-                        Err(e) => return json_error(409, &format!("slot {name}: {e}")),
+                        Err(e) => {
+                            return api_error(&ApiError::Rewrap {
+                                slot: name.clone(),
+                                reason: e.to_string(),
+                            });
+                        }
                     };
                     let previous = match &slot.previous {
                         Some(p) => match master.rewrap(p, &a, random_bytes::<12>()?) {
                             Ok(s) => Some(s),
-                            Err(e) => return json_error(409, &format!("slot {name}: {e}")),
+                            Err(e) => {
+                                return api_error(&ApiError::Rewrap {
+                                    slot: name.clone(),
+                                    reason: e.to_string(),
+                                });
+                            }
                         },
                         None => None,
                     };
