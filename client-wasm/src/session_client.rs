@@ -241,17 +241,11 @@ impl SessionClient {
             return 0;
         };
         let mut sent = 0;
-        let mut rest = bytes;
-        while rest.len() >= aura_protocol::HEADER_LEN {
-            let count = usize::from(u16::from_le_bytes([rest[16], rest[17]]));
-            let len = aura_protocol::HEADER_LEN + 2 * count;
-            if rest.len() < len {
-                break;
-            }
-            if ws.send_with_u8_array(&rest[..len]).is_ok() {
+        // A torn or invalid frame ends the batch: the worklet writes whole, valid frames.
+        for (_, frame) in aura_protocol::AudioFrame::split(bytes).map_while(Result::ok) {
+            if ws.send_with_u8_array(frame).is_ok() {
                 sent += 1;
             }
-            rest = &rest[len..];
         }
         sent
     }

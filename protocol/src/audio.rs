@@ -279,9 +279,11 @@ impl<'a> AudioFrame<'a> {
         Ok(out)
     }
 
-    /// Splits frames written back to back into one buffer, decoding each in order. A torn or
-    /// invalid frame is the last item, as its error.
-    pub fn split(frames: &'a [u8]) -> impl Iterator<Item = Result<Self, FrameError>> + 'a {
+    /// Splits frames written back to back into one buffer, decoding each in order, with its
+    /// bytes. A torn or invalid frame is the last item, as its error.
+    pub fn split(
+        frames: &'a [u8],
+    ) -> impl Iterator<Item = Result<(Self, &'a [u8]), FrameError>> + 'a {
         let mut rest = frames;
         std::iter::from_fn(move || {
             if rest.is_empty() {
@@ -294,7 +296,7 @@ impl<'a> AudioFrame<'a> {
                 None => rest.len(),
             };
             let (frame, tail) = rest.split_at(len);
-            let decoded = Self::decode(frame);
+            let decoded = Self::decode(frame).map(|f| (f, frame));
             rest = if decoded.is_ok() { tail } else { &[] };
             Some(decoded)
         })
@@ -368,10 +370,15 @@ mod tests {
             let pcm = vec![seq as u8; 4];
             AudioFrame::encode_pcm(&FrameHeader::input(5, seq, 2), &pcm, &mut buf).unwrap();
         }
-        let seqs: Vec<u32> = AudioFrame::split(&buf)
-            .map(|f| f.unwrap().header.seq)
-            .collect();
+        let frames: Vec<_> = AudioFrame::split(&buf).map(Result::unwrap).collect();
+        let seqs: Vec<u32> = frames.iter().map(|(f, _)| f.header.seq).collect();
         assert_eq!(seqs, [0, 1, 2]);
+        // Each item carries its frame's own bytes.
+        assert_eq!(
+            frames.iter().map(|(_, b)| b.len()).sum::<usize>(),
+            buf.len()
+        );
+        assert_eq!(AudioFrame::decode(frames[1].1).unwrap().header.seq, 1);
         let torn = &buf[..buf.len() - 1];
         let items: Vec<_> = AudioFrame::split(torn).collect();
         assert_eq!(items.len(), 3);
