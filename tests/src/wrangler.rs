@@ -26,6 +26,17 @@ impl WranglerDev {
     /// stop an edge and start another on the same storage: a restart). `vars` override the
     /// test secrets and `AURA_DEV=1`.
     pub fn start_in(state: Scratch, vars: &[(&str, String)]) -> Self {
+        Self::start_in_with(state, vars, false)
+    }
+
+    /// [`Self::start_in`], and with `devtools` wrangler's DevTools inspector proxy too. Without
+    /// it (the default) wrangler runs as in a VS Code debug terminal (`VSCODE_INSPECTOR_OPTIONS`,
+    /// the only switch its CLI has): its InspectorProxyWorker enables the runtime's `Network`
+    /// domain, so every subrequest chunk becomes an inspector event it forwards to node as a new
+    /// HTTP request and keeps in a buffer while no DevTools is attached; with 100 sessions in a
+    /// turn that was ~8 MiB of workerd memory per session and ~10 000 sockets, none of it the
+    /// Worker's (see `docs/edge.md`, memory). The Worker's console lines come either way.
+    pub fn start_in_with(state: Scratch, vars: &[(&str, String)], devtools: bool) -> Self {
         let root = root();
         let defaults = [
             ("SESSION_SIGNING_KEY", TEST_SIGNING_KEY.to_string()),
@@ -49,7 +60,13 @@ impl WranglerDev {
             );
         }
         let port = free_port();
-        let mut child = Command::new(root.join("node_modules/.bin/wrangler"))
+        let mut command = Command::new(root.join("node_modules/.bin/wrangler"));
+        if devtools {
+            command.env_remove("VSCODE_INSPECTOR_OPTIONS");
+        } else {
+            command.env("VSCODE_INSPECTOR_OPTIONS", "{}");
+        }
+        let mut child = command
             .current_dir(&root)
             .args([
                 "dev",
