@@ -26,15 +26,13 @@ const PENDING_MAX: usize = 30 * 16_000 * 2;
 /// to the final result.
 pub const FINAL_TIMEOUT_MS: u64 = 3_000;
 
-type Failure = (ErrorCode, String);
-
 /// One utterance's live transcription.
 pub struct LiveUtterance {
     pub stream_id: u32,
     socket: Option<WebSocket>,
     pending: Vec<u8>,
     transcript: LiveTranscript,
-    failed: Option<Failure>,
+    failed: Option<ProviderFailure>,
     /// When `Finalize` was sent.
     finalize_at: Option<u64>,
     /// Woken at every message, failure or close, while the end of speech waits.
@@ -74,7 +72,8 @@ impl LiveUtterance {
     }
 
     fn fail(&mut self, code: ErrorCode, message: &str) {
-        self.failed.get_or_insert((code, message.to_string()));
+        self.failed
+            .get_or_insert(ProviderFailure::new(code, message));
         self.wake();
     }
 
@@ -99,8 +98,9 @@ impl LiveUtterance {
 pub async fn connect(
     endpoint: &ProviderEndpoint,
     language: Option<&str>,
-) -> Result<WebSocket, Failure> {
-    let fail = |m: &str| (ErrorCode::ProviderError, format!("speech-to-text: {m}"));
+) -> Result<WebSocket, ProviderFailure> {
+    let fail =
+        |m: &str| ProviderFailure::new(ErrorCode::ProviderError, format!("speech-to-text: {m}"));
     let url = listen_url(&endpoint.base_url, &endpoint.model, language)
         .map_err(|e: LiveSttError| fail(&e.to_string()))?;
     // fetch() takes http(s) URLs; the Upgrade header makes it a WebSocket.
@@ -124,8 +124,7 @@ pub async fn connect(
     {
         let status = resp.status_code();
         if status != 101 {
-            let f = ProviderFailure::from_status("speech-to-text", status);
-            return Err((f.code, f.message));
+            return Err(ProviderFailure::from_status("speech-to-text", status));
         }
         let socket = resp.websocket().ok_or_else(|| fail("no WebSocket"))?;
         socket
@@ -222,13 +221,16 @@ pub async fn pump(
 pub async fn finish(
     slot: &RefCell<Option<LiveUtterance>>,
     stream_id: u32,
-) -> Result<String, Failure> {
+) -> Result<String, ProviderFailure> {
     let ended_at = now_ms();
     loop {
         let woken = {
             let mut guard = slot.borrow_mut();
             let Some(u) = guard.as_mut().filter(|u| u.stream_id == stream_id) else {
-                return Err((ErrorCode::Internal, "the utterance's stream is gone".into()));
+                return Err(ProviderFailure::new(
+                    ErrorCode::Internal,
+                    "the utterance's stream is gone",
+                ));
             };
             if let Some(failure) = u.failed.clone() {
                 u.close();
@@ -258,9 +260,9 @@ pub async fn finish(
                     Settled::NoAnswer => {
                         u.close();
                         *guard = None;
-                        return Err((
+                        return Err(ProviderFailure::new(
                             ErrorCode::ProviderTimeout,
-                            "speech-to-text did not finish in time".into(),
+                            "speech-to-text did not finish in time",
                         ));
                     }
                 },
@@ -270,9 +272,9 @@ pub async fn finish(
             if u.finalize_at.is_none() && now_ms() >= until {
                 u.close();
                 *guard = None;
-                return Err((
+                return Err(ProviderFailure::new(
                     ErrorCode::ProviderTimeout,
-                    "speech-to-text did not finish in time".into(),
+                    "speech-to-text did not finish in time",
                 ));
             }
             let (tx, rx) = oneshot::channel();

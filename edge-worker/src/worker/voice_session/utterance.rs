@@ -29,10 +29,10 @@ impl VoiceSession {
                 let _ = grant.send(Some(config));
                 stt_stream::pump(&self.live, socket, ws, stream_id).await;
             }
-            Err((code, message)) => {
+            Err(failure) => {
                 *self.live.borrow_mut() = None;
                 let _ = grant.send(None);
-                send_error(ws, code, &message)?;
+                send_error(ws, failure.code, &failure.message)?;
             }
         }
         Ok(())
@@ -86,9 +86,7 @@ impl VoiceSession {
         // 16-bit mono at 16 kHz after the 44-byte WAV header.
         let speech_ms = (wav.len().saturating_sub(44) / 32) as u64;
         let transcript = match config.stt_api {
-            SttApi::Deepgram => stt_stream::finish(&self.live, stream_id)
-                .await
-                .map_err(|(code, message)| ProviderFailure::new(code, message)),
+            SttApi::Deepgram => stt_stream::finish(&self.live, stream_id).await,
             SttApi::Openai => self.transcribe(&config, wav).await,
         };
         match transcript {
