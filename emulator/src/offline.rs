@@ -12,7 +12,7 @@ const ESPEAK: &str = "espeak-ng";
 const POCKETSPHINX: &str = "pocketsphinx_continuous";
 
 /// Whether both programs are installed.
-pub fn available() -> bool {
+pub(crate) fn available() -> bool {
     let runs = |program: &str, arg: &str| {
         Command::new(program)
             .arg(arg)
@@ -50,7 +50,7 @@ fn wav_samples(wav: &[u8]) -> Option<(Vec<i16>, u32)> {
 }
 
 /// `text` spoken by espeak-ng, as 24 kHz s16le mono PCM (OpenAI's `pcm`).
-pub fn speak(text: &str, voice: &str) -> Option<Vec<u8>> {
+pub(crate) fn speak(text: &str, voice: &str) -> Option<Vec<u8>> {
     let voice = match voice {
         v if v.starts_with("en") => v.to_string(),
         _ => "en-us".to_string(), // OpenAI voice names (alloy, ...) mean nothing to espeak-ng
@@ -80,7 +80,7 @@ pub fn speak(text: &str, voice: &str) -> Option<Vec<u8>> {
 }
 
 /// The words pocketsphinx hears in a 16 kHz mono WAV.
-pub fn transcribe(wav: &[u8]) -> Option<String> {
+pub(crate) fn transcribe(wav: &[u8]) -> Option<String> {
     let dir = std::env::temp_dir().join(format!(
         "aura-emulator-{}-{}",
         std::process::id(),
@@ -110,7 +110,7 @@ pub fn transcribe(wav: &[u8]) -> Option<String> {
 }
 
 /// A 16 kHz mono s16le WAV of `pcm` (for pocketsphinx, from a live stream's audio).
-pub fn wav_16k(pcm: &[u8]) -> Vec<u8> {
+pub(crate) fn wav_16k(pcm: &[u8]) -> Vec<u8> {
     let len = pcm.len() as u32;
     let mut out = Vec::with_capacity(44 + pcm.len());
     out.extend_from_slice(b"RIFF");

@@ -420,7 +420,7 @@ fn check_id(ty: &'static str, field: &str, value: &str) -> Result<(), ControlErr
 }
 
 /// Longest language tag accepted, in bytes.
-pub const MAX_LANGUAGE_TAG_BYTES: usize = 35;
+pub(crate) const MAX_LANGUAGE_TAG_BYTES: usize = 35;
 
 /// Whether `tag` is a well-formed BCP 47 language tag (RFC 5646 syntax, as far as speech
 /// providers need it): a primary language subtag of 2-3 or 5-8 letters, then subtags of 1-8

@@ -10,7 +10,7 @@ use crate::providers::config::{ProviderConfig, ProviderEndpoint};
 use crate::tenant::admin_api::ProviderKeyBody;
 
 /// What a redacted key prints as.
-pub const REDACTED: &str = "<redacted>";
+pub(super) const REDACTED: &str = "<redacted>";
 
 fn redacted(key: &Option<String>) -> Option<&'static str> {
     key.as_ref().map(|_| REDACTED)

@@ -23,7 +23,7 @@ use crate::worker::runtime::{api_error, hex, json_error, now_ms, random_bytes};
 use crate::worker::tenant_object::TENANT_HEADER;
 
 /// Headers by which the Worker tells a conversation's object whose it is.
-pub const CONVERSATION_HEADER: &str = "x-aura-conversation";
+pub(crate) const CONVERSATION_HEADER: &str = "x-aura-conversation";
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
@@ -44,7 +44,7 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 }
 
 /// The session-token signer, if `SESSION_SIGNING_KEY` is configured (32 bytes or more).
-pub fn signer(env: &Env) -> Option<TokenSigner> {
+pub(crate) fn signer(env: &Env) -> Option<TokenSigner> {
     let secret = env.secret("SESSION_SIGNING_KEY").ok()?.to_string();
     TokenSigner::new(secret.as_bytes()).ok()
 }
@@ -55,14 +55,14 @@ fn is_conversation_id(id: &str) -> bool {
 }
 
 /// The tenant's object (one per tenant, named by its id).
-pub fn tenant_stub(env: &Env, tenant: &TenantId) -> Result<Stub> {
+pub(crate) fn tenant_stub(env: &Env, tenant: &TenantId) -> Result<Stub> {
     env.durable_object("TENANTS")?
         .id_from_name(tenant.as_str())?
         .get_stub()
 }
 
 /// POSTs JSON to an object's internal path and reads the JSON answer.
-pub async fn call<T: Serialize, A: DeserializeOwned>(
+pub(crate) async fn call<T: Serialize, A: DeserializeOwned>(
     stub: &Stub,
     tenant: &TenantId,
     path: &str,

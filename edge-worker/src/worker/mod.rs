@@ -9,11 +9,11 @@
 //!   providers; [`stt_stream`]: the live STT socket; [`tool_runner`]: webhook calls;
 //!   [`runtime`]: the clock.
 
-pub mod entry;
-pub mod provider_http;
-pub mod runtime;
-pub mod stt_stream;
-pub mod tenant_object;
-pub mod tool_runner;
-pub mod turn_io;
-pub mod voice_session;
+pub(crate) mod entry;
+pub(crate) mod provider_http;
+pub(crate) mod runtime;
+pub(crate) mod stt_stream;
+pub(crate) mod tenant_object;
+pub(crate) mod tool_runner;
+pub(crate) mod turn_io;
+pub(crate) mod voice_session;

@@ -13,7 +13,7 @@ use crate::session::turn::refused_key;
 
 /// How the key is presented.
 #[derive(Debug, Clone, Copy)]
-pub enum Auth {
+pub(crate) enum Auth {
     /// `Authorization: Bearer KEY` (OpenAI-compatible).
     Bearer,
     /// `Authorization: Token KEY` (Deepgram).
@@ -22,7 +22,7 @@ pub enum Auth {
 
 /// Why no answer came back.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SendError {
+pub(crate) enum SendError {
     /// The request could not be built.
     Request,
     /// The provider could not be reached (or the request was aborted).
@@ -31,7 +31,7 @@ pub enum SendError {
 
 /// Sends `method` `url` with `headers` (the authorization is added) and the body `body()`
 /// makes, once per key until the provider stops refusing keys.
-pub async fn send(
+pub(crate) async fn send(
     endpoint: &ProviderEndpoint,
     auth: Auth,
     method: Method,
@@ -72,7 +72,7 @@ pub async fn send(
 }
 
 /// POSTs JSON to `path` of the endpoint with its key.
-pub async fn post_json(
+pub(crate) async fn post_json(
     endpoint: &ProviderEndpoint,
     path: &str,
     body: &serde_json::Value,
@@ -92,7 +92,7 @@ pub async fn post_json(
 }
 
 /// The `retry-after` of an answer, in ms (seconds form only).
-pub fn retry_after_ms(resp: &Response) -> Option<u64> {
+pub(crate) fn retry_after_ms(resp: &Response) -> Option<u64> {
     resp.headers()
         .get("retry-after")
         .ok()

@@ -4,12 +4,12 @@ use serde::Serialize;
 use wasm_bindgen::JsCast;
 use worker::{Date, Response, Result};
 
-pub fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     Date::now().as_millis()
 }
 
 /// `N` random bytes from the runtime's CSPRNG (`crypto.getRandomValues`).
-pub fn random_bytes<const N: usize>() -> Result<[u8; N]> {
+pub(crate) fn random_bytes<const N: usize>() -> Result<[u8; N]> {
     let crypto: web_sys::Crypto =
         js_sys::Reflect::get(&js_sys::global(), &"crypto".into())?.unchecked_into();
     let mut bytes = [0u8; N];
@@ -17,23 +17,23 @@ pub fn random_bytes<const N: usize>() -> Result<[u8; N]> {
     Ok(bytes)
 }
 
-pub fn hex(bytes: &[u8]) -> String {
+pub(crate) fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// A JSON response with a status, never cached.
-pub fn json_response<T: Serialize>(status: u16, body: &T) -> Result<Response> {
+pub(crate) fn json_response<T: Serialize>(status: u16, body: &T) -> Result<Response> {
     let resp = Response::from_json(body)?.with_status(status);
     resp.headers().set("cache-control", "no-store")?;
     Ok(resp)
 }
 
 /// A JSON error body `{"error": message}` with a status.
-pub fn json_error(status: u16, message: &str) -> Result<Response> {
+pub(crate) fn json_error(status: u16, message: &str) -> Result<Response> {
     json_response(status, &serde_json::json!({ "error": message }))
 }
 
 /// The response for a typed refusal: its status, `{"error": message, "code": code}`.
-pub fn api_error(e: &crate::tenant::api_error::ApiError) -> Result<Response> {
+pub(crate) fn api_error(e: &crate::tenant::api_error::ApiError) -> Result<Response> {
     json_response(e.status(), &e.body())
 }

@@ -24,10 +24,10 @@ use crate::worker::runtime::now_ms;
 const PENDING_MAX: usize = 30 * 16_000 * 2;
 /// Time allowed from `Finalize` (or from the end of speech, if the socket is still opening)
 /// to the final result.
-pub const FINAL_TIMEOUT_MS: u64 = 3_000;
+pub(crate) const FINAL_TIMEOUT_MS: u64 = 3_000;
 
 /// One utterance's live transcription.
-pub struct LiveUtterance {
+pub(crate) struct LiveUtterance {
     pub stream_id: u32,
     socket: Option<WebSocket>,
     pending: Vec<u8>,
@@ -40,7 +40,7 @@ pub struct LiveUtterance {
 }
 
 impl LiveUtterance {
-    pub fn new(stream_id: u32) -> Self {
+    pub(crate) fn new(stream_id: u32) -> Self {
         Self {
             stream_id,
             socket: None,
@@ -53,7 +53,7 @@ impl LiveUtterance {
     }
 
     /// Audio of the utterance: sent now, or kept until the socket is open.
-    pub fn audio(&mut self, pcm: &[u8]) {
+    pub(crate) fn audio(&mut self, pcm: &[u8]) {
         let broke = match &self.socket {
             Some(s) => s.send_with_bytes(pcm).is_err(),
             None => {
@@ -85,7 +85,7 @@ impl LiveUtterance {
     }
 
     /// Closes the provider socket (end of the utterance or of the session).
-    pub fn close(&mut self) {
+    pub(crate) fn close(&mut self) {
         if let Some(s) = self.socket.take() {
             let _ = s.send_with_str(CLOSE_STREAM);
             let _ = s.close(Some(1000), Some("done"));
@@ -95,7 +95,7 @@ impl LiveUtterance {
 
 /// Opens the provider's live socket (`Authorization: Token KEY`; a rotated-out key in its
 /// grace period is tried if the provider refuses the current one).
-pub async fn connect(
+pub(crate) async fn connect(
     endpoint: &ProviderEndpoint,
     language: Option<&str>,
 ) -> Result<WebSocket, ProviderFailure> {
@@ -136,7 +136,7 @@ pub async fn connect(
 
 /// Runs one utterance's stream on `socket`: sends the audio kept so far, then reads results
 /// until the stream ends, showing partial transcripts to `client`.
-pub async fn pump(
+pub(crate) async fn pump(
     slot: &RefCell<Option<LiveUtterance>>,
     socket: WebSocket,
     client: &WebSocket,
@@ -218,7 +218,7 @@ pub async fn pump(
 /// [`LiveTranscript::settle`] decides (never only for the answer to `Finalize`, which Deepgram
 /// does not guarantee), woken by each message; at most [`FINAL_TIMEOUT_MS`] if the socket never
 /// opened.
-pub async fn finish(
+pub(crate) async fn finish(
     slot: &RefCell<Option<LiveUtterance>>,
     stream_id: u32,
 ) -> Result<String, ProviderFailure> {

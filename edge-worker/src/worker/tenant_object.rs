@@ -27,7 +27,7 @@ use crate::tenant::settings::{
 use crate::worker::runtime::{api_error, json_response, now_ms, random_bytes};
 
 /// The header by which the Worker tells the object which tenant it is (its name).
-pub const TENANT_HEADER: &str = "x-aura-tenant";
+pub(crate) const TENANT_HEADER: &str = "x-aura-tenant";
 
 #[durable_object]
 pub struct TenantObject {

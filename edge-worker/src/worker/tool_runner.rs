@@ -20,7 +20,7 @@ use crate::worker::runtime::now_ms;
 const RESULT_MAX_BYTES: usize = 32 * 1024;
 
 /// How a call ended, for the result and the log.
-pub struct ToolOutcome {
+pub(crate) struct ToolOutcome {
     /// The tool message's content for the LLM (JSON text).
     pub content: String,
     /// `ok`, `unknown_tool`, `bad_arguments`, `no_secret`, `timeout`, `cancelled`,
@@ -37,7 +37,7 @@ fn failed(outcome: &'static str, message: &str) -> ToolOutcome {
 
 /// Runs `call` with the tenant's `tools`. `cancelled` resolves when the user interrupts: a
 /// cancellable tool's request is aborted then; another runs on to its answer or its timeout.
-pub async fn run(
+pub(crate) async fn run(
     tools: &[ToolSettings],
     secret: Option<&str>,
     call: &ToolCall,

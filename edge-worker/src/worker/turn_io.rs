@@ -20,7 +20,7 @@ use crate::worker::tool_runner;
 
 /// What the session tells a turn in flight.
 #[derive(Debug, Clone, Copy)]
-pub enum Control {
+pub(crate) enum Control {
     /// `response.cancel`: the user heard `played_ms` of the reply.
     Cancel { played_ms: u32 },
     /// The client's socket closed.
@@ -102,7 +102,7 @@ fn answer_events(
 }
 
 /// The I/O of one turn.
-pub struct TurnIo<'a> {
+pub(crate) struct TurnIo<'a> {
     ws: &'a WebSocket,
     config: &'a ProviderConfig,
     conversation: &'a str,
@@ -115,7 +115,11 @@ pub struct TurnIo<'a> {
 }
 
 impl<'a> TurnIo<'a> {
-    pub fn new(ws: &'a WebSocket, config: &'a ProviderConfig, conversation: &'a str) -> Self {
+    pub(crate) fn new(
+        ws: &'a WebSocket,
+        config: &'a ProviderConfig,
+        conversation: &'a str,
+    ) -> Self {
         Self {
             ws,
             config,
@@ -130,7 +134,11 @@ impl<'a> TurnIo<'a> {
     }
 
     /// Runs `turn` to its end.
-    pub async fn drive(&mut self, turn: &mut Turn, control: &mut mpsc::UnboundedReceiver<Control>) {
+    pub(crate) async fn drive(
+        &mut self,
+        turn: &mut Turn,
+        control: &mut mpsc::UnboundedReceiver<Control>,
+    ) {
         loop {
             while let Some(command) = turn.poll_command() {
                 self.perform(command);

@@ -12,7 +12,7 @@ use crate::tenant::settings::TenantId;
 
 /// What the conversation keeps besides its messages.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Meta {
+pub(super) enum Meta {
     /// The tenant and the conversation id, set by the first admitted connection.
     Tenant,
     Conversation,
@@ -44,20 +44,20 @@ impl Meta {
     }
 }
 
-pub struct ConversationStore {
+pub(super) struct ConversationStore {
     sql: SqlStorage,
     identity: RefCell<Option<(TenantId, String)>>,
 }
 
 impl ConversationStore {
-    pub fn new(sql: SqlStorage) -> Self {
+    pub(super) fn new(sql: SqlStorage) -> Self {
         Self {
             sql,
             identity: RefCell::new(None),
         }
     }
 
-    pub fn ensure_schema(&self) -> Result<()> {
+    pub(super) fn ensure_schema(&self) -> Result<()> {
         self.sql.exec(
             "CREATE TABLE IF NOT EXISTS messages (seq INTEGER PRIMARY KEY AUTOINCREMENT, role TEXT NOT NULL, content TEXT NOT NULL, at_ms INTEGER NOT NULL)",
             None,
@@ -69,7 +69,7 @@ impl ConversationStore {
         Ok(())
     }
 
-    pub fn get(&self, key: Meta) -> Result<Option<String>> {
+    pub(super) fn get(&self, key: Meta) -> Result<Option<String>> {
         #[derive(Deserialize)]
         struct Row {
             value: String,
@@ -85,11 +85,11 @@ impl ConversationStore {
     }
 
     /// A number kept under `key` (0 if none or unreadable).
-    pub fn get_u64(&self, key: Meta) -> Result<u64> {
+    pub(super) fn get_u64(&self, key: Meta) -> Result<u64> {
         Ok(self.get(key)?.and_then(|v| v.parse().ok()).unwrap_or(0))
     }
 
-    pub fn set(&self, key: Meta, value: &str) -> Result<()> {
+    pub(super) fn set(&self, key: Meta, value: &str) -> Result<()> {
         self.sql.exec(
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
             Some(vec![key.key().into(), value.into()]),
@@ -98,7 +98,7 @@ impl ConversationStore {
     }
 
     /// Whose conversation this is, read once.
-    pub fn identity(&self) -> Result<(TenantId, String)> {
+    pub(super) fn identity(&self) -> Result<(TenantId, String)> {
         if let Some(id) = self.identity.borrow().as_ref() {
             return Ok(id.clone());
         }
@@ -113,7 +113,7 @@ impl ConversationStore {
         Ok((tenant, conversation))
     }
 
-    pub fn history(&self) -> Result<Vec<Message>> {
+    pub(super) fn history(&self) -> Result<Vec<Message>> {
         #[derive(Deserialize)]
         struct Row {
             role: String,
@@ -135,7 +135,7 @@ impl ConversationStore {
     }
 
     /// Appends a message at `now_ms` and counts it as activity.
-    pub fn remember(&self, role: Role, content: &str, now_ms: u64) -> Result<()> {
+    pub(super) fn remember(&self, role: Role, content: &str, now_ms: u64) -> Result<()> {
         self.sql.exec(
             "INSERT INTO messages (role, content, at_ms) VALUES (?, ?, ?)",
             Some(vec![
@@ -148,13 +148,13 @@ impl ConversationStore {
     }
 
     /// A new conversation on this object starts empty.
-    pub fn clear_history(&self) -> Result<()> {
+    pub(super) fn clear_history(&self) -> Result<()> {
         self.sql.exec("DELETE FROM messages", None)?;
         Ok(())
     }
 
     /// The newest message's sequence number (0 if none).
-    pub fn last_message_seq(&self) -> Result<f64> {
+    pub(super) fn last_message_seq(&self) -> Result<f64> {
         #[derive(Deserialize)]
         struct Row {
             seq: f64,
@@ -167,7 +167,7 @@ impl ConversationStore {
     }
 
     /// Replaces message `seq`'s text, or deletes the message if `text` is blank.
-    pub fn rewrite(&self, seq: f64, text: &str) -> Result<()> {
+    pub(super) fn rewrite(&self, seq: f64, text: &str) -> Result<()> {
         if text.trim().is_empty() {
             self.sql
                 .exec("DELETE FROM messages WHERE seq = ?", Some(vec![seq.into()]))?;
