@@ -10,8 +10,6 @@
 //! more speech before it opens a turn (`TurnConfig::min_impulsive_speech_ms`), so a click
 //! cannot open one, while an onset that is not impulsive opens a turn on its first speech frame.
 
-use crate::vad::VAD_FRAME_SAMPLES;
-
 /// Samples per energy block at 16 kHz (2 ms).
 const BLOCK: usize = 32;
 /// How far back the check looks, in ms: the VAD's score of a click can come up to three frames
@@ -47,10 +45,10 @@ impl ImpulseDetector {
         }
     }
 
-    /// Takes the next 16 ms frame (256 samples at 16 kHz); true when the last [`WINDOW_MS`]
-    /// are impulsive.
+    /// Takes the next frame of 16 kHz audio (the VAD's 16 ms, 256 samples; whole 2 ms blocks
+    /// count); true when the last [`WINDOW_MS`] are impulsive.
     pub fn push_frame(&mut self, frame: &[f32]) -> bool {
-        let n = VAD_FRAME_SAMPLES / BLOCK;
+        let n = (frame.len() / BLOCK).min(BLOCKS);
         self.blocks.copy_within(n.., 0);
         for (i, block) in frame.chunks(BLOCK).take(n).enumerate() {
             self.blocks[BLOCKS - n + i] = block.iter().map(|s| s * s).sum();
@@ -81,6 +79,7 @@ impl ImpulseDetector {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vad::VAD_FRAME_SAMPLES;
 
     fn frames(signal: &[f32]) -> Vec<bool> {
         let mut d = ImpulseDetector::new();

@@ -21,6 +21,7 @@ mod offline;
 mod record;
 mod script;
 mod server;
+mod state;
 
 pub use record::Recorded;
 pub use script::{Behaviour, Endpoint, Fault, Mode, Script};

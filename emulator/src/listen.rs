@@ -26,7 +26,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::script::{Behaviour, Endpoint, Fault, Mode};
-use crate::server::{Shared, Tracker, error_response, sleep_ms};
+use crate::state::{Shared, Tracker, error_response, sleep_ms};
 
 #[derive(Debug, Deserialize)]
 pub(crate) struct ListenQuery {

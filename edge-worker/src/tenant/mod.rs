@@ -7,6 +7,7 @@
 pub mod admin_api;
 pub mod admission;
 pub mod api_error;
+pub mod fields;
 pub mod host_policy;
 pub mod key_vault;
 pub mod quota;

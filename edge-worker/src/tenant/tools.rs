@@ -8,7 +8,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::tenant::settings::{TenantError, UrlPolicy, provider_url};
+use crate::tenant::fields::{TenantError, UrlPolicy, provider_url};
 
 /// Bounds of a tool definition.
 pub mod bounds {
