@@ -15,6 +15,7 @@
 pub mod builtins;
 pub mod config;
 pub mod core;
+pub mod io;
 pub mod speech;
 #[cfg(test)]
 mod tests;

@@ -7,7 +7,7 @@ use std::collections::VecDeque;
 
 use aura_protocol::{AudioFrame, FrameHeader};
 
-use super::core::Command;
+use super::io::Command;
 use crate::session::heard::SpokenChunk;
 use crate::session::sentence::speakable;
 

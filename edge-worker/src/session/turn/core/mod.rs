@@ -8,10 +8,10 @@ use aura_protocol::{ErrorCode, ResponseStatus, ServerMessage, TurnMetrics};
 use serde_json::{Value, json};
 
 use super::ProviderFailure;
+pub use super::io::{Command, Event};
 
 mod llm;
 mod tools;
-use super::builtins::ToolResult;
 use super::config::{FILLER, TurnConfig};
 use super::speech::Speech;
 use crate::providers::openai_chat::ChatStream;
@@ -20,84 +20,6 @@ use crate::providers::tool_calls::{ToolCall, ToolCallAssembler};
 use crate::session::conversation::Message;
 use crate::session::heard::{SpokenChunk, heard};
 use crate::session::sentence::SentenceCutter;
-
-/// What the turn asks the I/O side to do, in order.
-#[derive(Debug, Clone, PartialEq)]
-pub enum Command {
-    /// A message to the client.
-    Send(ServerMessage),
-    /// An audio frame to the client.
-    SendFrame(Vec<u8>),
-    /// A log record (no key, no transcript).
-    Log(Value),
-    /// POST `body` to route `route`'s `v1/chat/completions`, streaming; report as `attempt`.
-    StartLlm {
-        attempt: u32,
-        route: usize,
-        body: Value,
-    },
-    /// Abandon attempt `attempt` (abort its request).
-    AbortLlm { attempt: u32 },
-    /// POST `body` to the TTS `v1/audio/speech`, streaming; report as `chunk`.
-    StartTts { chunk: u32, body: Value },
-    /// Abort every TTS request of the turn.
-    AbortTts,
-    /// Run tool call `index` of the step: a built-in that reads the clock, or a webhook.
-    RunTool {
-        index: usize,
-        call: ToolCall,
-        builtin: bool,
-    },
-    /// Abort the tool in flight, if it allows it.
-    AbortTools,
-}
-
-/// What happened, as the I/O side saw it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Event {
-    /// The LLM answered with its status (and `retry-after`, in ms).
-    LlmStatus {
-        attempt: u32,
-        status: u16,
-        retry_after_ms: Option<u64>,
-    },
-    LlmBytes {
-        attempt: u32,
-        bytes: Vec<u8>,
-    },
-    /// The body ended.
-    LlmEnded {
-        attempt: u32,
-    },
-    /// The request could not be sent, or the body broke off.
-    LlmBroken {
-        attempt: u32,
-    },
-    TtsStatus {
-        chunk: u32,
-        status: u16,
-    },
-    TtsBytes {
-        chunk: u32,
-        bytes: Vec<u8>,
-    },
-    TtsEnded {
-        chunk: u32,
-    },
-    TtsBroken {
-        chunk: u32,
-    },
-    ToolFinished {
-        index: usize,
-        result: ToolResult,
-    },
-    /// The user interrupted after hearing `played_ms` of the reply.
-    Cancel {
-        played_ms: u32,
-    },
-    /// The client's socket is gone.
-    ClientGone,
-}
 
 /// A turn's input: the user's words and, for a spoken turn, its timing.
 #[derive(Debug, Clone, PartialEq, Eq)]
