@@ -260,52 +260,59 @@ impl<'a> TurnIo<'a> {
                 index,
                 call,
                 builtin,
-            } => {
-                if builtin {
-                    let local = local_time(&self.config.time_zone);
-                    let utc = Date::now().to_string();
-                    let result = builtins::current_time(local, &self.config.time_zone, &utc);
-                    self.tool =
-                        Some(future::ready(Event::ToolFinished { index, result }).boxed_local());
-                    return;
-                }
-                let (tx, rx) = oneshot::channel::<()>();
-                self.tool_cancel = Some(tx);
-                let config = self.config;
-                let conversation = self.conversation;
-                self.tool = Some(
-                    async move {
-                        // Only a sent cancel cancels: a dropped sender means the turn is gone.
-                        let cancelled = async move {
-                            if rx.await.is_err() {
-                                future::pending::<()>().await;
-                            }
-                        };
-                        let o = tool_runner::run(
-                            &config.tools,
-                            config.webhook_secret.as_deref(),
-                            &call,
-                            conversation,
-                            cancelled,
-                        )
-                        .await;
-                        Event::ToolFinished {
-                            index,
-                            result: builtins::ToolResult {
-                                content: o.content,
-                                outcome: o.outcome,
-                            },
-                        }
-                    }
-                    .boxed_local(),
-                );
-            }
+            } => self.run_tool(index, call, builtin),
             Command::AbortTools => {
                 if let Some(tx) = self.tool_cancel.take() {
                     self.tool_cancelled = tx.send(()).is_ok();
                 }
             }
         }
+    }
+
+    /// Runs tool call `index`: the clock at once, or the webhook as the tool in flight.
+    fn run_tool(
+        &mut self,
+        index: usize,
+        call: crate::providers::tool_calls::ToolCall,
+        builtin: bool,
+    ) {
+        if builtin {
+            let local = local_time(&self.config.time_zone);
+            let utc = Date::now().to_string();
+            let result = builtins::current_time(local, &self.config.time_zone, &utc);
+            self.tool = Some(future::ready(Event::ToolFinished { index, result }).boxed_local());
+            return;
+        }
+        let (tx, rx) = oneshot::channel::<()>();
+        self.tool_cancel = Some(tx);
+        let config = self.config;
+        let conversation = self.conversation;
+        self.tool = Some(
+            async move {
+                // Only a sent cancel cancels: a dropped sender means the turn is gone.
+                let cancelled = async move {
+                    if rx.await.is_err() {
+                        future::pending::<()>().await;
+                    }
+                };
+                let o = tool_runner::run(
+                    &config.tools,
+                    config.webhook_secret.as_deref(),
+                    &call,
+                    conversation,
+                    cancelled,
+                )
+                .await;
+                Event::ToolFinished {
+                    index,
+                    result: builtins::ToolResult {
+                        content: o.content,
+                        outcome: o.outcome,
+                    },
+                }
+            }
+            .boxed_local(),
+        );
     }
 }
 

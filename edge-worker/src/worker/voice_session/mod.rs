@@ -22,7 +22,7 @@ use crate::session::heard::{SpokenChunk, heard};
 use crate::session::protocol::{Action, Session};
 use crate::session::token::Claims;
 use crate::session::turn::config::TTS_RATE;
-use crate::session::turn::{ProviderFailure, Turn, TurnConfig, TurnInput};
+use crate::session::turn::{ProviderFailure, Turn, TurnConfig, TurnInput, TurnOutcome};
 use crate::tenant::key_vault::{MasterKeys, aad, usable_keys};
 use crate::tenant::rpc::{ReleaseRequest, TurnAnswer, TurnRequest, UsageReport};
 use crate::tenant::settings::SttApi;

@@ -179,21 +179,7 @@ impl VoiceSession {
             return Ok(());
         };
         *self.router.borrow_mut() = Some(turn.into_router());
-        if !outcome.stored.trim().is_empty() {
-            self.store
-                .remember(Role::Assistant, &outcome.stored, now_ms())?;
-            // A reply is usually sent faster than it plays: the user may interrupt it after
-            // it is done here. Keep what is needed to cut its stored text then.
-            if outcome.status == ResponseStatus::Completed {
-                let last = LastReply {
-                    response_id: id,
-                    seq: self.store.last_message_seq()?,
-                    chunks: outcome.chunks.clone(),
-                };
-                self.store
-                    .set(Meta::LastReply, &serde_json::to_string(&last)?)?;
-            }
-        }
+        self.store_reply(id, &outcome)?;
         {
             let mut active = self.active.borrow_mut();
             if active.as_ref().is_some_and(|a| a.seq == seq) {
@@ -211,6 +197,27 @@ impl VoiceSession {
         if let Some(reason) = outcome.ending {
             send(ws, &ServerMessage::SessionEnd { reason })?;
             let _ = ws.close(Some(1000), Some("conversation ended"));
+        }
+        Ok(())
+    }
+
+    /// Keeps the reply's text in the history (what was heard of it), and for a completed one
+    /// what is needed to cut it if the user interrupts it after it was sent: a reply is usually
+    /// sent faster than it plays.
+    fn store_reply(&self, id: u32, outcome: &TurnOutcome) -> Result<()> {
+        if outcome.stored.trim().is_empty() {
+            return Ok(());
+        }
+        self.store
+            .remember(Role::Assistant, &outcome.stored, now_ms())?;
+        if outcome.status == ResponseStatus::Completed {
+            let last = LastReply {
+                response_id: id,
+                seq: self.store.last_message_seq()?,
+                chunks: outcome.chunks.clone(),
+            };
+            self.store
+                .set(Meta::LastReply, &serde_json::to_string(&last)?)?;
         }
         Ok(())
     }
