@@ -123,3 +123,30 @@ impl SessionClient {
         let _ = self.next(Duration::from_millis(300));
     }
 }
+
+/// One typed turn of `text` on a fresh session of `tenant`; returns (caption text,
+/// `response.done`, errors).
+pub fn typed_turn(
+    tenant: &TestTenant,
+    text: &str,
+) -> (String, serde_json::Value, Vec<serde_json::Value>) {
+    let mut client = tenant.connect("");
+    client.start();
+    client.send_json(serde_json::json!({"type": "input.text", "text": text}));
+    let messages = client.until("response.done", Duration::from_secs(20));
+    client.close();
+    let mut caption = String::new();
+    let mut errors = Vec::new();
+    let mut done = serde_json::Value::Null;
+    for m in messages {
+        if let Incoming::Json(v) = m {
+            match v["type"].as_str() {
+                Some("response.text_delta") => caption.push_str(v["delta"].as_str().unwrap()),
+                Some("error") => errors.push(v),
+                Some("response.done") => done = v,
+                _ => {}
+            }
+        }
+    }
+    (caption, done, errors)
+}

@@ -4,30 +4,12 @@
 use std::time::Duration;
 
 use aura_emulator::Emulator;
-use aura_tests::{Incoming, TestTenant, WranglerDev, requests_to, script};
+use aura_tests::{Incoming, TestTenant, WranglerDev, requests_to, script, typed_turn};
 use serde_json::{Value, json};
 
 /// One typed turn on a fresh session; returns (caption text, response.done, errors).
 fn turn(tenant: &TestTenant) -> (String, Value, Vec<Value>) {
-    let mut client = tenant.connect("");
-    client.start();
-    client.send_json(json!({"type": "input.text", "text": "When do you open?"}));
-    let messages = client.until("response.done", Duration::from_secs(20));
-    client.close();
-    let mut text = String::new();
-    let mut errors = Vec::new();
-    let mut done = Value::Null;
-    for m in messages {
-        if let Incoming::Json(v) = m {
-            match v["type"].as_str() {
-                Some("response.text_delta") => text.push_str(v["delta"].as_str().unwrap()),
-                Some("error") => errors.push(v),
-                Some("response.done") => done = v,
-                _ => {}
-            }
-        }
-    }
-    (text, done, errors)
+    typed_turn(tenant, "When do you open?")
 }
 
 #[test]

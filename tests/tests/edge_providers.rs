@@ -5,30 +5,12 @@ use std::time::Duration;
 
 use aura_emulator::Emulator;
 use aura_protocol::AudioFrame;
-use aura_tests::{Incoming, TestTenant, WranglerDev, requests_to, script};
+use aura_tests::{Incoming, TestTenant, WranglerDev, requests_to, script, typed_turn};
 use serde_json::{Value, json};
 
 /// One typed turn on a fresh session; returns (caption text, response.done, errors).
 fn turn(tenant: &TestTenant) -> (String, Value, Vec<Value>) {
-    let mut client = tenant.connect("");
-    client.start();
-    client.send_json(json!({"type": "input.text", "text": "When do you open?"}));
-    let messages = client.until("response.done", Duration::from_secs(20));
-    client.close();
-    let mut text = String::new();
-    let mut errors = Vec::new();
-    let mut done = Value::Null;
-    for m in messages {
-        if let Incoming::Json(v) = m {
-            match v["type"].as_str() {
-                Some("response.text_delta") => text.push_str(v["delta"].as_str().unwrap()),
-                Some("error") => errors.push(v),
-                Some("response.done") => done = v,
-                _ => {}
-            }
-        }
-    }
-    (text, done, errors)
+    typed_turn(tenant, "When do you open?")
 }
 
 /// What the emulator was asked to speak, in order.
@@ -142,16 +124,13 @@ fn input_frame(stream_id: u32, seq: u32, samples: &[i16]) -> Vec<u8> {
     out
 }
 
-/// Deepgram's `SpeechStarted` and `UtteranceEnd` carry `channel` as an array: they used to be
-/// "not a result" and failed the utterance.
-#[test]
-#[ignore = "needs the built worker and wrangler: run by `make test`"]
-fn deepgram_vad_messages_with_array_channels_do_not_fail_the_utterance() {
+/// One spoken turn ("when do you open", 0.5 s of audio) through the emulator's Deepgram-style
+/// live STT in the listen `behaviour` (its reply set here), answered "At nine."; asserts that
+/// no error came and that the final transcript is right, and returns what the client received.
+fn live_utterance(tenant_id: &str, mut behaviour: Value) -> (Emulator, Vec<Incoming>) {
     let emu = Emulator::start(0).unwrap();
-    script(
-        &emu,
-        json!({"endpoint": "listen", "queue": [{"reply": "when do you open", "mode": "vad_events"}]}),
-    );
+    behaviour["reply"] = json!("when do you open");
+    script(&emu, json!({"endpoint": "listen", "queue": [behaviour]}));
     script(
         &emu,
         json!({"endpoint": "chat", "queue": [{"reply": "At nine."}]}),
@@ -160,7 +139,7 @@ fn deepgram_vad_messages_with_array_channels_do_not_fail_the_utterance() {
     let mut settings =
         aura_admin::settings_for("live", &[&dev.url("")], &emu.base_url(), "Be brief.");
     settings["stt"] = json!({"api": "deepgram", "base_url": emu.base_url(), "model": "nova-3"});
-    let tenant = dev.tenant_with("vad-events", settings);
+    let tenant = dev.tenant_with(tenant_id, settings);
     let mut client = tenant.connect("");
     client.start();
     client.send_json(json!({"type": "input.speech_started", "stream_id": 1}));
@@ -182,6 +161,15 @@ fn deepgram_vad_messages_with_array_channels_do_not_fail_the_utterance() {
         messages.iter().any(|m| matches!(m, Incoming::Json(v) if v["type"] == "transcript.final" && v["text"] == "when do you open")),
         "{messages:?}"
     );
+    (emu, messages)
+}
+
+/// Deepgram's `SpeechStarted` and `UtteranceEnd` carry `channel` as an array: they used to be
+/// "not a result" and failed the utterance.
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn deepgram_vad_messages_with_array_channels_do_not_fail_the_utterance() {
+    let (emu, _) = live_utterance("vad-events", json!({"mode": "vad_events"}));
     let listen = &requests_to(&emu, "listen")[0];
     assert!(
         listen["chunks_sent"].as_u64().unwrap() >= 2,
@@ -195,40 +183,9 @@ fn deepgram_vad_messages_with_array_channels_do_not_fail_the_utterance() {
 #[test]
 #[ignore = "needs the built worker and wrangler: run by `make test`"]
 fn a_finalize_that_is_never_answered_still_ends_the_utterance_promptly() {
-    let emu = Emulator::start(0).unwrap();
-    script(
-        &emu,
-        json!({"endpoint": "listen", "queue": [{"reply": "when do you open", "mode": "silent_finalize", "first_byte_ms": 50}]}),
-    );
-    script(
-        &emu,
-        json!({"endpoint": "chat", "queue": [{"reply": "At nine."}]}),
-    );
-    let dev = WranglerDev::start();
-    let mut settings =
-        aura_admin::settings_for("live", &[&dev.url("")], &emu.base_url(), "Be brief.");
-    settings["stt"] = json!({"api": "deepgram", "base_url": emu.base_url(), "model": "nova-3"});
-    let tenant = dev.tenant_with("silent-finalize", settings);
-    let mut client = tenant.connect("");
-    client.start();
-    client.send_json(json!({"type": "input.speech_started", "stream_id": 1}));
-    for seq in 0..25 {
-        client.send_binary(input_frame(1, seq, &[500; 320]));
-    }
-    client.send_json(json!({"type": "input.speech_stopped", "stream_id": 1, "frames": 25}));
-    let messages = client.until("response.done", Duration::from_secs(20));
-    client.close();
-    let errors: Vec<&Value> = messages
-        .iter()
-        .filter_map(|m| match m {
-            Incoming::Json(v) if v["type"] == "error" => Some(v),
-            _ => None,
-        })
-        .collect();
-    assert!(errors.is_empty(), "{errors:?}");
-    assert!(
-        messages.iter().any(|m| matches!(m, Incoming::Json(v) if v["type"] == "transcript.final" && v["text"] == "when do you open")),
-        "{messages:?}"
+    let (_emu, messages) = live_utterance(
+        "silent-finalize",
+        json!({"mode": "silent_finalize", "first_byte_ms": 50}),
     );
     let done = messages
         .iter()
