@@ -152,3 +152,13 @@ pub fn drive_widget_in(
     serde_json::from_slice(&out.stdout)
         .unwrap_or_else(|e| panic!("no JSON from the widget run ({e}):\n{stderr}"))
 }
+
+/// The widget states a [`drive_widget`] report went through, in order.
+pub fn widget_states(result: &serde_json::Value) -> Vec<String> {
+    result["states"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s.as_str().unwrap().to_string())
+        .collect()
+}

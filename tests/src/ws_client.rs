@@ -150,3 +150,14 @@ pub fn typed_turn(
     }
     (caption, done, errors)
 }
+
+/// The status of an upgrade to `url` from `origin` (101 if it was accepted).
+pub fn upgrade_status(url: &str, origin: &str) -> u16 {
+    match SessionClient::open(url, origin) {
+        Ok(c) => {
+            c.close();
+            101
+        }
+        Err(status) => status,
+    }
+}

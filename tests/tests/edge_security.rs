@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use aura_emulator::Emulator;
-use aura_tests::{Incoming, SessionClient, TestTenant, WranglerDev, requests_to, script};
+use aura_tests::{
+    Incoming, SessionClient, TestTenant, WranglerDev, requests_to, script, upgrade_status,
+};
 use serde_json::{Value, json};
 
 /// The status of an admin call (200 when it succeeded), with the error's text.
@@ -320,17 +322,6 @@ fn a_webhook_redirect_is_an_error_and_its_target_receives_nothing() {
     let log = dev.log();
     assert_eq!(log.matches(r#""outcome":"redirect""#).count(), 2, "{log}");
     client.close();
-}
-
-/// The status of an upgrade to `url` from `origin` (101 if it was accepted).
-fn upgrade_status(url: &str, origin: &str) -> u16 {
-    match SessionClient::open(url, origin) {
-        Ok(c) => {
-            c.close();
-            101
-        }
-        Err(status) => status,
-    }
 }
 
 #[test]

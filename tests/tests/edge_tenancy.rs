@@ -9,7 +9,7 @@ use aura_edge::session::token::{Claims, TokenSigner};
 use aura_emulator::Emulator;
 use aura_tests::{
     Incoming, SessionClient, TEST_MASTER_KEY_V1, TEST_MASTER_KEY_V2, TEST_SIGNING_KEY, TestTenant,
-    WranglerDev, requests_to, script,
+    WranglerDev, requests_to, script, upgrade_status,
 };
 use serde_json::{Value, json};
 
@@ -28,17 +28,6 @@ fn typed_turn(client: &mut SessionClient, text: &str) -> Vec<Value> {
 
 fn done(messages: &[Value]) -> &Value {
     messages.last().expect("a response.done")
-}
-
-/// The status of an upgrade to `url` from `origin` (101 if it was accepted).
-fn upgrade_status(url: &str, origin: &str) -> u16 {
-    match SessionClient::open(url, origin) {
-        Ok(c) => {
-            c.close();
-            101
-        }
-        Err(status) => status,
-    }
 }
 
 /// A tenant with its own origin (not the edge's), every provider at `emu`.

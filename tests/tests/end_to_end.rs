@@ -4,22 +4,17 @@
 
 use aura_emulator::Emulator;
 use aura_tests::{
-    Scratch, StaticServer, WranglerDev, drive_widget, microphone_wav, requests_to, root, run_page,
-    script,
+    Scratch, StaticServer, WranglerDev, drive_widget, emulator_answering, microphone_wav,
+    requests_to, root, run_page, script,
 };
 use serde_json::json;
 
 #[test]
 #[ignore = "needs the built client and worker, node packages and chromium: run by `make test`"]
 fn a_spoken_question_is_heard_answered_and_the_answer_is_played() {
-    let emu = Emulator::start(0).unwrap();
-    script(
-        &emu,
-        json!({"endpoint": "transcriptions", "default": {"reply": "what time do you open tomorrow morning"}}),
-    );
-    script(
-        &emu,
-        json!({"endpoint": "chat", "default": {"reply": "We open at seven tomorrow."}}),
+    let emu = emulator_answering(
+        "what time do you open tomorrow morning",
+        "We open at seven tomorrow.",
     );
     let dev = WranglerDev::start();
     let scratch = Scratch::new("e2e");
@@ -170,14 +165,9 @@ fn a_typed_question_on_the_demo_page_gets_a_streamed_answer_with_no_microphone()
 #[test]
 #[ignore = "needs the built client and worker, node packages and chromium: run by `make test`"]
 fn the_widget_on_a_strict_csp_page_of_another_origin_holds_a_spoken_turn() {
-    let emu = Emulator::start(0).unwrap();
-    script(
-        &emu,
-        json!({"endpoint": "transcriptions", "default": {"reply": "do you have rye bread today"}}),
-    );
-    script(
-        &emu,
-        json!({"endpoint": "chat", "default": {"reply": "Yes, rye is baked every morning."}}),
+    let emu = emulator_answering(
+        "do you have rye bread today",
+        "Yes, rye is baked every morning.",
     );
     let dev = WranglerDev::start();
     let shop = StaticServer::start(vec![("/", root().join("tests/pages"))]);

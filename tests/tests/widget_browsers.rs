@@ -4,17 +4,11 @@
 //! (iOS forces its own), one that starts suspended, and one that can never be resumed.
 
 use aura_emulator::Emulator;
-use aura_tests::{Scratch, WranglerDev, drive_widget_in, microphone_wav, requests_to, script};
-use serde_json::{Value, json};
-
-fn states(result: &Value) -> Vec<String> {
-    result["states"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap().to_string())
-        .collect()
-}
+use aura_tests::{
+    Scratch, WranglerDev, drive_widget_in, emulator_answering, microphone_wav, requests_to, script,
+    widget_states,
+};
+use serde_json::json;
 
 #[test]
 #[ignore = "needs the built client and worker, node packages and chromium: run by `make test`"]
@@ -46,14 +40,9 @@ fn a_browser_language_that_is_not_a_tag_falls_back_and_a_typed_turn_is_answered(
 #[test]
 #[ignore = "needs the built client and worker, node packages and chromium: run by `make test`"]
 fn a_spoken_turn_works_with_the_audio_context_at_22050_hz() {
-    let emu = Emulator::start(0).unwrap();
-    script(
-        &emu,
-        json!({"endpoint": "transcriptions", "default": {"reply": "do you have rye bread today"}}),
-    );
-    script(
-        &emu,
-        json!({"endpoint": "chat", "default": {"reply": "Yes, rye is baked every morning."}}),
+    let emu = emulator_answering(
+        "do you have rye bread today",
+        "Yes, rye is baked every morning.",
     );
     let dev = WranglerDev::start();
     let tenant = dev.tenant("rate-22050", &emu.base_url(), &[]);
@@ -83,7 +72,11 @@ fn a_spoken_turn_works_with_the_audio_context_at_22050_hz() {
         result["reply"], "Yes, rye is baked every morning.",
         "{result}"
     );
-    assert_eq!(states(&result).last().unwrap(), "listening", "{result}");
+    assert_eq!(
+        widget_states(&result).last().unwrap(),
+        "listening",
+        "{result}"
+    );
     assert_eq!(requests_to(&emu, "transcriptions").len(), 1);
 }
 
@@ -107,7 +100,7 @@ fn an_audio_context_that_starts_suspended_is_resumed_by_the_visitors_gesture() {
     assert_eq!(result["reply"], "Sound on.", "{result}");
     // "ready" after "speaking" comes from the worklet's reply_played: the reply was played.
     assert_eq!(
-        states(&result),
+        widget_states(&result),
         ["connecting", "ready", "thinking", "speaking", "ready"],
         "{result}"
     );
@@ -135,7 +128,7 @@ fn sound_that_cannot_be_resumed_still_answers_in_text_and_says_why() {
     );
     assert_eq!(result["errors"], json!([]), "{result}");
     assert_eq!(result["reply"], "Shown as text.", "{result}");
-    assert_eq!(states(&result).last().unwrap(), "ready", "{result}");
+    assert_eq!(widget_states(&result).last().unwrap(), "ready", "{result}");
     let notice = result["notice"].as_str().unwrap();
     assert!(
         notice.contains("holding back the sound") && notice.contains("replies show as text"),

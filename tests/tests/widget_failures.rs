@@ -3,17 +3,8 @@
 //! end_to_end.rs.)
 
 use aura_emulator::Emulator;
-use aura_tests::{CuttableProxy, WranglerDev, drive_widget, requests_to, script};
-use serde_json::{Value, json};
-
-fn states(result: &Value) -> Vec<String> {
-    result["states"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|s| s.as_str().unwrap().to_string())
-        .collect()
-}
+use aura_tests::{CuttableProxy, WranglerDev, drive_widget, requests_to, script, widget_states};
+use serde_json::json;
 
 #[test]
 #[ignore = "needs the built client and worker, node packages and chromium: run by `make test`"]
@@ -55,7 +46,7 @@ fn a_provider_that_is_down_falls_back_or_says_so_clearly() {
         &["Hello?"],
     );
     assert_eq!(result["errors"][0]["code"], "provider_error", "{result}");
-    let last = states(&result).last().cloned().unwrap();
+    let last = widget_states(&result).last().cloned().unwrap();
     assert!(
         last.starts_with("error: the language model could not answer"),
         "the state says what failed: {last}"
@@ -77,7 +68,7 @@ fn after_a_network_drop_the_widget_reconnects_and_the_conversation_goes_on() {
     );
     assert_eq!(proxy.cuts(), 1);
     assert_eq!(result["errors"], json!([]), "{result}");
-    let states = states(&result);
+    let states = widget_states(&result);
     let reconnecting = states
         .iter()
         .position(|s| s.starts_with("reconnecting"))
@@ -116,7 +107,7 @@ fn a_limit_reached_shows_when_to_try_again() {
         &["Hello?"],
     );
     assert_eq!(result["errors"][0]["code"], "rate_limited", "{result}");
-    let last = states(&result).last().cloned().unwrap();
+    let last = widget_states(&result).last().cloned().unwrap();
     assert_eq!(last, "busy: try again in 60 s", "{result}");
     assert!(
         requests_to(&emu, "chat").is_empty(),

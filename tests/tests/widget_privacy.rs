@@ -6,7 +6,9 @@
 //! the output's peak was above 0.01).
 
 use aura_emulator::Emulator;
-use aura_tests::{Scratch, WranglerDev, drive_widget, microphone_wav, requests_to, script};
+use aura_tests::{
+    Scratch, WranglerDev, drive_widget, emulator_answering, microphone_wav, requests_to, script,
+};
 use serde_json::{Value, json};
 
 fn steps(dev: &WranglerDev, key: &str, wav: &str, steps: &[&str]) -> Value {
@@ -30,14 +32,9 @@ fn loud(result: &Value) -> Vec<f64> {
 #[test]
 #[ignore = "needs the built client and worker, node packages and chromium: run by `make test`"]
 fn closing_the_panel_while_listening_releases_the_microphone_and_nothing_is_said_after() {
-    let emu = Emulator::start(0).unwrap();
-    script(
-        &emu,
-        json!({"endpoint": "transcriptions", "default": {"reply": "do you have rye bread today"}}),
-    );
-    script(
-        &emu,
-        json!({"endpoint": "chat", "default": {"reply": "Yes, rye is baked every morning, and seeded rye on Saturdays."}}),
+    let emu = emulator_answering(
+        "do you have rye bread today",
+        "Yes, rye is baked every morning, and seeded rye on Saturdays.",
     );
     let dev = WranglerDev::start();
     let tenant = dev.tenant("close-listening", &emu.base_url(), &[]);
