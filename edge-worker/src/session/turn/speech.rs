@@ -11,7 +11,7 @@ use super::io::Command;
 use crate::session::heard::SpokenChunk;
 use crate::session::sentence::speakable;
 
-/// Samples per 20 ms reply frame at 24 kHz.
+/// Length of a reply frame, ms (480 samples at 24 kHz).
 pub const FRAME_MS: u32 = 20;
 
 /// The chunk being synthesised.
