@@ -22,17 +22,29 @@ impl Incoming {
 /// A WebSocket client of `/v1/session`, as a browser would be.
 pub struct SessionClient {
     ws: tungstenite::WebSocket<tungstenite::stream::MaybeTlsStream<TcpStream>>,
+    /// The code of the server's close frame, once one arrived.
+    close_code: Option<u16>,
 }
 
 impl SessionClient {
     /// Connects to `url` with this `Origin` header, as a browser page there would. A refused
     /// upgrade gives its HTTP status.
     pub fn open(url: &str, origin: &str) -> Result<Self, u16> {
+        Self::open_from(url, origin, None)
+    }
+
+    /// [`Self::open`] as the client at `address` (the `CF-Connecting-IP` that Cloudflare would
+    /// set; the local runtime keeps one a request brings).
+    pub fn open_from(url: &str, origin: &str, address: Option<&str>) -> Result<Self, u16> {
         use tungstenite::client::IntoClientRequest;
         let mut req = url.into_client_request().expect("a WebSocket URL");
         if !origin.is_empty() {
             req.headers_mut()
                 .insert("origin", origin.parse().expect("an origin header"));
+        }
+        if let Some(a) = address {
+            req.headers_mut()
+                .insert("cf-connecting-ip", a.parse().expect("an address"));
         }
         let ws = match tungstenite::connect(req) {
             Ok((ws, _)) => ws,
@@ -43,7 +55,19 @@ impl SessionClient {
             s.set_read_timeout(Some(Duration::from_millis(200)))
                 .unwrap();
         }
-        Ok(Self { ws })
+        Ok(Self {
+            ws,
+            close_code: None,
+        })
+    }
+
+    /// Waits up to `limit` for the server to close the socket; its close code, if it did.
+    pub fn closed_by_server(&mut self, limit: Duration) -> Option<u16> {
+        let deadline = Instant::now() + limit;
+        while self.close_code.is_none() && Instant::now() < deadline {
+            let _ = self.next(Duration::from_millis(200));
+        }
+        self.close_code
     }
 
     pub fn send_json(&mut self, v: serde_json::Value) {
@@ -76,6 +100,9 @@ impl SessionClient {
                     return Some(Incoming::Json(serde_json::from_str(t.as_str()).unwrap()));
                 }
                 Ok(tungstenite::Message::Binary(b)) => return Some(Incoming::Binary(b.to_vec())),
+                Ok(tungstenite::Message::Close(frame)) => {
+                    self.close_code = Some(frame.map_or(1005, |f| u16::from(f.code)));
+                }
                 Ok(_) => {}
                 Err(tungstenite::Error::Io(e))
                     if matches!(
@@ -149,6 +176,14 @@ pub fn typed_turn(
         }
     }
     (caption, done, errors)
+}
+
+/// An input audio frame of the protocol: `samples` of 16 kHz mono on `stream_id`.
+pub fn input_frame(stream_id: u32, seq: u32, samples: &[i16]) -> Vec<u8> {
+    let header = aura_protocol::FrameHeader::input(stream_id, seq, samples.len() as u16);
+    let mut out = Vec::new();
+    aura_protocol::AudioFrame::encode(&header, samples, &mut out).expect("a valid frame");
+    out
 }
 
 /// The status of an upgrade to `url` from `origin` (101 if it was accepted).

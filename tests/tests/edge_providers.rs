@@ -4,8 +4,7 @@
 use std::time::Duration;
 
 use aura_emulator::Emulator;
-use aura_protocol::AudioFrame;
-use aura_tests::{Incoming, TestTenant, WranglerDev, requests_to, script, typed_turn};
+use aura_tests::{Incoming, TestTenant, WranglerDev, input_frame, requests_to, script, typed_turn};
 use serde_json::{Value, json};
 
 /// One typed turn on a fresh session; returns (caption text, response.done, errors).
@@ -115,13 +114,6 @@ fn think_tags_in_content_are_neither_captioned_nor_spoken() {
     assert_eq!(text, REPLY);
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(spoken(&emu), vec!["We open at nine.", "We close at five."]);
-}
-
-fn input_frame(stream_id: u32, seq: u32, samples: &[i16]) -> Vec<u8> {
-    let header = aura_protocol::FrameHeader::input(stream_id, seq, samples.len() as u16);
-    let mut out = Vec::new();
-    AudioFrame::encode(&header, samples, &mut out).unwrap();
-    out
 }
 
 /// One spoken turn ("when do you open", 0.5 s of audio) through the emulator's Deepgram-style

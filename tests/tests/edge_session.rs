@@ -4,7 +4,9 @@ use std::time::Duration;
 
 use aura_emulator::Emulator;
 use aura_protocol::{AudioFrame, FrameKind};
-use aura_tests::{Incoming, SessionClient, TestTenant, WranglerDev, requests_to, script};
+use aura_tests::{
+    Incoming, SessionClient, TestTenant, WranglerDev, input_frame, requests_to, script,
+};
 use serde_json::{Value, json};
 
 fn emulator() -> Emulator {
@@ -170,20 +172,6 @@ fn bad_input_gets_typed_errors_and_the_session_survives() {
         "the session is alive"
     );
     client.close();
-}
-
-fn input_frame(stream_id: u32, seq: u32, samples: &[i16]) -> Vec<u8> {
-    let header = aura_protocol::FrameHeader {
-        kind: FrameKind::Input,
-        flags: aura_protocol::FrameFlags::NONE,
-        stream_id,
-        seq,
-        sample_rate: 16_000,
-        sample_count: samples.len() as u16,
-    };
-    let mut out = Vec::new();
-    AudioFrame::encode(&header, samples, &mut out).unwrap();
-    out
 }
 
 #[test]
