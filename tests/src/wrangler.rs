@@ -279,6 +279,16 @@ impl TestTenant {
             .unwrap_or_else(|status| panic!("upgrade refused with HTTP {status}"))
     }
 
+    /// Connects as the client at `address` (its `CF-Connecting-IP`); refused: the status.
+    pub fn connect_from(&self, address: &str, extra: &str) -> SessionClient {
+        SessionClient::open_from(
+            &format!("{}{extra}", self.session_url()),
+            &self.origin,
+            Some(address),
+        )
+        .unwrap_or_else(|status| panic!("upgrade refused with HTTP {status}"))
+    }
+
     /// Connects to resume a conversation with its token.
     pub fn resume(&self, session_id: &str, token: &str) -> SessionClient {
         self.connect(&format!("&session={session_id}&token={token}"))

@@ -510,17 +510,18 @@ fn limits_hold_under_concurrency_and_say_when_to_retry() {
     let dev = WranglerDev::start();
     let mut settings =
         aura_admin::settings_for("limited", &[&dev.url("")], &emu.base_url(), "Be brief.");
-    settings["limits"] = json!({"concurrent_sessions": 5, "turns_per_minute": 3});
+    settings["limits"] = json!({"concurrent_sessions": 5, "turns_per_minute": 3,
+        "turns_per_minute_per_client": 3});
     let t = dev.tenant_with("limited", settings);
 
-    // 20 session starts at once against a limit of 5.
+    // 20 session starts at once, from 20 clients, against a limit of 5.
     let barrier = std::sync::Arc::new(std::sync::Barrier::new(20));
     let attempts: Vec<_> = (0..20)
-        .map(|_| {
+        .map(|i| {
             let (t, barrier) = (t.clone(), barrier.clone());
             std::thread::spawn(move || {
                 barrier.wait();
-                let mut c = t.connect("");
+                let mut c = t.connect_from(&format!("198.51.100.{i}"), "");
                 c.send_json(
                     json!({"type": "session.start", "protocol": 1, "input_sample_rate": 16000}),
                 );

@@ -1,8 +1,11 @@
-//! One conversation: a connection's protocol state ([`protocol`]), the turn core that makes
+//! One conversation: a connection's protocol state ([`protocol`]), its socket's deadlines
+//! ([`alarm`]) and own turn limit ([`connection_turns`]), the turn core that makes
 //! every decision of a reply ([`turn`]), the reply cut into speakable chunks ([`sentence`]),
 //! what the user heard of an interrupted reply ([`heard`]), the context sent to the LLM
 //! ([`conversation`]), and the signed session tokens ([`token`]).
 
+pub mod alarm;
+pub mod connection_turns;
 pub mod conversation;
 pub mod heard;
 pub mod protocol;

@@ -23,8 +23,10 @@ pub enum Action {
     Start(SessionStart),
     /// Resume a conversation if the id and token check out (then `session.ready`).
     Resume(SessionResume),
-    /// The user began speaking on `stream_id` (a streaming STT opens now).
-    UtteranceStarted { stream_id: u32 },
+    /// The first audio of the utterance on `stream_id` arrived (`pcm`, as in
+    /// [`Action::UtteranceAudio`]): its turn is asked for now (a turn is counted only once it
+    /// carries audio) and a streaming STT opens.
+    UtteranceStarted { stream_id: u32, pcm: Vec<u8> },
     /// One accepted frame of the open utterance: 16 kHz s16le mono PCM, for a streaming STT.
     UtteranceAudio { stream_id: u32, pcm: Vec<u8> },
     /// The utterance ended: transcribe it (16 kHz mono WAV; a streaming STT finalizes
@@ -132,7 +134,7 @@ impl Session {
                     received: 0,
                     overflowed: false,
                 });
-                out.push(Action::UtteranceStarted { stream_id });
+                // Its turn waits for its first audio (`on_binary`).
                 out
             }
             ClientMessage::SpeechStopped { stream_id, frames } => match self.utterance.take() {
@@ -213,10 +215,13 @@ impl Session {
                 ));
             }
         } else {
+            let first = u.samples.is_empty() && h.sample_count > 0;
             u.samples.extend(frame.samples());
-            out.push(Action::UtteranceAudio {
-                stream_id: h.stream_id,
-                pcm: bytes[aura_protocol::HEADER_LEN..].to_vec(),
+            let (stream_id, pcm) = (h.stream_id, bytes[aura_protocol::HEADER_LEN..].to_vec());
+            out.push(if first {
+                Action::UtteranceStarted { stream_id, pcm }
+            } else {
+                Action::UtteranceAudio { stream_id, pcm }
             });
         }
         out
@@ -335,17 +340,24 @@ mod tests {
         let mut s = started();
         assert_eq!(
             s.on_text(r#"{"type":"input.speech_started","stream_id":3}"#),
-            vec![Action::UtteranceStarted { stream_id: 3 }]
+            vec![],
+            "no turn until there is audio"
         );
         for seq in 0..5 {
-            // Each accepted frame is also handed on, for a streaming STT.
+            // Each accepted frame is also handed on, for a streaming STT; the first starts
+            // the utterance's turn.
             let pcm: Vec<u8> = [seq as i16; 320]
                 .iter()
                 .flat_map(|s| s.to_le_bytes())
                 .collect();
+            let expected = if seq == 0 {
+                Action::UtteranceStarted { stream_id: 3, pcm }
+            } else {
+                Action::UtteranceAudio { stream_id: 3, pcm }
+            };
             assert_eq!(
                 s.on_binary(&frame(3, seq, &[seq as i16; 320])),
-                vec![Action::UtteranceAudio { stream_id: 3, pcm }]
+                vec![expected]
             );
         }
         let actions = s.on_text(r#"{"type":"input.speech_stopped","stream_id":3,"frames":5}"#);
@@ -394,7 +406,7 @@ mod tests {
         );
         assert!(matches!(
             s.on_binary(&frame(9, 0, &[1; 320])).as_slice(),
-            [Action::UtteranceAudio { stream_id: 9, .. }]
+            [Action::UtteranceStarted { stream_id: 9, .. }]
         ));
         assert_eq!(
             error_code(&s.on_binary(&frame(9, 2, &[1; 320]))),
@@ -424,16 +436,20 @@ mod tests {
     fn an_over_long_utterance_is_capped_and_reported_once() {
         let mut s = started();
         s.on_text(r#"{"type":"input.speech_started","stream_id":1}"#);
-        let (mut errors, mut audio) = (0, 0);
+        let (mut errors, mut audio, mut starts) = (0, 0, 0);
         for seq in 0..1_600 {
             for action in s.on_binary(&frame(1, seq, &[0; 320])) {
                 match action {
                     Action::UtteranceAudio { .. } => audio += 1,
+                    Action::UtteranceStarted { .. } => {
+                        starts += 1;
+                        audio += 1;
+                    }
                     _ => errors += 1,
                 }
             }
         }
-        assert_eq!(errors, 1);
+        assert_eq!((errors, starts), (1, 1));
         assert_eq!(
             audio,
             MAX_UTTERANCE_SAMPLES / 320,

@@ -1,5 +1,5 @@
 //! Session admission: whether a publishable key from a page at an origin may open (or resume)
-//! a conversation, decided from the tenant's record and its live session count. The tenant's
+//! a conversation, decided from the tenant's record and its session leases ([`lease`]). The tenant's
 //! Durable Object calls [`admit`] inside one storage transaction; the Worker turns the answer
 //! into an HTTP error before any upgrade, or a `rate_limited` message.
 //!
@@ -8,7 +8,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::tenant::quota::{self, Limited};
+use crate::tenant::lease::{self, Holder, Lease, LeaseDecision, Purpose};
+use crate::tenant::quota::Limited;
 use crate::tenant::settings::TenantSettings;
 
 /// What the Worker asks the tenant's object.
@@ -20,6 +21,10 @@ pub struct AdmitRequest {
     pub conversation: String,
     /// A reconnect to an existing conversation (its token already checked by the Worker).
     pub resume: bool,
+    /// The new socket's id, made up by the Worker; the lease is this connection's.
+    pub connection: String,
+    /// The client's tag (keyed hash of its IP address as Cloudflare reports it).
+    pub client: String,
 }
 
 /// The answer.
@@ -49,10 +54,8 @@ impl AdmitAnswer {
 pub struct TenantView<'a> {
     pub settings: &'a TenantSettings,
     pub publishable_keys: &'a [String],
-    /// Unexpired session leases, not counting this conversation's own.
-    pub other_active_sessions: u32,
-    /// Whether this conversation already holds a lease (a resume within its lease).
-    pub holds_lease: bool,
+    /// The tenant's unexpired session leases.
+    pub leases: &'a [Lease],
 }
 
 pub const INVALID_KEY: &str = "invalid publishable key";
@@ -67,26 +70,39 @@ pub fn precheck(key_is_live: bool) -> Option<AdmitAnswer> {
     (!key_is_live).then(|| AdmitAnswer::refused(401, INVALID_KEY))
 }
 
-/// Decides. `tenant` is `None` when no tenant has this id.
-pub fn admit(tenant: Option<&TenantView<'_>>, req: &AdmitRequest) -> AdmitAnswer {
+/// Decides. `tenant` is `None` when no tenant has this id. Admitted: the lease to write (the
+/// caller answers [`AdmitAnswer::Admitted`]); otherwise the answer to give.
+pub fn admit(
+    tenant: Option<&TenantView<'_>>,
+    req: &AdmitRequest,
+    now_ms: u64,
+) -> Result<Lease, AdmitAnswer> {
     let Some(t) = tenant else {
-        return AdmitAnswer::refused(401, INVALID_KEY);
+        return Err(AdmitAnswer::refused(401, INVALID_KEY));
     };
     if !t.publishable_keys.iter().any(|k| k == &req.publishable_key) {
-        return AdmitAnswer::refused(401, INVALID_KEY);
+        return Err(AdmitAnswer::refused(401, INVALID_KEY));
     }
     if !t.settings.allows_origin(&req.origin) {
-        return AdmitAnswer::refused(403, WRONG_ORIGIN);
+        return Err(AdmitAnswer::refused(403, WRONG_ORIGIN));
     }
     if !t.settings.enabled {
-        return AdmitAnswer::refused(403, DISABLED);
+        return Err(AdmitAnswer::refused(403, DISABLED));
     }
-    if req.resume && t.holds_lease {
-        return AdmitAnswer::Admitted;
-    }
-    match quota::admit_session(&t.settings.limits, t.other_active_sessions) {
-        Ok(()) => AdmitAnswer::Admitted,
-        Err(limited) => AdmitAnswer::Limited(limited),
+    let who = Holder {
+        conversation: &req.conversation,
+        connection: &req.connection,
+        client: &req.client,
+    };
+    let purpose = Purpose::Admit { resume: req.resume };
+    match lease::decide(&t.settings.limits, t.leases, who, purpose, now_ms) {
+        LeaseDecision::Hold(lease) => Ok(lease),
+        LeaseDecision::Refuse(limited) => Err(AdmitAnswer::Limited(limited)),
+        // Only a renewal can find its lease taken over.
+        LeaseDecision::Replaced => Err(AdmitAnswer::refused(
+            409,
+            "this conversation moved to another connection",
+        )),
     }
 }
 
@@ -96,6 +112,7 @@ mod tests {
     use crate::tenant::settings::tests::sample;
 
     const KEY: &str = "pk_mill-lane_abababababababababababababababab";
+    const SITE: &str = "https://mill-lane.example";
 
     fn req(key: &str, origin: &str) -> AdmitRequest {
         AdmitRequest {
@@ -103,50 +120,68 @@ mod tests {
             origin: origin.into(),
             conversation: "c1".into(),
             resume: false,
+            connection: "n1".into(),
+            client: "k1".into(),
         }
     }
 
-    fn view<'a>(settings: &'a TenantSettings, keys: &'a [String], active: u32) -> TenantView<'a> {
+    fn view<'a>(
+        settings: &'a TenantSettings,
+        keys: &'a [String],
+        leases: &'a [Lease],
+    ) -> TenantView<'a> {
         TenantView {
             settings,
             publishable_keys: keys,
-            other_active_sessions: active,
-            holds_lease: false,
+            leases,
+        }
+    }
+
+    fn answer(t: Option<&TenantView<'_>>, r: &AdmitRequest) -> AdmitAnswer {
+        match admit(t, r, 0) {
+            Ok(_) => AdmitAnswer::Admitted,
+            Err(a) => a,
+        }
+    }
+
+    fn lease(conversation: &str, client: &str) -> Lease {
+        Lease {
+            conversation: conversation.into(),
+            connection: format!("{conversation}-n"),
+            client: client.into(),
+            expires_ms: lease::LEASE_TTL_MS,
         }
     }
 
     #[test]
-    fn a_live_key_from_an_allowed_origin_is_admitted() {
+    fn a_live_key_from_an_allowed_origin_is_admitted_with_its_connections_lease() {
         let s = sample();
         let keys = [KEY.to_string()];
-        let v = view(&s, &keys, 0);
+        let v = view(&s, &keys, &[]);
+        let taken = admit(Some(&v), &req(KEY, SITE), 7).unwrap();
         assert_eq!(
-            admit(Some(&v), &req(KEY, "https://mill-lane.example")),
-            AdmitAnswer::Admitted
+            (
+                taken.conversation.as_str(),
+                taken.connection.as_str(),
+                taken.client.as_str()
+            ),
+            ("c1", "n1", "k1")
         );
+        assert_eq!(taken.expires_ms, 7 + lease::LEASE_TTL_MS);
     }
 
     #[test]
     fn unknown_tenants_unknown_keys_and_revoked_keys_read_the_same() {
         let s = sample();
         let keys = [KEY.to_string()];
-        let v = view(&s, &keys, 0);
+        let v = view(&s, &keys, &[]);
         let other = "pk_mill-lane_cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd";
         let expected = AdmitAnswer::refused(401, INVALID_KEY);
-        assert_eq!(
-            admit(None, &req(KEY, "https://mill-lane.example")),
-            expected
-        );
-        assert_eq!(
-            admit(Some(&v), &req(other, "https://mill-lane.example")),
-            expected
-        );
+        assert_eq!(answer(None, &req(KEY, SITE)), expected);
+        assert_eq!(answer(Some(&v), &req(other, SITE)), expected);
         let none: [String; 0] = [];
-        let revoked = view(&s, &none, 0);
-        assert_eq!(
-            admit(Some(&revoked), &req(KEY, "https://mill-lane.example")),
-            expected
-        );
+        let revoked = view(&s, &none, &[]);
+        assert_eq!(answer(Some(&revoked), &req(KEY, SITE)), expected);
     }
 
     /// The cheap first check refuses exactly as the full decision does, so an unknown key
@@ -155,13 +190,10 @@ mod tests {
     fn the_key_is_checked_first_with_the_same_answer() {
         let s = sample();
         let keys = [KEY.to_string()];
-        let v = view(&s, &keys, 0);
+        let v = view(&s, &keys, &[]);
         let other = "pk_mill-lane_cdcdcdcdcdcdcdcdcdcdcdcdcdcdcdcd";
-        assert_eq!(
-            precheck(false),
-            Some(admit(Some(&v), &req(other, "https://mill-lane.example")))
-        );
-        assert_eq!(precheck(false), Some(admit(None, &req(KEY, ""))));
+        assert_eq!(precheck(false), Some(answer(Some(&v), &req(other, SITE))));
+        assert_eq!(precheck(false), Some(answer(None, &req(KEY, ""))));
         assert_eq!(precheck(true), None);
     }
 
@@ -169,7 +201,7 @@ mod tests {
     fn another_origin_or_none_is_forbidden() {
         let s = sample();
         let keys = [KEY.to_string()];
-        let v = view(&s, &keys, 0);
+        let v = view(&s, &keys, &[]);
         for origin in [
             "https://evil.example",
             "",
@@ -177,7 +209,7 @@ mod tests {
             "http://mill-lane.example",
         ] {
             assert_eq!(
-                admit(Some(&v), &req(KEY, origin)),
+                answer(Some(&v), &req(KEY, origin)),
                 AdmitAnswer::refused(403, WRONG_ORIGIN),
                 "{origin}"
             );
@@ -189,9 +221,9 @@ mod tests {
         let mut s = sample();
         s.enabled = false;
         let keys = [KEY.to_string()];
-        let v = view(&s, &keys, 0);
+        let v = view(&s, &keys, &[]);
         assert_eq!(
-            admit(Some(&v), &req(KEY, "https://mill-lane.example")),
+            answer(Some(&v), &req(KEY, SITE)),
             AdmitAnswer::refused(403, DISABLED)
         );
     }
@@ -201,22 +233,20 @@ mod tests {
         let mut s = sample();
         s.limits.concurrent_sessions = 2;
         let keys = [KEY.to_string()];
-        let full = view(&s, &keys, 2);
-        let AdmitAnswer::Limited(l) = admit(Some(&full), &req(KEY, "https://mill-lane.example"))
-        else {
+        let held = [lease("a", "k2"), lease("b", "k3")];
+        let full = view(&s, &keys, &held);
+        let AdmitAnswer::Limited(l) = answer(Some(&full), &req(KEY, SITE)) else {
             panic!("not limited")
         };
         assert_eq!(l.limit, "concurrent_sessions");
-        let mut resume = req(KEY, "https://mill-lane.example");
+        let mut resume = req(KEY, SITE);
         resume.resume = true;
-        let holding = TenantView {
-            holds_lease: true,
-            ..view(&s, &keys, 2)
-        };
-        assert_eq!(admit(Some(&holding), &resume), AdmitAnswer::Admitted);
+        resume.conversation = "a".into();
+        assert_eq!(answer(Some(&full), &resume), AdmitAnswer::Admitted);
         // A resume whose lease lapsed competes like a new session.
+        resume.conversation = "c".into();
         assert!(matches!(
-            admit(Some(&full), &resume),
+            answer(Some(&full), &resume),
             AdmitAnswer::Limited(_)
         ));
     }

@@ -2,10 +2,9 @@
 //! holds the counters and calls these inside one storage transaction, so concurrent requests
 //! are decided one at a time (no check-then-act race).
 //!
-//! - concurrent sessions: leases, taken at admission, renewed by each turn, released when the
-//!   socket closes; a lease not renewed for [`LEASE_TTL_MS`] lapses (a session object that died
-//!   without releasing does not hold a slot forever);
-//! - turns per minute: a sliding window over the start times of the last minute's turns;
+//! - concurrent sessions: leases of live connections, decided in [`crate::tenant::lease`];
+//! - turns per minute, for the tenant and for each client (its share): a sliding window over the
+//!   start times of the last minute's turns;
 //! - audio seconds and LLM tokens per UTC day: counters that reset at midnight UTC. Audio counts
 //!   both directions: the user's speech sent to STT and the reply audio synthesised.
 
@@ -13,8 +12,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::tenant::settings::Limits;
 
-/// How long a session lease lasts without renewal.
-pub const LEASE_TTL_MS: u64 = 10 * 60 * 1000;
 /// What a client is told to wait when all session slots are taken (one may free at any time).
 pub const SESSION_RETRY_MS: u32 = 10_000;
 const MINUTE_MS: u64 = 60_000;
@@ -27,19 +24,17 @@ pub struct Limited {
     pub retry_after_ms: u32,
 }
 
+impl Limited {
+    pub fn new(limit: &str, retry_after_ms: u32) -> Self {
+        limited(limit, retry_after_ms.into())
+    }
+}
+
 fn limited(limit: &str, retry_after_ms: u64) -> Limited {
     Limited {
         limit: limit.to_string(),
         retry_after_ms: retry_after_ms.clamp(1, u32::MAX as u64) as u32,
     }
-}
-
-/// A new session, given how many unexpired leases the tenant holds.
-pub fn admit_session(limits: &Limits, active_leases: u32) -> Result<(), Limited> {
-    if active_leases >= limits.concurrent_sessions {
-        return Err(limited("concurrent_sessions", SESSION_RETRY_MS as u64));
-    }
-    Ok(())
 }
 
 /// Today's usage (UTC day number and its counters).
@@ -77,25 +72,48 @@ fn until_tomorrow(now_ms: u64) -> u64 {
     DAY_MS - now_ms % DAY_MS
 }
 
-/// A new turn, given the start times of the tenant's turns in the last minute (any order) and
-/// today's usage.
-pub fn admit_turn(
-    limits: &Limits,
-    recent_turns_ms: &[u64],
-    usage: DayUsage,
-    now_ms: u64,
-) -> Result<(), Limited> {
+/// A turn started in the last minute, and for which client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TurnStart {
+    pub at_ms: u64,
+    pub client: String,
+}
+
+/// Whether a sliding minute over `starts` has room under `limit`; if not, when a slot frees
+/// (when the oldest start in the window leaves it).
+fn minute_window(limit: u32, starts: &[u64], now_ms: u64) -> Result<(), u64> {
     let window_start = now_ms.saturating_sub(MINUTE_MS);
-    let in_window: Vec<u64> = recent_turns_ms
+    let in_window: Vec<u64> = starts
         .iter()
         .copied()
         .filter(|&t| t > window_start)
         .collect();
-    if in_window.len() as u64 >= limits.turns_per_minute as u64 {
-        // The slot frees when the oldest turn in the window leaves it.
+    if in_window.len() as u64 >= u64::from(limit) {
         let oldest = in_window.iter().min().copied().unwrap_or(now_ms);
-        return Err(limited("turns_per_minute", oldest + MINUTE_MS - now_ms));
+        return Err(oldest + MINUTE_MS - now_ms);
     }
+    Ok(())
+}
+
+/// A new turn for `client`, given the tenant's turn starts in the last minute (any order) and
+/// today's usage.
+pub fn admit_turn(
+    limits: &Limits,
+    recent: &[TurnStart],
+    client: &str,
+    usage: DayUsage,
+    now_ms: u64,
+) -> Result<(), Limited> {
+    let all: Vec<u64> = recent.iter().map(|t| t.at_ms).collect();
+    minute_window(limits.turns_per_minute, &all, now_ms)
+        .map_err(|retry| limited("turns_per_minute", retry))?;
+    let mine: Vec<u64> = recent
+        .iter()
+        .filter(|t| t.client == client)
+        .map(|t| t.at_ms)
+        .collect();
+    minute_window(limits.turns_per_minute_per_client(), &mine, now_ms)
+        .map_err(|retry| limited("turns_per_minute_per_client", retry))?;
     let usage = usage.today(now_ms);
     if usage.audio_ms >= limits.audio_seconds_per_day as u64 * 1000 {
         return Err(limited("audio_seconds_per_day", until_tomorrow(now_ms)));
@@ -116,35 +134,54 @@ mod tests {
             turns_per_minute: 3,
             audio_seconds_per_day: 10,
             llm_tokens_per_day: 100,
+            ..Limits::default()
         }
     }
 
-    #[test]
-    fn sessions_up_to_the_limit() {
-        assert!(admit_session(&limits(), 0).is_ok());
-        assert!(admit_session(&limits(), 1).is_ok());
-        let refused = admit_session(&limits(), 2).unwrap_err();
-        assert_eq!(refused.limit, "concurrent_sessions");
-        assert_eq!(refused.retry_after_ms, SESSION_RETRY_MS);
-        let none = Limits {
-            concurrent_sessions: 0,
+    fn starts(at: &[u64], client: &str) -> Vec<TurnStart> {
+        at.iter()
+            .map(|&at_ms| TurnStart {
+                at_ms,
+                client: client.into(),
+            })
+            .collect()
+    }
+
+    fn admit(recent: &[TurnStart], client: &str, usage: DayUsage, now: u64) -> Result<(), Limited> {
+        let l = Limits {
+            turns_per_minute_per_client: Some(3),
             ..limits()
         };
-        assert!(admit_session(&none, 0).is_err(), "zero means none");
+        admit_turn(&l, recent, client, usage, now)
     }
 
     #[test]
     fn turns_per_minute_slide_and_say_when_to_retry() {
         let now = 1_000_000;
-        let recent = [now - 50_000, now - 10_000, now - 5_000];
-        let refused = admit_turn(&limits(), &recent, DayUsage::default(), now).unwrap_err();
+        let recent = starts(&[now - 50_000, now - 10_000, now - 5_000], "a");
+        let refused = admit(&recent, "b", DayUsage::default(), now).unwrap_err();
         assert_eq!(refused.limit, "turns_per_minute");
         assert_eq!(refused.retry_after_ms, 10_000, "the oldest leaves in 10 s");
         // Ten seconds later the oldest has left the window.
-        assert!(admit_turn(&limits(), &recent, DayUsage::default(), now + 10_000).is_ok());
+        assert!(admit(&recent, "b", DayUsage::default(), now + 10_000).is_ok());
         // Turns older than a minute do not count.
-        let old = [now - 70_000, now - 61_000, now - 60_000];
-        assert!(admit_turn(&limits(), &old, DayUsage::default(), now).is_ok());
+        let old = starts(&[now - 70_000, now - 61_000, now - 60_000], "a");
+        assert!(admit(&old, "a", DayUsage::default(), now).is_ok());
+    }
+
+    #[test]
+    fn one_client_takes_only_its_share_of_the_turns() {
+        let now = 1_000_000;
+        let l = Limits {
+            turns_per_minute: 8,
+            ..limits()
+        };
+        assert_eq!(l.turns_per_minute_per_client(), 2, "a quarter by default");
+        let recent = starts(&[now - 30_000, now - 20_000], "a");
+        let refused = admit_turn(&l, &recent, "a", DayUsage::default(), now).unwrap_err();
+        assert_eq!(refused.limit, "turns_per_minute_per_client");
+        assert_eq!(refused.retry_after_ms, 30_000);
+        assert!(admit_turn(&l, &recent, "b", DayUsage::default(), now).is_ok());
     }
 
     #[test]
@@ -157,7 +194,7 @@ mod tests {
             llm_tokens: 0,
             turns: 4,
         };
-        let refused = admit_turn(&limits(), &[], used, now).unwrap_err();
+        let refused = admit(&[], "a", used, now).unwrap_err();
         assert_eq!(refused.limit, "audio_seconds_per_day");
         assert_eq!(refused.retry_after_ms as u64, 23 * 3_600_000);
         let tokens = DayUsage {
@@ -167,11 +204,11 @@ mod tests {
             turns: 1,
         };
         assert_eq!(
-            admit_turn(&limits(), &[], tokens, now).unwrap_err().limit,
+            admit(&[], "a", tokens, now).unwrap_err().limit,
             "llm_tokens_per_day"
         );
         // Yesterday's counters do not count today.
-        assert!(admit_turn(&limits(), &[], used, now + DAY_MS).is_ok());
+        assert!(admit(&[], "a", used, now + DAY_MS).is_ok());
         assert_eq!(used.today(now + DAY_MS).audio_ms, 0);
     }
 

@@ -9,10 +9,34 @@ use crate::tenant::key_vault::KeySlot;
 use crate::tenant::quota::Limited;
 use crate::tenant::settings::TenantSettings;
 
-/// `POST /turn`: a turn is about to start; renews the conversation's session lease.
+/// A live connection of a conversation, as the tenant's object knows it (see
+/// [`crate::tenant::lease`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct TurnRequest {
+pub struct ConnectionRef {
     pub conversation: String,
+    /// The socket's id, given by the Worker at admission.
+    pub connection: String,
+    /// The client's tag (a keyed hash of its IP address).
+    pub client: String,
+}
+
+/// `POST /turn`: a turn with audio or text is about to start; renews the connection's lease.
+pub type TurnRequest = ConnectionRef;
+
+/// `POST /renew`: a live socket keeps its session slot (the session object's alarm).
+pub type RenewRequest = ConnectionRef;
+
+/// The answer to [`RenewRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum RenewAnswer {
+    Held,
+    /// The lease had lapsed and no slot is free now.
+    Limited(Limited),
+    /// A newer connection of the conversation holds it; this socket was replaced.
+    Replaced,
+    /// The tenant is gone or disabled.
+    Refused,
 }
 
 /// The answer to [`TurnRequest`].
@@ -39,8 +63,9 @@ pub struct UsageReport {
     pub llm_tokens: u64,
 }
 
-/// `POST /release`: the conversation's socket closed; its session slot is free.
+/// `POST /release`: a socket closed; its session slot is free if it still held it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReleaseRequest {
     pub conversation: String,
+    pub connection: String,
 }

@@ -10,7 +10,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use worker::{
     Context, Env, Headers, Method, Request, RequestInit, Response, Result, Stub, WebSocketPair,
-    event,
+    console_log, event,
 };
 
 use crate::endpoint::{Endpoint, endpoint};
@@ -18,12 +18,19 @@ use crate::session::token::TokenSigner;
 use crate::tenant::admin_api::{self, AdminError, admin_route};
 use crate::tenant::admission::{AdmitAnswer, AdmitRequest};
 use crate::tenant::api_error::ApiError;
+use crate::tenant::quota::Limited;
 use crate::tenant::settings::{PublishableKey, TenantId};
 use crate::worker::runtime::{api_error, hex, json_error, now_ms, random_bytes};
 use crate::worker::tenant_object::TENANT_HEADER;
 
-/// Headers by which the Worker tells a conversation's object whose it is.
+/// Headers by which the Worker tells a conversation's object whose it is, which connection
+/// this socket is (its lease's), and for which client (its tag).
 pub(crate) const CONVERSATION_HEADER: &str = "x-aura-conversation";
+pub(crate) const CONNECTION_HEADER: &str = "x-aura-connection";
+pub(crate) const CLIENT_HEADER: &str = "x-aura-client";
+/// The Workers rate-limiting binding that bounds how often one client opens sessions
+/// (wrangler.toml), checked before the tenant's object is asked anything.
+const SESSION_OPENS_BINDING: &str = "SESSION_OPENS";
 
 #[event(fetch)]
 async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
@@ -112,6 +119,17 @@ async fn session(req: Request, env: Env) -> Result<Response> {
         Some(_) => return api_error(&ApiError::UnknownSession),
         None => (hex(&random_bytes::<16>()?), false),
     };
+    // The client as Cloudflare reports it (a visitor cannot set this header through
+    // Cloudflare), known to the counters only by a keyed tag.
+    let address = req.headers().get("cf-connecting-ip")?.unwrap_or_default();
+    let client = signer.client_tag(&address);
+    if !session_opens_allowed(&env, &client).await {
+        return rate_limited_socket(Limited::new(
+            "session_opens_per_client",
+            SESSION_OPENS_RETRY_MS,
+        ));
+    }
+    let connection = hex(&random_bytes::<16>()?);
     let origin = req.headers().get("origin")?.unwrap_or_default();
     let tenant_object = tenant_stub(&env, &key.tenant)?;
     let answer: AdmitAnswer = call(
@@ -123,37 +141,64 @@ async fn session(req: Request, env: Env) -> Result<Response> {
             origin,
             conversation: conversation.clone(),
             resume,
+            connection: connection.clone(),
+            client: client.clone(),
         },
     )
     .await?;
     match answer {
         AdmitAnswer::Admitted => {}
         AdmitAnswer::Refused { status, message } => return json_error(status, &message),
-        AdmitAnswer::Limited(limited) => {
-            // A browser cannot read the status of a refused upgrade, so a limit is told on the
-            // socket, with when to retry, and the socket closed with 1013 (try again later).
-            let pair = WebSocketPair::new()?;
-            pair.server.accept()?;
-            pair.server.send_with_str(
-                aura_protocol::ServerMessage::RateLimited {
-                    retry_after_ms: limited.retry_after_ms,
-                    limit: limited.limit,
-                }
-                .to_json(),
-            )?;
-            pair.server.close(Some(1013), Some("rate limited"))?;
-            return Response::from_websocket(pair.client);
-        }
+        AdmitAnswer::Limited(limited) => return rate_limited_socket(limited),
     }
     let sessions = env.durable_object("SESSIONS")?;
     let id = sessions.id_from_name(&format!("{}/{conversation}", key.tenant))?;
     let headers = req.headers().clone();
     headers.set(TENANT_HEADER, key.tenant.as_str())?;
     headers.set(CONVERSATION_HEADER, &conversation)?;
+    headers.set(CONNECTION_HEADER, &connection)?;
+    headers.set(CLIENT_HEADER, &client)?;
     let mut init = RequestInit::new();
     init.with_headers(headers);
     let inner = Request::new_with_init("https://session.internal/", &init)?;
     id.get_stub()?.fetch_with_request(inner).await
+}
+
+/// What a client over the session-open rate is told to wait (the binding's period).
+const SESSION_OPENS_RETRY_MS: u32 = 60_000;
+
+/// Whether `client` may open another session now (the rate-limiting binding). A deployment
+/// without the binding is not limited here (the tenant's own limits still hold), and says so
+/// in the log.
+async fn session_opens_allowed(env: &Env, client: &str) -> bool {
+    let Ok(limiter) = env.rate_limiter(SESSION_OPENS_BINDING) else {
+        console_log!(
+            "{}",
+            serde_json::json!({"event": "binding_missing", "binding": SESSION_OPENS_BINDING})
+        );
+        return true;
+    };
+    match limiter.limit(client.to_string()).await {
+        Ok(outcome) => outcome.success,
+        // The limiter failing is no reason to refuse a visitor.
+        Err(_) => true,
+    }
+}
+
+/// A browser cannot read the status of a refused upgrade, so a limit is told on the socket,
+/// with when to retry, and the socket closed with 1013 (try again later).
+fn rate_limited_socket(limited: Limited) -> Result<Response> {
+    let pair = WebSocketPair::new()?;
+    pair.server.accept()?;
+    pair.server.send_with_str(
+        aura_protocol::ServerMessage::RateLimited {
+            retry_after_ms: limited.retry_after_ms,
+            limit: limited.limit,
+        }
+        .to_json(),
+    )?;
+    pair.server.close(Some(1013), Some("rate limited"))?;
+    Response::from_websocket(pair.client)
 }
 
 /// The admin API: checks the bearer token, then hands the request to the tenant's object.

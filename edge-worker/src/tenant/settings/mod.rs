@@ -141,6 +141,12 @@ pub struct Limits {
     pub turns_per_minute: u32,
     pub audio_seconds_per_day: u32,
     pub llm_tokens_per_day: u32,
+    /// One client's (IP address's) share of `concurrent_sessions`; by default a quarter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sessions_per_client: Option<u32>,
+    /// One client's share of `turns_per_minute`; by default a quarter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub turns_per_minute_per_client: Option<u32>,
 }
 
 impl Default for Limits {
@@ -150,7 +156,27 @@ impl Default for Limits {
             turns_per_minute: 60,
             audio_seconds_per_day: 4 * 3600,
             llm_tokens_per_day: 2_000_000,
+            sessions_per_client: None,
+            turns_per_minute_per_client: None,
         }
+    }
+}
+
+/// A client's share of a tenant-wide limit: as set, else a quarter (at least one), never more
+/// than the tenant's own limit.
+fn client_share(set: Option<u32>, tenant: u32) -> u32 {
+    set.unwrap_or_else(|| tenant.div_ceil(4).max(1)).min(tenant)
+}
+
+impl Limits {
+    /// How many sessions one client may hold at once.
+    pub fn sessions_per_client(&self) -> u32 {
+        client_share(self.sessions_per_client, self.concurrent_sessions)
+    }
+
+    /// How many turns one client may start per minute.
+    pub fn turns_per_minute_per_client(&self) -> u32 {
+        client_share(self.turns_per_minute_per_client, self.turns_per_minute)
     }
 }
 

@@ -1,5 +1,5 @@
-//! Turns are granted by the tenant's object: asking for one (keys opened in memory), reporting
-//! a turn's usage, and freeing the session slot when the socket closes.
+//! Turns are granted by the tenant's object: asking for one (keys opened in memory), and
+//! reporting a turn's usage.
 
 use super::*;
 /// The turn of an utterance, asked for when its speech started. The answer is the turn's
@@ -15,14 +15,23 @@ impl VoiceSession {
     /// opened in memory. Otherwise the client is told why (`rate_limited`, or an error) and
     /// there is no turn.
     pub(super) async fn grant(&self, ws: &WebSocket) -> Result<Option<ProviderConfig>> {
+        // This connection's own limit first: a flood on one socket never reaches the tenant.
+        if let Err(l) = self.connection_turns.borrow_mut().admit(now_ms()) {
+            send(
+                ws,
+                &ServerMessage::RateLimited {
+                    retry_after_ms: l.retry_after_ms,
+                    limit: l.limit,
+                },
+            )?;
+            return Ok(None);
+        }
         let tenant = self.tenant()?;
         let answer: TurnAnswer = call(
             &tenant_stub(&self.env, &tenant)?,
             &tenant,
             "/turn",
-            &TurnRequest {
-                conversation: self.conversation()?,
-            },
+            &self.connection_ref(ws)?,
         )
         .await?;
         let (settings, slots) = match answer {
@@ -99,17 +108,6 @@ impl VoiceSession {
                 },
             )
             .await;
-        }
-    }
-
-    /// Frees the conversation's session slot (the socket closed).
-    pub(super) async fn release(&self) {
-        let (Ok(tenant), Ok(conversation)) = (self.tenant(), self.conversation()) else {
-            return;
-        };
-        if let Ok(stub) = tenant_stub(&self.env, &tenant) {
-            let _: Result<serde_json::Value> =
-                call(&stub, &tenant, "/release", &ReleaseRequest { conversation }).await;
         }
     }
 }

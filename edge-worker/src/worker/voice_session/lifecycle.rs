@@ -82,7 +82,10 @@ impl VoiceSession {
         if let Some(s) = self.session.borrow_mut().as_mut() {
             s.mark_started();
         }
-        ws.serialize_attachment(Attachment { started: true })
+        ws.serialize_attachment(Attachment {
+            started: true,
+            ..attachment(ws)
+        })
     }
 
     pub(super) fn ready(&self, ws: &WebSocket, token: String, resumed: bool) -> Result<()> {

@@ -17,6 +17,7 @@ use worker::{
 
 use crate::providers::config::ProviderConfig;
 use crate::providers::router::{Router as LlmRouter, RouterConfig};
+use crate::session::connection_turns::ConnectionTurns;
 use crate::session::conversation::{Role, build_context};
 use crate::session::heard::{SpokenChunk, heard};
 use crate::session::protocol::{Action, Session};
@@ -24,10 +25,12 @@ use crate::session::token::Claims;
 use crate::session::turn::config::TTS_RATE;
 use crate::session::turn::{ProviderFailure, Turn, TurnConfig, TurnInput, TurnOutcome};
 use crate::tenant::key_vault::{MasterKeys, aad, usable_keys};
-use crate::tenant::rpc::{ReleaseRequest, TurnAnswer, TurnRequest, UsageReport};
+use crate::tenant::rpc::{ReleaseRequest, TurnAnswer, UsageReport};
 use crate::tenant::settings::SttApi;
 use crate::tenant::settings::TenantId;
-use crate::worker::entry::{CONVERSATION_HEADER, call, signer, tenant_stub};
+use crate::worker::entry::{
+    CLIENT_HEADER, CONNECTION_HEADER, CONVERSATION_HEADER, call, signer, tenant_stub,
+};
 use crate::worker::provider_http::{self, Auth, SendError};
 use crate::worker::runtime::now_ms;
 use crate::worker::stt_stream::{self, LiveUtterance};
@@ -38,11 +41,13 @@ use aura_protocol::{SessionResume, SessionStart};
 mod grant;
 mod lifecycle;
 mod reply;
+mod slot;
 mod store;
 mod utterance;
 
 use grant::PendingGrant;
 use reply::UserTurn;
+use slot::{Attachment, attachment};
 use store::{ConversationStore, Meta};
 
 /// How long a disconnected conversation can be resumed.
@@ -50,11 +55,6 @@ const RESUME_WINDOW_S: u32 = 120;
 /// How long a session token is valid. A fresh one is sent (`session.token`) at a turn once the
 /// current one is past half its life, so a long conversation can always resume.
 const TOKEN_TTL_S: u64 = 15 * 60;
-
-#[derive(Serialize, Deserialize)]
-struct Attachment {
-    started: bool,
-}
 
 /// The turn in flight (one at a time): its reply id once it has one, the channel that tells it
 /// of an interruption, and the signal that it has ended (for the turn that supersedes it).
@@ -82,6 +82,9 @@ pub struct VoiceSession {
     granted: RefCell<Option<PendingGrant>>,
     /// The open utterance's streaming STT, if the tenant's STT is a live one.
     live: RefCell<Option<LiveUtterance>>,
+    /// This conversation's turns in the last minute, over its connections (a reconnect does
+    /// not reset them).
+    connection_turns: RefCell<ConnectionTurns>,
 }
 
 impl DurableObject for VoiceSession {
@@ -99,6 +102,7 @@ impl DurableObject for VoiceSession {
             router: RefCell::new(None),
             granted: RefCell::new(None),
             live: RefCell::new(None),
+            connection_turns: RefCell::new(ConnectionTurns::default()),
         }
     }
 
@@ -112,7 +116,9 @@ impl DurableObject for VoiceSession {
         // connection (the object's name is derived from both).
         let tenant = req.headers().get(TENANT_HEADER)?.unwrap_or_default();
         let conversation = req.headers().get(CONVERSATION_HEADER)?.unwrap_or_default();
-        if tenant.is_empty() || conversation.is_empty() {
+        let connection = req.headers().get(CONNECTION_HEADER)?.unwrap_or_default();
+        let client = req.headers().get(CLIENT_HEADER)?.unwrap_or_default();
+        if tenant.is_empty() || conversation.is_empty() || connection.is_empty() {
             return Response::error("not admitted", 403);
         }
         match (
@@ -126,14 +132,22 @@ impl DurableObject for VoiceSession {
             (Some(t), Some(c)) if t == tenant && c == conversation => {}
             _ => return Response::error("not admitted", 403),
         }
-        // One live connection per conversation: a reconnect replaces the old socket.
+        // One live connection per conversation: a reconnect replaces the old socket (whose
+        // close then releases nothing: the lease is the new connection's).
         for old in self.state.get_websockets() {
             let _ = old.close(Some(1000), Some("replaced by a newer connection"));
         }
         let pair = WebSocketPair::new()?;
         self.state.accept_web_socket(&pair.server);
-        pair.server
-            .serialize_attachment(Attachment { started: false })?;
+        let now = now_ms();
+        pair.server.serialize_attachment(Attachment {
+            started: false,
+            accepted_ms: now,
+            connection,
+            client,
+        })?;
+        self.wake_at(crate::session::alarm::after_accept(now))
+            .await?;
         *self.session.borrow_mut() = Some(Session::new());
         Response::from_websocket(pair.client)
     }
@@ -145,15 +159,8 @@ impl DurableObject for VoiceSession {
     ) -> Result<()> {
         let actions = {
             let mut slot = self.session.borrow_mut();
-            let session = slot.get_or_insert_with(|| {
-                // Woken from hibernation: the attachment says whether the session had started.
-                let started = ws
-                    .deserialize_attachment::<Attachment>()
-                    .ok()
-                    .flatten()
-                    .is_some_and(|a| a.started);
-                Session::restored(started)
-            });
+            // Woken from hibernation: the attachment says whether the session had started.
+            let session = slot.get_or_insert_with(|| Session::restored(attachment(&ws).started));
             match &message {
                 WebSocketIncomingMessage::String(text) => session.on_text(text),
                 WebSocketIncomingMessage::Binary(bytes) => session.on_binary(bytes),
@@ -176,15 +183,20 @@ impl DurableObject for VoiceSession {
         let _ = ws.close(Some(1000), Some("closed"));
         self.cancel(None, 0);
         self.end_live_stt();
-        self.release().await;
+        self.release(&ws).await;
         Ok(())
     }
 
-    async fn websocket_error(&self, _ws: WebSocket, _error: worker::Error) -> Result<()> {
+    async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
         self.cancel(None, 0);
         self.end_live_stt();
-        self.release().await;
+        self.release(&ws).await;
         Ok(())
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.on_alarm().await?;
+        Response::ok("")
     }
 }
 
@@ -229,7 +241,9 @@ impl VoiceSession {
                 }
                 self.on_utterance_end(ws, stream_id, wav).await
             }
-            Action::UtteranceStarted { stream_id } => self.on_utterance_start(ws, stream_id).await,
+            Action::UtteranceStarted { stream_id, pcm } => {
+                self.on_utterance_start(ws, stream_id, &pcm).await
+            }
             Action::UtteranceAudio { stream_id, pcm } => {
                 self.on_utterance_audio(stream_id, &pcm);
                 Ok(())

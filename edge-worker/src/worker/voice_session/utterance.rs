@@ -3,15 +3,22 @@
 
 use super::*;
 impl VoiceSession {
-    /// The start of an utterance: the turn is asked for while the user speaks, and a live
-    /// STT stream opened if the tenant's STT is one.
-    pub(super) async fn on_utterance_start(&self, ws: &WebSocket, stream_id: u32) -> Result<()> {
+    /// The start of an utterance (its first audio, `pcm`): the turn is asked for while the
+    /// user speaks, and a live STT stream opened if the tenant's STT is one.
+    pub(super) async fn on_utterance_start(
+        &self,
+        ws: &WebSocket,
+        stream_id: u32,
+        pcm: &[u8],
+    ) -> Result<()> {
         self.end_live_stt();
         let (grant, answer) = oneshot::channel();
         *self.granted.borrow_mut() = Some(PendingGrant { stream_id, answer });
         // Audio that arrives while the turn is granted is kept, in case the STT is a
         // streaming one.
-        *self.live.borrow_mut() = Some(LiveUtterance::new(stream_id));
+        let mut live = LiveUtterance::new(stream_id);
+        live.audio(pcm);
+        *self.live.borrow_mut() = Some(live);
         // Ask for the turn while the user speaks, so the answer does not wait for it.
         let Some(config) = self.grant(ws).await? else {
             let _ = grant.send(None);

@@ -1,0 +1,248 @@
+//! The tenant object's counters: session leases (admission, renewal, release), the last
+//! minute's turn starts, and daily usage. Each request reads and writes them with no await in
+//! between, so limits hold under concurrency; the decisions are [`crate::tenant::lease`],
+//! [`crate::tenant::admission`] and [`crate::tenant::quota`].
+
+use serde::Deserialize;
+use serde_json::json;
+use worker::{Result, console_log};
+
+use super::{JsonRow, TenantObject};
+use crate::tenant::admission::{AdmitAnswer, AdmitRequest, TenantView, admit, precheck};
+use crate::tenant::lease::{self, Holder, Lease, LeaseDecision, Purpose};
+use crate::tenant::quota::{self, DayUsage, TurnStart};
+use crate::tenant::rpc::{ConnectionRef, ReleaseRequest, RenewAnswer, TurnAnswer, UsageReport};
+use crate::tenant::settings::TenantSettings;
+use crate::worker::runtime::now_ms;
+
+const MINUTE_MS: u64 = 60_000;
+
+fn holder(c: &ConnectionRef) -> Holder<'_> {
+    Holder {
+        conversation: &c.conversation,
+        connection: &c.connection,
+        client: &c.client,
+    }
+}
+
+fn unavailable() -> TurnAnswer {
+    TurnAnswer::Refused {
+        message: "this assistant is not available".into(),
+    }
+}
+
+impl TenantObject {
+    /// The unexpired leases (expired ones are deleted first).
+    pub(super) fn leases(&self, now: u64) -> Result<Vec<Lease>> {
+        self.sql(
+            "DELETE FROM session_leases WHERE expires_ms <= ?",
+            vec![(now as f64).into()],
+        )?;
+        #[derive(Deserialize)]
+        struct Row {
+            conversation: String,
+            connection: String,
+            client: String,
+            expires_ms: f64,
+        }
+        let rows: Vec<Row> = self
+            .sql(
+                "SELECT conversation, connection, client, expires_ms FROM session_leases",
+                vec![],
+            )?
+            .to_array()?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Lease {
+                conversation: r.conversation,
+                connection: r.connection,
+                client: r.client,
+                expires_ms: r.expires_ms as u64,
+            })
+            .collect())
+    }
+
+    fn hold(&self, lease: &Lease) -> Result<()> {
+        self.sql(
+            "INSERT OR REPLACE INTO session_leases (conversation, connection, client, expires_ms) VALUES (?, ?, ?, ?)",
+            vec![
+                lease.conversation.clone().into(),
+                lease.connection.clone().into(),
+                lease.client.clone().into(),
+                (lease.expires_ms as f64).into(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    /// Admission. The key is checked first: an unknown or revoked one reads nothing else and
+    /// writes nothing.
+    pub(super) fn admit(&self, req: &AdmitRequest) -> Result<AdmitAnswer> {
+        if let Some(refused) = precheck(self.has_publishable_key(&req.publishable_key)?) {
+            return Ok(refused);
+        }
+        let now = now_ms();
+        let Some(settings) = self.settings()? else {
+            return Ok(admit(None, req, now).err().unwrap_or(AdmitAnswer::Admitted));
+        };
+        let keys = self.publishable_keys()?;
+        let leases = self.leases(now)?;
+        let view = TenantView {
+            settings: &settings,
+            publishable_keys: &keys,
+            leases: &leases,
+        };
+        match admit(Some(&view), req, now) {
+            Ok(lease) => {
+                self.hold(&lease)?;
+                Ok(AdmitAnswer::Admitted)
+            }
+            Err(answer) => Ok(answer),
+        }
+    }
+
+    /// Keeps a live connection's slot (checking the limits if its lease had lapsed).
+    fn keep_lease(
+        &self,
+        settings: &TenantSettings,
+        who: &ConnectionRef,
+        now: u64,
+    ) -> Result<LeaseDecision> {
+        let leases = self.leases(now)?;
+        let decision = lease::decide(&settings.limits, &leases, holder(who), Purpose::Renew, now);
+        if let LeaseDecision::Hold(l) = &decision {
+            self.hold(l)?;
+        }
+        Ok(decision)
+    }
+
+    /// `/renew`: the session object's timer, while its socket is live.
+    pub(super) fn renew(&self, who: &ConnectionRef) -> Result<RenewAnswer> {
+        let Some(settings) = self.settings()?.filter(|s| s.enabled) else {
+            return Ok(RenewAnswer::Refused);
+        };
+        Ok(match self.keep_lease(&settings, who, now_ms())? {
+            LeaseDecision::Hold(_) => RenewAnswer::Held,
+            LeaseDecision::Refuse(l) => RenewAnswer::Limited(l),
+            LeaseDecision::Replaced => RenewAnswer::Replaced,
+        })
+    }
+
+    /// `/release`: a socket closed. Only the connection that holds the lease frees it.
+    pub(super) fn release(&self, req: &ReleaseRequest) -> Result<()> {
+        self.sql(
+            "DELETE FROM session_leases WHERE conversation = ? AND connection = ?",
+            vec![
+                req.conversation.clone().into(),
+                req.connection.clone().into(),
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn recent_turns(&self, now: u64) -> Result<Vec<TurnStart>> {
+        self.sql(
+            "DELETE FROM turn_starts WHERE at_ms <= ?",
+            vec![(now.saturating_sub(MINUTE_MS) as f64).into()],
+        )?;
+        #[derive(Deserialize)]
+        struct Row {
+            at_ms: f64,
+            client: String,
+        }
+        let rows: Vec<Row> = self
+            .sql("SELECT at_ms, client FROM turn_starts", vec![])?
+            .to_array()?;
+        Ok(rows
+            .into_iter()
+            .map(|r| TurnStart {
+                at_ms: r.at_ms as u64,
+                client: r.client,
+            })
+            .collect())
+    }
+
+    /// A turn: keeps the connection's lease, checks the tenant's and the client's turns per
+    /// minute and the daily quotas, records it, and hands out the settings and sealed keys.
+    pub(super) fn turn(&self, req: &ConnectionRef) -> Result<TurnAnswer> {
+        let Some(settings) = self.settings()?.filter(|s| s.enabled) else {
+            return Ok(unavailable());
+        };
+        // A record stored under a looser policy (a dev edge, a host refused since) is not
+        // fetched: the URLs are checked again, cheaply, at every grant. The log names the
+        // field, never the URL.
+        if let Err(e) = settings.validate_urls(self.url_policy()) {
+            console_log!(
+                "{}",
+                json!({"event": "grant_refused", "reason": "url_policy", "error": e.to_string()})
+            );
+            return Ok(unavailable());
+        }
+        let now = now_ms();
+        let recent = self.recent_turns(now)?;
+        let usage = self.day_usage(now)?;
+        if let Err(limited) = quota::admit_turn(&settings.limits, &recent, &req.client, usage, now)
+        {
+            return Ok(TurnAnswer::Limited(limited));
+        }
+        match self.keep_lease(&settings, req, now)? {
+            LeaseDecision::Hold(_) => {}
+            LeaseDecision::Refuse(limited) => return Ok(TurnAnswer::Limited(limited)),
+            LeaseDecision::Replaced => {
+                return Ok(TurnAnswer::Refused {
+                    message: "this conversation continues on another connection".into(),
+                });
+            }
+        }
+        self.sql(
+            "INSERT INTO turn_starts (at_ms, client) VALUES (?, ?)",
+            vec![(now as f64).into(), req.client.clone().into()],
+        )?;
+        self.store_usage(DayUsage {
+            turns: usage.turns + 1,
+            ..usage
+        })?;
+        Ok(TurnAnswer::Granted {
+            settings: Box::new(settings),
+            keys: self.key_slots()?,
+        })
+    }
+
+    pub(super) fn day_usage(&self, now: u64) -> Result<DayUsage> {
+        let day = DayUsage::default().today(now).day;
+        let rows: Vec<JsonRow> = self
+            .sql(
+                "SELECT value FROM usage WHERE day = ?",
+                vec![(day as f64).into()],
+            )?
+            .to_array()?;
+        Ok(rows
+            .into_iter()
+            .next()
+            .and_then(|r| serde_json::from_str::<DayUsage>(&r.value).ok())
+            .unwrap_or_default()
+            .today(now))
+    }
+
+    fn store_usage(&self, usage: DayUsage) -> Result<()> {
+        self.sql(
+            "INSERT OR REPLACE INTO usage (day, value) VALUES (?, ?)",
+            vec![
+                (usage.day as f64).into(),
+                serde_json::to_string(&usage)?.into(),
+            ],
+        )?;
+        // Keep a month of history for the usage endpoint's callers; older days go.
+        self.sql(
+            "DELETE FROM usage WHERE day < ?",
+            vec![(usage.day.saturating_sub(31) as f64).into()],
+        )?;
+        Ok(())
+    }
+
+    pub(super) fn add_usage(&self, report: UsageReport) -> Result<()> {
+        let now = now_ms();
+        let usage = self.day_usage(now)?.add(report.audio_ms, report.llm_tokens);
+        self.store_usage(usage)
+    }
+}
