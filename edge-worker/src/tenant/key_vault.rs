@@ -127,9 +127,13 @@ impl MasterKeys {
     }
 }
 
-/// The associated data for a tenant's slot: binds the ciphertext to both.
-pub fn aad(tenant: &str, slot: &str) -> String {
-    format!("aura/provider-key/v1/{tenant}/{slot}")
+/// The associated data for a tenant's slot: binds the ciphertext to the tenant, the slot and
+/// the provider it was set for (`bound_to`, the origin of the slot's base URL, from
+/// [`crate::tenant::settings::TenantSettings::key_binding`]). A key opens only for that
+/// origin: pointing the slot's `base_url` elsewhere does not send the key there, it needs the
+/// key set again. (v1 keys, bound to tenant and slot only, no longer open.)
+pub fn aad(tenant: &str, slot: &str, bound_to: &str) -> String {
+    format!("aura/provider-key/v2/{tenant}/{slot}/{bound_to}")
 }
 
 /// One provider slot's keys: the current one and, during a rotation's grace period, the one
@@ -209,12 +213,31 @@ mod tests {
     #[test]
     fn sealed_keys_open_with_the_same_tenant_and_slot_only() {
         let m = keys(&format!("1:{K1}"));
-        let sealed = m.seal("sk-tenant-a", &aad("a", "llm0"), [9; 12]);
+        let sealed = m.seal(
+            "sk-tenant-a",
+            &aad("a", "llm0", "https://api.x.ai"),
+            [9; 12],
+        );
         assert_eq!(sealed.v, 1);
         assert!(!sealed.ct.contains("sk-tenant-a"));
-        assert_eq!(m.open(&sealed, &aad("a", "llm0")).unwrap(), "sk-tenant-a");
-        assert_eq!(m.open(&sealed, &aad("b", "llm0")), Err(VaultError::Corrupt));
-        assert_eq!(m.open(&sealed, &aad("a", "tts")), Err(VaultError::Corrupt));
+        assert_eq!(
+            m.open(&sealed, &aad("a", "llm0", "https://api.x.ai"))
+                .unwrap(),
+            "sk-tenant-a"
+        );
+        for (tenant, slot, host) in [
+            ("b", "llm0", "https://api.x.ai"),
+            ("a", "tts", "https://api.x.ai"),
+            ("a", "llm0", "https://attacker.example"),
+            ("a", "llm0", "http://api.x.ai"),
+            ("a", "llm0", "https://api.x.ai:8443"),
+        ] {
+            assert_eq!(
+                m.open(&sealed, &aad(tenant, slot, host)),
+                Err(VaultError::Corrupt),
+                "{tenant} {slot} {host}"
+            );
+        }
     }
 
     #[test]
@@ -271,7 +294,7 @@ mod tests {
     #[test]
     fn a_rotated_provider_key_keeps_the_old_one_for_the_grace_period() {
         let m = keys(&format!("1:{K1}"));
-        let a = aad("t", "llm0");
+        let a = aad("t", "llm0", "https://api.openai.com");
         let slot = KeySlot::new(m.seal("sk-old", &a, [1; 12]));
         let slot = slot.rotate(m.seal("sk-new", &a, [2; 12]), 60_000, 1_000);
         assert_eq!(

@@ -243,6 +243,26 @@ pub fn key_slots(settings: &TenantSettings) -> Vec<String> {
     slots
 }
 
+impl TenantSettings {
+    /// What a slot's key is bound to ([`crate::tenant::key_vault::aad`]): the origin (scheme,
+    /// host, port) of the provider it is sent to. The webhook secret only signs, is never sent,
+    /// and is bound to no host (`""`).
+    pub fn key_binding(&self, slot: &str) -> String {
+        let base = match slot {
+            "stt" => Some(&self.stt.base_url),
+            "tts" => Some(&self.tts.base_url),
+            _ => slot
+                .strip_prefix("llm")
+                .and_then(|n| n.parse::<usize>().ok())
+                .and_then(|n| self.llm.get(n))
+                .map(|r| &r.base_url),
+        };
+        base.and_then(|b| Url::parse(b).ok())
+            .map(|u| u.origin().ascii_serialization())
+            .unwrap_or_default()
+    }
+}
+
 /// Whether `slot` names a provider-key slot (`stt`, `tts`, `llm0`..`llm3`).
 pub fn is_key_slot(slot: &str) -> bool {
     matches!(slot, "stt" | "tts" | "webhook")

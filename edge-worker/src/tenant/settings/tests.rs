@@ -438,3 +438,20 @@ fn key_slots_follow_the_routes() {
         assert!(!is_key_slot(bad), "{bad}");
     }
 }
+
+#[test]
+fn a_slots_key_is_bound_to_its_providers_origin() {
+    let mut s = sample();
+    s.stt.base_url = "https://api.groq.com/openai".into();
+    s.llm[0].base_url = "https://api.x.ai/v1".into();
+    s.tts.base_url = "https://tts.example:8443/x".into();
+    assert_eq!(s.key_binding("stt"), "https://api.groq.com");
+    assert_eq!(s.key_binding("llm0"), "https://api.x.ai");
+    assert_eq!(s.key_binding("tts"), "https://tts.example:8443");
+    // The webhook secret is never sent, so it follows no host; a slot with no route neither.
+    assert_eq!(s.key_binding("webhook"), "");
+    assert_eq!(s.key_binding("llm3"), "");
+    let before = s.key_binding("llm0");
+    s.llm[0].base_url = "https://api.x.ai.attacker.example/v1".into();
+    assert_ne!(s.key_binding("llm0"), before);
+}

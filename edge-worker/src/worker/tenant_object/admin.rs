@@ -38,7 +38,9 @@ impl TenantObject {
         }
     }
 
-    /// `PUT`: creates or replaces the tenant's settings, validated.
+    /// `PUT`: creates or replaces the tenant's settings, validated. A provider key whose slot
+    /// now points at another origin (or is gone) is deleted: it was sealed for the old one and
+    /// will not be sent to the new one (`provider_keys_cleared` names them).
     fn put_tenant(&self, tenant: &TenantId, exists: bool, body: &str) -> Result<Response> {
         let settings: TenantSettings = match serde_json::from_str(body) {
             Ok(s) => s,
@@ -48,6 +50,23 @@ impl TenantObject {
         };
         if let Err(e) = settings.validate(self.url_policy()) {
             return api_error(&ApiError::from(e));
+        }
+        let cleared: Vec<String> = match self.settings()? {
+            Some(old) => self
+                .key_slots()?
+                .into_keys()
+                .filter(|slot| {
+                    !key_slots(&settings).contains(slot)
+                        || old.key_binding(slot) != settings.key_binding(slot)
+                })
+                .collect(),
+            None => Vec::new(),
+        };
+        for slot in &cleared {
+            self.sql(
+                "DELETE FROM provider_keys WHERE slot = ?",
+                vec![slot.clone().into()],
+            )?;
         }
         self.sql(
             "INSERT OR REPLACE INTO record (name, value) VALUES ('settings', ?)",
@@ -59,7 +78,7 @@ impl TenantObject {
         );
         json_response(
             if exists { 200 } else { 201 },
-            &json!({"tenant": tenant.as_str()}),
+            &json!({"tenant": tenant.as_str(), "provider_keys_cleared": cleared}),
         )
     }
 
@@ -130,7 +149,7 @@ impl TenantObject {
         let now = now_ms();
         let sealed = master.seal(
             &body.key,
-            &aad(tenant.as_str(), &slot),
+            &aad(tenant.as_str(), &slot, &settings.key_binding(&slot)),
             random_bytes::<12>()?,
         );
         let next = match self.key_slots()?.remove(&slot) {
@@ -153,9 +172,12 @@ impl TenantObject {
         let Some(master) = self.master_keys() else {
             return api_error(&ApiError::MasterKeysMissing);
         };
+        let Some(settings) = self.settings()? else {
+            return api_error(&ApiError::NoSuchTenant);
+        };
         let mut rewrapped = 0;
         for (name, slot) in self.key_slots()? {
-            let a = aad(tenant.as_str(), &name);
+            let a = aad(tenant.as_str(), &name, &settings.key_binding(&name));
             let current = match master.rewrap(&slot.current, &a, random_bytes::<12>()?) {
                 Ok(s) => s,
                 Err(e) => {

@@ -56,27 +56,25 @@ impl VoiceSession {
             Err(_) => None,
         };
         let now = now_ms();
-        let mut broken = false;
+        let mut broken: Option<String> = None;
         let config = ProviderConfig::from_tenant(&settings, |slot| {
             let Some(sealed) = slots.get(slot) else {
                 return Vec::new();
             };
-            match master
-                .as_ref()
-                .map(|m| usable_keys(m, sealed, &aad(tenant.as_str(), slot), now))
-            {
+            let bound = aad(tenant.as_str(), slot, &settings.key_binding(slot));
+            match master.as_ref().map(|m| usable_keys(m, sealed, &bound, now)) {
                 Some(Ok(keys)) => keys,
                 _ => {
-                    broken = true;
+                    broken = Some(slot.to_string());
                     Vec::new()
                 }
             }
         });
-        if broken {
+        if let Some(slot) = broken {
             // Logged without any key material: which slot failed is enough to act on.
             console_log!(
                 "{}",
-                json!({"event": "provider_key_unreadable", "tenant": tenant.as_str()})
+                json!({"event": "provider_key_unreadable", "tenant": tenant.as_str(), "slot": slot})
             );
             send_error(
                 ws,
