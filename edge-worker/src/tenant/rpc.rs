@@ -18,6 +18,10 @@ pub struct ConnectionRef {
     pub connection: String,
     /// The client's tag (a keyed hash of its IP address).
     pub client: String,
+    /// The publishable key and page origin it was admitted with: a grant or a renewal checks
+    /// them again, so a revoked key or a removed origin ends the session.
+    pub publishable_key: String,
+    pub origin: String,
 }
 
 /// `POST /turn`: a turn with audio or text is about to start; renews the connection's lease.

@@ -28,6 +28,7 @@ use crate::worker::tenant_object::TENANT_HEADER;
 pub(crate) const CONVERSATION_HEADER: &str = "x-aura-conversation";
 pub(crate) const CONNECTION_HEADER: &str = "x-aura-connection";
 pub(crate) const CLIENT_HEADER: &str = "x-aura-client";
+pub(crate) const KEY_HEADER: &str = "x-aura-key";
 /// The Workers rate-limiting binding that bounds how often one client opens sessions
 /// (wrangler.toml), checked before the tenant's object is asked anything.
 const SESSION_OPENS_BINDING: &str = "SESSION_OPENS";
@@ -158,6 +159,7 @@ async fn session(req: Request, env: Env) -> Result<Response> {
     headers.set(CONVERSATION_HEADER, &conversation)?;
     headers.set(CONNECTION_HEADER, &connection)?;
     headers.set(CLIENT_HEADER, &client)?;
+    headers.set(KEY_HEADER, &key.key)?;
     let mut init = RequestInit::new();
     init.with_headers(headers);
     let inner = Request::new_with_init("https://session.internal/", &init)?;

@@ -116,9 +116,20 @@ impl TenantObject {
         Ok(decision)
     }
 
+    /// The tenant's settings if `who` may still be served: the tenant enabled, its key still
+    /// live and its page's origin still allowed (what admission checked).
+    fn serving(&self, who: &ConnectionRef) -> Result<Option<TenantSettings>> {
+        let Some(settings) = self.settings()?.filter(|s| s.enabled) else {
+            return Ok(None);
+        };
+        let admitted =
+            self.has_publishable_key(&who.publishable_key)? && settings.allows_origin(&who.origin);
+        Ok(admitted.then_some(settings))
+    }
+
     /// `/renew`: the session object's timer, while its socket is live.
     pub(super) fn renew(&self, who: &ConnectionRef) -> Result<RenewAnswer> {
-        let Some(settings) = self.settings()?.filter(|s| s.enabled) else {
+        let Some(settings) = self.serving(who)? else {
             return Ok(RenewAnswer::Refused);
         };
         Ok(match self.keep_lease(&settings, who, now_ms())? {
@@ -165,7 +176,7 @@ impl TenantObject {
     /// A turn: keeps the connection's lease, checks the tenant's and the client's turns per
     /// minute and the daily quotas, records it, and hands out the settings and sealed keys.
     pub(super) fn turn(&self, req: &ConnectionRef) -> Result<TurnAnswer> {
-        let Some(settings) = self.settings()?.filter(|s| s.enabled) else {
+        let Some(settings) = self.serving(req)? else {
             return Ok(unavailable());
         };
         // A record stored under a looser policy (a dev edge, a host refused since) is not

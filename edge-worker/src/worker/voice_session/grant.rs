@@ -46,8 +46,10 @@ impl VoiceSession {
                 )?;
                 return Ok(None);
             }
+            // Disabled, revoked, origin removed, or replaced: the session ends here.
             TurnAnswer::Refused { message } => {
                 send_error(ws, ErrorCode::Unauthorized, &message)?;
+                let _ = ws.close(Some(1008), Some("not available"));
                 return Ok(None);
             }
         };

@@ -29,7 +29,7 @@ use crate::tenant::rpc::{ReleaseRequest, TurnAnswer, UsageReport};
 use crate::tenant::settings::SttApi;
 use crate::tenant::settings::TenantId;
 use crate::worker::entry::{
-    CLIENT_HEADER, CONNECTION_HEADER, CONVERSATION_HEADER, call, signer, tenant_stub,
+    CLIENT_HEADER, CONNECTION_HEADER, CONVERSATION_HEADER, KEY_HEADER, call, signer, tenant_stub,
 };
 use crate::worker::provider_http::{self, Auth, SendError};
 use crate::worker::runtime::now_ms;
@@ -118,6 +118,8 @@ impl DurableObject for VoiceSession {
         let conversation = req.headers().get(CONVERSATION_HEADER)?.unwrap_or_default();
         let connection = req.headers().get(CONNECTION_HEADER)?.unwrap_or_default();
         let client = req.headers().get(CLIENT_HEADER)?.unwrap_or_default();
+        let publishable_key = req.headers().get(KEY_HEADER)?.unwrap_or_default();
+        let origin = req.headers().get("origin")?.unwrap_or_default();
         if tenant.is_empty() || conversation.is_empty() || connection.is_empty() {
             return Response::error("not admitted", 403);
         }
@@ -145,6 +147,8 @@ impl DurableObject for VoiceSession {
             accepted_ms: now,
             connection,
             client,
+            publishable_key,
+            origin,
         })?;
         self.wake_at(crate::session::alarm::after_accept(now))
             .await?;

@@ -6,6 +6,9 @@ use super::*;
 use crate::session::alarm::{self, Due, SocketState};
 use crate::tenant::rpc::{ConnectionRef, RenewAnswer, RenewRequest};
 
+/// Why a session ends when its tenant is disabled, its key revoked or its origin removed.
+pub(super) const UNAVAILABLE: &str = "this assistant is not available";
+
 /// What a socket carries with it, also through hibernation.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub(super) struct Attachment {
@@ -17,6 +20,11 @@ pub(super) struct Attachment {
     pub(super) connection: String,
     #[serde(default)]
     pub(super) client: String,
+    /// What it was admitted with, checked again at every grant and renewal.
+    #[serde(default)]
+    pub(super) publishable_key: String,
+    #[serde(default)]
+    pub(super) origin: String,
 }
 
 pub(super) fn attachment(ws: &WebSocket) -> Attachment {
@@ -34,6 +42,8 @@ impl VoiceSession {
             conversation: self.conversation()?,
             connection: a.connection,
             client: a.client,
+            publishable_key: a.publishable_key,
+            origin: a.origin,
         })
     }
 
@@ -98,11 +108,7 @@ impl VoiceSession {
                 return Ok(());
             }
             RenewAnswer::Refused => {
-                send_error(
-                    ws,
-                    ErrorCode::Unauthorized,
-                    "this assistant is not available",
-                )?;
+                send_error(ws, ErrorCode::Unauthorized, UNAVAILABLE)?;
                 let _ = ws.close(Some(1008), Some("not available"));
             }
         }
