@@ -7,5 +7,9 @@ export XDG_CONFIG_HOME="$ROOT/.config"
 export WASM_BINDGEN_BIN=wasm-bindgen ESBUILD_BIN="$ROOT/node_modules/.bin/esbuild" WASM_OPT_BIN="$ROOT/node_modules/.bin/wasm-opt"
 # Chromium leaves ~12 MB per run in TMPDIR; keep it inside the repository's ignored scratch folder.
 mkdir -p "$ROOT/.tmp"
+# wrangler's debug log (every request it proxies, subrequest URLs, console lines) would pile up
+# in $XDG_CONFIG_HOME/.wrangler/logs, world-readable: make dev and the tests send it nowhere.
+[ -L "$ROOT/.tmp/wrangler-debug.log" ] || ln -sfn /dev/null "$ROOT/.tmp/wrangler-debug.log"
+export WRANGLER_LOG_PATH="$ROOT/.tmp/wrangler-debug.log"
 log() { printf '[%s] %s\n' "$(basename "$0" .sh)" "$*" >&2; }
 die() { log "$*"; exit 1; }

@@ -8,6 +8,7 @@ pub struct WranglerDev {
     child: Child,
     pub port: u16,
     log: Arc<Mutex<String>>,
+    started_at: std::time::SystemTime,
     _state: Scratch,
 }
 
@@ -59,7 +60,14 @@ impl WranglerDev {
                 "{artifact} is missing: run `make test` (or scripts/bootstrap.sh and scripts/build.sh) first"
             );
         }
+        let started_at = std::time::SystemTime::now();
         let port = free_port();
+        // wrangler's debug log goes nowhere (scripts/env.sh does the same for `make dev`).
+        let debug_log = root.join(".tmp/wrangler-debug.log");
+        if std::fs::symlink_metadata(&debug_log).is_err() {
+            let _ = std::fs::create_dir_all(root.join(".tmp"));
+            let _ = std::os::unix::fs::symlink("/dev/null", &debug_log);
+        }
         let mut command = Command::new(root.join("node_modules/.bin/wrangler"));
         if devtools {
             command.env_remove("VSCODE_INSPECTOR_OPTIONS");
@@ -95,6 +103,7 @@ impl WranglerDev {
             .env("WRANGLER_SEND_ERROR_REPORTS", "false")
             .env("CLOUDFLARE_CF_FETCH_ENABLED", "false")
             .env("XDG_CONFIG_HOME", root.join(".config"))
+            .env("WRANGLER_LOG_PATH", &debug_log)
             .env("CI", "true")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -120,6 +129,7 @@ impl WranglerDev {
             child,
             port,
             log,
+            started_at,
             _state: state,
         };
         dev.wait_ready(Duration::from_secs(60));
@@ -205,6 +215,11 @@ impl WranglerDev {
         }
         let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.child.wait();
+    }
+
+    /// When this wrangler was started.
+    pub fn started_at(&self) -> std::time::SystemTime {
+        self.started_at
     }
 
     /// Everything wrangler printed so far.

@@ -73,6 +73,8 @@ fn assert_no_plaintext(dir: &Path, secrets: &[&str], canary: &str) -> usize {
 }
 
 /// Checks the Worker's log holds none of `needles`.
+/// Checks too that wrangler wrote no debug log file since `since` (they used to pile up,
+/// world-readable, in `.config/.wrangler/logs`).
 fn assert_log_clean(dev: &WranglerDev, needles: &[&str]) {
     let log = dev.log();
     assert!(
@@ -81,6 +83,16 @@ fn assert_log_clean(dev: &WranglerDev, needles: &[&str]) {
     );
     for n in needles {
         assert!(!log.contains(n), "the log holds {n:?}:\n{log}");
+    }
+    let logs = aura_tests::root().join(".config/.wrangler/logs");
+    let since = dev.started_at();
+    for entry in std::fs::read_dir(&logs).into_iter().flatten().flatten() {
+        let modified = entry.metadata().and_then(|m| m.modified()).unwrap();
+        assert!(
+            modified < since,
+            "wrangler wrote a debug log during the run: {}",
+            entry.path().display()
+        );
     }
 }
 
