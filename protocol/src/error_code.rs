@@ -14,6 +14,8 @@ pub enum ErrorCode {
     BadFrame,
     /// Audio at a sample rate the protocol does not allow here.
     WrongSampleRate,
+    /// Input audio arriving faster than real time (beyond a margin); the excess is dropped.
+    AudioTooFast,
     /// A protocol version this peer does not speak.
     UnsupportedVersion,
     /// A message that needs a started session, sent before `session.start`.

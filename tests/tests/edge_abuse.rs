@@ -7,7 +7,9 @@
 use std::time::Duration;
 
 use aura_emulator::Emulator;
-use aura_tests::{Incoming, SessionClient, TestTenant, WranglerDev, input_frame, script};
+use aura_tests::{
+    Incoming, SessionClient, TestTenant, WranglerDev, input_frame, requests_to, script,
+};
 use serde_json::{Value, json};
 
 fn tenant(dev: &WranglerDev, emu: &Emulator, id: &str, limits: Value) -> TestTenant {
@@ -255,4 +257,40 @@ fn one_client_cannot_open_sessions_without_end() {
     let mut other = t.connect_from("198.51.100.8", "");
     assert_eq!(start(&mut other)["type"], "session.ready");
     other.close();
+}
+
+/// Seen before: audio faster than real time was accepted and billed. Ten seconds of audio
+/// sent at once: about two seconds (the margin) reach speech-to-text, one `audio_too_fast`
+/// says why.
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn audio_faster_than_real_time_is_not_transcribed_or_billed() {
+    let emu = emulator();
+    script(
+        &emu,
+        json!({"endpoint": "transcriptions", "default": {"reply": "hello"}}),
+    );
+    let dev = WranglerDev::start();
+    let t = tenant(&dev, &emu, "fast", json!({}));
+    let mut c = t.connect("");
+    assert_eq!(start(&mut c)["type"], "session.ready");
+    c.send_json(json!({"type": "input.speech_started", "stream_id": 1}));
+    for seq in 0..500 {
+        c.send_binary(input_frame(1, seq, &[300; 320]));
+    }
+    c.send_json(json!({"type": "input.speech_stopped", "stream_id": 1, "frames": 500}));
+    let seen = c.until("response.done", Duration::from_secs(20));
+    let too_fast = seen
+        .iter()
+        .filter(|m| matches!(m, Incoming::Json(v) if v["code"] == "audio_too_fast"))
+        .count();
+    assert_eq!(too_fast, 1);
+    let heard = requests_to(&emu, "transcriptions")[0]["body"]["duration_ms"]
+        .as_u64()
+        .unwrap();
+    assert!(
+        (2_000..=3_000).contains(&heard),
+        "{heard} ms of 10 000 transcribed"
+    );
+    c.close();
 }

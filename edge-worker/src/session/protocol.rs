@@ -11,6 +11,10 @@ use aura_protocol::{
 
 /// Longest utterance buffered for transcription, in samples (30 s at 16 kHz).
 pub const MAX_UTTERANCE_SAMPLES: usize = 30 * INPUT_SAMPLE_RATE as usize;
+/// How far an utterance's audio may run ahead of the wall clock since its first frame (a
+/// client's pre-roll and network bunching); beyond it audio is dropped, not transcribed or
+/// billed: a microphone cannot speak faster than real time.
+pub const AUDIO_AHEAD_MAX_MS: u64 = 2_000;
 
 /// What the session asks its host to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -50,6 +54,10 @@ struct Utterance {
     next_seq: u32,
     received: u32,
     overflowed: bool,
+    /// When its first audio arrived.
+    first_audio_ms: Option<u64>,
+    /// Whether audio faster than real time was reported (once per utterance).
+    too_fast: bool,
 }
 
 /// One connection's protocol state.
@@ -133,6 +141,8 @@ impl Session {
                     next_seq: 0,
                     received: 0,
                     overflowed: false,
+                    first_audio_ms: None,
+                    too_fast: false,
                 });
                 // Its turn waits for its first audio (`on_binary`).
                 out
@@ -171,8 +181,8 @@ impl Session {
         }
     }
 
-    /// Handles one binary message (an input audio frame).
-    pub fn on_binary(&mut self, bytes: &[u8]) -> Vec<Action> {
+    /// Handles one binary message (an input audio frame) that arrived at `now_ms`.
+    pub fn on_binary(&mut self, bytes: &[u8], now_ms: u64) -> Vec<Action> {
         if !self.started {
             return vec![error(
                 ErrorCode::NotStarted,
@@ -206,7 +216,19 @@ impl Session {
         }
         u.next_seq = h.seq.wrapping_add(1);
         u.received += 1;
-        if u.samples.len() + frame.samples().len() > MAX_UTTERANCE_SAMPLES {
+        let after = u.samples.len() + usize::from(h.sample_count);
+        let since_first = now_ms.saturating_sub(*u.first_audio_ms.get_or_insert(now_ms));
+        let ahead =
+            (after as u64 * 1000 / u64::from(INPUT_SAMPLE_RATE)).saturating_sub(since_first);
+        if ahead > AUDIO_AHEAD_MAX_MS {
+            if !u.too_fast {
+                u.too_fast = true;
+                out.push(error(
+                    ErrorCode::AudioTooFast,
+                    "audio arrives faster than real time; the excess is dropped",
+                ));
+            }
+        } else if after > MAX_UTTERANCE_SAMPLES {
             if !u.overflowed {
                 u.overflowed = true;
                 out.push(error(
@@ -319,7 +341,7 @@ mod tests {
             Some(ErrorCode::NotStarted)
         );
         assert_eq!(
-            error_code(&s.on_binary(&frame(1, 0, &[0; 320]))),
+            error_code(&s.on_binary(&frame(1, 0, &[0; 320]), 0)),
             Some(ErrorCode::NotStarted)
         );
         assert_eq!(
@@ -356,7 +378,7 @@ mod tests {
                 Action::UtteranceAudio { stream_id: 3, pcm }
             };
             assert_eq!(
-                s.on_binary(&frame(3, seq, &[seq as i16; 320])),
+                s.on_binary(&frame(3, seq, &[seq as i16; 320]), 0),
                 vec![expected]
             );
         }
@@ -385,31 +407,31 @@ mod tests {
     fn bad_audio_is_answered_with_typed_errors_and_the_session_goes_on() {
         let mut s = started();
         assert_eq!(
-            error_code(&s.on_binary(&frame(9, 0, &[0; 320]))),
+            error_code(&s.on_binary(&frame(9, 0, &[0; 320]), 0)),
             Some(ErrorCode::BadFrame),
             "stream not open"
         );
         s.on_text(r#"{"type":"input.speech_started","stream_id":9}"#);
         assert_eq!(
-            error_code(&s.on_binary(b"\x01\x01garbage")),
+            error_code(&s.on_binary(b"\x01\x01garbage", 0)),
             Some(ErrorCode::BadFrame)
         );
         let mut wrong_rate = frame(9, 0, &[0; 320]);
         wrong_rate[12..16].copy_from_slice(&48_000u32.to_le_bytes());
         assert_eq!(
-            error_code(&s.on_binary(&wrong_rate)),
+            error_code(&s.on_binary(&wrong_rate, 0)),
             Some(ErrorCode::WrongSampleRate)
         );
         assert_eq!(
-            error_code(&s.on_binary(&vec![0u8; 20_000])),
+            error_code(&s.on_binary(&vec![0u8; 20_000], 0)),
             Some(ErrorCode::MessageTooLarge)
         );
         assert!(matches!(
-            s.on_binary(&frame(9, 0, &[1; 320])).as_slice(),
+            s.on_binary(&frame(9, 0, &[1; 320]), 0).as_slice(),
             [Action::UtteranceStarted { stream_id: 9, .. }]
         ));
         assert_eq!(
-            error_code(&s.on_binary(&frame(9, 2, &[1; 320]))),
+            error_code(&s.on_binary(&frame(9, 2, &[1; 320]), 0)),
             Some(ErrorCode::BadFrame),
             "seq gap reported"
         );
@@ -438,7 +460,7 @@ mod tests {
         s.on_text(r#"{"type":"input.speech_started","stream_id":1}"#);
         let (mut errors, mut audio, mut starts) = (0, 0, 0);
         for seq in 0..1_600 {
-            for action in s.on_binary(&frame(1, seq, &[0; 320])) {
+            for action in s.on_binary(&frame(1, seq, &[0; 320]), u64::from(seq) * 20) {
                 match action {
                     Action::UtteranceAudio { .. } => audio += 1,
                     Action::UtteranceStarted { .. } => {
@@ -460,6 +482,38 @@ mod tests {
             panic!()
         };
         assert_eq!(wav.len(), 44 + MAX_UTTERANCE_SAMPLES * 2);
+    }
+
+    /// A microphone cannot speak faster than real time: audio beyond the wall clock since the
+    /// utterance's first frame (plus a margin) is dropped, reported once, and not transcribed.
+    #[test]
+    fn audio_faster_than_real_time_is_dropped_beyond_a_margin() {
+        let mut s = started();
+        s.on_text(r#"{"type":"input.speech_started","stream_id":4}"#);
+        let margin_frames = (AUDIO_AHEAD_MAX_MS / 20) as u32;
+        let mut errors = Vec::new();
+        // 10 s of audio sent in the first 100 ms.
+        for seq in 0..500u32 {
+            errors.extend(error_code(
+                &s.on_binary(&frame(4, seq, &[1; 320]), u64::from(seq / 5)),
+            ));
+        }
+        assert_eq!(errors, [ErrorCode::AudioTooFast], "reported once");
+        // Later, in real time, audio is taken again as the clock catches up.
+        let later = s.on_binary(&frame(4, 500, &[1; 320]), 60_000);
+        assert!(
+            matches!(later[..], [Action::UtteranceAudio { .. }]),
+            "{later:?}"
+        );
+        let actions = s.on_text(r#"{"type":"input.speech_stopped","stream_id":4,"frames":501}"#);
+        let Action::Transcribe { wav, .. } = &actions[0] else {
+            panic!("{actions:?}")
+        };
+        let kept = (wav.len() - 44) / 640;
+        assert!(
+            (margin_frames as usize..=margin_frames as usize + 6).contains(&kept),
+            "{kept} frames kept of 501"
+        );
     }
 
     #[test]

@@ -167,7 +167,7 @@ impl DurableObject for VoiceSession {
             let session = slot.get_or_insert_with(|| Session::restored(attachment(&ws).started));
             match &message {
                 WebSocketIncomingMessage::String(text) => session.on_text(text),
-                WebSocketIncomingMessage::Binary(bytes) => session.on_binary(bytes),
+                WebSocketIncomingMessage::Binary(bytes) => session.on_binary(bytes, now_ms()),
             }
         };
         for action in actions {
