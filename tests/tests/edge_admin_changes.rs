@@ -117,3 +117,34 @@ fn a_revoked_key_or_a_removed_origin_ends_the_live_sessions_it_opened() {
     let chats = requests_to(&emu, "chat").len();
     assert_eq!(chats, 1, "no provider was asked after the change");
 }
+
+/// Seen before: "could not answer: 127.0.0.1:8890: HTTP 404" and the host in
+/// `metrics.provider` reached the visitor. Users see the route's name (`llm0`); the host
+/// stays in the Worker's log, for the operator.
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn users_see_route_names_and_the_logs_keep_provider_hosts() {
+    let emu = Emulator::start(0).unwrap();
+    script(
+        &emu,
+        json!({"endpoint": "chat", "queue": [{"fault": {"kind": "status", "code": 404}}], "default": {"reply": "Yes."}}),
+    );
+    let dev = WranglerDev::start();
+    let settings = aura_admin::settings_for("names", &[&dev.url("")], &emu.base_url(), "Brief.");
+    let t = dev.tenant_with("names", settings);
+    let host = emu.base_url().trim_start_matches("http://").to_string();
+    let (_, done, errors) = typed_turn(&t, "Hello?");
+    let message = errors[0]["message"].as_str().unwrap();
+    assert!(message.contains("llm0"), "{message}");
+    assert!(
+        !message.contains(&host) && !message.contains("127.0.0.1"),
+        "{message}"
+    );
+    assert!(!done.to_string().contains(&host), "{done}");
+    let (_, done, _) = typed_turn(&t, "Again?");
+    assert_eq!(done["metrics"]["provider"], "llm0", "{done}");
+    assert!(
+        dev.log().contains(&host),
+        "the operator's log names the host"
+    );
+}

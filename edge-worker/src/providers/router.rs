@@ -24,6 +24,9 @@ pub enum Tier {
 /// One configured provider + model.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Route {
+    /// What users see (metrics, error messages): the tenant's slot name, `llm0`, `llm1`, ...
+    pub name: String,
+    /// The provider's host: the route's identity across turns, and for the logs only.
     pub provider: String,
     pub model: String,
     pub tier: Tier,
@@ -218,7 +221,7 @@ impl Router {
             order.retain(|i| !skipped.contains(i));
             let names: Vec<&str> = skipped
                 .iter()
-                .map(|&i| self.routes[i].provider.as_str())
+                .map(|&i| self.routes[i].name.as_str())
                 .collect();
             reason.push_str(&format!("; breaker open, tried last: {}", names.join(", ")));
             order.extend(skipped);
@@ -246,7 +249,7 @@ impl Router {
         let name = self
             .routes
             .get(route)
-            .map_or("?", |r| r.provider.as_str())
+            .map_or("?", |r| r.name.as_str())
             .to_string();
         if let Some(b) = self.breakers.get_mut(route) {
             b.failures += 1;
@@ -279,10 +282,7 @@ impl Router {
         match remaining.first() {
             Some(&next) => Next::FallBack {
                 route: next,
-                reason: format!(
-                    "{name}: {what}; falling back to {}",
-                    self.routes[next].provider
-                ),
+                reason: format!("{name}: {what}; falling back to {}", self.routes[next].name),
             },
             None => Next::GiveUp {
                 reason: format!("{name}: {what}; no provider left"),
@@ -325,16 +325,19 @@ mod tests {
     fn routes() -> Vec<Route> {
         vec![
             Route {
+                name: "openai".into(),
                 provider: "openai".into(),
                 model: "gpt-4o".into(),
                 tier: Tier::Strong,
             },
             Route {
+                name: "groq".into(),
                 provider: "groq".into(),
                 model: "llama-3.1-8b-instant".into(),
                 tier: Tier::Fast,
             },
             Route {
+                name: "xai".into(),
                 provider: "xai".into(),
                 model: "grok-3".into(),
                 tier: Tier::Strong,

@@ -35,7 +35,9 @@ impl TurnConfig {
         let routes = c
             .llm
             .iter()
-            .map(|(e, tier)| Route {
+            .enumerate()
+            .map(|(i, (e, tier))| Route {
+                name: format!("llm{i}"),
                 provider: super::host_of(&e.base_url),
                 model: e.model.clone(),
                 tier: *tier,

@@ -46,7 +46,7 @@ impl Turn {
         };
         self.attempts += 1;
         let id = self.attempts;
-        self.provider = Some(self.config.routes[route].provider.clone());
+        self.provider = Some(self.config.routes[route].name.clone());
         self.model = Some(self.config.routes[route].model.clone());
         let body = self
             .config
@@ -200,13 +200,15 @@ impl Turn {
             .failed(a.route, failure, tokens_sent, &remaining, now)
         {
             Next::FallBack { reason, .. } => {
-                self.log(json!({"event": "route_fallback", "response_id": id, "reason": reason}));
+                let host = &self.config.routes[a.route].provider;
+                self.log(json!({"event": "route_fallback", "response_id": id, "provider": host, "reason": reason}));
                 self.fallbacks += 1;
                 self.plan_pos += 1;
                 self.start_attempt(now);
             }
             Next::GiveUp { reason } => {
-                self.log(json!({"event": "route_give_up", "response_id": id, "reason": reason}));
+                let host = &self.config.routes[a.route].provider;
+                self.log(json!({"event": "route_give_up", "response_id": id, "provider": host, "reason": reason}));
                 if self.step == 0 {
                     self.first_token_ms = a.first_token_ms;
                 }

@@ -341,6 +341,7 @@ impl Fake {
 
 pub(super) fn route(provider: &str, tier: Tier) -> Route {
     Route {
+        name: provider.into(),
         provider: provider.into(),
         model: format!("{provider}-model"),
         tier,
