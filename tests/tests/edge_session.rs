@@ -332,6 +332,29 @@ fn a_reconnect_resumes_the_same_conversation_and_a_wrong_token_is_refused() {
     assert_eq!(messages[2]["content"], "We open at nine.");
     assert_eq!(messages[3]["content"], "Really?");
     client.close();
+
+    // Only the latest token resumes: the first one, used once, resumes no more (#14 item 8).
+    let latest = match ready.last() {
+        Some(Incoming::Json(v)) => v["token"].as_str().unwrap().to_string(),
+        other => panic!("{other:?}"),
+    };
+    assert_ne!(latest, token);
+    let mut stale = tenant.resume(&id, &token);
+    stale.send_json(
+        json!({"type": "session.resume", "protocol": 1, "session_id": id, "token": token}),
+    );
+    let refused = stale.until("error", Duration::from_secs(5));
+    assert!(
+        matches!(refused.last(), Some(Incoming::Json(v)) if v["code"] == "unauthorized"),
+        "an older token resumed: {refused:?}"
+    );
+    stale.close();
+    let mut client = tenant.resume(&id, &latest);
+    client.send_json(
+        json!({"type": "session.resume", "protocol": 1, "session_id": id, "token": latest}),
+    );
+    client.until("session.ready", Duration::from_secs(5));
+    client.close();
 }
 
 #[test]

@@ -159,11 +159,13 @@ fn two_tenants_stay_apart_and_every_trick_to_cross_over_fails_before_the_upgrade
         tenant: "tenant-a".into(),
         conversation: a_id.clone(),
         expires_at_s: now_s - 1,
+        generation: 1,
     });
     let forged_by_other_secret = TokenSigner::new(&[9u8; 32]).unwrap().sign(&Claims {
         tenant: "tenant-a".into(),
         conversation: a_id.clone(),
         expires_at_s: now_s + 600,
+        generation: 1,
     });
     let mut altered = a_tok.clone().into_bytes();
     let last = altered.len() - 2;

@@ -369,7 +369,7 @@ fn built_in_tools_tell_the_time_hand_off_to_a_person_and_end_the_conversation() 
     settings["time_zone"] = json!("Europe/London");
     let tenant = dev.tenant_with("builtins", settings);
     let mut client = tenant.connect("");
-    client.start();
+    let ready = client.start();
 
     let (caption, errors, _) = typed_turn(&mut client, "What time is it?");
     assert_eq!((caption.as_str(), errors.len()), ("It is opening time.", 0));
@@ -439,6 +439,21 @@ fn built_in_tools_tell_the_time_hand_off_to_a_person_and_end_the_conversation() 
         client.next(Duration::from_secs(2)).is_none(),
         "the edge closed the socket"
     );
+    // An ended conversation resumes with no token, its latest included (#14 item 8).
+    let (id, token) = (
+        ready["session_id"].as_str().unwrap(),
+        ready["token"].as_str().unwrap(),
+    );
+    let mut after = tenant.resume(id, token);
+    after.send_json(
+        json!({"type": "session.resume", "protocol": 1, "session_id": id, "token": token}),
+    );
+    let refused = after.until("error", Duration::from_secs(5));
+    assert!(
+        matches!(refused.last(), Some(Incoming::Json(v)) if v["code"] == "unauthorized"),
+        "an ended conversation resumed: {refused:?}"
+    );
+    after.close();
 }
 
 #[test]

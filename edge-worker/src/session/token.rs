@@ -32,6 +32,11 @@ pub struct Claims {
     /// Expiry, Unix seconds.
     #[serde(rename = "e")]
     pub expires_at_s: u64,
+    /// Which of the conversation's tokens this is: the conversation's object resumes only with
+    /// its latest (an older copy, one sniffed from a URL, resumes nothing), and none after the
+    /// conversation ended.
+    #[serde(rename = "g", default)]
+    pub generation: u64,
 }
 
 /// Why a token was refused. All of them answer the client the same way (401); the variants
@@ -141,6 +146,7 @@ mod tests {
             tenant: "mill-lane".into(),
             conversation: "c0ffee".into(),
             expires_at_s: 1_000,
+            generation: 1,
         }
     }
 

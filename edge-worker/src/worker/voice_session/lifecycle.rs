@@ -23,10 +23,13 @@ impl VoiceSession {
         let tenant = self.tenant()?;
         let conversation = self.conversation()?;
         let last_seen = self.store.get_u64(Meta::LastSeenMs)?;
+        // Only the latest token resumes: an older one (refreshed, resumed with since, or one
+        // that ended with the conversation) does not.
+        let latest = self.store.get_u64(Meta::TokenGeneration)?;
         let valid = r.session_id == conversation
             && signer(&self.env).is_some_and(|s| {
                 s.verify_for(&r.token, tenant.as_str(), &conversation, now_ms() / 1000)
-                    .is_ok()
+                    .is_ok_and(|claims| claims.generation == latest)
             });
         if !valid {
             return send_error(
@@ -53,13 +56,24 @@ impl VoiceSession {
         let signer = signer(&self.env)
             .ok_or_else(|| worker::Error::RustError("SESSION_SIGNING_KEY missing".into()))?;
         let expires_at_s = now_ms() / 1000 + TOKEN_TTL_S;
+        let generation = self.store.get_u64(Meta::TokenGeneration)? + 1;
         self.store
             .set(Meta::TokenExpiresS, &expires_at_s.to_string())?;
+        self.store
+            .set(Meta::TokenGeneration, &generation.to_string())?;
         Ok(signer.sign(&Claims {
             tenant: tenant.as_str().to_string(),
             conversation: self.conversation()?,
             expires_at_s,
+            generation,
         }))
+    }
+
+    /// The conversation ended: no token of it resumes any more.
+    pub(super) fn revoke_tokens(&self) -> Result<()> {
+        let generation = self.store.get_u64(Meta::TokenGeneration)? + 1;
+        self.store
+            .set(Meta::TokenGeneration, &generation.to_string())
     }
 
     /// Sends a fresh token when the current one is past half its life.

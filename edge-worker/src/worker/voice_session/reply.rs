@@ -195,6 +195,7 @@ impl VoiceSession {
         send(ws, &outcome.done_message(id))?;
         // The assistant ended the conversation: say so after the reply, then close.
         if let Some(reason) = outcome.ending {
+            self.revoke_tokens()?;
             send(ws, &ServerMessage::SessionEnd { reason })?;
             let _ = ws.close(Some(1000), Some("conversation ended"));
         }

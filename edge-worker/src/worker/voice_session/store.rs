@@ -21,6 +21,8 @@ pub(super) enum Meta {
     Voice,
     /// When the current session token expires, Unix s.
     TokenExpiresS,
+    /// The latest session token's generation ([`crate::session::token::Claims::generation`]).
+    TokenGeneration,
     /// The last activity, Unix ms (for the resume window).
     LastSeenMs,
     /// The last reply's id: reply ids keep increasing across hibernation and reconnects.
@@ -37,6 +39,7 @@ impl Meta {
             Self::Language => "language",
             Self::Voice => "voice",
             Self::TokenExpiresS => "token_expires_s",
+            Self::TokenGeneration => "token_generation",
             Self::LastSeenMs => "last_seen_ms",
             Self::LastResponseId => "last_response_id",
             Self::LastReply => "last_reply",
