@@ -120,6 +120,15 @@ impl AdminClient {
     pub fn usage(&self, id: &str) -> Result<Value, AdminError> {
         self.request("GET", &format!("{id}/usage"), None)
     }
+
+    /// Deletes one conversation (its history and facts) now.
+    pub fn delete_conversation(&self, id: &str, conversation: &str) -> Result<Value, AdminError> {
+        self.request(
+            "DELETE",
+            &format!("{id}/conversations/{conversation}"),
+            None,
+        )
+    }
 }
 
 /// Settings for a tenant whose providers are all at `provider_url` (OpenAI-compatible), with

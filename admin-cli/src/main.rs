@@ -4,6 +4,7 @@
 //! aura-admin [--url URL] demo-tenant --origin ORIGIN [--origin ...] [--provider-url URL] [--keys-from FILE]
 //! aura-admin [--url URL] put-tenant ID SETTINGS.json
 //! aura-admin [--url URL] get-tenant ID | add-key ID | revoke-key ID KEY | rewrap ID | usage ID
+//!     | delete-conversation ID CONVERSATION
 //! aura-admin [--url URL] set-provider-key ID SLOT [--grace-s N]     (the key is read from stdin)
 //! ```
 //! The admin token comes from `AURA_ADMIN_TOKEN`; URL defaults to `http://127.0.0.1:8787`.
@@ -72,6 +73,9 @@ fn run(client: &AdminClient, mut args: Vec<String>) -> Out {
         ("revoke-key", [id, key]) => Ok(pretty(client.revoke_publishable_key(id, key)?)),
         ("rewrap", [id]) => Ok(pretty(client.rewrap(id)?)),
         ("usage", [id]) => Ok(pretty(client.usage(id)?)),
+        ("delete-conversation", [id, conversation]) => {
+            Ok(pretty(client.delete_conversation(id, conversation)?))
+        }
         ("set-provider-key", _) => {
             let grace: u64 = take_opt(&mut args, "--grace-s").map_or(Ok(0), |g| g.parse())?;
             let [id, slot] = args.as_slice() else {

@@ -84,10 +84,8 @@ fn session_slots_follow_live_sockets_through_reconnects() {
     assert_eq!(start(&mut b)["type"], "session.ready");
     assert_eq!(active_sessions(&dev, "slots"), 2);
 
-    let (id, token) = (
-        ready["session_id"].as_str().unwrap(),
-        ready["token"].as_str().unwrap(),
-    );
+    let id = ready["session_id"].as_str().unwrap().to_string();
+    let mut token = ready["token"].as_str().unwrap().to_string();
     let mut newer = Vec::new();
     for i in 0..4 {
         // A reconnect takes over its conversation's slot; the socket it replaces is closed.
@@ -95,7 +93,10 @@ fn session_slots_follow_live_sockets_through_reconnects() {
         again.send_json(
             json!({"type": "session.resume", "protocol": 1, "session_id": id, "token": token}),
         );
-        assert_eq!(first(&mut again)["type"], "session.ready");
+        let resumed = first(&mut again);
+        assert_eq!(resumed["type"], "session.ready", "{resumed}");
+        // Each resume hands out the token the next one must use.
+        token = resumed["token"].as_str().unwrap().to_string();
         assert_eq!(a.closed_by_server(Duration::from_secs(5)), Some(1000));
         std::thread::sleep(Duration::from_millis(300));
         assert_eq!(active_sessions(&dev, "slots"), 2, "round {i}");

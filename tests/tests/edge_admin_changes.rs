@@ -148,3 +148,54 @@ fn users_see_route_names_and_the_logs_keep_provider_hosts() {
         "the operator's log names the host"
     );
 }
+
+/// #14 item 11: a site owner (or a visitor through them) can have a conversation deleted now;
+/// `retention_days` bounds how long one is kept (deleted by the conversation's alarm: the
+/// schedule is host-tested in `session::alarm`, as days cannot pass in a test).
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn an_admin_deletes_a_conversation_and_its_socket_and_tokens_go_with_it() {
+    let emu = answering();
+    let dev = WranglerDev::start();
+    let admin = dev.admin();
+    let mut settings =
+        aura_admin::settings_for("forget", &[&dev.url("")], &emu.base_url(), "Brief.");
+    settings["retention_days"] = json!(4_000);
+    assert!(
+        admin.put_tenant("forget", &settings).is_err(),
+        "at most 3650 days"
+    );
+    settings["retention_days"] = json!(7);
+    let t = dev.tenant_with("forget", settings);
+    let mut c = t.connect("");
+    let ready = c.start();
+    c.send_json(json!({"type": "input.text", "text": "Remember my order?"}));
+    c.until("response.done", Duration::from_secs(20));
+    let (id, token) = (
+        ready["session_id"].as_str().unwrap(),
+        ready["token"].as_str().unwrap(),
+    );
+    assert_eq!(
+        admin.delete_conversation("forget", id).unwrap()["deleted"],
+        true
+    );
+    assert_eq!(c.closed_by_server(Duration::from_secs(5)), Some(1000));
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(admin.usage("forget").unwrap()["active_sessions"], 0);
+    // Its token resumes nothing: the conversation is gone.
+    let mut again = t.resume(id, token);
+    again.send_json(
+        json!({"type": "session.resume", "protocol": 1, "session_id": id, "token": token}),
+    );
+    let refused = again.until("error", Duration::from_secs(5));
+    assert!(
+        matches!(refused.last(), Some(Incoming::Json(v)) if v["code"] == "unauthorized"),
+        "{refused:?}"
+    );
+    again.close();
+    assert_eq!(
+        admin.delete_conversation("forget", id).unwrap()["deleted"],
+        false
+    );
+    assert!(admin.delete_conversation("forget", "not-an-id").is_err());
+}

@@ -4,6 +4,10 @@
 
 use serde::Serialize;
 
+/// How many messages a conversation keeps (older ones are deleted as new ones come): more
+/// than any context budget sends, and a bound on what is read per turn and kept at rest.
+pub const HISTORY_KEPT: u32 = 200;
+
 /// Who said a turn.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]

@@ -10,6 +10,7 @@
 //! | `PUT` | `/admin/v1/tenants/{id}/provider-keys/{slot}` | set or rotate a provider key: `{"key": "...", "grace_s": 3600}` |
 //! | `POST` | `/admin/v1/tenants/{id}/rewrap` | re-seal its provider keys under the current master key |
 //! | `GET` | `/admin/v1/tenants/{id}/usage` | today's usage and live sessions |
+//! | `DELETE` | `/admin/v1/tenants/{id}/conversations/{conversation}` | delete a conversation now: its history and facts, its open socket closed |
 
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +31,8 @@ pub enum AdminRoute {
     SetProviderKey(String),
     Rewrap,
     Usage,
+    /// Handled by the conversation's own object, not the tenant's.
+    DeleteConversation(String),
 }
 
 /// Why an admin request was refused before reaching the tenant.
@@ -73,6 +76,12 @@ pub fn admin_route(method: &str, path: &str) -> Result<(TenantId, AdminRoute), A
         }
         ([_, "rewrap"], "POST") => AdminRoute::Rewrap,
         ([_, "usage"], "GET") => AdminRoute::Usage,
+        ([_, "conversations", id], "DELETE") if is_conversation_id(id) => {
+            AdminRoute::DeleteConversation(id.to_string())
+        }
+        ([_, "conversations", id], _) if is_conversation_id(id) => {
+            return Err(AdminError::MethodNotAllowed);
+        }
         (
             [_, "publishable-keys"] | [_, "publishable-keys", _] | [_, "rewrap"] | [_, "usage"],
             _,
@@ -85,6 +94,11 @@ pub fn admin_route(method: &str, path: &str) -> Result<(TenantId, AdminRoute), A
         _ => return Err(AdminError::NotFound),
     };
     Ok((tenant, route))
+}
+
+/// A conversation id: 16 random bytes, lower-case hex (what the Worker makes up).
+pub fn is_conversation_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// Whether an `Authorization` header carries the admin token (compared in constant time).
@@ -179,6 +193,19 @@ mod tests {
             Ok(AdminRoute::Rewrap)
         );
         assert_eq!(route("GET", &format!("{t}/usage")), Ok(AdminRoute::Usage));
+        let c = "0123456789abcdef0123456789abcdef";
+        assert_eq!(
+            route("DELETE", &format!("{t}/conversations/{c}")),
+            Ok(AdminRoute::DeleteConversation(c.into()))
+        );
+        assert_eq!(
+            route("GET", &format!("{t}/conversations/{c}")),
+            Err(AdminError::MethodNotAllowed)
+        );
+        assert_eq!(
+            route("DELETE", &format!("{t}/conversations/../x")),
+            Err(AdminError::NotFound)
+        );
         assert_eq!(admin_route("GET", t).unwrap().0.as_str(), "mill-lane");
     }
 

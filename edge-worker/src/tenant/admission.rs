@@ -98,8 +98,8 @@ pub fn admit(
     match lease::decide(&t.settings.limits, t.leases, who, purpose, now_ms) {
         LeaseDecision::Hold(lease) => Ok(lease),
         LeaseDecision::Refuse(limited) => Err(AdmitAnswer::Limited(limited)),
-        // Only a renewal can find its lease taken over.
-        LeaseDecision::Replaced => Err(AdmitAnswer::refused(
+        // Only a turn or a renewal can find its lease taken over or gone.
+        LeaseDecision::Replaced | LeaseDecision::Lost => Err(AdmitAnswer::refused(
             409,
             "this conversation moved to another connection",
         )),

@@ -44,7 +44,11 @@ pub enum Purpose {
     /// A new socket: a new conversation, or `resume` of an existing one (which takes over the
     /// conversation's lease, whichever connection held it).
     Admit { resume: bool },
-    /// A live socket keeps its slot (a turn, or its renewal timer).
+    /// A turn on a live socket: keeps its slot, or takes one again within the limits if its
+    /// lease had lapsed (a turn proves the socket is live).
+    Turn,
+    /// The renewal timer: keeps the slot only if this connection still holds it (a socket
+    /// that closed as the timer fired must not bring its released lease back).
     Renew,
 }
 
@@ -57,6 +61,8 @@ pub enum LeaseDecision {
     Refuse(Limited),
     /// The conversation's lease is held by a newer connection: this one was replaced.
     Replaced,
+    /// A renewal found no lease (released, or lapsed): this connection has no slot.
+    Lost,
 }
 
 /// Decides, given the tenant's unexpired leases.
@@ -78,8 +84,11 @@ pub fn decide(
     };
     match (own, purpose) {
         (Some(_), Purpose::Admit { resume: true }) => return hold(),
-        (Some(l), Purpose::Renew) if l.connection == who.connection => return hold(),
-        (Some(_), Purpose::Renew) => return LeaseDecision::Replaced,
+        (Some(l), Purpose::Turn | Purpose::Renew) if l.connection == who.connection => {
+            return hold();
+        }
+        (Some(_), Purpose::Turn | Purpose::Renew) => return LeaseDecision::Replaced,
+        (None, Purpose::Renew) => return LeaseDecision::Lost,
         // A new conversation (the Worker made its id up) or a lapsed lease: check the limits.
         (Some(_), Purpose::Admit { resume: false }) | (None, _) => {}
     }
@@ -177,10 +186,12 @@ mod tests {
         };
         assert_eq!(taken.connection, "a2");
         let now = vec![taken.clone()];
-        assert_eq!(
-            decide(&l, &now, who("a", "a1", "x"), Purpose::Renew, 9_500),
-            LeaseDecision::Replaced
-        );
+        for purpose in [Purpose::Turn, Purpose::Renew] {
+            assert_eq!(
+                decide(&l, &now, who("a", "a1", "x"), purpose, 9_500),
+                LeaseDecision::Replaced
+            );
+        }
         assert!(
             !releases(&taken, "a1"),
             "the old socket's close frees nothing"
@@ -199,7 +210,7 @@ mod tests {
         let l = limits(1, None);
         let others = vec![lease("b", "b1", "y")];
         assert_eq!(
-            refused(decide(&l, &others, who("a", "a1", "x"), Purpose::Renew, 0)),
+            refused(decide(&l, &others, who("a", "a1", "x"), Purpose::Turn, 0)),
             "concurrent_sessions"
         );
         assert_eq!(
@@ -207,9 +218,14 @@ mod tests {
             "concurrent_sessions"
         );
         assert!(matches!(
-            decide(&l, &[], who("a", "a1", "x"), Purpose::Renew, 0),
+            decide(&l, &[], who("a", "a1", "x"), Purpose::Turn, 0),
             LeaseDecision::Hold(_)
         ));
+        // The timer never brings a lease back: a released one stays released.
+        assert_eq!(
+            decide(&l, &[], who("a", "a1", "x"), Purpose::Renew, 0),
+            LeaseDecision::Lost
+        );
     }
 
     #[test]

@@ -39,6 +39,8 @@ pub enum RenewAnswer {
     Limited(Limited),
     /// A newer connection of the conversation holds it; this socket was replaced.
     Replaced,
+    /// This connection holds no lease any more (released or lapsed).
+    Lost,
     /// The tenant is gone or disabled.
     Refused,
 }

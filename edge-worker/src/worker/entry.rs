@@ -15,7 +15,7 @@ use worker::{
 
 use crate::endpoint::{Endpoint, endpoint};
 use crate::session::token::TokenSigner;
-use crate::tenant::admin_api::{self, AdminError, admin_route};
+use crate::tenant::admin_api::{self, AdminError, AdminRoute, admin_route, is_conversation_id};
 use crate::tenant::admission::{AdmitAnswer, AdmitRequest};
 use crate::tenant::api_error::ApiError;
 use crate::tenant::quota::Limited;
@@ -55,11 +55,6 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 pub(crate) fn signer(env: &Env) -> Option<TokenSigner> {
     let secret = env.secret("SESSION_SIGNING_KEY").ok()?.to_string();
     TokenSigner::new(secret.as_bytes()).ok()
-}
-
-/// A conversation id: 16 random bytes, lower-case hex.
-fn is_conversation_id(id: &str) -> bool {
-    id.len() == 32 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// The tenant's object (one per tenant, named by its id).
@@ -166,6 +161,21 @@ async fn session(req: Request, env: Env) -> Result<Response> {
     id.get_stub()?.fetch_with_request(inner).await
 }
 
+/// `DELETE .../conversations/{id}`: the conversation's own object deletes itself.
+async fn delete_conversation(env: &Env, tenant: &TenantId, conversation: &str) -> Result<Response> {
+    let headers = Headers::new();
+    headers.set(TENANT_HEADER, tenant.as_str())?;
+    headers.set(CONVERSATION_HEADER, conversation)?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Delete).with_headers(headers);
+    let inner = Request::new_with_init("https://session.internal/admin/conversation", &init)?;
+    env.durable_object("SESSIONS")?
+        .id_from_name(&format!("{tenant}/{conversation}"))?
+        .get_stub()?
+        .fetch_with_request(inner)
+        .await
+}
+
 /// What a client over the session-open rate is told to wait (the binding's period).
 const SESSION_OPENS_RETRY_MS: u32 = 60_000;
 
@@ -213,6 +223,9 @@ async fn admin(mut req: Request, env: Env) -> Result<Response> {
     let method = req.method().to_string();
     let path = req.path();
     let tenant = match admin_route(&method, &path) {
+        Ok((tenant, AdminRoute::DeleteConversation(conversation))) => {
+            return delete_conversation(&env, &tenant, &conversation).await;
+        }
         Ok((tenant, _)) => tenant,
         Err(e @ (AdminError::NotFound | AdminError::MethodNotAllowed | AdminError::Invalid(_))) => {
             return api_error(&ApiError::from(e));

@@ -216,6 +216,18 @@ pub struct TenantSettings {
     /// The business's IANA time zone, for `current_time`.
     #[serde(default = "utc")]
     pub time_zone: String,
+    /// How long a conversation's history is kept after its last activity, in days; then its
+    /// object deletes it (by alarm). 0: as soon as it can no longer be resumed.
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
+}
+
+/// Most days a conversation may be kept.
+pub const RETENTION_DAYS_MAX: u32 = 3_650;
+
+/// `retention_days` when none is set.
+pub fn default_retention_days() -> u32 {
+    30
 }
 
 fn utc() -> String {
@@ -318,6 +330,9 @@ impl TenantSettings {
                 "first_token_timeout_ms",
                 "between 200 and 30000",
             ));
+        }
+        if self.retention_days > RETENTION_DAYS_MAX {
+            return Err(TenantError::Invalid("retention_days", "at most 3650"));
         }
         Ok(())
     }

@@ -30,6 +30,7 @@ pub(crate) fn sample() -> TenantSettings {
         tools: Vec::new(),
         builtin_tools: Vec::new(),
         time_zone: "UTC".into(),
+        retention_days: 30,
     }
 }
 

@@ -35,6 +35,8 @@ impl TenantObject {
             AdminRoute::SetProviderKey(slot) => self.set_provider_key(tenant, slot, body),
             AdminRoute::Rewrap => self.rewrap(tenant),
             AdminRoute::Usage => self.usage(),
+            // The Worker sends it to the conversation's own object.
+            AdminRoute::DeleteConversation(_) => api_error(&ApiError::NotFound),
         }
     }
 

@@ -101,15 +101,16 @@ impl TenantObject {
         }
     }
 
-    /// Keeps a live connection's slot (checking the limits if its lease had lapsed).
+    /// Keeps a live connection's slot (see [`Purpose`]).
     fn keep_lease(
         &self,
         settings: &TenantSettings,
         who: &ConnectionRef,
+        purpose: Purpose,
         now: u64,
     ) -> Result<LeaseDecision> {
         let leases = self.leases(now)?;
-        let decision = lease::decide(&settings.limits, &leases, holder(who), Purpose::Renew, now);
+        let decision = lease::decide(&settings.limits, &leases, holder(who), purpose, now);
         if let LeaseDecision::Hold(l) = &decision {
             self.hold(l)?;
         }
@@ -132,11 +133,14 @@ impl TenantObject {
         let Some(settings) = self.serving(who)? else {
             return Ok(RenewAnswer::Refused);
         };
-        Ok(match self.keep_lease(&settings, who, now_ms())? {
-            LeaseDecision::Hold(_) => RenewAnswer::Held,
-            LeaseDecision::Refuse(l) => RenewAnswer::Limited(l),
-            LeaseDecision::Replaced => RenewAnswer::Replaced,
-        })
+        Ok(
+            match self.keep_lease(&settings, who, Purpose::Renew, now_ms())? {
+                LeaseDecision::Hold(_) => RenewAnswer::Held,
+                LeaseDecision::Refuse(l) => RenewAnswer::Limited(l),
+                LeaseDecision::Replaced => RenewAnswer::Replaced,
+                LeaseDecision::Lost => RenewAnswer::Lost,
+            },
+        )
     }
 
     /// `/release`: a socket closed. Only the connection that holds the lease frees it.
@@ -196,10 +200,10 @@ impl TenantObject {
         {
             return Ok(TurnAnswer::Limited(limited));
         }
-        match self.keep_lease(&settings, req, now)? {
+        match self.keep_lease(&settings, req, Purpose::Turn, now)? {
             LeaseDecision::Hold(_) => {}
             LeaseDecision::Refuse(limited) => return Ok(TurnAnswer::Limited(limited)),
-            LeaseDecision::Replaced => {
+            LeaseDecision::Replaced | LeaseDecision::Lost => {
                 return Ok(TurnAnswer::Refused {
                     message: "this conversation continues on another connection".into(),
                 });

@@ -53,6 +53,8 @@ impl VoiceSession {
                 return Ok(None);
             }
         };
+        self.store
+            .set(Meta::RetentionDays, &settings.retention_days.to_string())?;
         let master = match self.env.secret("MASTER_KEYS") {
             Ok(spec) => MasterKeys::parse(&spec.to_string()).ok(),
             Err(_) => None,

@@ -107,6 +107,9 @@ impl DurableObject for VoiceSession {
     }
 
     async fn fetch(&self, req: Request) -> Result<Response> {
+        if req.method() == Method::Delete && req.path() == "/admin/conversation" {
+            return self.on_admin_delete(&req).await;
+        }
         let upgrade = req.headers().get("upgrade")?.unwrap_or_default();
         if !upgrade.eq_ignore_ascii_case("websocket") {
             return Response::error("expected a WebSocket upgrade", 426);
@@ -188,14 +191,14 @@ impl DurableObject for VoiceSession {
         self.cancel(None, 0);
         self.end_live_stt();
         self.release(&ws).await;
-        Ok(())
+        self.after_close(&ws).await
     }
 
     async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
         self.cancel(None, 0);
         self.end_live_stt();
         self.release(&ws).await;
-        Ok(())
+        self.after_close(&ws).await
     }
 
     async fn alarm(&self) -> Result<Response> {

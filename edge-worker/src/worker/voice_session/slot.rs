@@ -66,7 +66,7 @@ impl VoiceSession {
                 }
             })
             .collect();
-        let plan = alarm::plan(&states, now_ms());
+        let plan = alarm::plan(&states, now_ms(), self.expires_at()?);
         for due in plan.due {
             match due {
                 Due::CloseUnstarted(i) => {
@@ -76,6 +76,7 @@ impl VoiceSession {
                     self.release(ws).await;
                 }
                 Due::Renew(i) => self.renew(&sockets[i]).await?,
+                Due::Expire => return self.delete_conversation().await,
             }
         }
         if let Some(next) = plan.next_ms {
@@ -102,6 +103,9 @@ impl VoiceSession {
                 )?;
                 let _ = ws.close(Some(1013), Some("rate limited"));
             }
+            RenewAnswer::Lost => {
+                let _ = ws.close(Some(1001), Some("session slot lost; reconnect"));
+            }
             // The reply in flight, if any, is the newer socket's: leave it.
             RenewAnswer::Replaced => {
                 let _ = ws.close(Some(1000), Some("replaced by a newer connection"));
@@ -115,6 +119,65 @@ impl VoiceSession {
         self.cancel(None, 0);
         self.end_live_stt();
         Ok(())
+    }
+
+    /// When this conversation may be deleted, once no socket is open (see [`alarm::expires_at`]).
+    fn expires_at(&self) -> Result<u64> {
+        let retention = match self.store.get(Meta::RetentionDays)? {
+            Some(days) => days.parse().unwrap_or(0),
+            None => crate::tenant::settings::default_retention_days(),
+        };
+        Ok(alarm::expires_at(
+            self.store.get_u64(Meta::LastSeenMs)?,
+            retention,
+            u64::from(RESUME_WINDOW_S) * 1000,
+        ))
+    }
+
+    /// A socket closed: with no other socket left, the alarm now waits for the conversation's
+    /// expiry (a live socket's alarm is its renewal timer, and is left alone).
+    pub(super) async fn after_close(&self, closed: &WebSocket) -> Result<()> {
+        let gone = attachment(closed).connection;
+        let others = self
+            .state
+            .get_websockets()
+            .iter()
+            .any(|ws| attachment(ws).connection != gone);
+        if !others {
+            self.wake_at(self.expires_at()?).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes the conversation: its sockets are closed and its storage (history, facts,
+    /// tokens' generation, alarm) is gone. Past its retention, or asked by the admin API.
+    pub(super) async fn delete_conversation(&self) -> Result<()> {
+        for ws in self.state.get_websockets() {
+            let _ = ws.close(Some(1000), Some("conversation deleted"));
+            self.release(&ws).await;
+        }
+        self.cancel(None, 0);
+        self.end_live_stt();
+        self.state.storage().delete_all().await?;
+        self.store.forget_identity();
+        *self.session.borrow_mut() = None;
+        console_log!("{}", json!({"event": "conversation_deleted"}));
+        Ok(())
+    }
+
+    /// The admin API's deletion (the Worker checked the admin token): deletes this
+    /// conversation if it is the one named, answers whether there was one.
+    pub(super) async fn on_admin_delete(&self, req: &Request) -> Result<Response> {
+        self.store.ensure_schema()?;
+        let tenant = req.headers().get(TENANT_HEADER)?.unwrap_or_default();
+        let conversation = req.headers().get(CONVERSATION_HEADER)?.unwrap_or_default();
+        let known = self.store.get(Meta::Tenant)?.is_some_and(|t| t == tenant)
+            && self
+                .store
+                .get(Meta::Conversation)?
+                .is_some_and(|c| c == conversation);
+        self.delete_conversation().await?;
+        crate::worker::runtime::json_response(200, &json!({"deleted": known}))
     }
 
     /// Frees this socket's session slot (it closed), if it still holds it: a socket that a

@@ -7,7 +7,7 @@ use std::cell::RefCell;
 use serde::Deserialize;
 use worker::{Result, SqlStorage};
 
-use crate::session::conversation::{Message, Role};
+use crate::session::conversation::{HISTORY_KEPT, Message, Role};
 use crate::tenant::settings::TenantId;
 
 /// What the conversation keeps besides its messages.
@@ -21,6 +21,8 @@ pub(super) enum Meta {
     Voice,
     /// When the current session token expires, Unix s.
     TokenExpiresS,
+    /// The tenant's `retention_days`, from the latest grant.
+    RetentionDays,
     /// The latest session token's generation ([`crate::session::token::Claims::generation`]).
     TokenGeneration,
     /// The last activity, Unix ms (for the resume window).
@@ -40,6 +42,7 @@ impl Meta {
             Self::Voice => "voice",
             Self::TokenExpiresS => "token_expires_s",
             Self::TokenGeneration => "token_generation",
+            Self::RetentionDays => "retention_days",
             Self::LastSeenMs => "last_seen_ms",
             Self::LastResponseId => "last_response_id",
             Self::LastReply => "last_reply",
@@ -137,7 +140,8 @@ impl ConversationStore {
             .collect())
     }
 
-    /// Appends a message at `now_ms` and counts it as activity.
+    /// Appends a message at `now_ms` and counts it as activity; keeps the last
+    /// [`HISTORY_KEPT`] messages.
     pub(super) fn remember(&self, role: Role, content: &str, now_ms: u64) -> Result<()> {
         self.sql.exec(
             "INSERT INTO messages (role, content, at_ms) VALUES (?, ?, ?)",
@@ -147,7 +151,16 @@ impl ConversationStore {
                 (now_ms as f64).into(),
             ]),
         )?;
+        self.sql.exec(
+            "DELETE FROM messages WHERE seq <= (SELECT MAX(seq) FROM messages) - ?",
+            Some(vec![f64::from(HISTORY_KEPT).into()]),
+        )?;
         self.set(Meta::LastSeenMs, &now_ms.to_string())
+    }
+
+    /// Forgets who this conversation was (after its storage was deleted).
+    pub(super) fn forget_identity(&self) {
+        *self.identity.borrow_mut() = None;
     }
 
     /// A new conversation on this object starts empty.
