@@ -12,7 +12,7 @@ pub mod framer;
 pub mod impulse;
 pub mod language;
 pub mod playback;
-pub mod resample;
+pub use aura_resample as resample;
 pub mod turn;
 pub mod vad;
 

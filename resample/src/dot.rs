@@ -1,7 +1,8 @@
 //! The dot product at the heart of FIR filtering: one per output sample.
 //!
-//! In WebAssembly it uses 128-bit SIMD (four f32 lanes, two accumulators); every browser engine
-//! has shipped it since 2023 (Chrome 91, Firefox 89, Safari 16.4). There is no run-time feature
+//! In WebAssembly with the `simd128` feature (the browser client enables it; the edge worker,
+//! whose optimiser step is not told of SIMD, does not) it uses 128-bit SIMD (four f32 lanes, two
+//! accumulators); every browser engine has shipped it since 2023 (Chrome 91, Firefox 89, Safari 16.4). There is no run-time feature
 //! detection in WebAssembly: an engine without SIMD rejects the whole module when it loads, so
 //! these instructions can never run where they are not supported. Elsewhere (the host builds:
 //! tests, the `aura-vad` CLI, benchmarks) a scalar loop with eight accumulators, which the
@@ -10,13 +11,13 @@
 /// `sum(a[i] * b[i])` over the common length.
 #[inline]
 pub fn dot(a: &[f32], b: &[f32]) -> f32 {
-    #[cfg(target_arch = "wasm32")]
+    #[cfg(all(target_arch = "wasm32", feature = "simd128"))]
     {
         // Safe to call (Rust knows a WebAssembly engine without the feature cannot have loaded
         // the module, see the module documentation).
         dot_simd128(a, b)
     }
-    #[cfg(not(target_arch = "wasm32"))]
+    #[cfg(not(all(target_arch = "wasm32", feature = "simd128")))]
     {
         dot_scalar(a, b)
     }
@@ -43,7 +44,7 @@ fn plain_dot(a: &[f32], b: &[f32]) -> f32 {
     a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
-#[cfg(target_arch = "wasm32")]
+#[cfg(all(target_arch = "wasm32", feature = "simd128"))]
 #[target_feature(enable = "simd128")]
 fn dot_simd128(a: &[f32], b: &[f32]) -> f32 {
     use core::arch::wasm32::{
