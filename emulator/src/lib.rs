@@ -4,8 +4,11 @@
 //! - `POST /v1/chat/completions`: with `stream: true`, SSE `chat.completion.chunk`s token by
 //!   token, a finish chunk, usage (with `stream_options.include_usage`) and `[DONE]`;
 //!   without, one `chat.completion`.
-//! - `POST /v1/audio/speech` with `response_format: "pcm"`: 24 kHz s16le mono, streamed in
-//!   100 ms blocks. The audio is a synthetic voice-like signal, 60 ms per character.
+//! - Text-to-speech in four providers' formats, each with its key header and error bodies
+//!   (see `speak.rs`): OpenAI-style `POST /v1/audio/speech` (`pcm` 24 kHz s16le, or `wav`),
+//!   ElevenLabs `POST /v1/text-to-speech/{voice}/stream`, Deepgram Aura `POST /v1/speak`,
+//!   Cartesia `POST /tts/bytes`; streamed in 100 ms blocks of a synthetic voice-like signal,
+//!   60 ms per character.
 //! - `POST /v1/audio/transcriptions`: multipart with a WAV `file`; answers `{"text": ...}`.
 //!
 //! A behaviour's `mode` reproduces a real provider's quirk on the wire ([`Mode`]: `null`
@@ -21,6 +24,7 @@ mod offline;
 mod record;
 mod script;
 mod server;
+mod speak;
 mod state;
 
 pub use record::Recorded;

@@ -53,6 +53,10 @@ pub struct Behaviour {
     /// then the arguments in two pieces; `finish_reason: "tool_calls"`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tool_calls: Option<Vec<ScriptedToolCall>>,
+    /// Speech: the rate of an answer whose request does not set one (an OpenAI-style `wav`),
+    /// default 24 000 Hz (Groq's WAV is 48 000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sample_rate: Option<u32>,
     /// A real provider's quirk to reproduce on the wire (see [`Mode`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mode: Option<Mode>,

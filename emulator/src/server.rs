@@ -28,7 +28,13 @@ fn router_from(start: Instant) -> Router {
 fn router_with(shared: Shared) -> Router {
     Router::new()
         .route("/v1/chat/completions", post(chat))
-        .route("/v1/audio/speech", post(speech))
+        .route("/v1/audio/speech", post(crate::speak::openai))
+        .route(
+            "/v1/text-to-speech/{voice}/stream",
+            post(crate::speak::elevenlabs),
+        )
+        .route("/v1/speak", post(crate::speak::deepgram))
+        .route("/tts/bytes", post(crate::speak::cartesia))
         .route("/v1/audio/transcriptions", post(transcriptions))
         .route("/_emulator/script", post(script))
         .route("/_emulator/requests", get(requests))
@@ -79,7 +85,7 @@ async fn reset(State(shared): State<Shared>) -> StatusCode {
 }
 
 /// Applies a status or hang fault before any body is sent. `None` means go on.
-async fn early_fault(behaviour: &Behaviour, tracker: &mut Tracker) -> Option<Response> {
+pub(crate) async fn early_fault(behaviour: &Behaviour, tracker: &mut Tracker) -> Option<Response> {
     match behaviour.fault {
         Some(Fault::Status {
             code,
@@ -121,14 +127,14 @@ fn last_user_text(body: &Value) -> String {
 }
 
 /// One part of a streamed response body.
-enum Piece {
+pub(crate) enum Piece {
     Data(Bytes),
     /// Cut the connection here.
     Cut,
 }
 
 impl Piece {
-    fn text(s: String) -> Self {
+    pub(crate) fn text(s: String) -> Self {
         Self::Data(Bytes::from(s))
     }
 }
@@ -336,7 +342,7 @@ async fn chat(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> 
 
 /// Streams pieces with the behaviour's latencies: the first `together` pieces after
 /// `first_byte_ms`, each later one `chunk_ms` after the previous.
-fn stream_response(
+pub(crate) fn stream_response(
     tracker: Tracker,
     pieces: Vec<Piece>,
     behaviour: Behaviour,
@@ -379,66 +385,6 @@ fn stream_response(
         .header(header::CACHE_CONTROL, "no-cache")
         .body(Body::from_stream(stream))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
-}
-
-/// Synthetic voice-like PCM at 24 kHz: 60 ms per character of text (at least 200 ms).
-pub(crate) fn synthetic_speech(text: &str) -> Vec<u8> {
-    let samples = (text.chars().count().max(1) as u64 * 60).max(200) * 24;
-    let mut out = Vec::with_capacity(samples as usize * 2);
-    for n in 0..samples {
-        let t = n as f64 / 24_000.0;
-        let syllables = 0.55 + 0.45 * (std::f64::consts::TAU * 4.0 * t).sin();
-        let voice = (1..=5)
-            .map(|h| (std::f64::consts::TAU * 140.0 * f64::from(h) * t).sin() / f64::from(h))
-            .sum::<f64>();
-        let s = (0.25 * syllables * voice * 32_767.0 / 2.3) as i16;
-        out.extend_from_slice(&s.to_le_bytes());
-    }
-    out
-}
-
-async fn speech(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> Response {
-    let json: Value = match serde_json::from_slice(&body) {
-        Ok(v) => v,
-        Err(_) => return error_response(400, None, "the body is not JSON"),
-    };
-    let mut tracker = shared.record(Endpoint::Speech, &headers, json.clone());
-    if shared.refuses_key(&headers) {
-        tracker.complete();
-        return error_response(401, None, "Incorrect API key provided.");
-    }
-    let behaviour = shared.next_behaviour(Endpoint::Speech);
-    if let Some(resp) = early_fault(&behaviour, &mut tracker).await {
-        return resp;
-    }
-    if json["response_format"] != "pcm" {
-        tracker.complete();
-        return error_response(
-            400,
-            None,
-            "the emulator only produces response_format \"pcm\"",
-        );
-    }
-    let text = json["input"].as_str().unwrap_or("").to_string();
-    let voice = json["voice"].as_str().unwrap_or("").to_string();
-    let spoken = if shared.offline {
-        tokio::task::spawn_blocking(move || crate::offline::speak(&text, &voice))
-            .await
-            .ok()
-            .flatten()
-    } else {
-        None
-    };
-    let pcm = spoken.unwrap_or_else(|| synthetic_speech(json["input"].as_str().unwrap_or("")));
-    let mut pieces: Vec<Piece> = pcm
-        .chunks(4_800)
-        .map(|c| Piece::Data(Bytes::copy_from_slice(c)))
-        .collect();
-    if let Some(Fault::DisconnectAfter { chunks }) = behaviour.fault {
-        pieces.truncate(chunks);
-        pieces.push(Piece::Cut);
-    }
-    stream_response(tracker, pieces, behaviour, 1, "application/octet-stream")
 }
 
 async fn transcriptions(

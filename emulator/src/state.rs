@@ -87,12 +87,28 @@ impl Shared {
         })
     }
 
+    /// Whether `key` (as the API's own header gave it) is outside the accepted set.
+    pub(crate) fn refuses(&self, key: Option<&str>) -> bool {
+        self.with(|i| {
+            i.accepted_keys
+                .as_ref()
+                .is_some_and(|keys| !key.is_some_and(|k| keys.iter().any(|a| a == k)))
+        })
+    }
+
     pub(crate) fn record(&self, endpoint: Endpoint, headers: &HeaderMap, body: Value) -> Tracker {
         let received_ms = self.now_ms();
+        // `Authorization`, or the key header of an API that has its own.
         let authorization = headers
             .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string);
+            .map(|v| v.to_str().ok().map(str::to_string))
+            .or_else(|| {
+                ["xi-api-key", "x-api-key"].into_iter().find_map(|name| {
+                    let v = headers.get(name)?.to_str().ok()?;
+                    Some(Some(format!("{name}: {v}")))
+                })
+            })
+            .flatten();
         let id = self.with(|i| {
             let id = i.log.len() as u64;
             i.log.push(Recorded {

@@ -192,3 +192,274 @@ fn a_finalize_that_is_never_answered_still_ends_the_utterance_promptly() {
     // that used to fail the turn.
     assert!(eos_to_transcript < 2_000, "{done}");
 }
+
+/// What a typed turn brought: captions, `response.done`, errors, and the reply's audio frames
+/// as (sample rate, samples).
+struct HeardTurn {
+    text: String,
+    done: Value,
+    errors: Vec<Value>,
+    frames: Vec<(u32, usize)>,
+}
+
+fn heard_turn(tenant: &TestTenant, question: &str) -> HeardTurn {
+    let mut client = tenant.connect("");
+    client.start();
+    client.send_json(json!({"type": "input.text", "text": question}));
+    let messages = client.until("response.done", Duration::from_secs(20));
+    client.close();
+    let mut heard = HeardTurn {
+        text: String::new(),
+        done: Value::Null,
+        errors: Vec::new(),
+        frames: Vec::new(),
+    };
+    for m in messages {
+        match m {
+            Incoming::Json(v) => match v["type"].as_str() {
+                Some("response.text_delta") => heard.text.push_str(v["delta"].as_str().unwrap()),
+                Some("error") => heard.errors.push(v),
+                Some("response.done") => heard.done = v,
+                _ => {}
+            },
+            Incoming::Binary(b) => {
+                let f = AudioFrame::decode(&b).expect("a valid output frame");
+                if f.header.sample_count > 0 {
+                    heard
+                        .frames
+                        .push((f.header.sample_rate, usize::from(f.header.sample_count)));
+                }
+            }
+        }
+    }
+    heard
+}
+
+/// The emulator's synthetic speech of `text`: 60 ms per character (at least 200 ms) at `rate`.
+fn synthetic_samples(text: &str, rate: u32) -> usize {
+    ((text.chars().count().max(1) as u64 * 60).max(200) * u64::from(rate) / 1000) as usize
+}
+
+/// A tenant on `emu` whose TTS route is `tts` (its `base_url` set here), answering REPLY;
+/// the emulator accepts only the tenant's own keys.
+fn tts_tenant(dev: &WranglerDev, emu: &Emulator, id: &str, mut tts: Value) -> TestTenant {
+    script(
+        emu,
+        json!({"endpoint": "chat", "default": {"reply": REPLY}}),
+    );
+    tts["base_url"] = json!(emu.base_url());
+    let mut settings = aura_admin::settings_for(id, &[&dev.url("")], &emu.base_url(), "Be brief.");
+    settings["tts"] = tts;
+    settings["tts_voice"] = json!("voice-21m00");
+    emu.accept_keys(Some(vec![format!("sk-{id}-llm0"), format!("sk-{id}-tts")]));
+    dev.tenant_with(id, settings)
+}
+
+/// The sentences of REPLY.
+const SENTENCES: [&str; 2] = ["We open at nine.", "We close at five."];
+
+/// ElevenLabs: its streaming endpoint with `output_format=pcm_16000` and the key in
+/// `xi-api-key`; the reply plays at 16 kHz. A refused key comes back with ElevenLabs' own
+/// error code. (Before: every TTS request went to `/v1/audio/speech` as OpenAI `pcm`.)
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn elevenlabs_speaks_over_its_stream_endpoint_with_its_key_header_and_rate() {
+    let emu = Emulator::start(0).unwrap();
+    let dev = WranglerDev::start();
+    let tts = json!({"api": "elevenlabs", "model": "eleven_flash_v2_5", "sample_rate": 16_000});
+    let tenant = tts_tenant(&dev, &emu, "eleven", tts);
+    let turn = heard_turn(&tenant, "When do you open?");
+    assert!(turn.errors.is_empty(), "{:?}", turn.errors);
+    assert_eq!(turn.done["status"], "completed", "{}", turn.done);
+    assert_eq!(turn.text, REPLY);
+    let speech = requests_to(&emu, "speech");
+    assert_eq!(speech.len(), 2, "{speech:?}");
+    for (r, sentence) in speech.iter().zip(SENTENCES) {
+        assert_eq!(r["body"]["api"], "elevenlabs", "{r}");
+        assert_eq!(r["body"]["input"], sentence);
+        assert_eq!(r["body"]["voice"], "voice-21m00");
+        assert_eq!(r["body"]["request"]["query"]["output_format"], "pcm_16000");
+        assert_eq!(r["authorization"], "xi-api-key: sk-eleven-tts");
+    }
+    assert!(
+        turn.frames.iter().all(|&(rate, _)| rate == 16_000),
+        "{:?}",
+        turn.frames
+    );
+    let samples: usize = turn.frames.iter().map(|f| f.1).sum();
+    let want: usize = SENTENCES.iter().map(|s| synthetic_samples(s, 16_000)).sum();
+    assert_eq!(samples, want, "raw PCM passes through whole");
+
+    // The key is refused: the error names ElevenLabs' code, not only the status.
+    emu.accept_keys(Some(vec!["sk-eleven-llm0".into()]));
+    let turn = heard_turn(&tenant, "When do you open?");
+    assert_eq!(turn.done["status"], "failed", "{}", turn.done);
+    let message = turn.errors[0]["message"].as_str().unwrap();
+    assert_eq!(
+        message,
+        "text-to-speech answered HTTP 401 (invalid_api_key)"
+    );
+}
+
+/// Deepgram Aura: `/v1/speak` with `encoding=linear16&container=none` (its REST default wraps
+/// linear16 in WAV, whose header would play as a click) and `Authorization: Token`.
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn deepgram_aura_speaks_raw_linear16_with_a_token_key() {
+    let emu = Emulator::start(0).unwrap();
+    let dev = WranglerDev::start();
+    let tts = json!({"api": "deepgram", "model": "aura-2-thalia-en", "sample_rate": 48_000});
+    let tenant = tts_tenant(&dev, &emu, "aura", tts);
+    let turn = heard_turn(&tenant, "When do you open?");
+    assert!(turn.errors.is_empty(), "{:?}", turn.errors);
+    assert_eq!(turn.done["status"], "completed", "{}", turn.done);
+    let speech = requests_to(&emu, "speech");
+    assert_eq!(speech.len(), 2, "{speech:?}");
+    for r in &speech {
+        assert_eq!(r["body"]["api"], "deepgram", "{r}");
+        let query = &r["body"]["request"]["query"];
+        assert_eq!(
+            (
+                &query["model"],
+                &query["encoding"],
+                &query["container"],
+                &query["sample_rate"]
+            ),
+            (
+                &json!("aura-2-thalia-en"),
+                &json!("linear16"),
+                &json!("none"),
+                &json!("48000")
+            )
+        );
+        assert_eq!(r["authorization"], "Token sk-aura-tts");
+    }
+    assert!(
+        turn.frames.iter().all(|&(rate, _)| rate == 48_000),
+        "{:?}",
+        turn.frames
+    );
+    let samples: usize = turn.frames.iter().map(|f| f.1).sum();
+    let want: usize = SENTENCES.iter().map(|s| synthetic_samples(s, 48_000)).sum();
+    assert_eq!(samples, want, "no WAV header among the samples");
+}
+
+/// Cartesia: `/tts/bytes` with `X-API-Key` and `Cartesia-Version`, raw `pcm_s16le`; at 8 kHz,
+/// which the protocol does not allow for reply audio, the reply is converted to 16 kHz.
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn cartesia_speaks_raw_pcm_and_a_rate_the_client_cannot_play_is_converted() {
+    let emu = Emulator::start(0).unwrap();
+    let dev = WranglerDev::start();
+    let tts = json!({"api": "cartesia", "model": "sonic-2", "sample_rate": 8_000});
+    let tenant = tts_tenant(&dev, &emu, "cartesia", tts);
+    let turn = heard_turn(&tenant, "When do you open?");
+    assert!(turn.errors.is_empty(), "{:?}", turn.errors);
+    assert_eq!(turn.done["status"], "completed", "{}", turn.done);
+    let speech = requests_to(&emu, "speech");
+    assert_eq!(speech.len(), 2, "{speech:?}");
+    for r in &speech {
+        assert_eq!(r["body"]["api"], "cartesia", "{r}");
+        assert_eq!(r["body"]["request"]["output_format"]["sample_rate"], 8_000);
+        assert_eq!(r["body"]["request"]["voice"]["id"], "voice-21m00");
+        assert_eq!(r["authorization"], "x-api-key: sk-cartesia-tts");
+    }
+    assert!(
+        turn.frames.iter().all(|&(rate, _)| rate == 16_000),
+        "{:?}",
+        turn.frames
+    );
+    let samples: usize = turn.frames.iter().map(|f| f.1).sum();
+    let want: usize = SENTENCES.iter().map(|s| synthetic_samples(s, 16_000)).sum();
+    assert!(
+        samples.abs_diff(want) <= 8,
+        "{samples} samples at 16 kHz, want about {want}"
+    );
+}
+
+/// An OpenAI-style route that offers no `pcm` (Groq: `wav` at 48 kHz): `format: wav`, and the
+/// reply plays at the rate its WAV header gives.
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn an_openai_style_wav_route_plays_at_its_headers_rate() {
+    let emu = Emulator::start(0).unwrap();
+    script(
+        &emu,
+        json!({"endpoint": "speech", "default": {"sample_rate": 48_000}}),
+    );
+    let dev = WranglerDev::start();
+    let tts = json!({"api": "openai", "model": "playai-tts", "format": "wav"});
+    let tenant = tts_tenant(&dev, &emu, "groq-wav", tts);
+    let turn = heard_turn(&tenant, "When do you open?");
+    assert!(turn.errors.is_empty(), "{:?}", turn.errors);
+    assert_eq!(turn.done["status"], "completed", "{}", turn.done);
+    let speech = requests_to(&emu, "speech");
+    assert!(
+        speech
+            .iter()
+            .all(|r| r["body"]["request"]["response_format"] == "wav"),
+        "{speech:?}"
+    );
+    assert!(
+        turn.frames.iter().all(|&(rate, _)| rate == 48_000),
+        "{:?}",
+        turn.frames
+    );
+    let samples: usize = turn.frames.iter().map(|f| f.1).sum();
+    let want: usize = SENTENCES.iter().map(|s| synthetic_samples(s, 48_000)).sum();
+    assert_eq!(samples, want, "the header is read, not played");
+}
+
+/// A second TTS route (item 13): the first refuses before its first byte, the second speaks
+/// the whole reply (before, one TTS failure failed the reply).
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn a_tts_route_that_fails_before_its_first_byte_falls_back_to_the_second() {
+    let primary = Emulator::start(0).unwrap();
+    let fallback = Emulator::start(0).unwrap();
+    script(
+        &primary,
+        json!({"endpoint": "speech", "default": {"fault": {"kind": "status", "code": 503}}}),
+    );
+    let dev = WranglerDev::start();
+    let mut settings = aura_admin::settings_for(
+        "tts-fallback",
+        &[&dev.url("")],
+        &primary.base_url(),
+        "Be brief.",
+    );
+    script(
+        &primary,
+        json!({"endpoint": "chat", "default": {"reply": REPLY}}),
+    );
+    settings["tts"] = json!({"base_url": primary.base_url(), "model": "tts-1"});
+    settings["tts_fallback"] = json!({
+        "api": "cartesia", "base_url": fallback.base_url(), "model": "sonic-2",
+        "voice": "cartesia-voice", "sample_rate": 16_000,
+    });
+    fallback.accept_keys(Some(vec!["sk-tts-fallback-tts1".into()]));
+    let tenant = dev.tenant_with("tts-fallback", settings);
+    let turn = heard_turn(&tenant, "When do you open?");
+    assert!(turn.errors.is_empty(), "{:?}", turn.errors);
+    assert_eq!(turn.done["status"], "completed", "{}", turn.done);
+    assert_eq!(
+        requests_to(&primary, "speech").len(),
+        1,
+        "the failed route is left for the turn"
+    );
+    let spoken: Vec<Value> = requests_to(&fallback, "speech");
+    assert_eq!(spoken.len(), 2, "{spoken:?}");
+    for (r, sentence) in spoken.iter().zip(SENTENCES) {
+        assert_eq!(r["body"]["input"], sentence);
+        assert_eq!(
+            r["body"]["voice"], "cartesia-voice",
+            "the route's own voice"
+        );
+        assert_eq!(r["authorization"], "x-api-key: sk-tts-fallback-tts1");
+    }
+    assert!(
+        turn.frames.iter().all(|&(rate, _)| rate == 16_000),
+        "{:?}",
+        turn.frames
+    );
+}

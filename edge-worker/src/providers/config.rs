@@ -3,7 +3,7 @@
 //! to a client.
 
 use crate::providers::router::Tier;
-use crate::tenant::settings::{SttApi, TenantSettings};
+use crate::tenant::settings::{SttApi, TenantSettings, TtsSettings};
 
 /// One provider endpoint.
 #[derive(Clone, PartialEq, Eq)]
@@ -50,7 +50,8 @@ pub struct ProviderConfig {
     pub llm: Vec<(ProviderEndpoint, Tier)>,
     /// Rule-based choice of tier per request (`LLM_SMART_ROUTING`, default on).
     pub smart_routing: bool,
-    pub tts: ProviderEndpoint,
+    /// The TTS routes: the primary, then the fallback if any, each with its API and audio.
+    pub tts: Vec<(ProviderEndpoint, TtsSettings)>,
     pub tts_voice: String,
     pub system_prompt: String,
     /// Token budget of the context sent to the LLM.
@@ -82,7 +83,11 @@ impl ProviderConfig {
             }
         };
         let stt = endpoint(&settings.stt.base_url, &settings.stt.model, "stt");
-        let tts = endpoint(&settings.tts.base_url, &settings.tts.model, "tts");
+        let tts = std::iter::once(&settings.tts)
+            .chain(settings.tts_fallback.as_ref())
+            .zip(["tts", "tts1"])
+            .map(|(t, slot)| (endpoint(&t.base_url, &t.model, slot), t.clone()))
+            .collect();
         let llm = settings
             .llm
             .iter()
@@ -139,8 +144,9 @@ mod tests {
             ("grok-3-mini", Tier::Fast)
         );
         assert_eq!(c.llm[1].0.api_key, None, "no key set: none sent");
-        assert_eq!(c.tts.api_key.as_deref(), Some("sk-tts"));
-        assert_eq!(c.tts.fallback_key, None);
+        assert_eq!(c.tts.len(), 1, "no fallback TTS route");
+        assert_eq!(c.tts[0].0.api_key.as_deref(), Some("sk-tts"));
+        assert_eq!(c.tts[0].0.fallback_key, None);
         assert_eq!(
             c.stt.url("v1/audio/transcriptions"),
             "https://api.openai.com/v1/audio/transcriptions"

@@ -2,7 +2,7 @@
 //! router ([`router`]), and the wire formats they answer in: server-sent events ([`sse`]),
 //! OpenAI-compatible chat streams ([`openai_chat`]) with streamed tool calls ([`tool_calls`])
 //! and reasoning kept out of the reply ([`think_filter`]), Deepgram's live results
-//! ([`deepgram`]).
+//! ([`deepgram`]), and the text-to-speech APIs' requests, refusals and audio ([`tts`]).
 
 pub mod config;
 pub mod deepgram;
@@ -12,3 +12,4 @@ pub mod router;
 pub mod sse;
 pub mod think_filter;
 pub mod tool_calls;
+pub mod tts;

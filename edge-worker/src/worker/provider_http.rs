@@ -9,6 +9,7 @@ use worker::{
 };
 
 use crate::providers::config::ProviderEndpoint;
+use crate::providers::tts::{KeyHeader, TtsRequest};
 use crate::session::turn::refused_key;
 
 /// How the key is presented.
@@ -18,6 +19,18 @@ pub(crate) enum Auth {
     Bearer,
     /// `Authorization: Token KEY` (Deepgram).
     Token,
+    /// The key alone in this header (`xi-api-key`, `x-api-key`).
+    Named(&'static str),
+}
+
+impl From<KeyHeader> for Auth {
+    fn from(k: KeyHeader) -> Self {
+        match k {
+            KeyHeader::Bearer => Self::Bearer,
+            KeyHeader::Token => Self::Token,
+            KeyHeader::Named(name) => Self::Named(name),
+        }
+    }
 }
 
 /// Why no answer came back.
@@ -47,12 +60,12 @@ pub(crate) async fn send(
             h.set(name, value).map_err(|_| SendError::Request)?;
         }
         if let Some(key) = keys.next() {
-            let scheme = match auth {
-                Auth::Bearer => "Bearer",
-                Auth::Token => "Token",
+            let (name, value) = match auth {
+                Auth::Bearer => ("authorization", format!("Bearer {key}")),
+                Auth::Token => ("authorization", format!("Token {key}")),
+                Auth::Named(name) => (name, key.to_string()),
             };
-            h.set("authorization", &format!("{scheme} {key}"))
-                .map_err(|_| SendError::Request)?;
+            h.set(name, &value).map_err(|_| SendError::Request)?;
         }
         let mut init = RequestInit::new();
         init.with_method(method.clone())
@@ -85,6 +98,27 @@ pub(crate) async fn post_json(
         Method::Post,
         &endpoint.url(path),
         &[("content-type", "application/json")],
+        || Some(text.as_str().into()),
+        signal,
+    )
+    .await
+}
+
+/// Sends a TTS route's request for one chunk.
+pub(crate) async fn send_tts(
+    endpoint: &ProviderEndpoint,
+    request: &TtsRequest,
+    signal: Option<&AbortSignal>,
+) -> Result<Response, SendError> {
+    let text = request.body.to_string();
+    let mut headers: Vec<(&str, &str)> = vec![("content-type", "application/json")];
+    headers.extend(request.headers.iter().map(|(n, v)| (*n, v.as_str())));
+    send(
+        endpoint,
+        request.key.into(),
+        Method::Post,
+        &endpoint.url(&request.path),
+        &headers,
         || Some(text.as_str().into()),
         signal,
     )

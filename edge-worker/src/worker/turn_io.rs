@@ -12,6 +12,7 @@ use futures::{FutureExt, StreamExt};
 use worker::{AbortController, Date, Delay, Response, WebSocket, console_log};
 
 use crate::providers::config::ProviderConfig;
+use crate::providers::tts;
 use crate::session::turn::builtins;
 use crate::session::turn::{Command, Event, Turn};
 use crate::worker::provider_http::{self, SendError};
@@ -67,6 +68,9 @@ impl Source {
     }
 }
 
+/// Most of a refusal's body read for its code.
+const REFUSAL_MAX: usize = 8 * 1024;
+
 /// A streamed answer as events: its status, its body's reads, its end.
 fn answer_events(
     sent: impl std::future::Future<Output = Result<Response, SendError>> + 'static,
@@ -79,6 +83,19 @@ fn answer_events(
                 Err(_) => return stream::once(future::ready(source.broken())).boxed_local(),
             };
             let status = resp.status_code();
+            if let (Source::Tts(chunk), false) = (source, status == 200) {
+                // A TTS refusal's body says why (its code goes to the log and the error).
+                return stream::once(async move {
+                    let body = resp.bytes().await.unwrap_or_default();
+                    let code = tts::refusal_code(&body[..body.len().min(REFUSAL_MAX)]);
+                    Event::TtsRefused {
+                        chunk,
+                        status,
+                        code,
+                    }
+                })
+                .boxed_local();
+            }
             let head = stream::once(future::ready(
                 source.status(status, provider_http::retry_after_ms(&resp)),
             ));
@@ -241,13 +258,22 @@ impl<'a> TurnIo<'a> {
                     self.llm_aborts.swap_remove(i).1.abort();
                 }
             }
-            Command::StartTts { chunk, body } => {
+            Command::StartTts {
+                chunk,
+                route,
+                request,
+            } => {
+                let Some((endpoint, _)) = self.config.tts.get(route) else {
+                    self.streams.push(
+                        stream::once(future::ready(Event::TtsBroken { chunk })).boxed_local(),
+                    );
+                    return;
+                };
                 let controller = self.tts_abort.get_or_insert_with(AbortController::default);
                 let signal = controller.signal();
-                let endpoint = self.config.tts.clone();
+                let endpoint = endpoint.clone();
                 let sent = async move {
-                    provider_http::post_json(&endpoint, "v1/audio/speech", &body, Some(&signal))
-                        .await
+                    provider_http::send_tts(&endpoint, &request, Some(&signal)).await
                 };
                 self.streams.push(answer_events(sent, Source::Tts(chunk)));
             }

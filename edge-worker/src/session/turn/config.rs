@@ -1,12 +1,14 @@
 //! What a turn needs of the tenant's settings, without any key, and the bodies of the requests
-//! it makes (OpenAI-style chat completions and speech).
+//! it makes (OpenAI-style chat completions; speech in each TTS API's own shape).
 
 use serde_json::{Value, json};
 
 use crate::providers::config::ProviderConfig;
 use crate::providers::router::{Route, RouterConfig};
+use crate::providers::tts::{TtsRequest, TtsRoute};
 
-/// Reply audio rate: OpenAI-style `pcm` is 24 kHz s16le mono.
+/// The reply audio rate `session.ready` names: OpenAI-style `pcm`'s 24 kHz, the default of
+/// every route. Each frame carries its own rate (one per reply), which the client follows.
 pub const TTS_RATE: u32 = 24_000;
 /// LLM steps with tool calls in one turn, at most; the step after them offers no tools, so
 /// the model must answer in words.
@@ -25,9 +27,8 @@ pub struct TurnConfig {
     pub offered_tools: Vec<Value>,
     /// Enabled built-in tools.
     pub builtins: Vec<String>,
-    pub tts_model: String,
-    pub tts_voice: String,
-    pub tts_rate: u32,
+    /// The TTS routes, in order: the primary, then the fallback.
+    pub tts: Vec<TtsRoute>,
 }
 
 impl TurnConfig {
@@ -58,9 +59,11 @@ impl TurnConfig {
             },
             offered_tools,
             builtins: c.builtin_tools.clone(),
-            tts_model: c.tts.model.clone(),
-            tts_voice: c.tts_voice.clone(),
-            tts_rate: TTS_RATE,
+            tts: c
+                .tts
+                .iter()
+                .map(|(_, t)| TtsRoute::from_settings(t, &c.tts_voice))
+                .collect(),
         }
     }
 
@@ -81,9 +84,9 @@ impl TurnConfig {
         body
     }
 
-    /// The speech request for one chunk of text (already made speakable).
-    pub fn speech_body(&self, text: &str) -> Value {
-        json!({"model": self.tts_model, "voice": self.tts_voice, "input": text, "response_format": "pcm"})
+    /// The speech request of TTS route `route` for one chunk of text (already made speakable).
+    pub fn speech_request(&self, route: usize, text: &str) -> Option<TtsRequest> {
+        self.tts.get(route).map(|r| r.request(text))
     }
 }
 
@@ -121,7 +124,10 @@ mod tests {
         assert_eq!(c.routes[0].tier, Tier::Strong);
         assert!(!c.routes[0].provider.contains('/'));
         assert!(!format!("{c:?}").contains("sk-x"));
-        assert_eq!(c.speech_body("Hello.")["response_format"], "pcm");
+        let speech = c.speech_request(0, "Hello.").unwrap();
+        assert_eq!(speech.body["response_format"], "pcm");
+        assert_eq!(speech.body["voice"], "alloy");
+        assert!(c.speech_request(1, "Hello.").is_none(), "no fallback route");
         assert_eq!(
             c.router.first_token_timeout_ms,
             sample().first_token_timeout_ms

@@ -6,6 +6,7 @@ use serde_json::Value;
 
 use super::builtins::ToolResult;
 use crate::providers::tool_calls::ToolCall;
+use crate::providers::tts::TtsRequest;
 
 /// What the turn asks the I/O side to do, in order.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,8 +25,12 @@ pub enum Command {
     },
     /// Abandon attempt `attempt` (abort its request).
     AbortLlm { attempt: u32 },
-    /// POST `body` to the TTS `v1/audio/speech`, streaming; report as `chunk`.
-    StartTts { chunk: u32, body: Value },
+    /// Send `request` to TTS route `route`, streaming; report as `chunk`.
+    StartTts {
+        chunk: u32,
+        route: usize,
+        request: TtsRequest,
+    },
     /// Abort every TTS request of the turn.
     AbortTts,
     /// Run tool call `index` of the step: a built-in that reads the clock, or a webhook.
@@ -62,6 +67,13 @@ pub enum Event {
     TtsStatus {
         chunk: u32,
         status: u16,
+    },
+    /// The provider refused the chunk with `status`; `code` is its error code, if it gave one
+    /// ([`crate::providers::tts::refusal_code`]).
+    TtsRefused {
+        chunk: u32,
+        status: u16,
+        code: Option<String>,
     },
     TtsBytes {
         chunk: u32,

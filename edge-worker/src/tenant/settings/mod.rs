@@ -10,6 +10,9 @@ pub use crate::tenant::fields::{TenantError, UrlPolicy, bounds};
 use crate::tenant::fields::{provider_url, text};
 use crate::tenant::host_policy::{HostClass, classify, is_public_suffix};
 
+mod tts;
+pub use self::tts::{DEFAULT_TTS_RATE, TtsApi, TtsFormat, TtsSettings};
+
 /// A tenant id: 3 to 40 characters of `a-z`, `0-9` and `-`, starting with a letter or digit.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -89,13 +92,6 @@ impl PublishableKey {
             key: key.to_string(),
         })
     }
-}
-
-/// A provider's address and model. Its key is stored apart, encrypted (see [`crate::tenant::key_vault`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProviderSettings {
-    pub base_url: String,
-    pub model: String,
 }
 
 /// How a tenant's speech-to-text is reached.
@@ -196,7 +192,10 @@ pub struct TenantSettings {
     pub llm: Vec<LlmRouteSettings>,
     #[serde(default = "yes")]
     pub smart_routing: bool,
-    pub tts: ProviderSettings,
+    pub tts: TtsSettings,
+    /// A second text-to-speech route, used when the first fails before its first byte.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tts_fallback: Option<TtsSettings>,
     pub tts_voice: String,
     pub system_prompt: String,
     #[serde(default = "default_budget")]
@@ -244,10 +243,13 @@ fn default_first_token_timeout() -> u32 {
     2_500
 }
 
-/// The provider slots a tenant holds keys for: `stt`, `tts`, and `llm0`, `llm1`, ... in route
-/// order.
+/// The provider slots a tenant holds keys for: `stt`, `tts` (and `tts1` for the fallback), and
+/// `llm0`, `llm1`, ... in route order.
 pub fn key_slots(settings: &TenantSettings) -> Vec<String> {
     let mut slots = vec!["stt".to_string(), "tts".to_string()];
+    if settings.tts_fallback.is_some() {
+        slots.push("tts1".to_string());
+    }
     slots.extend((0..settings.llm.len()).map(|i| format!("llm{i}")));
     if !settings.tools.is_empty() {
         slots.push("webhook".to_string());
@@ -263,6 +265,7 @@ impl TenantSettings {
         let base = match slot {
             "stt" => Some(&self.stt.base_url),
             "tts" => Some(&self.tts.base_url),
+            "tts1" => self.tts_fallback.as_ref().map(|f| &f.base_url),
             _ => slot
                 .strip_prefix("llm")
                 .and_then(|n| n.parse::<usize>().ok())
@@ -275,9 +278,9 @@ impl TenantSettings {
     }
 }
 
-/// Whether `slot` names a provider-key slot (`stt`, `tts`, `llm0`..`llm3`).
+/// Whether `slot` names a provider-key slot (`stt`, `tts`, `tts1`, `llm0`..`llm3`).
 pub fn is_key_slot(slot: &str) -> bool {
-    matches!(slot, "stt" | "tts" | "webhook")
+    matches!(slot, "stt" | "tts" | "tts1" | "webhook")
         || slot
             .strip_prefix("llm")
             .and_then(|n| n.parse::<usize>().ok())
@@ -309,8 +312,10 @@ impl TenantSettings {
             provider_url("llm.base_url", &route.base_url, policy)?;
             text("llm.model", &route.model, bounds::MODEL_MAX)?;
         }
-        provider_url("tts.base_url", &self.tts.base_url, policy)?;
-        text("tts.model", &self.tts.model, bounds::MODEL_MAX)?;
+        self.tts.validate("tts", policy)?;
+        if let Some(fallback) = &self.tts_fallback {
+            fallback.validate("tts_fallback", policy)?;
+        }
         text("tts_voice", &self.tts_voice, bounds::MODEL_MAX)?;
         text(
             "system_prompt",
@@ -346,6 +351,9 @@ impl TenantSettings {
             provider_url("llm.base_url", &route.base_url, policy)?;
         }
         provider_url("tts.base_url", &self.tts.base_url, policy)?;
+        if let Some(fallback) = &self.tts_fallback {
+            provider_url("tts_fallback.base_url", &fallback.base_url, policy)?;
+        }
         for tool in &self.tools {
             provider_url("tools.webhook_url", &tool.webhook_url, policy)?;
         }

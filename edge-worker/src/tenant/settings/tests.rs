@@ -18,10 +18,15 @@ pub(crate) fn sample() -> TenantSettings {
             tier: Tier::Strong,
         }],
         smart_routing: true,
-        tts: ProviderSettings {
+        tts: TtsSettings {
+            api: TtsApi::Openai,
             base_url: "https://api.openai.com".into(),
             model: "tts-1".into(),
+            format: TtsFormat::Pcm,
+            sample_rate: None,
+            voice: None,
         },
+        tts_fallback: None,
         tts_voice: "alloy".into(),
         system_prompt: "You are the bakery's assistant.".into(),
         context_budget_tokens: 6_000,

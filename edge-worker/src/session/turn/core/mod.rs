@@ -124,7 +124,10 @@ impl Turn {
             .iter()
             .map(|m| json!({"role": m.role.as_str(), "content": m.content}))
             .collect();
-        let speech = Speech::new(input.response_id, config.tts_rate);
+        let speech = Speech::new(
+            input.response_id,
+            config.tts.iter().map(|r| r.source_rate).collect(),
+        );
         let mut turn = Self {
             config,
             router,
@@ -245,12 +248,21 @@ impl Turn {
             Event::LlmBroken { attempt } if self.is_attempt(attempt) => {
                 self.attempt_failed(Failure::Disconnect, now)
             }
-            Event::TtsStatus { chunk, status } => self.speech.on_status(chunk, status),
+            Event::TtsStatus { chunk, status } => {
+                self.speech.on_status(chunk, status, &mut self.out)
+            }
+            Event::TtsRefused {
+                chunk,
+                status,
+                code,
+            } => self
+                .speech
+                .on_refused(chunk, status, code.as_deref(), &mut self.out),
             Event::TtsBytes { chunk, bytes } => {
                 self.speech.on_audio(chunk, &bytes, now, &mut self.out)
             }
-            Event::TtsEnded { chunk } => self.speech.on_end(chunk, &mut self.out),
-            Event::TtsBroken { chunk } => self.speech.on_broken(chunk),
+            Event::TtsEnded { chunk } => self.speech.on_end(chunk, now, &mut self.out),
+            Event::TtsBroken { chunk } => self.speech.on_broken(chunk, &mut self.out),
             Event::ToolFinished { index, result } => self.tool_finished(index, result, now),
             Event::Cancel { played_ms } => self.cancel(Some(played_ms)),
             Event::ClientGone => {
@@ -302,8 +314,11 @@ impl Turn {
             return;
         }
         let config = &self.config;
-        self.speech
-            .poll(now, |say| config.speech_body(say), &mut self.out);
+        self.speech.poll(
+            now,
+            |route, say| config.speech_request(route, say),
+            &mut self.out,
+        );
         if matches!(self.phase, Phase::Done) && self.speech.is_idle() {
             self.finish();
         }

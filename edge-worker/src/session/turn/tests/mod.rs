@@ -11,7 +11,9 @@ use super::builtins::ToolResult;
 use super::config::TurnConfig;
 use super::core::{Command, Event, Turn, TurnInput};
 use crate::providers::router::{Route, Router, RouterConfig, Tier};
+use crate::providers::tts::TtsRoute;
 use crate::session::conversation::{Message, Role};
+use crate::tenant::settings::{TtsApi, TtsFormat};
 
 /// What one LLM attempt does.
 #[derive(Clone)]
@@ -105,8 +107,8 @@ impl Fake {
                     | Event::LlmEnded { attempt: a } if *a == attempt)
                 });
             }
-            Command::StartTts { chunk, body } => {
-                let input = body["input"].as_str().unwrap().to_string();
+            Command::StartTts { chunk, request, .. } => {
+                let input = request.body["input"].as_str().unwrap().to_string();
                 // 65 ms of 24 kHz audio per character, in two reads.
                 let bytes = input.chars().count() * 65 * 24 * 2;
                 self.tts_inputs.push(input);
@@ -357,9 +359,13 @@ pub(super) fn config(routes: Vec<Route>) -> TurnConfig {
         },
         offered_tools: Vec::new(),
         builtins: Vec::new(),
-        tts_model: "tts-1".into(),
-        tts_voice: "alloy".into(),
-        tts_rate: 24_000,
+        tts: vec![TtsRoute {
+            api: TtsApi::Openai,
+            format: TtsFormat::Pcm,
+            model: "tts-1".into(),
+            voice: "alloy".into(),
+            source_rate: Some(24_000),
+        }],
     }
 }
 
