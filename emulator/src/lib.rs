@@ -22,6 +22,7 @@
 mod listen;
 mod offline;
 mod record;
+mod refusals;
 mod script;
 mod server;
 mod speak;

@@ -100,6 +100,21 @@ pub enum Mode {
     /// guarantee it when little audio remains): the last words come as an ordinary final
     /// segment, then nothing.
     SilentFinalize,
+    /// Chat: a request with `tools` is refused as llama.cpp's server without `--jinja` does
+    /// (500 `tools param requires --jinja flag`); one without is answered.
+    LlamaCppNoJinja,
+    /// Chat: a request with earlier turns (an assistant message) is refused as llama.cpp does
+    /// when the prompt exceeds `n_ctx` (400 `exceed_context_size_error`).
+    LlamaCppContextOverflow,
+    /// Chat: the same refusal as OpenAI words it (400 `context_length_exceeded`).
+    ContextLengthExceeded,
+    /// With a status fault: the wait only in `retry-after-ms` (45 000).
+    RetryAfterMs,
+    /// With a status fault: `retry-after` as an HTTP date two minutes ahead.
+    RetryAfterDate,
+    /// With a status fault: no `retry-after`; `x-ratelimit-reset-requests: 2m0s`,
+    /// `x-ratelimit-reset-tokens: 150ms`, as OpenAI and Groq send.
+    RateLimitReset,
 }
 
 /// A tool call the emulated LLM makes.

@@ -93,7 +93,9 @@ pub(crate) async fn early_fault(behaviour: &Behaviour, tracker: &mut Tracker) ->
         }) => {
             sleep_ms(behaviour.first_byte_ms).await;
             tracker.complete();
-            Some(error_response(code, retry_after_s, "emulated failure"))
+            let mut resp = error_response(code, retry_after_s, "emulated failure");
+            crate::refusals::rate_limit_headers(behaviour.mode, &mut resp);
+            Some(resp)
         }
         Some(Fault::Hang) => {
             // Never answers; when the client gives up, the tracker records the abort.
@@ -151,6 +153,10 @@ async fn chat(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> 
     }
     let behaviour = shared.next_behaviour(Endpoint::Chat);
     if let Some(resp) = early_fault(&behaviour, &mut tracker).await {
+        return resp;
+    }
+    if let Some(resp) = crate::refusals::chat_refusal(behaviour.mode, &json) {
+        tracker.complete();
         return resp;
     }
     let model = json["model"]

@@ -6,7 +6,9 @@
 
 pub mod config;
 pub mod deepgram;
+pub mod llm_refusal;
 pub mod openai_chat;
+pub mod rate_limit;
 mod redacted_debug;
 pub mod router;
 pub mod sse;

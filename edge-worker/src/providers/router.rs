@@ -11,7 +11,8 @@
 //!   itself is wrong: no fallback.
 //! - **Circuit breaker**: `breaker_failures` failures in a row open a route for
 //!   `breaker_open_ms` (a 429's `retry-after`, if longer, wins); then one trial request is let
-//!   through; its success closes the breaker, its failure re-opens it.
+//!   through; its success closes the breaker, its failure re-opens it. A 429 opens it at once,
+//!   whether or not the provider said how long to wait.
 
 /// How capable (and how fast) a route's model is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -132,6 +133,8 @@ struct Breaker {
     open_until: Option<u64>,
     /// A trial is in flight after the open period.
     trial: bool,
+    /// The route refused `tools` outright (llama.cpp without `--jinja`): it is asked without.
+    without_tools: bool,
 }
 
 /// The router for one tenant.
@@ -232,8 +235,23 @@ impl Router {
     /// The attempt on `route` produced its first token: no fallback from here on.
     pub fn succeeded(&mut self, route: usize) {
         if let Some(b) = self.breakers.get_mut(route) {
-            *b = Breaker::default();
+            *b = Breaker {
+                without_tools: b.without_tools,
+                ..Breaker::default()
+            };
         }
+    }
+
+    /// `route` cannot take tools: from now on it is asked without them (not a failure).
+    pub fn refuses_tools(&mut self, route: usize) {
+        if let Some(b) = self.breakers.get_mut(route) {
+            b.without_tools = true;
+        }
+    }
+
+    /// Whether `route` is asked without tools.
+    pub fn takes_tools(&self, route: usize) -> bool {
+        self.breakers.get(route).is_none_or(|b| !b.without_tools)
     }
 
     /// The attempt on `route` failed. `tokens_sent` if any of its text already reached the user.
@@ -260,7 +278,13 @@ impl Router {
                 } => Some(ms),
                 _ => None,
             };
-            if b.trial || b.failures >= self.config.breaker_failures || retry_after.is_some() {
+            // A 429 opens the breaker at once, with or without a stated wait.
+            let rate_limited = matches!(failure, Failure::Status { code: 429, .. });
+            if b.trial
+                || b.failures >= self.config.breaker_failures
+                || retry_after.is_some()
+                || rate_limited
+            {
                 let open_for = self.config.breaker_open_ms.max(retry_after.unwrap_or(0));
                 b.open_until = Some(now_ms + open_for);
             }
@@ -508,6 +532,22 @@ mod tests {
         );
         assert_eq!(r.plan(&req("Hi", false), 60_000).order, vec![1, 2, 0]);
         assert_eq!(r.plan(&req("Hi", false), 90_000).order, vec![0, 1, 2]);
+    }
+
+    #[test]
+    fn a_429_without_any_wait_still_opens_the_breaker_at_once() {
+        let config = RouterConfig {
+            smart: false,
+            ..RouterConfig::default()
+        };
+        let mut r = Router::new(config, routes());
+        let rate_limited = Failure::Status {
+            code: 429,
+            retry_after_ms: None,
+        };
+        r.failed(0, rate_limited, false, &[1], 0);
+        assert_eq!(r.plan(&req("Hi", false), 1_000).order, vec![1, 2, 0]);
+        assert_eq!(r.plan(&req("Hi", false), 30_000).order, vec![0, 1, 2]);
     }
 
     #[test]

@@ -125,12 +125,11 @@ pub(crate) async fn send_tts(
     .await
 }
 
-/// The `retry-after` of an answer, in ms (seconds form only).
+/// How long the answer asks to be left alone, in ms (see [`crate::providers::rate_limit`]).
 pub(crate) fn retry_after_ms(resp: &Response) -> Option<u64> {
-    resp.headers()
-        .get("retry-after")
-        .ok()
-        .flatten()
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(|s| s * 1000)
+    let headers = resp.headers();
+    crate::providers::rate_limit::retry_after_ms(
+        |name| headers.get(name).ok().flatten(),
+        worker::Date::now().as_millis(),
+    )
 }

@@ -83,6 +83,21 @@ fn answer_events(
                 Err(_) => return stream::once(future::ready(source.broken())).boxed_local(),
             };
             let status = resp.status_code();
+            let retry_after_ms = provider_http::retry_after_ms(&resp);
+            if let (Source::Llm(attempt), false) = (source, status == 200) {
+                // An LLM refusal's body may say how a retry can mend it.
+                return stream::once(async move {
+                    let mut body = resp.bytes().await.unwrap_or_default();
+                    body.truncate(REFUSAL_MAX);
+                    Event::LlmRefused {
+                        attempt,
+                        status,
+                        retry_after_ms,
+                        body,
+                    }
+                })
+                .boxed_local();
+            }
             if let (Source::Tts(chunk), false) = (source, status == 200) {
                 // A TTS refusal's body says why (its code goes to the log and the error).
                 return stream::once(async move {
@@ -96,9 +111,7 @@ fn answer_events(
                 })
                 .boxed_local();
             }
-            let head = stream::once(future::ready(
-                source.status(status, provider_http::retry_after_ms(&resp)),
-            ));
+            let head = stream::once(future::ready(source.status(status, retry_after_ms)));
             if status != 200 {
                 return head.boxed_local();
             }

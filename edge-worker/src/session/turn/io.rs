@@ -52,6 +52,14 @@ pub enum Event {
         status: u16,
         retry_after_ms: Option<u64>,
     },
+    /// The LLM refused with `status` (not 200), `retry-after` in ms, and the start of its
+    /// body (what the refusal means: [`crate::providers::llm_refusal`]).
+    LlmRefused {
+        attempt: u32,
+        status: u16,
+        retry_after_ms: Option<u64>,
+        body: Vec<u8>,
+    },
     LlmBytes {
         attempt: u32,
         bytes: Vec<u8>,

@@ -5,6 +5,7 @@
 use serde_json::{Value, json};
 
 use super::{Attempt, Command, Phase, ToolRun, Turn};
+use crate::providers::llm_refusal::{self, LlmRefusal};
 use crate::providers::openai_chat::{ChatEvent, ChatStream};
 use crate::providers::router::{Failure, Next, Request as RouteRequest};
 use crate::providers::tool_calls::ToolCallAssembler;
@@ -48,9 +49,10 @@ impl Turn {
         let id = self.attempts;
         self.provider = Some(self.config.routes[route].name.clone());
         self.model = Some(self.config.routes[route].model.clone());
-        let body = self
-            .config
-            .chat_body(route, &self.messages, self.step < TOOL_STEPS_MAX);
+        let offer_tools = self.step < TOOL_STEPS_MAX
+            && self.config.tools_available()
+            && self.router.takes_tools(route);
+        let body = self.config.chat_body(route, &self.messages, offer_tools);
         self.out.push_back(Command::StartLlm {
             attempt: id,
             route,
@@ -62,6 +64,7 @@ impl Turn {
             started_ms: now,
             alive_at: now,
             first_token_ms: None,
+            offered_tools: offer_tools,
             parser: ChatStream::new(),
             cutter: SentenceCutter::new(CutterConfig::default()),
             calls: ToolCallAssembler::new(),
@@ -178,6 +181,47 @@ impl Turn {
             filler_at: None,
         });
         self.run_next_tool(now);
+    }
+
+    /// The attempt in flight was refused: asked again on the same route when the refusal says
+    /// how to mend it (without tools, or with fewer earlier turns, once), else a failure.
+    pub(super) fn llm_refused(
+        &mut self,
+        status: u16,
+        retry_after_ms: Option<u64>,
+        body: &[u8],
+        now: u64,
+    ) {
+        let Phase::Asking(a) = &self.phase else {
+            return;
+        };
+        let (id, route, offered_tools) = (a.id, a.route, a.offered_tools);
+        let provider = self.config.routes.get(route).map(|r| r.provider.clone());
+        let retry = match llm_refusal::classify(status, body) {
+            LlmRefusal::ToolsUnsupported if offered_tools => {
+                self.router.refuses_tools(route);
+                Some("the provider takes no tools (llama.cpp without --jinja): asked without tools")
+            }
+            LlmRefusal::ContextOverflow
+                if !self.context_cut && llm_refusal::drop_earlier_turns(&mut self.messages) =>
+            {
+                self.context_cut = true;
+                Some("the context is longer than the model's: asked again without earlier turns")
+            }
+            _ => None,
+        };
+        let Some(reason) = retry else {
+            let failure = Failure::Status {
+                code: status,
+                retry_after_ms,
+            };
+            return self.attempt_failed(failure, now);
+        };
+        let response_id = self.input.response_id;
+        self.log(json!({"event": "route_retry", "response_id": response_id, "provider": provider, "reason": reason}));
+        self.out.push_back(Command::AbortLlm { attempt: id });
+        self.phase = Phase::Done;
+        self.start_attempt(now);
     }
 
     /// The attempt in flight failed: fall back to the plan's next route before the first

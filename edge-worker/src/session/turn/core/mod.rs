@@ -63,6 +63,8 @@ struct Attempt {
     /// provider busy reasoning is not a provider that sends nothing.
     alive_at: u64,
     first_token_ms: Option<u32>,
+    /// Tools were offered in its request.
+    offered_tools: bool,
     parser: ChatStream,
     cutter: SentenceCutter,
     calls: ToolCallAssembler,
@@ -107,6 +109,8 @@ pub struct Turn {
     fallbacks: u32,
     error: Option<ProviderFailure>,
     filler_said: bool,
+    /// The context was already cut once for a route that found it too long.
+    context_cut: bool,
     speech: Speech,
     cancelled: Option<u32>,
     ending: Option<String>,
@@ -148,6 +152,7 @@ impl Turn {
             fallbacks: 0,
             error: None,
             filler_said: false,
+            context_cut: false,
             speech,
             cancelled: None,
             ending: None,
@@ -241,6 +246,12 @@ impl Turn {
                 };
                 self.attempt_failed(failure, now);
             }
+            Event::LlmRefused {
+                attempt,
+                status,
+                retry_after_ms,
+                body,
+            } if self.is_attempt(attempt) => self.llm_refused(status, retry_after_ms, &body, now),
             Event::LlmBytes { attempt, bytes } if self.is_attempt(attempt) => {
                 self.llm_bytes(&bytes, now)
             }

@@ -2,6 +2,7 @@
 //! performed by [`Fake`], which schedules the providers' answers; the clock jumps from one
 //! scheduled event (or the turn's own timeout) to the next.
 
+mod refusals;
 mod turns;
 
 use aura_protocol::{AudioFrame, ServerMessage};
@@ -37,6 +38,8 @@ pub(super) enum Llm {
     },
     /// An error status.
     Status(u16),
+    /// An error status with this body.
+    Refused(u16, &'static str),
     /// No answer at all.
     Hang,
 }
@@ -260,6 +263,15 @@ impl Fake {
                 );
                 self.at(50, Event::LlmEnded { attempt });
             }
+            Llm::Refused(status, body) => self.at(
+                50,
+                Event::LlmRefused {
+                    attempt,
+                    status,
+                    retry_after_ms: None,
+                    body: body.as_bytes().to_vec(),
+                },
+            ),
             Llm::Hang => {}
         }
     }
