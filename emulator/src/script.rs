@@ -108,6 +108,9 @@ pub enum Mode {
     LlamaCppContextOverflow,
     /// Chat: the same refusal as OpenAI words it (400 `context_length_exceeded`).
     ContextLengthExceeded,
+    /// Transcriptions: the answer Whisper gives for audio with no speech in it
+    /// (` Thank you for watching!`), whatever the audio.
+    WhisperHallucination,
     /// With a status fault: the wait only in `retry-after-ms` (45 000).
     RetryAfterMs,
     /// With a status fault: `retry-after` as an HTTP date two minutes ahead.

@@ -458,7 +458,10 @@ async fn transcriptions(
         _ => None,
     };
     tracker.complete();
-    let text = behaviour.reply.or(heard).unwrap_or_else(|| {
+    // What Whisper writes for audio with no speech in it.
+    let invented = (behaviour.mode == Some(Mode::WhisperHallucination))
+        .then(|| " Thank you for watching!".to_string());
+    let text = invented.or(behaviour.reply).or(heard).unwrap_or_else(|| {
         format!(
             "(emulated transcript of {:.1} seconds of audio)",
             duration_ms as f64 / 1000.0

@@ -463,3 +463,48 @@ fn a_tts_route_that_fails_before_its_first_byte_falls_back_to_the_second() {
         turn.frames
     );
 }
+
+/// Item 9: an OpenAI-style transcription is asked in the session's language (ISO-639-1 from
+/// its BCP 47 tag), and Whisper's sign-off invented on non-speech is not answered as a turn
+/// (before: no `language`, and "Thank you for watching!" got a reply).
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn whisper_gets_the_language_and_its_invented_sign_off_is_not_answered() {
+    let emu = Emulator::start(0).unwrap();
+    script(
+        &emu,
+        json!({"endpoint": "transcriptions", "default": {"mode": "whisper_hallucination"}}),
+    );
+    let dev = WranglerDev::start();
+    let tenant = dev.tenant("whisper", &emu.base_url(), &[]);
+    let mut client = tenant.connect("");
+    client.send_json(json!({"type": "session.start", "protocol": 1, "input_sample_rate": 16000, "language": "en-GB"}));
+    client.until("session.ready", Duration::from_secs(10));
+    client.send_json(json!({"type": "input.speech_started", "stream_id": 1}));
+    for seq in 0..25 {
+        client.send_binary(input_frame(1, seq, &[500; 320]));
+    }
+    client.send_json(json!({"type": "input.speech_stopped", "stream_id": 1, "frames": 25}));
+    let messages = client.until("transcript.final", Duration::from_secs(20));
+    let last = messages.last().unwrap();
+    assert!(
+        matches!(last, Incoming::Json(v) if v["text"] == ""),
+        "{last:?}"
+    );
+    // Nothing more comes: no reply starts.
+    let after = client.next(Duration::from_millis(1_500));
+    client.close();
+    assert!(
+        after
+            .as_ref()
+            .is_none_or(|m| m.kind() != Some("response.started")),
+        "{after:?}"
+    );
+    let stt = requests_to(&emu, "transcriptions");
+    assert_eq!(stt.len(), 1);
+    assert_eq!(stt[0]["body"]["language"], "en", "{}", stt[0]);
+    assert!(
+        requests_to(&emu, "chat").is_empty(),
+        "no turn was asked for"
+    );
+}

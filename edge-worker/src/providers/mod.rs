@@ -2,7 +2,8 @@
 //! router ([`router`]), and the wire formats they answer in: server-sent events ([`sse`]),
 //! OpenAI-compatible chat streams ([`openai_chat`]) with streamed tool calls ([`tool_calls`])
 //! and reasoning kept out of the reply ([`think_filter`]), Deepgram's live results
-//! ([`deepgram`]), and the text-to-speech APIs' requests, refusals and audio ([`tts`]).
+//! ([`deepgram`]), OpenAI-style transcription's language and invented transcripts
+//! ([`whisper`]), and the text-to-speech APIs' requests, refusals and audio ([`tts`]).
 
 pub mod config;
 pub mod deepgram;
@@ -15,3 +16,4 @@ pub mod sse;
 pub mod think_filter;
 pub mod tool_calls;
 pub mod tts;
+pub mod whisper;

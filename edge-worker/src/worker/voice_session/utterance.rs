@@ -2,6 +2,8 @@
 //! STT stream, and at its end the transcript (batch or live) that starts the reply.
 
 use super::*;
+use crate::providers::whisper;
+
 impl VoiceSession {
     /// The start of an utterance (its first audio, `pcm`): the turn is asked for while the
     /// user speaks, and a live STT stream opened if the tenant's STT is one.
@@ -92,10 +94,22 @@ impl VoiceSession {
         };
         // 16-bit mono at 16 kHz after the 44-byte WAV header.
         let speech_ms = (wav.len().saturating_sub(44) / 32) as u64;
-        let transcript = match config.stt_api {
-            SttApi::Deepgram => stt_stream::finish(&self.live, stream_id).await,
-            SttApi::Openai => self.transcribe(&config, wav).await,
-        };
+        let transcript =
+            match config.stt_api {
+                SttApi::Deepgram => stt_stream::finish(&self.live, stream_id).await,
+                SttApi::Openai => self.transcribe(&config, wav).await.map(|text| {
+                    match whisper::dropped(&text, speech_ms) {
+                        Some(reason) => {
+                            worker::console_log!(
+                                "{}",
+                                serde_json::json!({"event": "transcript_dropped", "reason": reason})
+                            );
+                            String::new()
+                        }
+                        None => text,
+                    }
+                }),
+            };
         match transcript {
             Ok(text) => {
                 let eos_to_transcript = (now_ms() - eos) as u32;
@@ -137,9 +151,13 @@ impl VoiceSession {
                 format!("speech-to-text failed: {what}"),
             )
         };
+        let language = self.store.get(Meta::Language).ok().flatten();
         let form = || -> Option<wasm_bindgen::JsValue> {
             let form = web_sys::FormData::new().ok()?;
             form.append_with_str("model", &config.stt.model).ok()?;
+            if let Some(code) = language.as_deref().and_then(whisper::language_code) {
+                form.append_with_str("language", &code).ok()?;
+            }
             let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(wav.as_slice()));
             let options = web_sys::BlobPropertyBag::new();
             options.set_type("audio/wav");
