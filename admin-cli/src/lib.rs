@@ -1,6 +1,8 @@
 //! A client of Aura's admin API (see `edge-worker/src/tenant/admin_api.rs` for the routes). Used by
 //! the `aura-admin` command and by the tests.
 
+pub mod dev_vars;
+
 use std::time::Duration;
 
 use serde_json::{Value, json};

@@ -98,8 +98,9 @@ fn run(client: &AdminClient, mut args: Vec<String>) -> Out {
 
 /// Creates (or updates) the local demo tenant and prints a publishable key for it: the
 /// existing first one, or a new one. `--keys-from FILE` reads `LLM_API_KEY`, `STT_API_KEY`,
-/// `TTS_API_KEY`, `LLM_FALLBACK_API_KEY` (and `*_BASE_URL`, `*_MODEL`, `TTS_VOICE`) in
-/// .dev.vars format to use real providers.
+/// `TTS_API_KEY`, `LLM_FALLBACK_API_KEY`, `TTS_FALLBACK_API_KEY` (and `*_BASE_URL`, `*_MODEL`,
+/// `TTS_VOICE`, and the speech APIs of [`aura_admin::dev_vars`]) in .dev.vars format to use
+/// real providers.
 fn demo_tenant(client: &AdminClient, args: &mut Vec<String>) -> Out {
     let origins = take_all(args, "--origin");
     if origins.is_empty() {
@@ -138,6 +139,7 @@ fn demo_tenant(client: &AdminClient, args: &mut Vec<String>) -> Out {
     if let Some(v) = var("TTS_VOICE") {
         settings["tts_voice"] = v.into();
     }
+    aura_admin::dev_vars::apply_speech_vars(&mut settings, |name| var(name));
     if let Some(u) = var("LLM_FALLBACK_BASE_URL") {
         let model = var("LLM_FALLBACK_MODEL").unwrap_or_else(|| "gpt-4o-mini".into());
         if let Some(routes) = settings["llm"].as_array_mut() {
@@ -150,6 +152,7 @@ fn demo_tenant(client: &AdminClient, args: &mut Vec<String>) -> Out {
         ("TTS_API_KEY", "tts"),
         ("LLM_API_KEY", "llm0"),
         ("LLM_FALLBACK_API_KEY", "llm1"),
+        ("TTS_FALLBACK_API_KEY", "tts1"),
     ];
     for (name, slot) in keys {
         if let Some(key) = var(name).filter(|k| !k.is_empty()) {
