@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use aura_emulator::Emulator;
+use aura_protocol::AudioFrame;
 use aura_tests::{Incoming, TestTenant, WranglerDev, input_frame, requests_to, script, typed_turn};
 use serde_json::{Value, json};
 
