@@ -20,6 +20,9 @@ struct Received {
     closed_early: Arc<Mutex<Option<bool>>>,
 }
 
+/// The answer body of a tool whose webhook streams without end.
+const ENDLESS: &str = "<endless>";
+
 /// A tenant's tool server on 127.0.0.1: answers by tool name with (delay ms, status, body).
 struct WebhookServer {
     port: u16,
@@ -83,6 +86,21 @@ impl WebhookServer {
                     let gone = matches!((&stream).read(&mut probe), Ok(0));
                     *closed_early.lock().unwrap() = Some(gone);
                     let mut out = stream;
+                    if answer == ENDLESS {
+                        // An answer that never ends: blank JSON padding, chunk after chunk.
+                        let _ = write!(
+                            out,
+                            "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n"
+                        );
+                        let chunk = format!("400\r\n{}\r\n", " ".repeat(1024));
+                        let until = std::time::Instant::now() + Duration::from_secs(10);
+                        while std::time::Instant::now() < until
+                            && out.write_all(chunk.as_bytes()).is_ok()
+                        {
+                            std::thread::sleep(Duration::from_millis(2));
+                        }
+                        return;
+                    }
                     let _ = write!(
                         out,
                         "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
@@ -208,7 +226,8 @@ fn several_calls_a_slow_one_with_filler_and_every_failure_reach_the_llm_as_resul
                 {"name": "broken", "arguments": "{\"order\": 2}"},
                 {"name": "no_such_tool", "arguments": "{}"},
                 {"name": "slow_lookup", "arguments": "{\"order\": \"one\"}"},
-                {"name": "bad_json", "arguments": "{\"order\": 3}"}
+                {"name": "bad_json", "arguments": "{\"order\": 3}"},
+                {"name": "endless", "arguments": "{\"order\": 4}"}
             ]},
             {"reply": "Here is what I found."}
         ]}),
@@ -219,6 +238,7 @@ fn several_calls_a_slow_one_with_filler_and_every_failure_reach_the_llm_as_resul
             ("slow_lookup", 1_200, 200, r#"{"found":true}"#),
             ("broken", 0, 500, r#"{"oops":1}"#),
             ("bad_json", 0, 200, "not json"),
+            ("endless", 0, 200, ENDLESS),
         ],
     );
     let dev = WranglerDev::start();
@@ -227,6 +247,7 @@ fn several_calls_a_slow_one_with_filler_and_every_failure_reach_the_llm_as_resul
         tool("slow_lookup", &hooks.url(), order_schema()),
         tool("broken", &hooks.url(), order_schema()),
         tool("bad_json", &hooks.url(), order_schema()),
+        tool("endless", &hooks.url(), order_schema()),
     ]);
     let tenant = dev.tenant_with("tools2", settings);
     let mut client = tenant.connect("");
@@ -265,7 +286,7 @@ fn several_calls_a_slow_one_with_filler_and_every_failure_reach_the_llm_as_resul
         })
         .collect();
     let content: Vec<&str> = results.iter().map(|r| r.1.as_str()).collect();
-    assert_eq!(content.len(), 5, "{content:?}");
+    assert_eq!(content.len(), 6, "{content:?}");
     assert_eq!(content[0], r#"{"found":true}"#);
     assert_eq!(content[1], r#"{"error":"the tool answered HTTP 500"}"#);
     assert_eq!(content[2], r#"{"error":"there is no tool by that name"}"#);
@@ -276,9 +297,12 @@ fn several_calls_a_slow_one_with_filler_and_every_failure_reach_the_llm_as_resul
     );
     assert!(!content[3].contains("one"), "values are not quoted");
     assert_eq!(content[4], r#"{"error":"the tool's answer is not JSON"}"#);
+    // Read as it streams and cut off at the cap (#14 item 14): before, the whole body was
+    // awaited, and this call ran into its timeout.
+    assert_eq!(content[5], r#"{"error":"the tool's answer is too long"}"#);
     // The webhooks were called only for valid calls of known tools, each signed.
     let calls = hooks.received();
-    assert_eq!(calls.len(), 3, "{calls:?}");
+    assert_eq!(calls.len(), 4, "{calls:?}");
     assert!(calls.iter().all(|c| c.signature_ok));
     client.close();
 }

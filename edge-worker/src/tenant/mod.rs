@@ -14,5 +14,6 @@ pub mod lease;
 pub mod quota;
 pub mod rpc;
 pub mod settings;
+pub mod tool_answer;
 pub mod tools;
 pub mod webhook_signature;

@@ -6,9 +6,11 @@
 //! - [`tenant_object`]: the tenant's Durable Object (settings, keys, leases, usage).
 //! - [`voice_session`]: the conversation's Durable Object (socket, history, turns).
 //! - [`turn_io`]: performs the turn core's commands; [`provider_http`]: the one HTTP path to
-//!   providers; [`stt_stream`]: the live STT socket; [`tool_runner`]: webhook calls;
+//!   providers; [`stt_stream`]: the live STT socket; [`tool_runner`]: webhook calls; [`capped_body`]: bodies read
+//!   up to a cap;
 //!   [`runtime`]: the clock.
 
+pub(crate) mod capped_body;
 pub(crate) mod entry;
 pub(crate) mod provider_http;
 pub(crate) mod runtime;

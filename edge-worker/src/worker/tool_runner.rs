@@ -6,33 +6,42 @@
 use std::time::Duration;
 
 use futures::future::{self, Either};
-use serde_json::{Value, json};
+use serde_json::json;
 use worker::{
-    AbortController, Delay, Fetch, Headers, Method, Request, RequestInit, RequestRedirect,
+    AbortController, AbortSignal, Delay, Fetch, Headers, Method, Request, RequestInit,
+    RequestRedirect,
 };
 
 use crate::providers::tool_calls::ToolCall;
+use crate::tenant::tool_answer::{BodyError, RESULT_MAX_BYTES, ToolOutcome, failed, judge};
 use crate::tenant::tools::{ToolSettings, check_arguments};
 use crate::tenant::webhook_signature;
+use crate::worker::capped_body::read_capped;
 use crate::worker::runtime::now_ms;
 
-/// Largest webhook answer accepted.
-const RESULT_MAX_BYTES: usize = 32 * 1024;
+/// A webhook's status and, for a 2xx, its body read up to [`RESULT_MAX_BYTES`].
+type Answer = (u16, Option<Result<Vec<u8>, BodyError>>);
 
-/// How a call ended, for the result and the log.
-pub(crate) struct ToolOutcome {
-    /// The tool message's content for the LLM (JSON text).
-    pub content: String,
-    /// `ok`, `unknown_tool`, `bad_arguments`, `no_secret`, `timeout`, `cancelled`,
-    /// `redirect`, `http_error`, `unreachable`, `bad_answer`.
-    pub outcome: &'static str,
-}
-
-fn failed(outcome: &'static str, message: &str) -> ToolOutcome {
-    ToolOutcome {
-        content: json!({ "error": message }).to_string(),
-        outcome,
+/// POSTs the signed call to the tool's webhook; `None` if it could not be reached.
+async fn post_call(url: &str, body: &str, signature: &str, signal: &AbortSignal) -> Option<Answer> {
+    let headers = Headers::new();
+    headers.set("content-type", "application/json").ok()?;
+    headers.set(webhook_signature::HEADER, signature).ok()?;
+    let mut init = RequestInit::new();
+    // A redirect is not followed: it would carry the signed call (and its Aura-Signature)
+    // to a host nobody validated. The 3xx comes back as the answer and fails the call.
+    init.with_method(Method::Post)
+        .with_headers(headers)
+        .with_body(Some(body.into()))
+        .with_redirect(RequestRedirect::Manual);
+    let req = Request::new_with_init(url, &init).ok()?;
+    let mut resp = Fetch::Request(req).send_with_signal(signal).await.ok()?;
+    let status = resp.status_code();
+    if !(200..300).contains(&status) {
+        return Some((status, None));
     }
+    // Streamed up to the cap: a webhook that sends more (or never stops) is cut off there.
+    Some((status, Some(read_capped(&mut resp, RESULT_MAX_BYTES).await)))
 }
 
 /// Runs `call` with the tenant's `tools`. `cancelled` resolves when the user interrupts: a
@@ -61,26 +70,7 @@ pub(crate) async fn run(
     let signature = webhook_signature::sign(secret.as_bytes(), now_ms() / 1000, body.as_bytes());
     let controller = AbortController::default();
     let signal = controller.signal();
-    let send = async {
-        let headers = Headers::new();
-        headers.set("content-type", "application/json").ok()?;
-        headers.set(webhook_signature::HEADER, &signature).ok()?;
-        let mut init = RequestInit::new();
-        // A redirect is not followed: it would carry the signed call (and its Aura-Signature)
-        // to a host nobody validated. The 3xx comes back as the answer and fails the call.
-        init.with_method(Method::Post)
-            .with_headers(headers)
-            .with_body(Some(body.clone().into()))
-            .with_redirect(RequestRedirect::Manual);
-        let req = Request::new_with_init(&tool.webhook_url, &init).ok()?;
-        let mut resp = Fetch::Request(req).send_with_signal(&signal).await.ok()?;
-        let status = resp.status_code();
-        if !(200..300).contains(&status) {
-            return Some((status, None));
-        }
-        let text = resp.text().await.ok();
-        Some((status, text))
-    };
+    let send = std::pin::pin!(post_call(&tool.webhook_url, &body, &signature, &signal));
     let deadline = Delay::from(Duration::from_millis(u64::from(tool.timeout_ms)));
     let cancel_watch = async {
         cancelled.await;
@@ -90,29 +80,8 @@ pub(crate) async fn run(
     };
     let cancel_watch = std::pin::pin!(cancel_watch);
     let stop = std::pin::pin!(future::select(deadline, cancel_watch));
-    let send = std::pin::pin!(send);
     match future::select(send, stop).await {
-        Either::Left((Some((status, text)), _)) => {
-            if is_redirect(status) {
-                return failed(
-                    "redirect",
-                    "the tool answered with a redirect, not followed",
-                );
-            }
-            if !(200..300).contains(&status) {
-                return failed("http_error", &format!("the tool answered HTTP {status}"));
-            }
-            let Some(text) = text.filter(|t| t.len() <= RESULT_MAX_BYTES) else {
-                return failed("bad_answer", "the tool's answer is missing or too long");
-            };
-            match serde_json::from_str::<Value>(&text) {
-                Ok(v) => ToolOutcome {
-                    content: v.to_string(),
-                    outcome: "ok",
-                },
-                Err(_) => failed("bad_answer", "the tool's answer is not JSON"),
-            }
-        }
+        Either::Left((Some((status, body)), _)) => judge(status, body),
         Either::Left((None, _)) => failed("unreachable", "the tool could not be reached"),
         Either::Right((Either::Left(_), _)) => {
             controller.abort();
@@ -123,9 +92,4 @@ pub(crate) async fn run(
             failed("cancelled", "the user interrupted; the call was stopped")
         }
     }
-}
-
-/// Whether a webhook's status is a redirect (301, 302, 303, 307, 308...), which fails the call.
-fn is_redirect(status: u16) -> bool {
-    (300..400).contains(&status)
 }

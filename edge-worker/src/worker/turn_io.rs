@@ -87,8 +87,8 @@ fn answer_events(
             if let (Source::Llm(attempt), false) = (source, status == 200) {
                 // An LLM refusal's body may say how a retry can mend it.
                 return stream::once(async move {
-                    let mut body = resp.bytes().await.unwrap_or_default();
-                    body.truncate(REFUSAL_MAX);
+                    let body =
+                        crate::worker::capped_body::read_prefix(&mut resp, REFUSAL_MAX).await;
                     Event::LlmRefused {
                         attempt,
                         status,

@@ -2,6 +2,9 @@
 //! STT stream, and at its end the transcript (batch or live) that starts the reply.
 
 use super::*;
+
+/// Largest speech-to-text answer read (30 s of speech is well under 1 KiB of text).
+const TRANSCRIPT_MAX_BYTES: usize = 64 * 1024;
 use crate::providers::whisper;
 
 impl VoiceSession {
@@ -194,7 +197,11 @@ impl VoiceSession {
         struct Transcript {
             text: String,
         }
-        let t: Transcript = resp.json().await.map_err(|_| fail("unreadable answer"))?;
+        // Streamed up to a cap: an answer that goes on (or never ends) is cut off there.
+        let body = crate::worker::capped_body::read_capped(&mut resp, TRANSCRIPT_MAX_BYTES)
+            .await
+            .map_err(|_| fail("answer too long or unreadable"))?;
+        let t: Transcript = serde_json::from_slice(&body).map_err(|_| fail("unreadable answer"))?;
         Ok(t.text)
     }
 
