@@ -3,9 +3,11 @@
 # skipping whatever is already installed at the right version. Safe to run every time.
 #   scripts/bootstrap.sh            toolchains, npm packages, and the offline speech engines of
 #                                   the local demo: espeak-ng, pocketsphinx, pocketsphinx-en-us
-#   scripts/bootstrap.sh --test     also the Debian packages the tests use: chromium and
-#                                   chromium-driver (browser tests), pocketsphinx-testdata (real
-#                                   recorded speech for the end-to-end tests)
+#   scripts/bootstrap.sh --test     also what the tests use: the three browser engines and their
+#                                   drivers (chromium + chromium-driver, firefox-esr + geckodriver
+#                                   from crates.io, webkit2gtk-driver on xvfb), pulseaudio (the
+#                                   sound server and file microphone of Firefox and WebKit), and
+#                                   pocketsphinx-testdata (real recorded speech)
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$ROOT"
@@ -27,7 +29,8 @@ for component in rustfmt clippy; do
 done
 
 # CLIs built from crates.io (wasm-pack-style downloads of prebuilt binaries fail here).
-has_version() { command -v "$1" >/dev/null 2>&1 && "$1" --version 2>/dev/null | grep -qw "$2"; }
+# (The output is read whole first: geckodriver panics when its reader closes the pipe early.)
+has_version() { command -v "$1" >/dev/null 2>&1 && grep -qw "$2" <<<"$("$1" --version 2>/dev/null)"; }
 if ! has_version wasm-bindgen "$WASM_BINDGEN_VERSION"; then
   log "installing wasm-bindgen-cli $WASM_BINDGEN_VERSION (about 10 minutes on 2 cores)"
   # Not --locked: one locked dependency of the CLI is missing from the registry.
@@ -36,6 +39,12 @@ fi
 if ! has_version worker-build "$WORKER_VERSION"; then
   log "installing worker-build $WORKER_VERSION (about 10-15 minutes on 2 cores)"
   cargo install --quiet worker-build --version "$WORKER_VERSION"
+fi
+# Firefox's WebDriver: not in Debian 12; crates.io has it.
+GECKODRIVER_VERSION=0.37.1
+if [ "${1:-}" = "--test" ] && ! has_version geckodriver "$GECKODRIVER_VERSION"; then
+  log "installing geckodriver $GECKODRIVER_VERSION (about 3 minutes on 2 cores)"
+  cargo install --quiet --locked geckodriver --version "$GECKODRIVER_VERSION"
 fi
 
 # npm packages, exactly as package-lock.json says; reinstalled only when the lockfile changes.
@@ -49,7 +58,7 @@ fi
 # Debian packages: the demo's offline speech engines, and for the tests a browser and real speech.
 packages=(espeak-ng pocketsphinx pocketsphinx-en-us)
 if [ "${1:-}" = "--test" ]; then
-  packages+=(chromium chromium-driver pocketsphinx-testdata)
+  packages+=(chromium chromium-driver firefox-esr webkit2gtk-driver xvfb pulseaudio pocketsphinx-testdata)
 fi
 missing=()
 for pkg in "${packages[@]}"; do

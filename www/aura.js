@@ -235,7 +235,9 @@
       showNotice("");
       setState("listening");
     } catch (e) {
-      if (e && (e.name === "NotAllowedError" || e.name === "NotFoundError" || e.name === "SecurityError")) {
+      // Refused, absent (WebKit says OverconstrainedError when there is no capture device at
+      // all) or held by another application: the visitor can still type.
+      if (e && ["NotAllowedError", "NotFoundError", "SecurityError", "OverconstrainedError", "NotReadableError"].includes(e.name)) {
         showNotice("The microphone is not available. You can type your question instead.");
         setState("ready", "microphone blocked: type instead");
         input.focus();

@@ -1,10 +1,9 @@
 // Drives the Aura widget on a page in headless Chromium, by keyboard only, as a person would,
 // and prints what happened as JSON: {reply, transcript, states, errors, globals, styles}.
+// Chromium only (Playwright over the DevTools protocol: init scripts, WebSocket frames, the
+// closed shadow root): the tests that must hold in every engine use visit.mjs instead.
 //   node tests/browser/widget.mjs type URL "question" [screenshot.png]   no microphone at all
 //   node tests/browser/widget.mjs talk URL FILE.wav [screenshot.png]     fake microphone plays FILE.wav
-//   node tests/browser/widget.mjs deny URL                               the microphone is refused
-//   node tests/browser/widget.mjs drop URL "first" "second"              types, then the network drops
-//        (GET ORIGIN/__cut, see CuttableProxy in tests/src/lib.rs), waits for the reconnection, types again
 //   node tests/browser/widget.mjs steps URL FILE.wav|- 'STEPS'     a script of steps (JSON array):
 //        "open", "key:Shift+Tab", "type:text", "sleep:MS", "wait:STATE" (a state shown, e.g.
 //        "listening: hearing you"), "now:STATE" (Aura.state is STATE), "reply" / "replies:N" (N replies came),
@@ -20,12 +19,11 @@
 // `requests` and `requestsBeforeOpen` (the URLs the page fetched, in all and before the widget
 // opened) and `pageText` (the page's visible text).
 // Keyboard: Tab until the widget's button has the focus, Enter opens the panel (the focus moves
-// to the text box); `type` types and presses Enter; `talk`/`deny` press Shift+Tab (the
-// microphone button) and Enter.
+// to the text box); `type` types and presses Enter; `talk` presses Shift+Tab (the microphone
+// button) and Enter.
 import { chromium } from "playwright-core";
 
 const [mode, url, arg, screenshot] = process.argv.slice(2);
-const second = mode === "drop" ? screenshot : undefined;
 const steps = mode === "steps" ? JSON.parse(screenshot) : [];
 const args = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
   "--disable-component-update", "--disable-sync", "--autoplay-policy=no-user-gesture-required"];
@@ -161,27 +159,17 @@ try {
     }
   } else if (mode === "type") {
     await ask(arg, 1);
-  } else if (mode === "drop") {
-    await ask(arg, 1);
-    const cut = await fetch(new URL("/__cut", url));
-    if (!cut.ok) throw new Error("the proxy did not cut");
-    await page.waitForFunction(() => window.__events.some((e) => e.event === "state" && e.state === "reconnecting"),
-      null, { timeout: 10000 });
-    await page.waitForFunction(() => window.Aura.state === "ready", null, { timeout: 20000 });
-    await ask(second, 2);
-  } else {
+  } else if (mode === "talk") {
     // Wait for the session, then Shift+Tab from the text box to the microphone button.
     await page.waitForFunction(() => window.Aura.state === "ready", null, { timeout: 15000 });
     await page.keyboard.press("Shift+Tab");
     await page.keyboard.press("Enter");
-    if (mode === "talk") {
-      await page.waitForFunction(() => window.__events.some((e) => e.event === "reply")
-        && window.Aura.state === "listening", null, { timeout: 30000 });
-    } else {
-      await page.waitForFunction(() => window.__events.some((e) => e.event === "error"), null, { timeout: 10000 });
-    }
+    await page.waitForFunction(() => window.__events.some((e) => e.event === "reply")
+      && window.Aura.state === "listening", null, { timeout: 30000 });
+  } else {
+    throw new Error(`unknown mode ${mode}`);
   }
-  if (screenshot && mode !== "drop" && mode !== "steps") await page.screenshot({ path: screenshot });
+  if (screenshot && mode !== "steps") await page.screenshot({ path: screenshot });
   // Computed styles inside the closed shadow root, through the DevTools protocol (page scripts
   // cannot see in): the page's aggressive CSS must not reach the widget.
   const cdp = await context.newCDPSession(page);

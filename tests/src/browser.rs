@@ -1,4 +1,7 @@
-//! Headless Chromium: pages loaded and driven (the widget, test pages with a file as microphone), and the static server for them.
+//! Headless browsers: pages loaded and driven (the widget, test pages with a file as microphone),
+//! and the static server for them. [`visit`] and [`visit_page`] run in any [`Engine`] over plain
+//! WebDriver (tests/browser/visit.mjs); [`drive_widget`] and [`run_page`] are Chromium only
+//! (Playwright over the DevTools protocol: init scripts, WebSocket frames, requests).
 
 use super::*;
 
@@ -161,4 +164,80 @@ pub fn widget_states(result: &serde_json::Value) -> Vec<String> {
         .iter()
         .map(|s| s.as_str().unwrap().to_string())
         .collect()
+}
+
+/// A browser engine a visitor may use, driven over W3C WebDriver by tests/browser/engine.mjs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    /// Debian's Chromium, through chromedriver.
+    Chromium,
+    /// Firefox ESR, through geckodriver (crates.io), with a PulseAudio sound server.
+    Firefox,
+    /// WebKitGTK's MiniBrowser, through WebKitWebDriver, on an Xvfb display.
+    WebKit,
+}
+
+impl Engine {
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Chromium => "chromium",
+            Engine::Firefox => "firefox",
+            Engine::WebKit => "webkit",
+        }
+    }
+}
+
+fn node_json(script: &str, args: &[&str]) -> serde_json::Value {
+    let out = Command::new("node")
+        .current_dir(root())
+        .arg(script)
+        .args(args)
+        .env("TMPDIR", root().join(".tmp"))
+        .output()
+        .expect("node runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "{script} {} failed:\n{stderr}",
+        args.join(" ")
+    );
+    serde_json::from_slice(&out.stdout)
+        .unwrap_or_else(|e| panic!("no JSON from {script} ({e}):\n{stderr}"))
+}
+
+/// Runs `tests/browser/visit.mjs ENGINE MODE URL ARGS...` (the widget driven by keyboard in
+/// `engine`) and returns its JSON report.
+pub fn visit(engine: Engine, mode: &str, url: &str, args: &[&str]) -> serde_json::Value {
+    let mut all = vec![engine.name(), mode, url];
+    all.extend_from_slice(args);
+    node_json("tests/browser/visit.mjs", &all)
+}
+
+/// Opens a test page in `engine` with `wav` (48 kHz mono) as the microphone and returns the
+/// page's `window.__result`.
+pub fn visit_page(engine: Engine, url: &str, wav: &Path, timeout_ms: u32) -> serde_json::Value {
+    let timeout = timeout_ms.to_string();
+    node_json(
+        "tests/browser/visit.mjs",
+        &[engine.name(), "page", url, wav.to_str().unwrap(), &timeout],
+    )
+}
+
+/// Makes `#[test]`s of `fn NAME(engine: Engine)`, one per engine: `NAME::chromium`,
+/// `NAME::firefox`, `NAME::webkit`.
+#[macro_export]
+macro_rules! in_every_engine {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[test]
+            #[ignore = "needs the built client and worker, node packages and the browsers: run by `make test`"]
+            fn chromium() { super::$name($crate::Engine::Chromium) }
+            #[test]
+            #[ignore = "needs the built client and worker, node packages and the browsers: run by `make test`"]
+            fn firefox() { super::$name($crate::Engine::Firefox) }
+            #[test]
+            #[ignore = "needs the built client and worker, node packages and the browsers: run by `make test`"]
+            fn webkit() { super::$name($crate::Engine::WebKit) }
+        }
+    )*};
 }

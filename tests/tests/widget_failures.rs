@@ -1,9 +1,9 @@
 //! What a visitor sees when something fails, through the widget in headless Chromium (keyboard
-//! only): a provider that is down, a network drop, a limit. (A refused microphone is in
-//! end_to_end.rs.)
+//! only): a provider that is down, a limit. (A refused microphone and a network drop run in
+//! every engine: every_engine.rs.)
 
 use aura_emulator::Emulator;
-use aura_tests::{CuttableProxy, WranglerDev, drive_widget, requests_to, script, widget_states};
+use aura_tests::{WranglerDev, drive_widget, requests_to, script, widget_states};
 use serde_json::json;
 
 #[test]
@@ -51,46 +51,6 @@ fn a_provider_that_is_down_falls_back_or_says_so_clearly() {
         last.starts_with("error: the language model could not answer"),
         "the state says what failed: {last}"
     );
-}
-
-#[test]
-#[ignore = "needs the built client and worker, node packages and chromium: run by `make test`"]
-fn after_a_network_drop_the_widget_reconnects_and_the_conversation_goes_on() {
-    let emu = Emulator::start(0).unwrap();
-    let dev = WranglerDev::start();
-    // The page and its session go through a proxy whose connections the test cuts.
-    let proxy = CuttableProxy::start(dev.port);
-    let tenant = dev.tenant("mill-lane", &emu.base_url(), &[&proxy.url("")]);
-    let result = drive_widget(
-        "drop",
-        &proxy.url(&format!("/?key={}", tenant.key)),
-        &["When do you open?", "And on Sundays?"],
-    );
-    assert_eq!(proxy.cuts(), 1);
-    assert_eq!(result["errors"], json!([]), "{result}");
-    let states = widget_states(&result);
-    let reconnecting = states
-        .iter()
-        .position(|s| s.starts_with("reconnecting"))
-        .expect("reconnecting shown");
-    assert!(
-        states[reconnecting..].iter().any(|s| s == "ready"),
-        "{states:?}"
-    );
-    assert_eq!(result["replies"].as_array().unwrap().len(), 2, "{result}");
-    // The same conversation: the second request to the LLM carries the first exchange.
-    let chats = requests_to(&emu, "chat");
-    let history: Vec<String> = chats[1]["body"]["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["content"].as_str().unwrap().to_string())
-        .collect();
-    assert!(
-        history.iter().any(|m| m == "When do you open?"),
-        "resumed with its history: {history:?}"
-    );
-    assert_eq!(history.last().unwrap(), "And on Sundays?");
 }
 
 #[test]
