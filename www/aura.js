@@ -29,38 +29,66 @@
     try { fn(detail); } catch (e) { console.error(e); }
   });
 
+  const side = options.position === "bottom-left" ? "left" : "right";
   const css = `
-    :host { all: initial; --aura-color: ${options.color}; }
-    * { box-sizing: border-box; font: 15px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; }
-    .launcher { position: fixed; bottom: 20px; ${options.position === "bottom-left" ? "left" : "right"}: 20px;
+    :host { all: initial; --aura-color: ${options.color}; --bg: #fff; --fg: #1f1f1f; --muted: #5f6368;
+      --line: #dadce0; --field: #fff; --user: #eef1f5; --aura: #f6efe7; --notice-bg: #fff4e5; --notice-fg: #6d4500; }
+    @media (prefers-color-scheme: dark) {
+      :host { --bg: #202124; --fg: #e8eaed; --muted: #bdc1c6; --line: #5f6368; --field: #303134;
+        --user: #3c4043; --aura: #3a3026; --notice-bg: #4a3a1a; --notice-fg: #fde2a8; }
+    }
+    * { box-sizing: border-box; font: 15px/1.4 system-ui, -apple-system, "Segoe UI", sans-serif; letter-spacing: normal; }
+    .launcher { position: fixed; bottom: 20px; ${side}: 20px;
       width: 56px; height: 56px; border-radius: 50%; border: none; cursor: pointer; z-index: 2147483000;
       background: var(--aura-color); color: #fff; box-shadow: 0 4px 14px rgba(0,0,0,.25); }
     .launcher svg { width: 26px; height: 26px; fill: currentColor; }
-    .panel { position: fixed; bottom: 88px; ${options.position === "bottom-left" ? "left" : "right"}: 20px;
+    .launcher.live::after { content: ""; position: absolute; inset: -4px; border-radius: 50%; border: 3px solid var(--aura-color); opacity: .5; }
+    .panel { position: fixed; bottom: 88px; ${side}: 20px;
       width: min(360px, calc(100vw - 40px)); height: min(480px, calc(100vh - 120px)); z-index: 2147483000;
-      display: flex; flex-direction: column; background: #fff; color: #1f1f1f; border-radius: 14px;
-      box-shadow: 0 10px 30px rgba(0,0,0,.25); overflow: hidden; }
+      display: flex; flex-direction: column; background: var(--bg); color: var(--fg); border-radius: 14px;
+      box-shadow: 0 10px 30px rgba(0,0,0,.3), 0 0 0 1px rgba(0,0,0,.06); overflow: hidden; }
+    @media (max-width: 400px) { .panel { left: 8px; right: 8px; width: auto; } }
     .panel[hidden] { display: none; }
-    header { display: flex; align-items: center; gap: 8px; padding: 10px 12px; background: var(--aura-color); color: #fff; }
-    header h2 { flex: 1; margin: 0; font-weight: 600; }
-    .state { font-size: 13px; opacity: .9; }
+    header { display: flex; align-items: center; gap: 4px; height: 56px; flex: none; padding: 0 6px 0 14px;
+      background: var(--aura-color); color: #fff; }
+    .heading { flex: 1; min-width: 0; }
+    header h2, .state { display: block; margin: 0; white-space: nowrap; overflow: hidden; text-overflow: ellipsis; }
+    header h2 { font-weight: 600; }
+    .state { font-size: 13px; line-height: 18px; height: 18px; opacity: .92; }
+    .state::before { content: ""; display: inline-block; width: 8px; height: 8px; margin-right: 6px; border-radius: 50%;
+      background: currentColor; opacity: .5; vertical-align: 1px; }
+    .state[data-tone="live"]::before { background: #7ee2a8; opacity: 1; animation: pulse 1.6s ease-in-out infinite; }
+    .state[data-tone="busy"]::before { background: #ffd479; opacity: 1; }
+    .state[data-tone="bad"]::before { background: #ff8a80; opacity: 1; }
+    @keyframes pulse { 50% { box-shadow: 0 0 0 5px rgba(126,226,168,.35); } }
     .captions { flex: 1; overflow-y: auto; margin: 0; padding: 10px 12px; list-style: none; }
-    .captions li { margin: 6px 0; padding: 6px 10px; border-radius: 10px; max-width: 85%; white-space: pre-wrap; }
-    .captions .user { margin-left: auto; background: #eef1f5; }
-    .captions .aura { background: #f6efe7; }
+    .captions li { margin: 6px 0; padding: 6px 10px; border-radius: 10px; max-width: 85%; white-space: pre-wrap; overflow-wrap: anywhere; }
+    .captions .user { margin-left: auto; background: var(--user); }
+    .captions .aura { background: var(--aura); }
     .captions .partial { opacity: .6; }
-    .controls { display: flex; gap: 6px; padding: 8px 10px; border-top: 1px solid #e5e5e5; }
-    .controls input { flex: 1; min-width: 0; padding: 8px 10px; border: 1px solid #ccc; border-radius: 8px; }
+    .controls { display: flex; flex-wrap: wrap; gap: 4px; padding: 8px; border-top: 1px solid var(--line); }
+    .voicebar { display: flex; align-items: center; gap: 8px; width: 100%; order: -1; color: var(--muted); font-size: 13px; }
+    .voicebar[hidden] { display: none; }
+    .voicebar span { font-size: 13px; }
+    .level { flex: 1; height: 6px; border-radius: 3px; background: var(--line); overflow: hidden; }
+    .level i { display: block; height: 100%; width: 100%; background: var(--aura-color); transform-origin: left;
+      transform: scaleX(0); transition: transform 60ms linear; }
+    .controls input { flex: 1; min-width: 0; padding: 8px 10px; border: 1px solid var(--line); border-radius: 8px;
+      background: var(--field); color: var(--fg); }
     button { cursor: pointer; }
-    .icon { border: 1px solid #ccc; background: #fff; border-radius: 8px; padding: 6px 10px; }
+    .icon { flex: none; border: 1px solid var(--line); background: var(--field); color: var(--fg); border-radius: 8px; padding: 6px 8px; }
     .icon svg { width: 18px; height: 18px; fill: currentColor; vertical-align: middle; }
-    .icon[aria-pressed="true"] { background: var(--aura-color); color: #fff; }
-    .close { background: transparent; border: none; color: #fff; font-size: 20px; }
+    .icon[aria-pressed="true"] { background: var(--aura-color); border-color: var(--aura-color); color: #fff; }
+    .mic[aria-pressed="true"] { box-shadow: 0 0 0 3px rgba(126,226,168,.6); }
+    .voicebar .mute { padding: 2px 10px; font-size: 13px; }
+    .close { flex: none; width: 36px; height: 36px; background: transparent; border: none; border-radius: 8px; color: #fff; font-size: 22px; line-height: 1; }
     .voice svg { width: 20px; height: 20px; fill: currentColor; vertical-align: middle; }
     .voice[aria-pressed="true"] { opacity: .55; text-decoration: line-through; }
     :focus-visible { outline: 3px solid #1a73e8; outline-offset: 2px; }
-    .notice { padding: 6px 12px; font-size: 13px; background: #fff4e5; color: #6d4500; }
+    header :focus-visible { outline-color: #fff; outline-offset: -3px; }
+    .notice { flex: none; margin: 0; padding: 6px 12px; font-size: 13px; background: var(--notice-bg); color: var(--notice-fg); }
     .notice[hidden] { display: none; }
+    @media (prefers-reduced-motion: reduce) { .state[data-tone="live"]::before { animation: none; } .level i { transition: none; } }
   `;
 
   const host = document.createElement("div");
@@ -90,7 +118,7 @@
   const MIC = "M12 14a3 3 0 0 0 3-3V5a3 3 0 0 0-6 0v6a3 3 0 0 0 3 3zm5-3a5 5 0 0 1-10 0H5a7 7 0 0 0 6 6.9V21h2v-3.1A7 7 0 0 0 19 11z";
 
   const launcher = el("button", { class: "launcher", type: "button", "aria-label": `Open ${options.title}`, "aria-expanded": "false", "aria-controls": "aura-panel" }, [svg(MIC)]);
-  const state = el("span", { class: "state", role: "status", "aria-live": "polite", text: "idle" });
+  const state = el("span", { class: "state", role: "status", "aria-live": "polite", text: "Ask by voice or text" });
   const closeButton = el("button", { class: "close", type: "button", "aria-label": "Close", text: "×" });
   const voiceButton = el("button", { class: "close voice", type: "button", "aria-label": "Mute the assistant's voice", "aria-pressed": "false" },
     [svg("M3 9v6h4l5 5V4L7 9H3zm13.5 3A4.5 4.5 0 0 0 14 8v8a4.5 4.5 0 0 0 2.5-4z")]);
@@ -98,12 +126,19 @@
   const notice = el("p", { class: "notice", hidden: "" });
   const micButton = el("button", { class: "icon mic", type: "button", "aria-label": "Talk (use the microphone)", "aria-pressed": "false" }, [svg(MIC)]);
   const muteButton = el("button", { class: "icon mute", type: "button", "aria-label": "Mute the microphone", "aria-pressed": "false", hidden: "", text: "Mute" });
+  // While listening: the microphone's level (a bar the input's loudness fills) and Mute, on a
+  // row of their own above the text box, which keeps its width.
+  const levelBar = el("i");
+  const voiceLabel = el("span", { text: "Listening" });
+  const voiceBar = el("div", { class: "voicebar", hidden: "" }, [
+    el("div", { class: "level", role: "meter", "aria-label": "Microphone level", "aria-valuemin": "0", "aria-valuemax": "100", "aria-valuenow": "0" }, [levelBar]),
+    voiceLabel, muteButton]);
   const endButton = el("button", { class: "icon end", type: "button", "aria-label": "End the conversation", text: "End" });
   const input = el("input", { type: "text", maxlength: "4000", autocomplete: "off", "aria-label": "Type a message", placeholder: "Type a message…" });
-  const send = el("button", { class: "icon send", type: "submit", "aria-label": "Send", text: "Send" });
-  const form = el("form", { class: "controls" }, [micButton, muteButton, input, send, endButton]);
+  const send = el("button", { class: "icon send", type: "submit", "aria-label": "Send" }, [svg("M3 20.5 21.5 12 3 3.5v6.6l13 1.9-13 1.9z")]);
+  const form = el("form", { class: "controls" }, [micButton, voiceBar, input, send, endButton]);
   const panel = el("section", { class: "panel", id: "aura-panel", role: "dialog", "aria-label": options.title, hidden: "" }, [
-    el("header", {}, [el("h2", { text: options.title }), state, voiceButton, closeButton]),
+    el("header", {}, [el("div", { class: "heading" }, [el("h2", { text: options.title }), state]), voiceButton, closeButton]),
     notice, captions, form,
   ]);
   shadow.append(launcher, panel);
@@ -119,9 +154,22 @@
   let partialItem = null;
   let currentState = "idle";
 
+  // What the status line says for each state (the `state` event keeps the names), and its dot.
+  const LABEL = {
+    idle: "Ask by voice or text", connecting: "Connecting…", ready: "Ready", listening: "Listening",
+    muted: "Microphone muted", thinking: "Thinking…", speaking: "Answering", reconnecting: "Connection lost",
+    error: "Something went wrong", busy: "Busy right now", ended: "Conversation ended",
+  };
+  const DETAIL = { "hearing you": "Hearing you…", "microphone blocked: type instead": "Microphone unavailable: type instead" };
+  const TONE = { listening: "live", muted: "busy", thinking: "busy", speaking: "live", connecting: "busy", reconnecting: "bad", error: "bad", busy: "bad" };
   const setState = (name, detail = "") => {
     currentState = name;
-    state.textContent = detail ? `${name}: ${detail}` : name;
+    const say = DETAIL[detail] ?? (name === "reconnecting" ? `Connection lost: reconnecting ${detail}`
+      : detail ? `${LABEL[name] ?? name}: ${detail}` : LABEL[name] ?? name);
+    state.textContent = say;
+    state.title = say; // the whole text, where the line is too narrow for it
+    state.dataset.tone = TONE[name] ?? "";
+    voiceLabel.textContent = name === "muted" ? "Muted" : detail === "hearing you" ? "Hearing you" : "Listening";
     emit("state", { state: name, detail });
   };
   const say = (who, text, extra = "") => {
@@ -192,8 +240,7 @@
       voice = null;
       starting = null;
       micOn = false;
-      micButton.setAttribute("aria-pressed", "false");
-      muteButton.hidden = true;
+      showListening(false);
     } else if (m.type === "rate_limited") {
       const s = Math.ceil(m.retry_after_ms / 1000);
       setState("busy", `try again in ${s} s`);
@@ -230,8 +277,7 @@
       });
       v.setInput(mic);
       micOn = true;
-      micButton.setAttribute("aria-pressed", "true");
-      muteButton.hidden = false;
+      showListening(true, mic);
       showNotice("");
       setState("listening");
     } catch (e) {
@@ -251,9 +297,49 @@
     if (voice && silent) voice.setInput(silent);
     micOn = false;
     setMicMuted(false);
-    micButton.setAttribute("aria-pressed", "false");
-    muteButton.hidden = true;
+    showListening(false);
     if (voice) setState("ready");
+  }
+
+  // The controls of listening, and the microphone's level: an analyser on its stream, drawn
+  // once a frame while listening (nothing runs otherwise).
+  const meter = voiceBar.querySelector(".level");
+  let stopMeter = () => {};
+  function showListening(on, stream) {
+    micButton.setAttribute("aria-pressed", String(on));
+    muteButton.hidden = !on;
+    voiceBar.hidden = !on;
+    launcher.classList.toggle("live", on);
+    stopMeter();
+    if (!on || !audio) return;
+    const analyser = audio.createAnalyser();
+    analyser.fftSize = 512;
+    const source = audio.createMediaStreamSource(stream);
+    source.connect(analyser);
+    const buf = new Float32Array(analyser.fftSize);
+    let frame = 0;
+    let shown = -1;
+    const draw = () => {
+      analyser.getFloatTimeDomainData(buf);
+      let sum = 0;
+      for (const v of buf) sum += v * v;
+      const dbfs = 10 * Math.log10(sum / buf.length + 1e-10);
+      const level = muted ? 0 : Math.round(Math.max(0, Math.min(1, (dbfs + 60) / 45)) * 20) * 5; // -60..-15 dBFS, 5 % steps
+      if (level !== shown) {
+        shown = level;
+        levelBar.style.transform = `scaleX(${level / 100})`;
+        meter.setAttribute("aria-valuenow", String(level));
+      }
+      frame = requestAnimationFrame(draw);
+    };
+    frame = requestAnimationFrame(draw);
+    stopMeter = () => {
+      cancelAnimationFrame(frame);
+      source.disconnect();
+      levelBar.style.transform = "scaleX(0)";
+      meter.setAttribute("aria-valuenow", "0");
+      stopMeter = () => {};
+    };
   }
   function setMicMuted(m) {
     muted = m;

@@ -13,6 +13,9 @@ import { closeSync, constants, mkdirSync, openSync, readFileSync, rmSync, writeS
 import { createServer } from "node:net";
 import { join } from "node:path";
 
+// A WebDriver element or shadow-root reference's id.
+const ref = (v) => v[Object.keys(v).find((k) => k.startsWith("element-") || k.startsWith("shadow-"))];
+
 export const KEY = { TAB: "\uE004", ENTER: "\uE007", SHIFT: "\uE008", ESCAPE: "\uE00C" };
 export const ENGINES = ["chromium", "firefox", "webkit"];
 const MIC_RATE = 48000;
@@ -31,13 +34,13 @@ function start(cmd, args, env, log) {
   return { child, stop: () => { try { process.kill(-child.pid, "SIGKILL"); } catch { /* gone */ } } };
 }
 
-async function until(what, test, ms) {
+async function until(what, test, ms, every = 100) {
   const end = Date.now() + ms;
   for (;;) {
     const r = await test().catch(() => false);
     if (r) return r;
     if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
+    await sleep(every);
   }
 }
 
@@ -125,9 +128,12 @@ const CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable
   "--autoplay-policy=no-user-gesture-required", "--window-size=1000,900"];
 
 // The driver to start and the capabilities to ask it for, per engine.
-function driverFor(engine, { mic, wav, scratch, port, display }) {
+// `scheme` is the visitor's colour scheme (prefers-color-scheme): "light" or "dark".
+function driverFor(engine, { mic, wav, scratch, port, display, scheme }) {
+  const dark = scheme === "dark";
   if (engine === "chromium") {
-    const args = [...CHROMIUM_ARGS, `--user-data-dir=${join(scratch, "profile")}`];
+    const args = [...CHROMIUM_ARGS, `--user-data-dir=${join(scratch, "profile")}`, `--blink-settings=preferredColorScheme=${dark ? 0 : 1}`];
+    if (dark) args.push("--force-dark-mode");
     if (mic === "file") args.push("--use-fake-ui-for-media-stream", "--use-fake-device-for-media-stream", `--use-file-for-fake-audio-capture=${wav}%noloop`);
     // Refused: a microphone there, blocked as a visitor's "Block" does (content setting 2).
     if (mic === "refused") args.push("--use-fake-device-for-media-stream");
@@ -144,8 +150,9 @@ function driverFor(engine, { mic, wav, scratch, port, display }) {
       "permissions.default.microphone": mic === "refused" ? 2 : 0, // 2: blocked, as a visitor's "Block"
       "media.autoplay.default": 0, "media.autoplay.block-webaudio": false,
       "browser.shell.checkDefaultBrowser": false, "datareporting.policy.dataSubmissionEnabled": false,
-      "app.update.disabledForTesting": true, "network.captive-portal-service.enabled": false,
+      "app.update.disabledForTesting": true, "devtools.console.stdout.content": true, "network.captive-portal-service.enabled": false,
       "browser.safebrowsing.update.enabled": false, "extensions.update.enabled": false,
+      "layout.css.prefers-color-scheme.content-override": dark ? 0 : 1, "ui.systemUsesDarkTheme": dark ? 1 : 0,
     };
     return {
       cmd: "geckodriver", args: ["--port", String(port), "--binary", "/usr/bin/firefox-esr", "--profile-root", scratch],
@@ -156,7 +163,7 @@ function driverFor(engine, { mic, wav, scratch, port, display }) {
     const args = ["--automation", "--autoplay-policy=allow", "--enable-mock-capture-devices=false",
       "--enable-media-stream=true", "--enable-webaudio=true", "--geometry=1000x900"];
     return {
-      cmd: "WebKitWebDriver", args: [`--port=${port}`], env: { DISPLAY: display, LANG: "en_US.UTF-8" },
+      cmd: "WebKitWebDriver", args: [`--port=${port}`], env: { DISPLAY: display, LANG: "en_US.UTF-8", GTK_THEME: dark ? "Adwaita:dark" : "Adwaita" },
       caps: { browserName: "MiniBrowser", "webkitgtk:browserOptions": {
         binary: "/usr/lib/x86_64-linux-gnu/webkit2gtk-4.1/MiniBrowser", args } },
     };
@@ -176,7 +183,7 @@ async function xvfb() {
   return { display, stop: () => { try { process.kill(-x.pid, "SIGKILL"); } catch { /* gone */ } } };
 }
 
-export async function launch(engine, { mic = "none", wav = null, scratch, log = true } = {}) {
+export async function launch(engine, { mic = "none", wav = null, scratch, log = true, scheme = "light" } = {}) {
   mkdirSync(scratch, { recursive: true });
   const cleanup = [];
   const env = { TMPDIR: scratch };
@@ -204,12 +211,11 @@ export async function launch(engine, { mic = "none", wav = null, scratch, log = 
   // Killed by a signal: the drivers, browsers and servers go too (each is its own process group).
   for (const sig of ["SIGINT", "SIGTERM"]) process.once(sig, () => { for (const c of cleanup.slice(1)) c(); process.exit(1); });
   const port = await freePort();
-  const d = driverFor(engine, { mic, wav, scratch, port, display });
+  const d = driverFor(engine, { mic, wav, scratch, port, display, scheme });
   const driver = start(d.cmd, d.args, { ...env, ...(d.env ?? {}) }, log && engine);
   cleanup.push(driver.stop);
   const base = `http://127.0.0.1:${port}`;
   const call = async (method, path, body) => {
-    if (process.env.WD_DEBUG) console.error("->", method, path, JSON.stringify(body ?? null).slice(0, 300));
     const r = await fetch(`${base}${path}`, { method, headers: { "content-type": "application/json" },
       body: body === undefined ? undefined : JSON.stringify(body) });
     const j = await r.json();
@@ -235,19 +241,19 @@ export async function launch(engine, { mic = "none", wav = null, scratch, log = 
       runAsync: (script, ...args) => call("POST", `${s}/execute/async`, { script, args }),
       permission: (name, state) => call("POST", `${s}/permissions`, { descriptor: { name }, state }),
       // Polls `script` (a function body) until it returns something truthy.
-      waitFor: (what, script, ms = 20000, ...args) => until(what, () => call("POST", `${s}/execute/sync`, { script, args }), ms),
+      waitFor: (what, script, ms = 20000, every = 100) => until(what, () => call("POST", `${s}/execute/sync`, { script, args: [] }), ms, every),
       keys,
       screenshot: () => call("GET", `${s}/screenshot`).then((b64) => Buffer.from(b64, "base64")),
-      // Computed `props` of the element `inner` in the shadow root (open or closed) of `hostSel`.
-      shadowStyles: async (hostSel, inner, props) => {
-        const id = (v) => v[Object.keys(v).find((k) => k.startsWith("element-") || k.startsWith("shadow-"))];
-        const host = id(await call("POST", `${s}/element`, { using: "css selector", value: hostSel }));
-        const root = id(await call("GET", `${s}/element/${host}/shadow`));
-        const el = id(await call("POST", `${s}/shadow/${root}/element`, { using: "css selector", value: inner }));
-        const out = {};
-        for (const p of props) out[p] = await call("GET", `${s}/element/${el}/css/${p}`);
-        return out;
+      // The element `inner` in the shadow root (open or closed) of `hostSel`, and what WebDriver
+      // reads of an element: computed style, rectangle, text.
+      inShadow: async (hostSel, inner) => {
+        const host = ref(await call("POST", `${s}/element`, { using: "css selector", value: hostSel }));
+        const root = ref(await call("GET", `${s}/element/${host}/shadow`));
+        return ref(await call("POST", `${s}/shadow/${root}/element`, { using: "css selector", value: inner }));
       },
+      css: (el, prop) => call("GET", `${s}/element/${el}/css/${prop}`),
+      rect: (el) => call("GET", `${s}/element/${el}/rect`),
+      text: (el) => call("GET", `${s}/element/${el}/text`),
       setSize: (width, height) => call("POST", `${s}/window/rect`, { width, height }),
       feed: (path) => {
         if (!sound) return Promise.resolve(); // Chromium plays the WAV itself

@@ -5,6 +5,10 @@
 //   node tests/browser/visit.mjs ENGINE deny URL                         the microphone is refused
 //   node tests/browser/visit.mjs ENGINE drop URL "first" "second"        types; the network drops
 //        (GET ORIGIN/__cut: CuttableProxy in tests/src/proxy.rs); waits for the reconnection; types again
+//   node tests/browser/visit.mjs ENGINE look URL FILE.wav DIR [light|dark]   what a visitor sees: a
+//        typed turn, then the microphone playing FILE.wav; at 1280 and 320 px wide, the widget's
+//        header, text box, status text and level bar (`looks`), and a screenshot each in DIR
+//        (ENGINE-SCHEME-STEP-WIDTH.png)
 //   node tests/browser/visit.mjs ENGINE page URL FILE.wav TIMEOUT_MS     a test page with the microphone
 //        playing FILE.wav; prints the page's window.__result (the page sets window.__capturing
 //        once it hears the microphone)
@@ -17,15 +21,17 @@ import { KEY, launch } from "./engine.mjs";
 
 const [engine, mode, url, arg, extra] = process.argv.slice(2);
 const scratch = join(process.env.TMPDIR ?? "/tmp", `visit-${engine}-${process.pid}`);
-const mic = mode === "talk" || mode === "page" ? "file" : mode === "deny" ? "refused" : "none";
-const browser = await launch(engine, { mic, wav: mic === "file" ? arg : null, scratch });
+const mic = mode === "talk" || mode === "page" || mode === "look" ? "file" : mode === "deny" ? "refused" : "none";
+const scheme = mode === "look" ? process.argv[7] ?? "light" : "light";
+const browser = await launch(engine, { mic, wav: mic === "file" ? arg : null, scratch, scheme });
 // Firefox's capture graph stalls ~1.7 s after getUserMedia: the file starts after that.
 const CAPTURE_SETTLE_MS = 2000;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 // Installed after each load: the widget's events, uncaught errors, and the window's own names
 // (compared with those of a fresh same-origin frame: what the page and the widget added, less
-// what a driver's own scripts leave: chromedriver's element finder `ret_nodes`).
+// what a driver's own scripts leave: chromedriver's element finder `ret_nodes`, geckodriver's
+// `se_exportedFunctionSymbol`).
 const WATCH = `
   window.__events = []; window.__pageErrors = window.__pageErrors ?? [];
   addEventListener("error", (e) => window.__pageErrors.push(String(e.message)));
@@ -34,7 +40,7 @@ const WATCH = `
     window.Aura.on(name, (d) => window.__events.push({ event: name, at: performance.now(), ...d }));
   }`;
 const RESULT = `
-  const DRIVER_GLOBALS = ["ret_nodes"];
+  const DRIVER_GLOBALS = ["ret_nodes", "se_exportedFunctionSymbol"];
   const events = window.__events;
   const f = document.createElement("iframe");
   f.style.display = "none";
@@ -78,12 +84,44 @@ async function styles() {
   const opaque = (c) => c.replace(/^rgba\((\d+), (\d+), (\d+), 1\)$/, "rgb($1, $2, $3)");
   try {
     for (const cls of ["launcher", "send"]) {
-      const s = await browser.shadowStyles("[data-aura-widget]", `.${cls}`, ["background-color", "font-size", "letter-spacing"]);
-      out[cls] = { background: opaque(s["background-color"]), fontSize: s["font-size"], letterSpacing: s["letter-spacing"] };
+      const el = await browser.inShadow("[data-aura-widget]", `.${cls}`);
+      out[cls] = { background: opaque(await browser.css(el, "background-color")), fontSize: await browser.css(el, "font-size"),
+        letterSpacing: await browser.css(el, "letter-spacing") };
     }
   } catch (e) {
     out.error = e.message;
   }
+  return out;
+}
+
+// The widget as laid out now, at `width` px: its header's and text box's boxes, the status
+// text, the level bar's scale; and a screenshot. Where WebDriver cannot reach the closed
+// shadow root (WebKit), `error` says so and only the screenshot is taken.
+let width = 0;
+async function look(step, w, dir) {
+  if (w !== width) {
+    await browser.setSize(w, 760);
+    await sleep(400);
+    width = w;
+  }
+  const out = { innerWidth: await browser.run("return window.innerWidth"), state: await browser.run("return window.Aura.state") };
+  try {
+    const part = (sel) => browser.inShadow("[data-aura-widget]", sel);
+    out.header = await browser.rect(await part("header"));
+    out.input = await browser.rect(await part("input"));
+    out.status = await browser.text(await part(".state"));
+    // The level bar's transform, read eight times 100 ms apart (speech has its quiet moments).
+    const bar = await part(".level i");
+    out.levels = [];
+    for (let i = 0; i < 8; i++) {
+      if (i) await sleep(100);
+      out.levels.push(await browser.css(bar, "transform"));
+    }
+    out.voicebar = await browser.rect(await part(".controls")).then((r) => r.height);
+  } catch (e) {
+    out.error = e.message;
+  }
+  writeFileSync(join(dir, `${engine}-${scheme}-${step}-${w}.png`), await browser.screenshot());
   return out;
 }
 
@@ -96,6 +134,25 @@ try {
     await browser.feed(arg);
     const result = await browser.waitFor("window.__result", "return window.__result", Number(extra ?? 30000));
     console.log(JSON.stringify(result));
+  } else if (mode === "look") {
+    const looks = {};
+    const dir = extra;
+    await openWidget();
+    await browser.waitFor("ready", `return window.Aura.state === "ready"`, 15000);
+    looks["ready-320"] = await look("ready", 320, dir);
+    await browser.setSize(1280, 760);
+    width = 1280;
+    await ask("When do you open on Sundays?", 1);
+    for (const w of [1280, 320]) looks[`answered-${w}`] = await look("answered", w, dir);
+    await browser.keys(KEY.SHIFT + KEY.TAB, KEY.ENTER);
+    await browser.waitFor("listening", `return window.Aura.state === "listening"`, 15000);
+    looks["listening-320"] = await look("listening", 320, dir);
+    await sleep(CAPTURE_SETTLE_MS);
+    const fed = browser.feed(arg);
+    await browser.waitFor("hearing you", `return window.__events.filter((e) => e.event === "state").at(-1)?.detail === "hearing you"`, 15000, 50);
+    for (const w of [320, 1280]) looks[`hearing-${w}`] = await look("hearing", w, dir);
+    await fed;
+    console.log(JSON.stringify({ engine, scheme, looks, ...(await browser.run(RESULT)) }));
   } else {
     await openWidget();
     if (mode === "type") await ask(arg, 1);

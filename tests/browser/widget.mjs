@@ -17,7 +17,7 @@
 // The result also carries `sessionStarts` (the session.start messages the page sent),
 // `audioRates` (the rates of the AudioContexts made), `notice` (the widget's notice text),
 // `requests` and `requestsBeforeOpen` (the URLs the page fetched, in all and before the widget
-// opened) and `pageText` (the page's visible text).
+// opened), `failed` (answers of 400 or more, "STATUS URL") and `pageText` (the page's visible text).
 // Keyboard: Tab until the widget's button has the focus, Enter opens the panel (the focus moves
 // to the text box); `type` types and presses Enter; `talk` presses Shift+Tab (the microphone
 // button) and Enter.
@@ -89,6 +89,9 @@ try {
   }));
   const requests = [];
   page.on("request", (r) => requests.push(r.url()));
+  // Every answer of 400 or more, as "STATUS URL" (a missing favicon shows here).
+  const failed = [];
+  page.on("response", (r) => r.status() >= 400 && failed.push(`${r.status()} ${r.url()}`));
   await page.goto(url);
   await page.waitForFunction(() => window.Aura, null, { timeout: 15000 });
   await page.evaluate(() => {
@@ -210,7 +213,7 @@ try {
       micTracks: window.__micTracks.map((t) => t.readyState),
     };
   });
-  console.log(JSON.stringify({ ...result, pageErrors, styles, sessionStarts, notice, requests, requestsBeforeOpen, marks, snaps }));
+  console.log(JSON.stringify({ ...result, pageErrors, styles, sessionStarts, notice, requests, requestsBeforeOpen, failed, marks, snaps }));
 } catch (e) {
   console.error(`widget: ${e.message}`);
   // What happened until then, to see where it stopped.

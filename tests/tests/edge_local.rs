@@ -45,6 +45,25 @@ fn demo_page_with_debug_loads_the_client_wasm_and_agrees_with_the_edge_on_the_pr
     assert!(dom.contains("loaded, protocol 1"), "{dom}");
 }
 
+/// Browsers ask for an icon; without one the demo page logged a 404 for /favicon.ico.
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn the_demo_page_declares_an_icon_that_is_served() {
+    let dev = WranglerDev::start();
+    let (status, _, page) = dev.get("/").unwrap();
+    assert_eq!(status, 200);
+    let icon = page
+        .split("<link ")
+        .find(|l| l.contains(r#"rel="icon""#))
+        .and_then(|l| l.split(r#"href=""#).nth(1))
+        .and_then(|h| h.split('"').next())
+        .expect("a <link rel=\"icon\"> with an href");
+    let (status, ctype, body) = dev.get(icon).unwrap();
+    assert_eq!(status, 200, "{icon}");
+    assert!(ctype.starts_with("image/svg+xml"), "{icon}: {ctype}");
+    assert!(body.starts_with("<svg"), "{icon}");
+}
+
 #[test]
 #[ignore = "needs the built client and worker, node packages and chromium: run by `make test`"]
 fn the_demo_page_loads_no_webassembly_before_the_widget_opens() {
@@ -76,6 +95,11 @@ fn the_demo_page_loads_no_webassembly_before_the_widget_opens() {
             .iter()
             .any(|r| r.as_str().unwrap().ends_with("/pkg/aura_client_bg.wasm")),
         "the widget loads the WebAssembly once opened: {after:?}"
+    );
+    assert_eq!(
+        result["failed"],
+        json!([]),
+        "every request the page made was answered"
     );
     let text = result["pageText"].as_str().unwrap();
     assert!(text.contains("Mill Lane Bakery"), "{text}");
