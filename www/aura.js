@@ -315,7 +315,10 @@
     const analyser = audio.createAnalyser();
     analyser.fftSize = 512;
     const source = audio.createMediaStreamSource(stream);
-    source.connect(analyser);
+    // Through a silent gain to the speakers: Firefox may not run a branch that reaches none.
+    const sink = audio.createGain();
+    sink.gain.value = 0;
+    source.connect(analyser).connect(sink).connect(audio.destination);
     const buf = new Float32Array(analyser.fftSize);
     let frame = 0;
     let shown = -1;
@@ -336,6 +339,7 @@
     stopMeter = () => {
       cancelAnimationFrame(frame);
       source.disconnect();
+      sink.disconnect();
       levelBar.style.transform = "scaleX(0)";
       meter.setAttribute("aria-valuenow", "0");
       stopMeter = () => {};
