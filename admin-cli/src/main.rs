@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! aura-admin [--url URL] demo-tenant --origin ORIGIN [--origin ...] [--provider-url URL] [--keys-from FILE]
+//!            [--local-engines STT_URL,LLM_URL,TTS_URL]
 //! aura-admin [--url URL] put-tenant ID SETTINGS.json
 //! aura-admin [--url URL] get-tenant ID | add-key ID | revoke-key ID KEY | rewrap ID | usage ID
 //!     | delete-conversation ID CONVERSATION
@@ -18,6 +19,21 @@ use serde_json::Value;
 
 const DEMO_TENANT: &str = "demo";
 const DEMO_PROMPT: &str = "You are the voice assistant of Mill Lane Bakery, a small bakery. Answer in one to three short spoken sentences, without lists or formatting.";
+/// The prompt for `make dev`'s local SmolLM2-135M: one instruction line, then the bakery's
+/// facts (the same as the demo page's) as questions and answers, the form this small model
+/// repeats most faithfully. It still gets facts wrong: the demo page says so.
+const SMALL_MODEL_PROMPT: &str = "You are the assistant of Mill Lane Bakery. Reply with one short sentence using only these answers.
+Q: When are you open? A: Tuesday to Saturday 7 am to 6 pm, Sunday 8 am to 1 pm, closed on Monday.
+Q: What bread do you sell? A: Sourdough, rye and seeded loaves, baked every day.
+Q: Can I order a cake? A: Yes, with two days' notice.
+Q: Where are you? A: 12 Mill Lane, with a step-free entrance and bike racks.";
+/// The models `make dev`'s local engines serve (their servers answer whatever name is asked;
+/// these say what runs), in the order STT, LLM, TTS.
+const LOCAL_MODELS: [&str; 3] = [
+    "whisper-tiny.en",
+    "smollm2-135m-instruct",
+    "piper-en_US-joe-medium",
+];
 
 fn main() -> ExitCode {
     let mut args: Vec<String> = std::env::args().skip(1).collect();
@@ -99,53 +115,29 @@ fn run(client: &AdminClient, mut args: Vec<String>) -> Out {
 /// Creates (or updates) the local demo tenant and prints a publishable key for it: the
 /// existing first one, or a new one. `--keys-from FILE` reads `LLM_API_KEY`, `STT_API_KEY`,
 /// `TTS_API_KEY`, `LLM_FALLBACK_API_KEY`, `TTS_FALLBACK_API_KEY` (and `*_BASE_URL`, `*_MODEL`,
-/// `TTS_VOICE`, and the speech APIs of [`aura_admin::dev_vars`]) in .dev.vars format to use
-/// real providers.
+/// `TTS_VOICE`, and the speech APIs of [`aura_admin::dev_vars`]) in
+/// .dev.vars format to use real providers. `--local-engines STT,LLM,TTS` names the base URLs of
+/// `make dev`'s local engines: providers that .dev.vars does not set use them (and the LLM's
+/// prompt suits a small model) instead of `--provider-url`.
 fn demo_tenant(client: &AdminClient, args: &mut Vec<String>) -> Out {
     let origins = take_all(args, "--origin");
     if origins.is_empty() {
         return Err("demo-tenant needs at least one --origin (the demo page's)".into());
     }
     let provider_url = take_opt(args, "--provider-url");
+    let local = match take_opt(args, "--local-engines") {
+        Some(urls) => match urls.split(',').collect::<Vec<_>>().as_slice() {
+            [stt, llm, tts] => Some([stt.to_string(), llm.to_string(), tts.to_string()]),
+            _ => return Err("--local-engines takes STT_URL,LLM_URL,TTS_URL".into()),
+        },
+        None => None,
+    };
     let vars = match take_opt(args, "--keys-from") {
         Some(file) => parse_dev_vars(&std::fs::read_to_string(file).unwrap_or_default()),
         None => Vec::new(),
     };
+    let settings = demo_settings(&origins, provider_url, local.as_ref(), &vars);
     let var = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
-    // Each provider: its own base URL if given; OpenAI's if only its key is given; else the
-    // default (`--provider-url`, the emulator in `make dev`; OpenAI's without it).
-    let default_url = provider_url.unwrap_or_else(|| "https://api.openai.com".into());
-    let url_of = |prefix: &str| {
-        var(&format!("{prefix}_BASE_URL")).unwrap_or_else(|| {
-            if var(&format!("{prefix}_API_KEY")).is_some_and(|k| !k.is_empty()) {
-                "https://api.openai.com".into()
-            } else {
-                default_url.clone()
-            }
-        })
-    };
-    let origin_refs: Vec<&str> = origins.iter().map(String::as_str).collect();
-    let mut settings = settings_for("Aura demo", &origin_refs, &default_url, DEMO_PROMPT);
-    for (prefix, field) in [("STT", "stt"), ("TTS", "tts")] {
-        settings[field]["base_url"] = url_of(prefix).into();
-        if let Some(m) = var(&format!("{prefix}_MODEL")) {
-            settings[field]["model"] = m.into();
-        }
-    }
-    settings["llm"][0]["base_url"] = url_of("LLM").into();
-    if let Some(m) = var("LLM_MODEL") {
-        settings["llm"][0]["model"] = m.into();
-    }
-    if let Some(v) = var("TTS_VOICE") {
-        settings["tts_voice"] = v.into();
-    }
-    aura_admin::dev_vars::apply_speech_vars(&mut settings, |name| var(name));
-    if let Some(u) = var("LLM_FALLBACK_BASE_URL") {
-        let model = var("LLM_FALLBACK_MODEL").unwrap_or_else(|| "gpt-4o-mini".into());
-        if let Some(routes) = settings["llm"].as_array_mut() {
-            routes.push(serde_json::json!({"base_url": u, "model": model}));
-        }
-    }
     client.put_tenant(DEMO_TENANT, &settings)?;
     let keys = [
         ("STT_API_KEY", "stt"),
@@ -166,6 +158,67 @@ fn demo_tenant(client: &AdminClient, args: &mut Vec<String>) -> Out {
         Some(key) => Ok(key),
         None => Ok(client.add_publishable_key(DEMO_TENANT)?),
     }
+}
+
+/// The demo tenant's settings: see [`demo_tenant`].
+fn demo_settings(
+    origins: &[String],
+    provider_url: Option<String>,
+    local: Option<&[String; 3]>,
+    vars: &[(String, String)],
+) -> Value {
+    let var = |name: &str| vars.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone());
+    // Each provider: its own base URL if given; OpenAI's if only its key is given; else the
+    // default (`--provider-url`, the emulator in `make dev`; OpenAI's without it).
+    let default_url = provider_url.unwrap_or_else(|| "https://api.openai.com".into());
+    let set_by_dev_vars = |prefix: &str| {
+        var(&format!("{prefix}_BASE_URL")).is_some()
+            || var(&format!("{prefix}_API_KEY")).is_some_and(|k| !k.is_empty())
+    };
+    let url_of = |prefix: &str| {
+        var(&format!("{prefix}_BASE_URL")).unwrap_or_else(|| {
+            if var(&format!("{prefix}_API_KEY")).is_some_and(|k| !k.is_empty()) {
+                "https://api.openai.com".into()
+            } else {
+                default_url.clone()
+            }
+        })
+    };
+    let local_llm = local.is_some() && !set_by_dev_vars("LLM");
+    let prompt = if local_llm {
+        SMALL_MODEL_PROMPT
+    } else {
+        DEMO_PROMPT
+    };
+    let origin_refs: Vec<&str> = origins.iter().map(String::as_str).collect();
+    let mut settings = settings_for("Aura demo", &origin_refs, &default_url, prompt);
+    let slots = [("STT", "/stt"), ("LLM", "/llm/0"), ("TTS", "/tts")];
+    for (i, (prefix, pointer)) in slots.into_iter().enumerate() {
+        let Some(provider) = settings.pointer_mut(pointer) else {
+            continue;
+        };
+        match local {
+            Some(urls) if !set_by_dev_vars(prefix) => {
+                provider["base_url"] = urls[i].clone().into();
+                provider["model"] = LOCAL_MODELS[i].into();
+            }
+            _ => provider["base_url"] = url_of(prefix).into(),
+        }
+        if let Some(m) = var(&format!("{prefix}_MODEL")) {
+            provider["model"] = m.into();
+        }
+    }
+    if let Some(v) = var("TTS_VOICE") {
+        settings["tts_voice"] = v.into();
+    }
+    aura_admin::dev_vars::apply_speech_vars(&mut settings, |name| var(name));
+    if let Some(u) = var("LLM_FALLBACK_BASE_URL") {
+        let model = var("LLM_FALLBACK_MODEL").unwrap_or_else(|| "gpt-4o-mini".into());
+        if let Some(routes) = settings["llm"].as_array_mut() {
+            routes.push(serde_json::json!({"base_url": u, "model": model}));
+        }
+    }
+    settings
 }
 
 /// `NAME=value` lines (quotes stripped, comments and blanks skipped), as wrangler reads them.
@@ -202,6 +255,39 @@ mod tests {
                 ("LLM_BASE_URL".to_string(), "https://api.x.ai".to_string())
             ]
         );
+    }
+
+    #[test]
+    fn local_engines_serve_the_demo_unless_dev_vars_name_a_provider() {
+        let origins = ["http://127.0.0.1:8787".to_string()];
+        let local = [
+            "http://s".to_string(),
+            "http://l".to_string(),
+            "http://t".to_string(),
+        ];
+        let emulator = Some("http://e".to_string());
+        let s = demo_settings(&origins, emulator.clone(), Some(&local), &[]);
+        assert_eq!(s["stt"]["base_url"], "http://s");
+        assert_eq!(s["llm"][0]["base_url"], "http://l");
+        assert_eq!(s["llm"][0]["model"], "smollm2-135m-instruct");
+        assert_eq!(s["tts"]["base_url"], "http://t");
+        assert_eq!(s["system_prompt"], SMALL_MODEL_PROMPT);
+
+        let vars = parse_dev_vars("LLM_API_KEY=sk-1\nTTS_BASE_URL=http://my-tts\n");
+        let s = demo_settings(&origins, emulator.clone(), Some(&local), &vars);
+        assert_eq!(s["stt"]["base_url"], "http://s", "not in .dev.vars: local");
+        assert_eq!(s["llm"][0]["base_url"], "https://api.openai.com");
+        assert_eq!(s["llm"][0]["model"], "gpt-4o-mini");
+        assert_eq!(s["tts"]["base_url"], "http://my-tts");
+        assert_eq!(
+            s["system_prompt"], DEMO_PROMPT,
+            "a real LLM gets the full prompt"
+        );
+
+        let s = demo_settings(&origins, emulator, None, &[]);
+        assert_eq!(s["stt"]["base_url"], "http://e", "AURA_ENGINES=emulator");
+        assert_eq!(s["llm"][0]["base_url"], "http://e");
+        assert_eq!(s["system_prompt"], DEMO_PROMPT);
     }
 
     #[test]

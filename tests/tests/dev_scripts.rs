@@ -58,3 +58,49 @@ fn dev_secrets_keep_base64_padding_and_let_dev_vars_win() {
         ]
     );
 }
+
+/// The local engines' wire formats (multipart, WAV, Piper phoneme ids, OpenAI chat chunks) pass
+/// their host tests: Python's unittest and Node's test runner, no engine or model needed.
+#[test]
+fn local_engine_wire_formats_pass_their_host_tests() {
+    let speech = Command::new("python3")
+        .args(["-m", "unittest", "-q", "test_wire"])
+        .current_dir(root().join("engines/speech"))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .output()
+        .expect("python3 runs");
+    assert!(
+        speech.status.success(),
+        "{}",
+        String::from_utf8_lossy(&speech.stderr)
+    );
+    let llm = Command::new("node")
+        .args(["--test", "engines/llm/openai.test.mjs"])
+        .current_dir(root())
+        .output()
+        .expect("node runs");
+    let out = String::from_utf8_lossy(&llm.stdout);
+    assert!(llm.status.success(), "{out}");
+    assert!(
+        out.contains("# fail 0") && !out.contains("# pass 0"),
+        "{out}"
+    );
+}
+
+/// `AURA_ENGINES` is `local` or `emulator`; anything else stops `make dev` at once with a
+/// message, before it installs or builds anything.
+#[test]
+fn dev_refuses_an_unknown_engines_setting() {
+    let out = Command::new("bash")
+        .arg(root().join("scripts/dev.sh"))
+        .env("AURA_ENGINES", "cloud")
+        .output()
+        .expect("bash runs");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("AURA_ENGINES is local (the default) or emulator, not cloud"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("[bootstrap]"), "{stderr}");
+}
