@@ -78,7 +78,14 @@ def serve(name, port, routes):
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the edge hung up (barge-in): nothing to answer
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    class Server(http.server.ThreadingHTTPServer):
+        daemon_threads = True
+
+        def handle_error(self, request, client_address):
+            if not isinstance(sys.exc_info()[1], (ConnectionError, TimeoutError)):
+                super().handle_error(request, client_address)  # a traceback, no request data
+
+    server = Server(("127.0.0.1", port), Handler)
     print(f"{name} listening on http://127.0.0.1:{server.server_port}", flush=True)
     try:
         server.serve_forever()
