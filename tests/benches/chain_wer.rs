@@ -5,6 +5,8 @@
 //! - chain: each clip in headless Chromium's fake microphone, through the widget, the worklet
 //!   (VAD, 48 -> 16 kHz), the session, the edge in workerd and the same server; the
 //!   `transcript` the page got is scored (LLM and TTS are the emulator's: not measured here);
+//! - resampled: each clip through the client's resampler 16 -> 48 -> 16 kHz only, then posted
+//!   (what part of the chain's figure the resampling explains);
 //! - round trip: each transcript spoken by the Piper voice (engines/speech/tts_server.py),
 //!   24 -> 16 kHz, and recognised again.
 //!
@@ -123,6 +125,26 @@ fn transcribe(stt: &Engine, wav: &[u8]) -> String {
     v["text"].as_str().unwrap_or_default().to_string()
 }
 
+/// `samples` (16 kHz) up to 48 kHz and back with the client's speech resampler, as the chain
+/// resamples a 16 kHz file played into a 48 kHz AudioContext (Chromium's own upsampling aside).
+fn through_resamplers(samples: &[i16]) -> Vec<i16> {
+    let mut rate = 16_000;
+    let mut signal: Vec<f32> = samples.iter().map(|&s| f32::from(s) / 32_768.0).collect();
+    for to in [48_000, 16_000] {
+        let mut resampler = StreamResampler::new(rate, to, Filter::Speech).unwrap();
+        let mut out = Vec::new();
+        let mut push = |block: &[f32]| out.extend_from_slice(block);
+        resampler.process(&signal, &mut push);
+        resampler.flush(&mut push);
+        signal = out;
+        rate = to;
+    }
+    signal
+        .iter()
+        .map(|x| (x.clamp(-1.0, 1.0) * 32_767.0) as i16)
+        .collect()
+}
+
 /// `text` spoken by the Piper voice, at 16 kHz.
 fn speak(tts: &Engine, text: &str) -> Vec<i16> {
     let mut resp = ureq::post(&format!("{}/v1/audio/speech", tts.1))
@@ -216,6 +238,16 @@ fn main() {
         direct.push((reference.clone(), heard));
     }
 
+    // The chain's resampling alone (no browser, VAD or transport): does it explain the chain's figure?
+    let mut resampled = Vec::new();
+    for (path, reference) in &clips {
+        let mut reader = hound::WavReader::open(path).unwrap();
+        let speech: Vec<i16> = reader.samples::<i16>().map(Result::unwrap).collect();
+        let heard = transcribe(&stt, &wav_16k(&through_resamplers(&speech)));
+        eprintln!("chain_wer: resampled {reference:?} -> {heard:?}");
+        resampled.push((reference.clone(), heard));
+    }
+
     let emu = Emulator::start_with(0, false).unwrap();
     let dev = WranglerDev::start();
     let mut settings = aura_admin::settings_for(
@@ -261,6 +293,7 @@ fn main() {
 
     let (direct_wer, direct_errors, total) = score(&direct);
     let (chain_wer, chain_errors, _) = score(&chain);
+    let (resampled_wer, resampled_errors, _) = score(&resampled);
     let (round_trip_wer, round_trip_errors, _) = score(&round_trip);
     let added = ((chain_wer - direct_wer) * 10.0).round() / 10.0;
     println!(
@@ -276,6 +309,8 @@ fn main() {
             "chain_errors": chain_errors,
             "chain_adds_points": added,
             "target_chain_adds_points_max": 1.0,
+            "resampled_16_48_16_wer_pct": resampled_wer,
+            "resampled_errors": resampled_errors,
             "round_trip_wer_pct": round_trip_wer,
             "round_trip_errors": round_trip_errors,
             "seconds": started.elapsed().as_secs(),
