@@ -90,7 +90,7 @@ engines_spawn() {
   engine_ports=("$1" "$2" "$3")
   engines_spawned=$SECONDS
   mkdir -p "$ROOT/.tmp"
-  (cd "$ROOT/engines/speech" && exec "$ENGINES/venv/bin/python" stt_server.py --model "$STT_MODEL" --port "$1") \
+  (cd "$ROOT/engines/speech" && HF_HUB_OFFLINE=1 exec "$ENGINES/venv/bin/python" stt_server.py --model "$STT_MODEL" --port "$1") \
     >"$ROOT/.tmp/engine-stt.log" 2>&1 &
   engine_pids+=($!)
   (cd "$ROOT/engines/speech" && exec "$ENGINES/venv/bin/python" tts_server.py --voice "$TTS_VOICE" --port "$2") \
@@ -101,25 +101,23 @@ engines_spawn() {
   engine_pids+=($!)
 }
 
-# Waits until each spawned engine answers /health (90 s at most from its start). Returns 1,
-# after stopping them, if one does not.
+healthy() { node -e "fetch('http://127.0.0.1:$1/health').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"; }
+all_running() { local pid; for pid in "${engine_pids[@]}"; do kill -0 "$pid" 2>/dev/null || return 1; done; }
+
+# Waits until each spawned engine answers /health (90 s at most from their start). Returns 1,
+# after stopping them, if one stopped or did not answer in time.
 engines_wait() {
-  local port pid
+  local port
   for port in "${engine_ports[@]}"; do
-    until node -e "fetch('http://127.0.0.1:$port/health').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"; do
-      for pid in "${engine_pids[@]}"; do kill -0 "$pid" 2>/dev/null || break 2; done
-      [ $((SECONDS - engines_spawned)) -lt 90 ] || break 2
+    until healthy "$port"; do
+      if ! all_running || [ $((SECONDS - engines_spawned)) -ge 90 ]; then
+        engines_log "the engine on 127.0.0.1:$port did not start; the logs are .tmp/engine-{stt,tts,llm}.log"
+        kill "${engine_pids[@]}" 2>/dev/null || true
+        engine_pids=()
+        return 1
+      fi
       sleep 0.3
     done
-    continue
-  done
-  for port in "${engine_ports[@]}"; do
-    if ! node -e "fetch('http://127.0.0.1:$port/health').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"; then
-      engines_log "the engine on 127.0.0.1:$port did not start; the logs are .tmp/engine-{stt,tts,llm}.log"
-      kill "${engine_pids[@]}" 2>/dev/null || true
-      engine_pids=()
-      return 1
-    fi
   done
   engines_log "ready $((SECONDS - engines_spawned)) s after their start: speech-to-text http://127.0.0.1:${engine_ports[0]} (Whisper tiny.en), text-to-speech http://127.0.0.1:${engine_ports[1]} (Piper voice joe), LLM http://127.0.0.1:${engine_ports[2]} (SmolLM2-135M)"
 }

@@ -4,6 +4,7 @@ by faster-whisper with a CTranslate2 Whisper model (tiny.en in `make dev`), on o
 greedy decoding."""
 
 import argparse
+import os
 import sys
 
 from http_server import serve
@@ -16,10 +17,16 @@ def main():
     args.add_argument("--port", type=int, default=8791)
     opts = args.parse_args()
 
+    # A path that is not a model folder would be taken for a hub repository name and fetched:
+    # refuse it, and never let faster-whisper reach a hub.
+    if not os.path.isfile(os.path.join(opts.model, "model.bin")):
+        sys.exit(f"aura-stt: {opts.model} is not a CTranslate2 Whisper folder (no model.bin)")
+
     import numpy as np
     from faster_whisper import WhisperModel
 
-    model = WhisperModel(opts.model, device="cpu", compute_type="int8", cpu_threads=1)
+    model = WhisperModel(opts.model, device="cpu", compute_type="int8", cpu_threads=1,
+                         local_files_only=True)
 
     def transcriptions(headers, body, respond):
         fields = form_fields(headers.get("Content-Type"), body)
