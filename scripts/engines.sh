@@ -33,7 +33,7 @@ engines_python() {
   local venv="$ENGINES/venv" lock="$ROOT/engines/requirements.txt"
   cmp -s "$lock" "$venv/.aura-requirements" 2>/dev/null && return 0
   command -v python3 >/dev/null || { engines_log "python3 is missing (3.11 ships with this machine image)"; return 1; }
-  engines_log "downloading the speech runtime: faster-whisper 1.2.1, onnxruntime 1.32.0 ($(grep -c "==" "$lock") pinned wheels in all (~130 MB, ~475 MB installed) into .engines/venv"
+  engines_log "downloading the speech runtime: faster-whisper 1.2.1, onnxruntime 1.32.0 and their dependencies, $(grep -c "==" "$lock") pinned wheels, ~130 MB (~475 MB installed), into .engines/venv"
   rm -rf "$venv"
   python3 -m venv "$venv" || { engines_log "python3 -m venv failed (Debian: apt-get install python3-venv)"; return 1; }
   "$venv/bin/pip" install --quiet --disable-pip-version-check --no-deps --require-hashes -r "$lock" \
