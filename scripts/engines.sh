@@ -119,7 +119,7 @@ engines_wait() {
       sleep 0.3
     done
   done
-  engines_log "ready $((SECONDS - engines_spawned)) s after their start: speech-to-text http://127.0.0.1:${engine_ports[0]} (Whisper tiny.en), text-to-speech http://127.0.0.1:${engine_ports[1]} (Piper voice joe), LLM http://127.0.0.1:${engine_ports[2]} (SmolLM2-135M)"
+  engines_log "ready, $((SECONDS - engines_spawned)) s after they were started (while the rest built and started): speech-to-text http://127.0.0.1:${engine_ports[0]} (Whisper tiny.en), text-to-speech http://127.0.0.1:${engine_ports[1]} (Piper voice joe), LLM http://127.0.0.1:${engine_ports[2]} (SmolLM2-135M)"
 }
 
 if [ "${BASH_SOURCE[0]}" = "$0" ]; then

@@ -27,6 +27,8 @@ Q: When are you open? A: Tuesday to Saturday 7 am to 6 pm, Sunday 8 am to 1 pm, 
 Q: What bread do you sell? A: Sourdough, rye and seeded loaves, baked every day.
 Q: Can I order a cake? A: Yes, with two days' notice.
 Q: Where are you? A: 12 Mill Lane, with a step-free entrance and bike racks.";
+/// The local LLM's first-token timeout (the edge's default, 2.5 s, is for cloud providers).
+const LOCAL_FIRST_TOKEN_TIMEOUT_MS: u32 = 10_000;
 /// The models `make dev`'s local engines serve (their servers answer whatever name is asked;
 /// these say what runs), in the order STT, LLM, TTS.
 const LOCAL_MODELS: [&str; 3] = [
@@ -192,6 +194,10 @@ fn demo_settings(
     };
     let origin_refs: Vec<&str> = origins.iter().map(String::as_str).collect();
     let mut settings = settings_for("Aura demo", &origin_refs, &default_url, prompt);
+    if local_llm {
+        // One shared core: the first token of a 135M model can take seconds while the box is busy.
+        settings["first_token_timeout_ms"] = LOCAL_FIRST_TOKEN_TIMEOUT_MS.into();
+    }
     let slots = [("STT", "/stt"), ("LLM", "/llm/0"), ("TTS", "/tts")];
     for (i, (prefix, pointer)) in slots.into_iter().enumerate() {
         let Some(provider) = settings.pointer_mut(pointer) else {
@@ -272,6 +278,7 @@ mod tests {
         assert_eq!(s["llm"][0]["model"], "smollm2-135m-instruct");
         assert_eq!(s["tts"]["base_url"], "http://t");
         assert_eq!(s["system_prompt"], SMALL_MODEL_PROMPT);
+        assert_eq!(s["first_token_timeout_ms"], LOCAL_FIRST_TOKEN_TIMEOUT_MS);
 
         let vars = parse_dev_vars("LLM_API_KEY=sk-1\nTTS_BASE_URL=http://my-tts\n");
         let s = demo_settings(&origins, emulator.clone(), Some(&local), &vars);
