@@ -29,7 +29,7 @@ unchanged() {
 built() { mkdir -p "$stamps"; echo "$hash" >"$stamps/$1"; }
 
 build_client() {
-  unchanged client www/pkg/aura_client_bg.wasm protocol client-wasm && return 0
+  unchanged client www/pkg/aura_client_bg.wasm protocol resample client-wasm && return 0
   log "building the client (wasm32, release)"
   cargo build --quiet -p aura-client --target wasm32-unknown-unknown --release
   wasm-bindgen --target web --no-typescript --out-dir www/pkg \
@@ -44,7 +44,7 @@ build_client() {
 }
 
 build_worker() {
-  unchanged worker edge-worker/build/index_bg.wasm protocol edge-worker && return 0
+  unchanged worker edge-worker/build/index_bg.wasm protocol resample edge-worker && return 0
   log "building the edge worker (worker-build, release)"
   (cd edge-worker && worker-build --release >/dev/null 2>"$ROOT/.tmp/worker-build.log") \
     || { cat "$ROOT/.tmp/worker-build.log" >&2; exit 1; }
