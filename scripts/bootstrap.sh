@@ -69,4 +69,43 @@ if [ ${#missing[@]} -gt 0 ]; then
   as_root apt-get update -qq
   DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
+# Silero VAD v6 (MIT): the pinned PyPI wheel, its 16 kHz weights converted to Aura's compact
+# files, and (for the tests) the onnxruntime reference of the equivalence test. The venv holds
+# the converter's and the reference's Python packages, pinned; nothing from the wheel runs.
+SILERO_DIR=target/silero-vad
+SILERO_VERSION=6.2.3
+SILERO_WHEEL="$SILERO_DIR/silero_vad-$SILERO_VERSION-py3-none-any.whl"
+SILERO_SHA256=7b7f5436cfcb02fae583a05b512ea96467fd449fe54cb49a5e4f06c51a1e43b8
+SILERO_PY=(onnx==1.23.2 onnxruntime==1.32.0 numpy==2.4.6)
+mkdir -p "$SILERO_DIR"
+if ! cmp -s <(printf '%s\n' "${SILERO_PY[@]}") "$SILERO_DIR/venv/.aura-packages" 2>/dev/null; then
+  log "making the Silero venv (${SILERO_PY[*]})"
+  rm -rf "$SILERO_DIR/venv"
+  python3 -m venv "$SILERO_DIR/venv"
+  "$SILERO_DIR/venv/bin/pip" install --quiet --disable-pip-version-check "${SILERO_PY[@]}"
+  printf '%s\n' "${SILERO_PY[@]}" > "$SILERO_DIR/venv/.aura-packages"
+fi
+if ! echo "$SILERO_SHA256  $SILERO_WHEEL" | sha256sum --check --status 2>/dev/null; then
+  log "fetching silero-vad $SILERO_VERSION from PyPI"
+  "$SILERO_DIR/venv/bin/pip" download --quiet --disable-pip-version-check --no-deps \
+    --only-binary=:all: -d "$SILERO_DIR" "silero-vad==$SILERO_VERSION"
+  echo "$SILERO_SHA256  $SILERO_WHEEL" | sha256sum --check --status \
+    || die "$SILERO_WHEEL does not have the pinned sha256 $SILERO_SHA256"
+fi
+# Rebuilt when the wheel or the converter changes (a stamp of both).
+silero_stamp() { cat "$SILERO_WHEEL" scripts/silero-weights.py "$@" | sha256sum; }
+if [ "$(silero_stamp)" != "$(cat "$SILERO_DIR/weights.stamp" 2>/dev/null)" ]; then
+  log "converting the Silero weights"
+  "$SILERO_DIR/venv/bin/python" scripts/silero-weights.py "$SILERO_WHEEL" "$SILERO_DIR"
+  silero_stamp > "$SILERO_DIR/weights.stamp"
+fi
+if [ "${1:-}" = "--test" ]; then
+  speech=(/usr/share/pocketsphinx/test/data/{goforward,numbers,something}.raw)
+  if [ "$(silero_stamp scripts/silero-reference.py)" != "$(cat "$SILERO_DIR/reference.stamp" 2>/dev/null)" ]; then
+    log "running the Silero reference (onnxruntime) on real speech"
+    "$SILERO_DIR/venv/bin/python" scripts/silero-reference.py "$SILERO_WHEEL" "$SILERO_DIR/reference.json" "${speech[@]}"
+    silero_stamp scripts/silero-reference.py > "$SILERO_DIR/reference.stamp"
+  fi
+fi
+
 log "toolchain ready (wasm-bindgen $WASM_BINDGEN_VERSION, worker-build $WORKER_VERSION, $(wrangler --version 2>/dev/null | tail -n 1 | sed 's/^ *//; s/^/wrangler /'))"

@@ -19,7 +19,7 @@
 //! in rustfft's generic planner (about 40% of the client's WebAssembly) and works on
 //! ~768-sample chunks (16 ms more latency at 48 kHz). See docs/client.md.
 
-mod dot;
+pub mod dot;
 pub mod polyphase;
 
 use rubato::audioadapter_buffers::direct::InterleavedSlice;

@@ -1,0 +1,55 @@
+#!/usr/bin/env python3
+"""Silero VAD v6 run by onnxruntime (the reference) over real speech, for the equivalence test.
+
+    scripts/silero-reference.py WHEEL OUT.json RAW...
+
+RAW files are 16 kHz mono s16le, concatenated in order. The ONNX model is the wheel's default
+(silero_vad/data/silero_vad.onnx), read from the zip; the wrapper logic is the package's own
+(512-sample chunks, the previous chunk's last 64 samples prepended, state carried). Writes
+{"files": [...], "chunk": 512, "probabilities": [...]} for client-wasm/tests/silero_equivalence.rs.
+Runs in the venv that scripts/bootstrap.sh makes (onnxruntime and numpy from PyPI, pinned).
+"""
+import json
+import sys
+import zipfile
+
+import numpy as np
+import onnxruntime
+
+
+def main():
+    if len(sys.argv) < 4:
+        sys.exit("usage: silero-reference.py WHEEL OUT.json RAW...")
+    wheel, out, raws = sys.argv[1], sys.argv[2], sys.argv[3:]
+    with zipfile.ZipFile(wheel) as z:
+        model = z.read("silero_vad/data/silero_vad.onnx")
+    options = onnxruntime.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+    audio = np.concatenate(
+        [np.fromfile(raw, dtype="<i2").astype(np.float32) / 32768.0 for raw in raws]
+    )
+    state = np.zeros((2, 1, 128), dtype=np.float32)
+    context = np.zeros((1, 64), dtype=np.float32)
+    sr = np.array(16000, dtype=np.int64)
+    probabilities = []
+    for start in range(0, len(audio) - 511, 512):
+        x = np.concatenate([context, audio[None, start : start + 512]], axis=1)
+        prob, state = session.run(None, {"input": x, "state": state, "sr": sr})
+        context = x[:, -64:]
+        probabilities.append(float(prob[0, 0]))
+    with open(out, "w") as f:
+        json.dump(
+            {
+                "files": raws,
+                "chunk": 512,
+                "onnxruntime": onnxruntime.__version__,
+                "probabilities": probabilities,
+            },
+            f,
+        )
+
+
+if __name__ == "__main__":
+    main()
