@@ -33,6 +33,8 @@ pub enum ClipError {
     },
     #[error("{path} holds no audio")]
     Empty { path: String },
+    #[error("{path} is {ms:.1} ms long, shorter than one 16 ms VAD frame")]
+    TooShort { path: String, ms: f64 },
     #[error("{path}: {source}")]
     Rate {
         path: String,
@@ -116,9 +118,25 @@ pub struct FrameScore {
     pub impulsive: bool,
 }
 
-/// One score per 16 ms frame of 16 kHz audio.
+/// `samples_16k` if it holds at least one VAD frame; a shorter clip would give no frame at all.
+pub fn at_least_one_frame(path: &Path, samples_16k: Vec<f32>) -> Result<Vec<f32>, ClipError> {
+    if samples_16k.len() < crate::vad::VAD_FRAME_SAMPLES {
+        return Err(ClipError::TooShort {
+            path: path.display().to_string(),
+            ms: samples_16k.len() as f64 / 16.0,
+        });
+    }
+    Ok(samples_16k)
+}
+
+/// One score per 16 ms frame of 16 kHz audio, from earshot.
 pub fn scores(samples_16k: &[f32]) -> Vec<FrameScore> {
-    let mut vad = Vad::new();
+    scores_with(&mut Vad::new(), samples_16k)
+}
+
+/// One score per 16 ms frame of 16 kHz audio, from `vad` (reset first).
+pub fn scores_with(vad: &mut Vad, samples_16k: &[f32]) -> Vec<FrameScore> {
+    vad.reset();
     let mut out = Vec::with_capacity(samples_16k.len() / 256 + 1);
     vad.process(samples_16k, |f| {
         out.push(FrameScore {

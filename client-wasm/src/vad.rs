@@ -1,11 +1,17 @@
 //! Voice activity detection: a speech probability for every 16 ms frame of 16 kHz audio.
 //!
-//! The model is earshot's (pure Rust, ~40 KB of weights, no allocation per frame). This module
-//! cuts the stream into the model's 256-sample frames, sanitises samples (clipping, NaN), and
-//! hands each frame's probability on together with the frame's samples, its time, and whether
-//! the audio up to it is impulsive (a click: [`crate::impulse`]).
+//! Two models: earshot's (pure Rust, ~40 KB of weights built in, 16 ms frames) is always there;
+//! Silero v6 ([`crate::silero`], weights loaded on demand, 32 ms chunks) takes over once it is
+//! given ([`Vad::set_network`]). This module cuts the stream into 256-sample frames, sanitises
+//! samples (clipping, NaN), and hands each frame's probability on together with the frame's
+//! samples, its time, and whether the audio up to it is impulsive (a click: [`crate::impulse`]).
+//!
+//! Silero decides every second frame, over the 512 samples ending with it; the frame between
+//! keeps the last decision (sample and hold: causal, never waiting for audio that has not come).
+//! Until its first decision, earshot's probability stands in.
 
 use crate::impulse::ImpulseDetector;
+use crate::silero::{self, Silero};
 
 /// Samples per VAD frame at 16 kHz.
 pub const VAD_FRAME_SAMPLES: usize = 256;
@@ -34,9 +40,24 @@ impl VadFrame<'_> {
     }
 }
 
+/// How a loaded Silero network's probability is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Blend {
+    /// Silero's probability alone.
+    Silero,
+    /// The mean of Silero's and earshot's (both run every frame).
+    MeanWithEarshot,
+}
+
 /// Streaming VAD over 16 kHz mono audio fed in blocks of any size.
 pub struct Vad {
     detector: Box<earshot::Detector>,
+    network: Option<(Box<Silero>, Blend)>,
+    /// The first frame the network sees (the start of a frame pair).
+    network_from: u64,
+    chunk: [f32; silero::CHUNK],
+    /// Silero's latest probability, once it has decided.
+    held: Option<f32>,
     impulse: ImpulseDetector,
     pending: [f32; VAD_FRAME_SAMPLES],
     filled: usize,
@@ -59,6 +80,10 @@ impl Vad {
     pub fn new() -> Self {
         Self {
             detector: earshot::Detector::default_boxed(),
+            network: None,
+            network_from: 0,
+            chunk: [0.0; silero::CHUNK],
+            held: None,
             impulse: ImpulseDetector::new(),
             pending: [0.0; VAD_FRAME_SAMPLES],
             filled: 0,
@@ -74,7 +99,7 @@ impl Vad {
             self.filled += 1;
             if self.filled == VAD_FRAME_SAMPLES {
                 self.filled = 0;
-                let probability = self.detector.predict_f32(&self.pending).clamp(0.0, 1.0);
+                let probability = self.probability();
                 let impulsive = self.impulse.push_frame(&self.pending);
                 on_frame(VadFrame {
                     index: self.frames,
@@ -87,6 +112,42 @@ impl Vad {
         }
     }
 
+    /// Uses `network` from the next frame pair on (its state starts fresh).
+    pub fn set_network(&mut self, network: Silero, blend: Blend) {
+        self.network = Some((Box::new(network), blend));
+        self.network_from = self.frames.next_multiple_of(2);
+        self.held = None;
+    }
+
+    /// Which network decides: `None` while only earshot does.
+    pub fn blend(&self) -> Option<Blend> {
+        self.network.as_ref().map(|(_, b)| *b)
+    }
+
+    /// The probability of the frame in `pending`.
+    fn probability(&mut self) -> f32 {
+        let Some((net, blend)) = self
+            .network
+            .as_mut()
+            .filter(|_| self.frames >= self.network_from)
+        else {
+            return self.detector.predict_f32(&self.pending).clamp(0.0, 1.0);
+        };
+        // Frame pairs are aligned to the stream (even frame, odd frame).
+        let half = (self.frames % 2) as usize * VAD_FRAME_SAMPLES;
+        self.chunk[half..half + VAD_FRAME_SAMPLES].copy_from_slice(&self.pending);
+        if half > 0 {
+            self.held = Some(net.predict(&self.chunk));
+        }
+        match (self.held, *blend) {
+            (Some(p), Blend::Silero) => p,
+            (Some(p), Blend::MeanWithEarshot) => {
+                0.5 * (p + self.detector.predict_f32(&self.pending).clamp(0.0, 1.0))
+            }
+            (None, _) => self.detector.predict_f32(&self.pending).clamp(0.0, 1.0),
+        }
+    }
+
     /// Frames decided so far.
     pub fn frames(&self) -> u64 {
         self.frames
@@ -95,6 +156,11 @@ impl Vad {
     /// Starts a new stream: forgets the model state, the partial frame and the frame count.
     pub fn reset(&mut self) {
         self.detector.reset();
+        if let Some((net, _)) = &mut self.network {
+            net.reset();
+        }
+        self.network_from = 0;
+        self.held = None;
         self.impulse.reset();
         self.filled = 0;
         self.frames = 0;
@@ -155,5 +221,76 @@ mod tests {
         vad.process(&noise, |f| b.push((f.index, f.probability)));
         assert_eq!(b[0].0, 0);
         assert_eq!(a, b.iter().map(|x| x.1).collect::<Vec<_>>());
+    }
+
+    fn network() -> Silero {
+        Silero::new(
+            crate::silero::weights::Weights::parse(&crate::silero::weights::uniform_file(0.001))
+                .unwrap(),
+        )
+    }
+
+    #[test]
+    fn silero_decides_every_second_frame_and_holds_between() {
+        let noise: Vec<f32> = (0..256 * 6)
+            .map(|i| ((i * 7919 % 1000) as f32 / 1000.0 - 0.5) * 0.2)
+            .collect();
+        let mut earshot = Vec::new();
+        Vad::new().process(&noise, |f| earshot.push(f.probability));
+
+        let mut vad = Vad::new();
+        vad.set_network(network(), Blend::Silero);
+        let mut p = Vec::new();
+        vad.process(&noise, |f| p.push(f.probability));
+        let mut net = network();
+        let expected: Vec<f32> = noise
+            .chunks(512)
+            .map(|c| net.predict(c.try_into().unwrap()))
+            .collect();
+        // Frame 0: earshot stands in; then each decision is held for the next frame.
+        assert_eq!(p[0], earshot[0]);
+        assert_eq!(
+            &p[1..],
+            &[
+                expected[0],
+                expected[0],
+                expected[1],
+                expected[1],
+                expected[2]
+            ]
+        );
+
+        let mut mean = Vad::new();
+        mean.set_network(network(), Blend::MeanWithEarshot);
+        let mut m = Vec::new();
+        mean.process(&noise, |f| m.push(f.probability));
+        assert_eq!(m[1], 0.5 * (expected[0] + earshot[1]));
+    }
+
+    #[test]
+    fn a_network_given_mid_pair_starts_at_the_next_pair_and_reset_restarts_it() {
+        let noise: Vec<f32> = (0..256 * 5)
+            .map(|i| ((i * 7919 % 1000) as f32 / 1000.0 - 0.5) * 0.2)
+            .collect();
+        let mut earshot = Vec::new();
+        Vad::new().process(&noise, |f| earshot.push(f.probability));
+        let mut vad = Vad::new();
+        let mut p = Vec::new();
+        vad.process(&noise[..256], |f| p.push(f.probability));
+        vad.set_network(network(), Blend::Silero);
+        assert_eq!(vad.blend(), Some(Blend::Silero));
+        vad.process(&noise[256..], |f| p.push(f.probability));
+        let mut net = network();
+        let first = net.predict(noise[512..1024].try_into().unwrap());
+        assert_eq!(&p[..3], &earshot[..3]);
+        assert_eq!(p[3], first);
+        vad.reset();
+        let mut again = Vec::new();
+        vad.process(&noise[..512], |f| again.push(f.probability));
+        assert_eq!(again[0], earshot[0]);
+        assert_eq!(
+            again[1],
+            network().predict(noise[..512].try_into().unwrap())
+        );
     }
 }

@@ -160,4 +160,113 @@ fn bad_files_give_one_line_and_a_non_zero_exit() {
 fn wrong_usage_exits_2() {
     assert_eq!(aura_vad(&[]).status.code(), Some(2));
     assert_eq!(aura_vad(&["listen", "x.wav"]).status.code(), Some(2));
+    assert_eq!(
+        aura_vad(&["--vad", "webrtc", "probs", "x.wav"])
+            .status
+            .code(),
+        Some(2)
+    );
+    assert_eq!(
+        aura_vad(&["probs", "x.wav", "--vad"]).status.code(),
+        Some(2)
+    );
+}
+
+/// A WAV of `samples` samples at `rate` (a tone, so it is not silence).
+fn short_file(name: &str, rate: u32, samples: usize) -> PathBuf {
+    let path = scratch(name);
+    let spec = hound::WavSpec {
+        channels: 1,
+        sample_rate: rate,
+        bits_per_sample: 16,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(&path, spec).unwrap();
+    for i in 0..samples {
+        w.write_sample(((i as f32 * 0.3).sin() * 8_000.0) as i16)
+            .unwrap();
+    }
+    w.finalize().unwrap();
+    path
+}
+
+#[test]
+fn a_file_shorter_than_one_frame_is_an_error_not_silence() {
+    // Before: 1..255 samples at 16 kHz printed nothing and exited 0, as if the file held silence.
+    for (rate, samples) in [(16_000, 1), (16_000, 159), (16_000, 255), (48_000, 700)] {
+        let path = short_file(&format!("short-{rate}-{samples}.wav"), rate, samples);
+        for vad in ["silero", "earshot"] {
+            for cmd in ["probs", "segments"] {
+                let out = aura_vad(&["--vad", vad, cmd, path.to_str().unwrap()]);
+                assert_eq!(out.status.code(), Some(1), "{vad} {cmd} {samples} @ {rate}");
+                let err = String::from_utf8(out.stderr).unwrap();
+                assert!(err.contains("shorter than one 16 ms VAD frame"), "{err}");
+                assert_eq!(err.lines().count(), 1, "{err}");
+                assert!(out.stdout.is_empty());
+            }
+        }
+    }
+    // One frame exactly is enough.
+    let path = short_file("one-frame.wav", 16_000, 256);
+    let out = aura_vad(&["probs", path.to_str().unwrap()]);
+    assert!(out.status.success());
+    assert_eq!(String::from_utf8(out.stdout).unwrap().lines().count(), 1);
+}
+
+#[test]
+fn silero_is_the_default_and_earshot_stays_selectable() {
+    let path = scratch("models.wav");
+    speech_file(&path, 16_000, 1);
+    let run = |args: &[&str]| {
+        let out = aura_vad(args);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let file = path.to_str().unwrap();
+    let default = run(&["probs", file]);
+    let silero = run(&["--vad", "silero", "probs", file]);
+    let earshot = run(&["--vad", "earshot", "probs", file]);
+    let combined = run(&["--vad", "combined", "probs", file]);
+    assert_eq!(default, silero);
+    assert_ne!(silero, earshot);
+    assert_ne!(combined, silero);
+    assert_ne!(combined, earshot);
+    // Silero holds each 32 ms decision for two 16 ms frames (after the first frame).
+    let p: Vec<&str> = silero
+        .lines()
+        .map(|l| l.split(' ').nth(2).unwrap())
+        .collect();
+    assert!(p[1..].chunks_exact(2).all(|pair| pair[0] == pair[1]));
+    // It finds the utterance too.
+    assert_eq!(run(&["segments", file]).lines().count(), 1);
+}
+
+#[test]
+fn unusable_weights_are_a_one_line_error() {
+    let path = scratch("weights.wav");
+    speech_file(&path, 16_000, 1);
+    let garbage = scratch("garbage.bin");
+    std::fs::write(&garbage, b"ASV6\x02\0\0\0 not weights").unwrap();
+    for weights in ["/no/such/weights.bin", garbage.to_str().unwrap()] {
+        let out = aura_vad(&["--weights", weights, "probs", path.to_str().unwrap()]);
+        assert_eq!(out.status.code(), Some(1));
+        let err = String::from_utf8(out.stderr).unwrap();
+        assert_eq!(err.lines().count(), 1, "{err}");
+        assert!(err.starts_with("aura-vad: "), "{err}");
+        assert!(out.stdout.is_empty());
+    }
+    // earshot needs no weights.
+    let out = aura_vad(&[
+        "--vad",
+        "earshot",
+        "--weights",
+        "/no/such/weights.bin",
+        "probs",
+        path.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
 }

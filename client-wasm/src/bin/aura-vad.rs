@@ -1,67 +1,137 @@
 //! `aura-vad`: the browser's resampler, VAD and turn detector, run on a WAV file on the host.
 //!
 //! ```text
-//! aura-vad probs FILE.wav      one line per 16 ms VAD frame: start_ms end_ms probability
-//! aura-vad segments FILE.wav   one JSON object per utterance: {"start_ms":..,"end_ms":..}
+//! aura-vad [--vad silero|earshot|combined] [--weights FILE] probs FILE.wav
+//!     one line per 16 ms VAD frame: start_ms end_ms probability
+//! aura-vad [--vad ...] [--weights FILE] segments FILE.wav
+//!     one JSON object per utterance: {"start_ms":..,"end_ms":..}
 //! ```
-//! Any sample rate and channel count. A bad file gives a one-line error and exit status 1;
-//! wrong usage gives exit status 2.
+//! `--vad silero` (the default) is Silero v6 as the worklet runs it once its weights are loaded
+//! (decided every 32 ms, held for the 16 ms frame between; earshot for the first frame);
+//! `earshot` the built-in model alone; `combined` the mean of the two. `--weights` defaults to
+//! the f16 file that `scripts/bootstrap.sh` writes to target/silero-vad/.
+//! Any sample rate and channel count. A bad file, a file shorter than one 16 ms frame, or
+//! unusable weights give a one-line error and exit status 1; wrong usage gives exit status 2.
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() -> std::process::ExitCode {
-    use std::io::Write;
     use std::process::ExitCode;
 
-    use aura_client::clip;
-    use aura_client::turn::TurnConfig;
-    use aura_client::vad::VAD_FRAME_MS;
-
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (command, path) = match args.as_slice() {
-        [c, p] if c == "probs" || c == "segments" => (c.as_str(), std::path::Path::new(p)),
-        _ => {
-            eprintln!("usage: aura-vad probs FILE.wav | aura-vad segments FILE.wav");
-            return ExitCode::from(2);
-        }
+    let Some(cli) = Cli::parse(&args) else {
+        eprintln!(
+            "usage: aura-vad [--vad silero|earshot|combined] [--weights FILE] probs|segments FILE.wav"
+        );
+        return ExitCode::from(2);
     };
-    let samples = match clip::read_wav(path).and_then(|c| {
-        clip::to_16k(&c).map_err(|source| clip::ClipError::Rate {
-            path: path.display().to_string(),
-            source,
-        })
-    }) {
-        Ok(s) => s,
-        Err(e) => {
-            eprintln!("aura-vad: {e}");
-            return ExitCode::from(1);
-        }
-    };
-    let scores = clip::scores(&samples);
-    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
-    let written = if command == "probs" {
-        scores.iter().enumerate().try_for_each(|(i, s)| {
-            let start = i as u64 * u64::from(VAD_FRAME_MS);
-            let p = s.probability;
-            writeln!(out, "{start} {} {p:.4}", start + u64::from(VAD_FRAME_MS))
-        })
-    } else {
-        clip::utterances(&scores, TurnConfig::default())
-            .iter()
-            .try_for_each(|u| {
-                writeln!(
-                    out,
-                    r#"{{"start_ms":{},"end_ms":{}}}"#,
-                    u.start_ms, u.end_ms
-                )
-            })
-    };
-    match written.and_then(|()| out.flush()) {
+    match cli.run() {
         Ok(()) => ExitCode::SUCCESS,
-        // A closed pipe (`| head`) is not an error worth a message.
-        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("aura-vad: cannot write output: {e}");
+        Err(message) => {
+            eprintln!("aura-vad: {message}");
             ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+struct Cli<'a> {
+    command: &'a str,
+    path: &'a std::path::Path,
+    blend: Option<aura_client::vad::Blend>,
+    weights: std::path::PathBuf,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+impl<'a> Cli<'a> {
+    fn parse(args: &'a [String]) -> Option<Self> {
+        use aura_client::vad::Blend;
+        let mut blend = Some(Blend::Silero);
+        let mut weights = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/silero-vad/silero-v6-f16.bin");
+        let mut rest = args;
+        loop {
+            match rest {
+                [flag, value, tail @ ..] if flag == "--vad" => {
+                    blend = match value.as_str() {
+                        "silero" => Some(Blend::Silero),
+                        "combined" => Some(Blend::MeanWithEarshot),
+                        "earshot" => None,
+                        _ => return None,
+                    };
+                    rest = tail;
+                }
+                [flag, value, tail @ ..] if flag == "--weights" => {
+                    weights = value.into();
+                    rest = tail;
+                }
+                [c, p] if c == "probs" || c == "segments" => {
+                    return Some(Self {
+                        command: c,
+                        path: std::path::Path::new(p),
+                        blend,
+                        weights,
+                    });
+                }
+                _ => return None,
+            }
+        }
+    }
+
+    /// Runs the command; the error is the message to print.
+    fn run(&self) -> Result<(), String> {
+        use std::io::Write;
+
+        use aura_client::clip;
+        use aura_client::silero::{Silero, weights::Weights};
+        use aura_client::turn::TurnConfig;
+        use aura_client::vad::{VAD_FRAME_MS, Vad};
+
+        let path = self.path;
+        let samples = clip::read_wav(path)
+            .and_then(|c| {
+                clip::to_16k(&c).map_err(|source| clip::ClipError::Rate {
+                    path: path.display().to_string(),
+                    source,
+                })
+            })
+            .and_then(|s| clip::at_least_one_frame(path, s))
+            .map_err(|e| e.to_string())?;
+        let mut vad = Vad::new();
+        if let Some(blend) = self.blend {
+            let bytes = std::fs::read(&self.weights).map_err(|e| {
+                format!(
+                    "cannot read the Silero weights {}: {e} (scripts/bootstrap.sh writes them)",
+                    self.weights.display()
+                )
+            })?;
+            let weights = Weights::parse(&bytes)
+                .map_err(|e| format!("{}: {e} ({})", self.weights.display(), e.code()))?;
+            vad.set_network(Silero::new(weights), blend);
+        }
+        let scores = clip::scores_with(&mut vad, &samples);
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+        let written = if self.command == "probs" {
+            scores.iter().enumerate().try_for_each(|(i, s)| {
+                let start = i as u64 * u64::from(VAD_FRAME_MS);
+                let p = s.probability;
+                writeln!(out, "{start} {} {p:.4}", start + u64::from(VAD_FRAME_MS))
+            })
+        } else {
+            clip::utterances(&scores, TurnConfig::default())
+                .iter()
+                .try_for_each(|u| {
+                    writeln!(
+                        out,
+                        r#"{{"start_ms":{},"end_ms":{}}}"#,
+                        u.start_ms, u.end_ms
+                    )
+                })
+        };
+        match written.and_then(|()| out.flush()) {
+            Ok(()) => Ok(()),
+            // A closed pipe (`| head`) is not an error worth a message.
+            Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(()),
+            Err(e) => Err(format!("cannot write output: {e}")),
         }
     }
 }
