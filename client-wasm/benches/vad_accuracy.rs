@@ -3,19 +3,28 @@
 //! Speech is mixed with the real noises at clean, 20, 10, 5 and 0 dB active-speech SNR. For
 //! each level: frame-level ROC-AUC and PR-AUC on a 10 ms grid (pooled over all files), and event
 //! metrics with the default turn parameters: onset delay, missed utterances, false starts.
-//! False starts per minute are also measured on the noise recordings alone.
+//! False starts per minute are also measured on the noise recordings alone. The narrowband
+//! variant passes each mix (and each noise) through 8 kHz and back, as a Bluetooth headset in
+//! its hands-free profile delivers it.
 //!
-//! `cargo bench -p aura-client --bench vad_accuracy`. Skips, with a message, when the set is absent.
+//! Detectors, in one run: earshot (the built-in model), our Rust Silero v6 with the f32, f16 and
+//! int8 weights (f32 matches onnxruntime to 7e-7, `tests/silero_equivalence.rs`), and the
+//! combination (mean of earshot and Silero f16). Nothing here is tuned on this set.
+//!
+//! `cargo bench -p aura-client --bench vad_accuracy`. Skips, with a message, when the set is
+//! absent; needs the Silero weights of `scripts/bootstrap.sh`.
 
 use std::path::{Path, PathBuf};
 
-use aura_client::clip::{self, Utterance};
+use aura_client::clip::{self, Clip, Utterance};
+use aura_client::resample::{Filter, StreamResampler};
+use aura_client::silero::{Silero, weights::Weights};
 use aura_client::turn::TurnConfig;
+use aura_client::vad::{Blend, Vad};
 
 const SNRS: [Option<f64>; 5] = [None, Some(20.0), Some(10.0), Some(5.0), Some(0.0)];
-/// Reference ROC-AUC on this set (from its PROVENANCE.md): Silero v6 and earshot 1.2.2.
-const SILERO: [f64; 5] = [0.939, 0.930, 0.911, 0.875, 0.797];
-const EARSHOT: [f64; 5] = [0.929, 0.928, 0.873, 0.811, 0.711];
+/// Reference ROC-AUC on this set (from its PROVENANCE.md): Silero v6 through onnxruntime.
+const SILERO_ONNX: [f64; 5] = [0.939, 0.930, 0.911, 0.875, 0.797];
 
 struct Labelled {
     speech: Vec<f32>,
@@ -41,67 +50,118 @@ fn main() {
         sweep(&files, &noises);
         return;
     }
-
-    let mut levels = Vec::new();
-    for (level, snr) in SNRS.iter().enumerate() {
-        let mut scored: Vec<(f32, bool)> = Vec::new();
-        let mut events = EventStats::default();
-        for (i, file) in files.iter().enumerate() {
-            let audio = match snr {
-                None => file.speech.clone(),
-                Some(snr) => mix(file, &noises[i % noises.len()].1, *snr, i),
-            };
-            let scores = clip::scores(&audio);
-            let duration = audio.len() as f64 / 16_000.0;
-            for k in 0..(duration * 100.0) as usize {
-                let centre = k as f64 * 0.01 + 0.005;
-                let frame = (centre * 1000.0 / 16.0) as usize;
-                if let Some(s) = scores.get(frame) {
-                    scored.push((s.probability, is_speech(&file.intervals, centre)));
+    let detectors = detectors();
+    let mut results = Vec::new();
+    for (name, vad) in &detectors {
+        let mut vad = vad();
+        let mut bands = Vec::new();
+        for narrowband in [false, true] {
+            eprintln!("vad_accuracy: {name}, narrowband {narrowband}");
+            let band = |x: Vec<f32>| if narrowband { through_8k(&x) } else { x };
+            let mut levels = Vec::new();
+            for (level, snr) in SNRS.iter().enumerate() {
+                let mut scored: Vec<(f32, bool)> = Vec::new();
+                let mut events = EventStats::default();
+                for (i, file) in files.iter().enumerate() {
+                    let audio = band(match snr {
+                        None => file.speech.clone(),
+                        Some(snr) => mix(file, &noises[i % noises.len()].1, *snr, i),
+                    });
+                    let scores = clip::scores_with(&mut vad, &audio);
+                    let duration = audio.len() as f64 / 16_000.0;
+                    for k in 0..(duration * 100.0) as usize {
+                        let centre = k as f64 * 0.01 + 0.005;
+                        let frame = (centre * 1000.0 / 16.0) as usize;
+                        if let Some(s) = scores.get(frame) {
+                            scored.push((s.probability, is_speech(&file.intervals, centre)));
+                        }
+                    }
+                    let found = clip::utterances(&scores, config);
+                    events.add(&file.intervals, &found, config, duration);
                 }
+                levels.push(format!(
+                    "{{\"snr_db\":{},\"roc_auc\":{:.4},\"pr_auc\":{:.4},\"silero_v6_onnx_reference_roc_auc\":{},\"frames\":{},{}}}",
+                    snr.map_or("\"clean\"".into(), |s| s.to_string()),
+                    roc_auc(&scored),
+                    pr_auc(&scored),
+                    SILERO_ONNX[level],
+                    scored.len(),
+                    events.json()
+                ));
             }
-            events.add(
-                &file.intervals,
-                &clip::utterances(&scores, config),
-                config,
-                duration,
-            );
+            let (mut minutes, mut starts, mut per_noise) = (0.0, 0, Vec::new());
+            for (noise_name, noise) in &noises {
+                let found =
+                    clip::utterances(&clip::scores_with(&mut vad, &band(noise.clone())), config);
+                let m = noise.len() as f64 / 16_000.0 / 60.0;
+                minutes += m;
+                starts += found.len();
+                per_noise.push(format!("\"{noise_name}\":{:.2}", found.len() as f64 / m));
+            }
+            bands.push(format!(
+                "\"{}\":{{\"levels\":[{}],\"noise_only\":{{\"minutes\":{minutes:.2},\"false_starts_per_min\":{:.3},\"per_file\":{{{}}}}}}}",
+                if narrowband { "narrowband" } else { "wideband" },
+                levels.join(","),
+                starts as f64 / minutes,
+                per_noise.join(",")
+            ));
         }
-        levels.push(format!(
-            "{{\"snr_db\":{},\"roc_auc\":{:.4},\"pr_auc\":{:.4},\"silero_v6_roc_auc\":{},\"earshot_1_2_2_roc_auc\":{},\"frames\":{},{}}}",
-            snr.map_or("\"clean\"".into(), |s| s.to_string()),
-            roc_auc(&scored),
-            pr_auc(&scored),
-            SILERO[level],
-            EARSHOT[level],
-            scored.len(),
-            events.json()
-        ));
-    }
-
-    let mut noise_minutes = 0.0;
-    let mut noise_starts = 0;
-    let mut per_noise = Vec::new();
-    for (name, noise) in &noises {
-        let utterances = clip::utterances(&clip::scores(noise), config);
-        let minutes = noise.len() as f64 / 16_000.0 / 60.0;
-        noise_minutes += minutes;
-        noise_starts += utterances.len();
-        per_noise.push(format!(
-            "\"{name}\":{:.2}",
-            utterances.len() as f64 / minutes
-        ));
+        results.push(format!("\"{name}\":{{{}}}", bands.join(",")));
     }
     println!(
-        "{{\"benchmark\":\"vad_accuracy\",\"dataset\":\"{}\",\"files\":{},\"turn_config\":\"{:?}\",\"levels\":[{}],\"noise_only\":{{\"minutes\":{:.2},\"false_starts_per_min\":{:.3},\"per_file\":{{{}}}}}}}",
+        "{{\"benchmark\":\"vad_accuracy\",\"dataset\":\"{}\",\"files\":{},\"turn_config\":\"{:?}\",\"detectors\":{{{}}}}}",
         dir.display(),
         files.len(),
         config,
-        levels.join(","),
-        noise_minutes,
-        noise_starts as f64 / noise_minutes,
-        per_noise.join(",")
+        results.join(",")
     );
+}
+
+type MakeVad = Box<dyn Fn() -> Vad>;
+
+/// (name, constructor) of every detector compared.
+fn detectors() -> Vec<(&'static str, MakeVad)> {
+    let weights = |encoding: &str| {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join(format!("../target/silero-vad/silero-v6-{encoding}.bin"));
+        let bytes = std::fs::read(&path)
+            .unwrap_or_else(|e| panic!("{}: {e} (scripts/bootstrap.sh writes it)", path.display()));
+        Weights::parse(&bytes).expect("Silero weights")
+    };
+    let with = |w: Weights, blend: Blend| -> MakeVad {
+        Box::new(move || {
+            let mut vad = Vad::new();
+            vad.set_network(Silero::new(w.clone()), blend);
+            vad
+        })
+    };
+    vec![
+        ("earshot", Box::new(Vad::new)),
+        ("silero_rust_f32", with(weights("f32"), Blend::Silero)),
+        ("silero_rust_f16", with(weights("f16"), Blend::Silero)),
+        ("silero_rust_int8", with(weights("int8"), Blend::Silero)),
+        (
+            "combined_f16_earshot_mean",
+            with(weights("f16"), Blend::MeanWithEarshot),
+        ),
+    ]
+}
+
+/// 16 kHz audio through 8 kHz and back with the client's resampler (delays removed).
+fn through_8k(x: &[f32]) -> Vec<f32> {
+    let mut rs = StreamResampler::new(16_000, 8_000, Filter::Speech).expect("16 -> 8 kHz");
+    let mut down = Vec::with_capacity(x.len() / 2 + 4_096);
+    for quantum in x.chunks(128) {
+        rs.process(quantum, |o| down.extend_from_slice(o));
+    }
+    let delay = rs.output_delay();
+    rs.flush(|o| down.extend_from_slice(o));
+    let samples: Vec<f32> = down.into_iter().skip(delay).take(x.len() / 2).collect();
+    clip::to_16k(&Clip {
+        rate: 8_000,
+        samples,
+    })
+    .expect("8 -> 16 kHz")
 }
 
 fn load_speech(dir: &Path) -> Vec<Labelled> {

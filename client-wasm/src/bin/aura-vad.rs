@@ -9,7 +9,8 @@
 //! `--vad silero` (the default) is Silero v6 as the worklet runs it once its weights are loaded
 //! (decided every 32 ms, held for the 16 ms frame between; earshot for the first frame);
 //! `earshot` the built-in model alone; `combined` the mean of the two. `--weights` defaults to
-//! the f16 file that `scripts/bootstrap.sh` writes to target/silero-vad/.
+//! the int8 file that `scripts/bootstrap.sh` writes to target/silero-vad/ (the one the worklet
+//! loads).
 //! Any sample rate and channel count. A bad file, a file shorter than one 16 ms frame, or
 //! unusable weights give a one-line error and exit status 1; wrong usage gives exit status 2.
 
@@ -47,7 +48,7 @@ impl<'a> Cli<'a> {
         use aura_client::vad::Blend;
         let mut blend = Some(Blend::Silero);
         let mut weights = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("../target/silero-vad/silero-v6-f16.bin");
+            .join("../target/silero-vad/silero-v6-int8.bin");
         let mut rest = args;
         loop {
             match rest {
