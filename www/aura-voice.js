@@ -5,7 +5,9 @@
 //   const voice = await startVoice({ sessionUrl: "wss://host/v1/session", onEvent });
 //   onEvent(kind, data): "ready" | "reconnecting" | "failed" | "message" (server messages,
 //   e.g. transcripts and reply captions) | "speech" ({started|stopped}) | "barge_in"
-//   ({paused|resumed|interrupted}) | "reply_played".
+//   ({paused|resumed|interrupted}) | "reply_played" | "vad" ({model: "silero"} once the
+//   on-demand VAD weights are loaded; earshot decides until then, and if they cannot be had:
+//   {model: "earshot", error}).
 //   voice.sendText(text); voice.setInput(stream); voice.setMuted(bool); voice.setVoiceMuted(bool);
 //   voice.stopReply(); voice.stop();
 //   Without `stream`, it asks for the microphone; pass a silent stream for text only.
@@ -14,6 +16,15 @@ import { initSync, SessionClient } from "./pkg/aura_client.js";
 const EVENT = { SPEECH_STARTED: 1, SPEECH_STOPPED: 2, PAUSED: 3, RESUMED: 4, INTERRUPTED: 5, REPLY_PLAYED: 6 };
 
 export async function startVoice({ sessionUrl, onEvent = () => {}, audioContext, stream, microphone, language, voice } = {}) {
+  // Silero's weights are fetched when the microphone opens, in parallel with getUserMedia
+  // (a separate file: the widget's first load does not carry them; the browser caches it).
+  let weights = null;
+  const fetchVadWeights = () => {
+    weights ??= fetch(new URL("./pkg/silero-v6-int8.bin", import.meta.url))
+      .then((r) => (r.ok ? r.arrayBuffer() : Promise.reject(new Error(`HTTP ${r.status}`))));
+    return weights;
+  };
+  if (!stream) fetchVadWeights();
   const module = await WebAssembly.compileStreaming(fetch(new URL("./pkg/aura_client_bg.wasm", import.meta.url)));
   initSync({ module });
   const ctx = audioContext ?? new AudioContext();
@@ -51,10 +62,20 @@ export async function startVoice({ sessionUrl, onEvent = () => {}, audioContext,
       for (let i = 0; i < e.length; i += 3) if (e[i] === EVENT.SPEECH_STARTED) onEngineEvent(e[i], e[i + 1], e[i + 2]);
       if (data.bytes) client.sendFrames(new Uint8Array(data.bytes));
       for (let i = 0; i < e.length; i += 3) if (e[i] !== EVENT.SPEECH_STARTED) onEngineEvent(e[i], e[i + 1], e[i + 2]);
+    } else if (data.type === "vad-ready") {
+      onEvent("vad", { model: "silero" });
+    } else if (data.type === "vad-weights-refused") {
+      onEvent("vad", { model: "earshot", error: `weights refused (${data.code})` });
     } else if (data.type === "error") {
       onEvent("failed", { code: "internal", message: data.message });
     }
   };
+  const loadVadWeights = () => fetchVadWeights().then(
+    (bytes) => node.port.postMessage({ type: "vad-weights", bytes }),
+    (e) => onEvent("vad", { model: "earshot", error: String(e) }),
+  );
+  let vadRequested = !stream;
+  if (vadRequested) loadVadWeights();
   // The client sends `language` if it is a BCP 47 tag, else the page's <html lang>, else "en".
   client.setPreferences(language ?? null, voice ?? null, document.documentElement.lang || null);
   client.connect();
@@ -64,6 +85,7 @@ export async function startVoice({ sessionUrl, onEvent = () => {}, audioContext,
     // Switches the input (e.g. from a silent text-mode stream to the microphone) on the same
     // session: the conversation goes on.
     setInput(next) {
+      if (!vadRequested) { vadRequested = true; loadVadWeights(); }
       source.disconnect();
       if (input !== stream) input.getTracks().forEach((t) => t.stop());
       input = next;

@@ -6,11 +6,14 @@
 // pauses or stops playback right here, with no round trip), copy the reply audio out, and post
 // whatever events and input frames came back to the main thread.
 //
-// Messages in (port): {type: "reply-frame", bytes: ArrayBuffer} | {type: "stop-reply"}
+// Messages in (port): {type: "reply-frame", bytes: ArrayBuffer} | {type: "stop-reply"} |
+//               {type: "vad-weights", bytes: ArrayBuffer} (Silero's, loaded on demand: earshot
+//               decides until they arrive)
 // Messages out: {type: "quantum", at: frame, events: Uint32Array [kind, a, b]... | null,
 //                bytes: ArrayBuffer | null} (encoded input frames, back to back), one message per
 //                quantum that has either, so their relative order is never lost;
-//               {type: "reply-frame-refused", code} | {type: "error", message}
+//               {type: "reply-frame-refused", code} | {type: "vad-ready"} |
+//               {type: "vad-weights-refused", code} | {type: "error", message}
 import "./worklet-env.js";
 import { initSync, AudioEngine } from "./pkg/aura_client.js";
 
@@ -47,6 +50,9 @@ class AuraProcessor extends AudioWorkletProcessor {
       if (code !== 0) this.port.postMessage({ type: "reply-frame-refused", code });
     } else if (msg.type === "stop-reply") {
       this.engine.stopReply();
+    } else if (msg.type === "vad-weights") {
+      const code = this.engine.loadVadWeights(new Uint8Array(msg.bytes));
+      this.port.postMessage(code === 0 ? { type: "vad-ready" } : { type: "vad-weights-refused", code });
     }
   }
 

@@ -5,6 +5,8 @@
 //
 // engine: AudioEngine.process() with a reply playing (playback render, resampling 48k->16k,
 // VAD, barge-in with echo-path estimation, turn-taking) - the worst case, as the worklet runs it.
+// engine_silero*: the same with the on-demand Silero weights loaded (www/pkg/silero-v6-int8.bin),
+// the VAD the worklet runs once they arrive (earshot's figures are the fallback's).
 // earshot_alone: the VAD model on one 16 ms frame, divided by the 6 quanta a frame spans at
 // 48 kHz, timed in the same run. Target: engine median <= 27 us (1% of the 2.67 ms quantum).
 // resamplers: the client's polyphase converter against rubato's sinc resampler with the same
@@ -47,9 +49,12 @@ const frame = (reply, seq, end) => {
 
 const view = (ptr, len) => new Float32Array(wasm.memory.buffer, ptr, len);
 
+const sileroWeights = readFileSync(`${root}www/pkg/silero-v6-int8.bin`);
+
 // Times AudioEngine.process() per quantum, with or without a reply playing through it.
-const runEngine = (withReply) => {
+const runEngine = (withReply, silero = false) => {
   const engine = new AudioEngine(RATE);
+  if (silero && engine.loadVadWeights(sileroWeights) !== 0) throw new Error("Silero weights refused");
   if (withReply) {
     const replyFrames = Math.min(2999, Math.ceil(QUANTA * QUANTUM / RATE / 0.02) + 10);
     for (let seq = 0; seq < replyFrames; seq++) {
@@ -75,6 +80,8 @@ const runEngine = (withReply) => {
 };
 const listening = runEngine(false);
 const playing = runEngine(true);
+const sileroListening = runEngine(false, true);
+const sileroPlaying = runEngine(true, true);
 
 const vad = new VadOnly();
 const FRAMES = Math.ceil(QUANTA / 6);
@@ -127,6 +134,8 @@ console.log(JSON.stringify({
   // playback (jitter buffer, 24 kHz -> 48 kHz) and barge-in with echo-path estimation.
   engine_listening_per_quantum: listeningStats,
   engine_per_quantum: engineStats,
+  engine_silero_listening_per_quantum: stats(sileroListening.times.subarray(100)),
+  engine_silero_per_quantum: stats(sileroPlaying.times.subarray(100)),
   earshot_alone_per_quantum: earshot,
   // A VAD frame is decided every 5th to 6th quantum, so the cost per quantum is bursty: the
   // mean is the fair per-quantum figure and p99 the worst case.
@@ -141,6 +150,6 @@ console.log(JSON.stringify({
   })),
   target_median_us: 27,
   quantum_budget_us: +(QUANTUM / RATE * 1e6).toFixed(1),
-  check: { listening: listening.check, reply_playing: playing.check },
+  check: { listening: listening.check, reply_playing: playing.check, silero_listening: sileroListening.check, silero_reply_playing: sileroPlaying.check },
   wasm_bytes: readFileSync(`${root}www/pkg/aura_client_bg.wasm`).length,
 }));

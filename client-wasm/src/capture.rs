@@ -87,6 +87,16 @@ impl Capture {
         })
     }
 
+    /// Hands the VAD the Silero network (loaded on demand); earshot decided until now.
+    pub fn set_vad_network(&mut self, network: crate::silero::Silero) {
+        self.vad.set_network(network, crate::vad::Blend::Silero);
+    }
+
+    /// Whether the Silero network decides (else earshot).
+    pub fn has_vad_network(&self) -> bool {
+        self.vad.blend().is_some()
+    }
+
     pub fn in_utterance(&self) -> bool {
         self.sending_from.is_some()
     }
@@ -126,7 +136,7 @@ impl Capture {
                 b
             };
             offset += take;
-            let mut decided: Option<(u64, f32, f32, bool)> = None;
+            let mut decided: Option<(u64, [f32; 2], f32, bool)> = None;
             for &s in &block[..take] {
                 let i = (self.samples_seen % self.preroll.len() as u64) as usize;
                 self.preroll[i] = s;
@@ -135,7 +145,8 @@ impl Capture {
             self.vad.process(&block[..take], |frame| {
                 let energy =
                     frame.samples.iter().map(|s| s * s).sum::<f32>() / VAD_FRAME_SAMPLES as f32;
-                decided = Some((frame.start_ms(), frame.probability, energy, frame.impulsive));
+                let p = [frame.probability, frame.earshot];
+                decided = Some((frame.start_ms(), p, energy, frame.impulsive));
             });
             if let Some((start_ms, probability, energy, impulsive)) = decided {
                 self.on_frame(
@@ -150,10 +161,14 @@ impl Capture {
         }
     }
 
+    /// `probability`: the VAD's (Silero once loaded) and earshot's. Turn-taking uses the first;
+    /// barge-in the larger of the two, so it stays at least as quick to pause and as slow to
+    /// resume as with earshot alone (Silero drops to ~0 in the short pause after "Wait," where
+    /// earshot holds, and a one-word interruption would resume the reply).
     fn on_frame(
         &mut self,
         start_ms: u64,
-        probability: f32,
+        [probability, earshot]: [f32; 2],
         energy: f32,
         impulsive: bool,
         reply_active: bool,
@@ -168,9 +183,13 @@ impl Capture {
         self.played_count = 0;
         let end_ms = start_ms + u64::from(VAD_FRAME_MS);
 
-        let barge = self
-            .barge_in
-            .push(start_ms, probability, energy, played_energy, reply_active);
+        let barge = self.barge_in.push(
+            start_ms,
+            probability.max(earshot),
+            energy,
+            played_energy,
+            reply_active,
+        );
         if let Some(event) = barge {
             emit(CaptureEvent::BargeIn(event));
             if let BargeInEvent::Interrupt { speech_start_ms } = event

@@ -23,8 +23,10 @@ pub const VAD_FRAME_MS: u32 = 16;
 pub struct VadFrame<'a> {
     /// Index of the frame since the stream began (frame `i` covers `i*16 .. i*16+16` ms).
     pub index: u64,
-    /// Probability that the frame holds speech, in [0, 1].
+    /// Probability that the frame holds speech, in [0, 1], from the model in charge.
     pub probability: f32,
+    /// earshot's probability for the frame (run every frame, whichever model is in charge).
+    pub earshot: f32,
     /// The frame's 16 kHz samples.
     pub samples: &'a [f32],
     /// The last 64 ms, up to the end of this frame, were an impulse (a click, a knock).
@@ -45,7 +47,7 @@ impl VadFrame<'_> {
 pub enum Blend {
     /// Silero's probability alone.
     Silero,
-    /// The mean of Silero's and earshot's (both run every frame).
+    /// The mean of Silero's and earshot's.
     MeanWithEarshot,
 }
 
@@ -99,11 +101,13 @@ impl Vad {
             self.filled += 1;
             if self.filled == VAD_FRAME_SAMPLES {
                 self.filled = 0;
-                let probability = self.probability();
+                let earshot = self.detector.predict_f32(&self.pending).clamp(0.0, 1.0);
+                let probability = self.probability(earshot);
                 let impulsive = self.impulse.push_frame(&self.pending);
                 on_frame(VadFrame {
                     index: self.frames,
                     probability,
+                    earshot,
                     samples: &self.pending,
                     impulsive,
                 });
@@ -124,14 +128,14 @@ impl Vad {
         self.network.as_ref().map(|(_, b)| *b)
     }
 
-    /// The probability of the frame in `pending`.
-    fn probability(&mut self) -> f32 {
+    /// The probability of the frame in `pending`, given earshot's for it.
+    fn probability(&mut self, earshot: f32) -> f32 {
         let Some((net, blend)) = self
             .network
             .as_mut()
             .filter(|_| self.frames >= self.network_from)
         else {
-            return self.detector.predict_f32(&self.pending).clamp(0.0, 1.0);
+            return earshot;
         };
         // Frame pairs are aligned to the stream (even frame, odd frame).
         let half = (self.frames % 2) as usize * VAD_FRAME_SAMPLES;
@@ -141,10 +145,8 @@ impl Vad {
         }
         match (self.held, *blend) {
             (Some(p), Blend::Silero) => p,
-            (Some(p), Blend::MeanWithEarshot) => {
-                0.5 * (p + self.detector.predict_f32(&self.pending).clamp(0.0, 1.0))
-            }
-            (None, _) => self.detector.predict_f32(&self.pending).clamp(0.0, 1.0),
+            (Some(p), Blend::MeanWithEarshot) => 0.5 * (p + earshot),
+            (None, _) => earshot,
         }
     }
 

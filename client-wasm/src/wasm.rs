@@ -12,6 +12,8 @@ use crate::barge_in::{BargeInConfig, BargeInEvent};
 use crate::capture::{Capture, CaptureEvent};
 use crate::playback::{Playback, PlaybackConfig, PlaybackError};
 use crate::resample::{CHUNK, Engine, Filter, StreamResampler};
+use crate::silero::Silero;
+use crate::silero::weights::{Weights, WeightsError};
 use crate::turn::TurnConfig;
 use crate::vad::{VAD_FRAME_SAMPLES, Vad};
 
@@ -163,6 +165,29 @@ impl AudioEngine {
             Err(PlaybackError::Full(_)) => -3,
             Err(PlaybackError::Rate(_)) => -4,
         }
+    }
+
+    /// Loads the Silero VAD weights (the file `pkg/silero-v6-int8.bin`), fetched by the page
+    /// when the microphone opens; earshot decides until then. Returns 0, or the refusal's
+    /// number: 1 bad magic, 2 unknown encoding, 3 wrong length, 4 a value not finite.
+    #[wasm_bindgen(js_name = loadVadWeights)]
+    pub fn load_vad_weights(&mut self, bytes: &[u8]) -> u32 {
+        match Weights::parse(bytes) {
+            Ok(weights) => {
+                self.capture.set_vad_network(Silero::new(weights));
+                0
+            }
+            Err(WeightsError::BadMagic) => 1,
+            Err(WeightsError::UnknownEncoding(_)) => 2,
+            Err(WeightsError::WrongLength { .. }) => 3,
+            Err(WeightsError::NotFinite) => 4,
+        }
+    }
+
+    /// Whether the Silero network decides (else earshot, the fallback).
+    #[wasm_bindgen(getter, js_name = vadNetwork)]
+    pub fn vad_network(&self) -> bool {
+        self.capture.has_vad_network()
     }
 
     /// Stops the current reply at once (the server cancelled it, or the user pressed stop).

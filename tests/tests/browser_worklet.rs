@@ -30,6 +30,13 @@ fn events(result: &serde_json::Value) -> Vec<[u64; 4]> {
         .collect()
 }
 
+/// The Silero network decided, from before the speech began (`onset_s` into the audio).
+fn assert_silero_loaded(result: &serde_json::Value, onset_s: f64) {
+    assert_eq!(result["vad"], "silero", "{result}");
+    let ready = result["vad_ready_s"].as_f64().unwrap();
+    assert!(ready < onset_s, "Silero ready only at {ready} s");
+}
+
 fn ms_after_marker(result: &serde_json::Value, frame: u64) -> f32 {
     let marker = result["marker"]
         .as_u64()
@@ -48,6 +55,7 @@ fn the_worklet_detects_and_frames_a_spoken_turn_from_the_microphone() {
     let result = run_page(&server.url("/test/worklet.html?run_ms=7500"), &wav, 30_000);
     assert_eq!(result["errors"], serde_json::json!([]), "{result}");
     assert_eq!(result["rate"], 48_000);
+    assert_silero_loaded(&result, 2.0);
 
     let ev = events(&result);
     let started: Vec<_> = ev.iter().filter(|e| e[1] == 1).collect();
@@ -90,6 +98,7 @@ fn speech_over_a_playing_reply_stops_it_locally() {
     );
     assert_eq!(result["errors"], serde_json::json!([]), "{result}");
     assert_eq!(result["refused"], serde_json::json!([]), "{result}");
+    assert_silero_loaded(&result, 3.0);
 
     // The reply was sounding when the user began, and went silent soon after.
     let changes: Vec<(f32, u64)> = result["changes"]
