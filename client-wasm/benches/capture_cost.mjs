@@ -7,6 +7,7 @@
 // VAD, barge-in with echo-path estimation, turn-taking) - the worst case, as the worklet runs it.
 // engine_silero*: the same with the on-demand Silero weights loaded (www/pkg/silero-v6-int8.bin),
 // the VAD the worklet runs once they arrive (earshot's figures are the fallback's).
+// silero_alone: the network on one 32 ms chunk, divided by the 12 quanta a chunk spans.
 // earshot_alone: the VAD model on one 16 ms frame, divided by the 6 quanta a frame spans at
 // 48 kHz, timed in the same run. Target: engine median <= 27 us (1% of the 2.67 ms quantum).
 // resamplers: the client's polyphase converter against rubato's sinc resampler with the same
@@ -17,7 +18,7 @@ import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
-const { initSync, AudioEngine, VadOnly, ResamplerOnly } = await import(`${root}www/pkg/aura_client.js`);
+const { initSync, AudioEngine, VadOnly, SileroOnly, ResamplerOnly } = await import(`${root}www/pkg/aura_client.js`);
 const wasm = initSync({ module: readFileSync(`${root}www/pkg/aura_client_bg.wasm`) });
 
 const RATE = 48000, QUANTUM = 128, QUANTA = Number(process.env.QUANTA ?? 30000);
@@ -94,6 +95,18 @@ for (let f = 0; f < FRAMES; f++) {
   vadTimes[f] = ((performance.now() - t0) * 1000) / 6;
 }
 
+// Silero alone: one 32 ms chunk per call, divided by the 12 quanta a chunk spans at 48 kHz.
+const silero = new SileroOnly(sileroWeights);
+const CHUNKS = Math.ceil(QUANTA / 12);
+const sileroTimes = new Float64Array(CHUNKS);
+for (let c = 0; c < CHUNKS; c++) {
+  const buf = view(silero.chunkPtr(), 512);
+  for (let i = 0; i < 512; i++) buf[i] = mic(c * 1536 + i * 3);
+  const t0 = performance.now();
+  silero.process();
+  sileroTimes[c] = ((performance.now() - t0) * 1000) / 12;
+}
+
 // Each converter alone, alternating between them so both see the same machine state.
 const CALLS = Math.min(QUANTA, 20000);
 const resamplers = {};
@@ -137,6 +150,7 @@ console.log(JSON.stringify({
   engine_silero_listening_per_quantum: stats(sileroListening.times.subarray(100)),
   engine_silero_per_quantum: stats(sileroPlaying.times.subarray(100)),
   earshot_alone_per_quantum: earshot,
+  silero_alone_per_quantum: stats(sileroTimes.subarray(10)),
   // A VAD frame is decided every 5th to 6th quantum, so the cost per quantum is bursty: the
   // mean is the fair per-quantum figure and p99 the worst case.
   engine_listening_over_earshot_mean: +(listeningStats.mean_us / earshot.mean_us).toFixed(2),

@@ -177,10 +177,7 @@ impl AudioEngine {
                 self.capture.set_vad_network(Silero::new(weights));
                 0
             }
-            Err(WeightsError::BadMagic) => 1,
-            Err(WeightsError::UnknownEncoding(_)) => 2,
-            Err(WeightsError::WrongLength { .. }) => 3,
-            Err(WeightsError::NotFinite) => 4,
+            Err(e) => weights_error_number(&e),
         }
     }
 
@@ -244,6 +241,48 @@ impl VadOnly {
 impl Default for VadOnly {
     fn default() -> Self {
         Self::new()
+    }
+}
+
+/// Silero alone, for the cost benchmark: one 32 ms chunk at 16 kHz per call.
+#[wasm_bindgen]
+pub struct SileroOnly {
+    net: Silero,
+    chunk: Vec<f32>,
+}
+
+#[wasm_bindgen]
+impl SileroOnly {
+    /// Throws the refusal's number (as `loadVadWeights` returns it) for unusable weights.
+    #[wasm_bindgen(constructor)]
+    pub fn new(bytes: &[u8]) -> Result<SileroOnly, JsValue> {
+        let weights = Weights::parse(bytes).map_err(|e| JsValue::from(weights_error_number(&e)))?;
+        Ok(Self {
+            net: Silero::new(weights),
+            chunk: vec![0.0; crate::silero::CHUNK],
+        })
+    }
+
+    /// Where to write the 512 samples of a chunk.
+    #[wasm_bindgen(js_name = chunkPtr)]
+    pub fn chunk_ptr(&mut self) -> *mut f32 {
+        self.chunk.as_mut_ptr()
+    }
+
+    /// The speech probability of the chunk at `chunkPtr`.
+    pub fn process(&mut self) -> f32 {
+        let mut chunk = [0.0; crate::silero::CHUNK];
+        chunk.copy_from_slice(&self.chunk);
+        self.net.predict(&chunk)
+    }
+}
+
+fn weights_error_number(e: &WeightsError) -> u32 {
+    match e {
+        WeightsError::BadMagic => 1,
+        WeightsError::UnknownEncoding(_) => 2,
+        WeightsError::WrongLength { .. } => 3,
+        WeightsError::NotFinite => 4,
     }
 }
 
