@@ -2,13 +2,18 @@
 """Silero VAD v6 run by onnxruntime (the reference) over real speech, for the equivalence test.
 
     scripts/silero-reference.py WHEEL OUT.json RAW...
+    scripts/silero-reference.py --batch WHEEL DIR
+
 
 RAW files are 16 kHz mono s16le, concatenated in order. The ONNX model is the wheel's default
 (silero_vad/data/silero_vad.onnx), read from the zip; the wrapper logic is the package's own
 (512-sample chunks, the previous chunk's last 64 samples prepended, state carried). Writes
 {"files": [...], "chunk": 512, "probabilities": [...]} for client-wasm/tests/silero_equivalence.rs.
+With --batch, every DIR/*.f32 (16 kHz mono float32 little-endian, e.g. the VAD benchmark's mixes)
+gets DIR/*.probs: one float32 probability per 512-sample chunk, each file a fresh stream.
 Runs in the venv that scripts/bootstrap.sh makes (onnxruntime and numpy from PyPI, pinned).
 """
+import glob
 import json
 import sys
 import zipfile
@@ -17,19 +22,17 @@ import numpy as np
 import onnxruntime
 
 
-def main():
-    if len(sys.argv) < 4:
-        sys.exit("usage: silero-reference.py WHEEL OUT.json RAW...")
-    wheel, out, raws = sys.argv[1], sys.argv[2], sys.argv[3:]
+def session(wheel):
     with zipfile.ZipFile(wheel) as z:
         model = z.read("silero_vad/data/silero_vad.onnx")
     options = onnxruntime.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
-    session = onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
-    audio = np.concatenate(
-        [np.fromfile(raw, dtype="<i2").astype(np.float32) / 32768.0 for raw in raws]
-    )
+    return onnxruntime.InferenceSession(model, options, providers=["CPUExecutionProvider"])
+
+
+def probabilities(session, audio):
+    """The package's wrapper logic over one stream of 16 kHz float32 audio."""
     state = np.zeros((2, 1, 128), dtype=np.float32)
     context = np.zeros((1, 64), dtype=np.float32)
     sr = np.array(16000, dtype=np.int64)
@@ -39,13 +42,30 @@ def main():
         prob, state = session.run(None, {"input": x, "state": state, "sr": sr})
         context = x[:, -64:]
         probabilities.append(float(prob[0, 0]))
+    return probabilities
+
+
+def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--batch":
+        model = session(sys.argv[2])
+        for path in sorted(glob.glob(f"{sys.argv[3]}/*.f32")):
+            probs = probabilities(model, np.fromfile(path, dtype="<f4"))
+            np.array(probs, dtype="<f4").tofile(path[: -len(".f32")] + ".probs")
+        return
+    if len(sys.argv) < 4:
+        sys.exit("usage: silero-reference.py WHEEL OUT.json RAW... | --batch WHEEL DIR")
+    wheel, out, raws = sys.argv[1], sys.argv[2], sys.argv[3:]
+    audio = np.concatenate(
+        [np.fromfile(raw, dtype="<i2").astype(np.float32) / 32768.0 for raw in raws]
+    )
+    probabilities_ = probabilities(session(wheel), audio)
     with open(out, "w") as f:
         json.dump(
             {
                 "files": raws,
                 "chunk": 512,
                 "onnxruntime": onnxruntime.__version__,
-                "probabilities": probabilities,
+                "probabilities": probabilities_,
             },
             f,
         )

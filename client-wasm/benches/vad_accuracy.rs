@@ -7,16 +7,18 @@
 //! variant passes each mix (and each noise) through 8 kHz and back, as a Bluetooth headset in
 //! its hands-free profile delivers it.
 //!
-//! Detectors, in one run: earshot (the built-in model), our Rust Silero v6 with the f32, f16 and
-//! int8 weights (f32 matches onnxruntime to 7e-7, `tests/silero_equivalence.rs`), and the
-//! combination (mean of earshot and Silero f16). Nothing here is tuned on this set.
+//! Detectors, in one run: earshot (the built-in model), Silero v6 through onnxruntime (the
+//! reference, run by `scripts/silero-reference.py --batch` on the same clips, its 32 ms
+//! probabilities held on the 16 ms grid as the worklet holds ours), our Rust Silero v6 with the
+//! f32, f16 and int8 weights, and the combination (mean of earshot and Silero f16). Nothing here
+//! is tuned on this set.
 //!
 //! `cargo bench -p aura-client --bench vad_accuracy`. Skips, with a message, when the set is
 //! absent; needs the Silero weights of `scripts/bootstrap.sh`.
 
 use std::path::{Path, PathBuf};
 
-use aura_client::clip::{self, Clip, Utterance};
+use aura_client::clip::{self, Clip, FrameScore, Utterance};
 use aura_client::resample::{Filter, StreamResampler};
 use aura_client::silero::{Silero, weights::Weights};
 use aura_client::turn::TurnConfig;
@@ -51,63 +53,51 @@ fn main() {
         return;
     }
     let detectors = detectors();
-    let mut results = Vec::new();
-    for (name, vad) in &detectors {
-        let mut vad = vad();
-        let mut bands = Vec::new();
-        for narrowband in [false, true] {
-            eprintln!("vad_accuracy: {name}, narrowband {narrowband}");
-            let band = |x: Vec<f32>| if narrowband { through_8k(&x) } else { x };
-            let mut levels = Vec::new();
-            for (level, snr) in SNRS.iter().enumerate() {
-                let mut scored: Vec<(f32, bool)> = Vec::new();
-                let mut events = EventStats::default();
-                for (i, file) in files.iter().enumerate() {
-                    let audio = band(match snr {
-                        None => file.speech.clone(),
-                        Some(snr) => mix(file, &noises[i % noises.len()].1, *snr, i),
-                    });
-                    let scores = clip::scores_with(&mut vad, &audio);
-                    let duration = audio.len() as f64 / 16_000.0;
-                    for k in 0..(duration * 100.0) as usize {
-                        let centre = k as f64 * 0.01 + 0.005;
-                        let frame = (centre * 1000.0 / 16.0) as usize;
-                        if let Some(s) = scores.get(frame) {
-                            scored.push((s.probability, is_speech(&file.intervals, centre)));
-                        }
-                    }
-                    let found = clip::utterances(&scores, config);
-                    events.add(&file.intervals, &found, config, duration);
-                }
-                levels.push(format!(
-                    "{{\"snr_db\":{},\"roc_auc\":{:.4},\"pr_auc\":{:.4},\"silero_v6_onnx_reference_roc_auc\":{},\"frames\":{},{}}}",
-                    snr.map_or("\"clean\"".into(), |s| s.to_string()),
-                    roc_auc(&scored),
-                    pr_auc(&scored),
-                    SILERO_ONNX[level],
-                    scored.len(),
-                    events.json()
-                ));
+    let mut results: Vec<(&str, Vec<String>)> = detectors
+        .iter()
+        .map(|(name, _)| (*name, Vec::new()))
+        .collect();
+    results.insert(1, (ONNX, Vec::new()));
+    for narrowband in [false, true] {
+        let band_name = if narrowband { "narrowband" } else { "wideband" };
+        eprintln!("vad_accuracy: {band_name} mixes");
+        let band = |x: Vec<f32>| if narrowband { through_8k(&x) } else { x };
+        // Clip c of the list: level * files + file, then the noises.
+        let mut clips: Vec<Vec<f32>> = Vec::new();
+        for snr in SNRS {
+            for (i, file) in files.iter().enumerate() {
+                clips.push(band(match snr {
+                    None => file.speech.clone(),
+                    Some(snr) => mix(file, &noises[i % noises.len()].1, snr, i),
+                }));
             }
-            let (mut minutes, mut starts, mut per_noise) = (0.0, 0, Vec::new());
-            for (noise_name, noise) in &noises {
-                let found =
-                    clip::utterances(&clip::scores_with(&mut vad, &band(noise.clone())), config);
-                let m = noise.len() as f64 / 16_000.0 / 60.0;
-                minutes += m;
-                starts += found.len();
-                per_noise.push(format!("\"{noise_name}\":{:.2}", found.len() as f64 / m));
-            }
-            bands.push(format!(
-                "\"{}\":{{\"levels\":[{}],\"noise_only\":{{\"minutes\":{minutes:.2},\"false_starts_per_min\":{:.3},\"per_file\":{{{}}}}}}}",
-                if narrowband { "narrowband" } else { "wideband" },
-                levels.join(","),
-                starts as f64 / minutes,
-                per_noise.join(",")
+        }
+        clips.extend(noises.iter().map(|(_, n)| band(n.clone())));
+        let onnx = onnx_chunk_probabilities(&clips, band_name);
+        for (name, json) in &mut results {
+            eprintln!("vad_accuracy: {name}, {band_name}");
+            let all_scores: Vec<Vec<FrameScore>> = clips
+                .iter()
+                .enumerate()
+                .map(|(c, audio)| match detectors.iter().find(|d| d.0 == *name) {
+                    Some((_, make)) => clip::scores_with(&mut make(), audio),
+                    None => held(clip::scores(audio), &onnx[c]),
+                })
+                .collect();
+            json.push(band_json(
+                band_name,
+                &files,
+                &noises,
+                &clips,
+                &all_scores,
+                config,
             ));
         }
-        results.push(format!("\"{name}\":{{{}}}", bands.join(",")));
     }
+    let results: Vec<String> = results
+        .iter()
+        .map(|(name, bands)| format!("\"{name}\":{{{}}}", bands.join(",")))
+        .collect();
     println!(
         "{{\"benchmark\":\"vad_accuracy\",\"dataset\":\"{}\",\"files\":{},\"turn_config\":\"{:?}\",\"detectors\":{{{}}}}}",
         dir.display(),
@@ -115,6 +105,109 @@ fn main() {
         config,
         results.join(",")
     );
+}
+
+/// The name of the onnxruntime reference's column.
+const ONNX: &str = "silero_onnxruntime";
+
+/// One band's metrics for one detector, from its scores of every clip (the order of `main`).
+fn band_json(
+    band_name: &str,
+    files: &[Labelled],
+    noises: &[(String, Vec<f32>)],
+    clips: &[Vec<f32>],
+    all_scores: &[Vec<FrameScore>],
+    config: TurnConfig,
+) -> String {
+    let mut levels = Vec::new();
+    for (level, snr) in SNRS.iter().enumerate() {
+        let mut scored: Vec<(f32, bool)> = Vec::new();
+        let mut events = EventStats::default();
+        for (i, file) in files.iter().enumerate() {
+            let c = level * files.len() + i;
+            let (scores, duration) = (&all_scores[c], clips[c].len() as f64 / 16_000.0);
+            for k in 0..(duration * 100.0) as usize {
+                let centre = k as f64 * 0.01 + 0.005;
+                let frame = (centre * 1000.0 / 16.0) as usize;
+                if let Some(s) = scores.get(frame) {
+                    scored.push((s.probability, is_speech(&file.intervals, centre)));
+                }
+            }
+            events.add(
+                &file.intervals,
+                &clip::utterances(scores, config),
+                config,
+                duration,
+            );
+        }
+        levels.push(format!(
+            "{{\"snr_db\":{},\"roc_auc\":{:.4},\"pr_auc\":{:.4},\"silero_v6_onnx_reference_roc_auc\":{},\"frames\":{},{}}}",
+            snr.map_or("\"clean\"".into(), |s| s.to_string()),
+            roc_auc(&scored),
+            pr_auc(&scored),
+            SILERO_ONNX[level],
+            scored.len(),
+            events.json()
+        ));
+    }
+    let (mut minutes, mut starts, mut per_noise) = (0.0, 0, Vec::new());
+    for (j, (noise_name, _)) in noises.iter().enumerate() {
+        let c = SNRS.len() * files.len() + j;
+        let found = clip::utterances(&all_scores[c], config);
+        let m = clips[c].len() as f64 / 16_000.0 / 60.0;
+        minutes += m;
+        starts += found.len();
+        per_noise.push(format!("\"{noise_name}\":{:.2}", found.len() as f64 / m));
+    }
+    format!(
+        "\"{band_name}\":{{\"levels\":[{}],\"noise_only\":{{\"minutes\":{minutes:.2},\"false_starts_per_min\":{:.3},\"per_file\":{{{}}}}}}}",
+        levels.join(","),
+        starts as f64 / minutes,
+        per_noise.join(",")
+    )
+}
+
+/// onnxruntime's per-chunk probabilities of every clip, each a fresh stream
+/// (`scripts/silero-reference.py --batch` in the bootstrap's venv, one process for all).
+fn onnx_chunk_probabilities(clips: &[Vec<f32>], band_name: &str) -> Vec<Vec<f32>> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let dir = root.join(format!(".tmp/vad-accuracy-onnx/{band_name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("scratch dir");
+    for (c, audio) in clips.iter().enumerate() {
+        let bytes: Vec<u8> = audio.iter().flat_map(|s| s.to_le_bytes()).collect();
+        std::fs::write(dir.join(format!("{c:04}.f32")), bytes).expect("clip");
+    }
+    let status = std::process::Command::new(root.join("target/silero-vad/venv/bin/python"))
+        .arg(root.join("scripts/silero-reference.py"))
+        .arg("--batch")
+        .arg(root.join("target/silero-vad/silero_vad-6.2.3-py3-none-any.whl"))
+        .arg(&dir)
+        .status()
+        .expect("the Silero venv (scripts/bootstrap.sh makes it)");
+    assert!(status.success(), "silero-reference.py --batch failed");
+    let probs = (0..clips.len())
+        .map(|c| {
+            std::fs::read(dir.join(format!("{c:04}.probs")))
+                .expect("probabilities")
+                .chunks_exact(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect()
+        })
+        .collect();
+    let _ = std::fs::remove_dir_all(&dir);
+    probs
+}
+
+/// Per-chunk probabilities on the 16 ms frame grid as the worklet holds them (frame 0 keeps
+/// earshot's, frames 2k+1 and 2k+2 chunk k's), with earshot's frames for the impulse flags.
+fn held(mut earshot: Vec<FrameScore>, chunks: &[f32]) -> Vec<FrameScore> {
+    for (f, score) in earshot.iter_mut().enumerate().skip(1) {
+        if let Some(&p) = chunks.get((f - 1) / 2) {
+            score.probability = p;
+        }
+    }
+    earshot
 }
 
 type MakeVad = Box<dyn Fn() -> Vad>;
