@@ -81,7 +81,13 @@ mkdir -p "$SILERO_DIR"
 if ! cmp -s <(printf '%s\n' "${SILERO_PY[@]}") "$SILERO_DIR/venv/.aura-packages" 2>/dev/null; then
   log "making the Silero venv (${SILERO_PY[*]})"
   rm -rf "$SILERO_DIR/venv"
-  python3 -m venv "$SILERO_DIR/venv"
+  # Debian's own python3 needs python3-venv for this.
+  python3 -m venv "$SILERO_DIR/venv" 2>/dev/null || {
+    as_root apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive as_root apt-get install -y -qq python3-venv >/dev/null
+    rm -rf "$SILERO_DIR/venv"
+    python3 -m venv "$SILERO_DIR/venv"
+  }
   "$SILERO_DIR/venv/bin/pip" install --quiet --disable-pip-version-check "${SILERO_PY[@]}"
   printf '%s\n' "${SILERO_PY[@]}" > "$SILERO_DIR/venv/.aura-packages"
 fi
