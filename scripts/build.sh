@@ -29,6 +29,13 @@ unchanged() {
 built() { mkdir -p "$stamps"; echo "$hash" >"$stamps/$1"; }
 
 build_client() {
+  # Silero's weights and their licence (scripts/bootstrap.sh converts them), fetched on demand;
+  # copied even when the client itself is unchanged.
+  local weights=target/silero-vad/silero-v6-int8.bin
+  [ -f "$weights" ] || die "$weights is missing: run scripts/bootstrap.sh"
+  mkdir -p www/pkg
+  cp "$weights" target/silero-vad/silero-v6.LICENSE.txt www/pkg/
+  log "VAD weights (on demand): www/pkg/silero-v6-int8.bin $(wc -c < "$weights") bytes, $(gzip -9c "$weights" | wc -c) gzipped"
   unchanged client www/pkg/aura_client_bg.wasm protocol resample client-wasm && return 0
   log "building the client (wasm32, release)"
   cargo build --quiet -p aura-client --target wasm32-unknown-unknown --release
@@ -37,11 +44,6 @@ build_client() {
   wasm-opt -Oz --enable-bulk-memory --enable-nontrapping-float-to-int --enable-simd \
     www/pkg/aura_client_bg.wasm -o www/pkg/aura_client_bg.wasm
   log "client: www/pkg/aura_client_bg.wasm $(wc -c < www/pkg/aura_client_bg.wasm) bytes, $(gzip -9c www/pkg/aura_client_bg.wasm | wc -c) gzipped"
-  # Silero's weights and their licence (scripts/bootstrap.sh converts them), fetched on demand.
-  local weights=target/silero-vad/silero-v6-int8.bin
-  [ -f "$weights" ] || die "$weights is missing: run scripts/bootstrap.sh"
-  cp "$weights" target/silero-vad/silero-v6.LICENSE.txt www/pkg/
-  log "VAD weights (on demand): www/pkg/silero-v6-int8.bin $(wc -c < "$weights") bytes, $(gzip -9c "$weights" | wc -c) gzipped"
   # Everything a page loads for the widget: the tag's script, then (on open) the rest.
   local widget=(www/aura.js www/aura-voice.js www/pkg/aura_client.js www/pkg/aura_client_bg.wasm www/aura-worklet.js www/worklet-env.js)
   log "widget: aura.js $(wc -c < www/aura.js) bytes ($(gzip -9c www/aura.js | wc -c) gzipped) at page load; $(cat "${widget[@]}" | wc -c) bytes ($(for f in "${widget[@]}"; do gzip -9c "$f"; done | wc -c) gzipped) in all once opened"
