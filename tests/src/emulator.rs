@@ -12,6 +12,16 @@ pub fn requests_to(emu: &aura_emulator::Emulator, endpoint: &str) -> Vec<serde_j
     emu.requests_to(endpoint)
 }
 
+/// A provider emulator whose LLM answers `reply` to every turn.
+pub fn emulator_replying(reply: &str) -> aura_emulator::Emulator {
+    let emu = aura_emulator::Emulator::start(0).unwrap();
+    script(
+        &emu,
+        serde_json::json!({"endpoint": "chat", "default": {"reply": reply}}),
+    );
+    emu
+}
+
 /// A provider emulator that hears `heard` in every utterance (batch STT) and answers `reply`
 /// to every turn.
 pub fn emulator_answering(heard: &str, reply: &str) -> aura_emulator::Emulator {

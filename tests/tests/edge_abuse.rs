@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use aura_emulator::Emulator;
 use aura_tests::{
-    Incoming, SessionClient, TestTenant, WranglerDev, input_frame, requests_to, script,
+    Incoming, SessionClient, TestTenant, WranglerDev, emulator_replying, input_frame, requests_to,
+    script,
 };
 use serde_json::{Value, json};
 
@@ -16,15 +17,6 @@ fn tenant(dev: &WranglerDev, emu: &Emulator, id: &str, limits: Value) -> TestTen
     let mut settings = aura_admin::settings_for(id, &[&dev.url("")], &emu.base_url(), "Brief.");
     settings["limits"] = limits;
     dev.tenant_with(id, settings)
-}
-
-fn emulator() -> Emulator {
-    let emu = Emulator::start(0).unwrap();
-    script(
-        &emu,
-        json!({"endpoint": "chat", "default": {"reply": "Yes."}}),
-    );
-    emu
 }
 
 /// The first JSON message within 10 s.
@@ -69,7 +61,7 @@ fn typed(c: &mut SessionClient, text: &str) -> String {
 #[test]
 #[ignore = "needs the built worker and wrangler: run by `make test`"]
 fn session_slots_follow_live_sockets_through_reconnects() {
-    let emu = emulator();
+    let emu = emulator_replying("Yes.");
     let dev = WranglerDev::start();
     let t = tenant(
         &dev,
@@ -126,7 +118,7 @@ fn session_slots_follow_live_sockets_through_reconnects() {
 #[test]
 #[ignore = "needs the built worker and wrangler: run by `make test`"]
 fn a_socket_that_never_starts_is_closed_and_frees_its_slot() {
-    let emu = emulator();
+    let emu = emulator_replying("Yes.");
     let dev = WranglerDev::start();
     let t = tenant(&dev, &emu, "silent", json!({"concurrent_sessions": 1}));
     let mut silent = t.connect_from("198.51.100.1", "");
@@ -148,7 +140,7 @@ fn a_socket_that_never_starts_is_closed_and_frees_its_slot() {
 #[test]
 #[ignore = "needs the built worker and wrangler: run by `make test`"]
 fn speech_without_audio_is_not_a_turn_and_a_flood_stays_on_its_socket() {
-    let emu = emulator();
+    let emu = emulator_replying("Yes.");
     let dev = WranglerDev::start();
     let t = tenant(
         &dev,
@@ -194,7 +186,7 @@ fn speech_without_audio_is_not_a_turn_and_a_flood_stays_on_its_socket() {
 #[test]
 #[ignore = "needs the built worker and wrangler: run by `make test`"]
 fn one_client_takes_only_its_share_of_sessions_and_turns() {
-    let emu = emulator();
+    let emu = emulator_replying("Yes.");
     let dev = WranglerDev::start();
     // A quarter each by default: 1 session of 4, 2 turns a minute of 8.
     let t = tenant(
@@ -231,7 +223,7 @@ fn one_client_takes_only_its_share_of_sessions_and_turns() {
 #[test]
 #[ignore = "needs the built worker and wrangler: run by `make test`"]
 fn one_client_cannot_open_sessions_without_end() {
-    let emu = emulator();
+    let emu = emulator_replying("Yes.");
     let dev = WranglerDev::start();
     let t = tenant(&dev, &emu, "opens", json!({}));
     let began = std::time::Instant::now();
@@ -266,7 +258,7 @@ fn one_client_cannot_open_sessions_without_end() {
 #[test]
 #[ignore = "needs the built worker and wrangler: run by `make test`"]
 fn audio_faster_than_real_time_is_not_transcribed_or_billed() {
-    let emu = emulator();
+    let emu = emulator_replying("Yes.");
     script(
         &emu,
         json!({"endpoint": "transcriptions", "default": {"reply": "hello"}}),

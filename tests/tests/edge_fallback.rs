@@ -4,7 +4,9 @@
 use std::time::Duration;
 
 use aura_emulator::Emulator;
-use aura_tests::{Incoming, TestTenant, WranglerDev, requests_to, script, typed_turn};
+use aura_tests::{
+    Incoming, TestTenant, WranglerDev, emulator_replying, requests_to, script, typed_turn,
+};
 use serde_json::{Value, json};
 
 /// One typed turn on a fresh session; returns (caption text, response.done, errors).
@@ -16,11 +18,7 @@ fn turn(tenant: &TestTenant) -> (String, Value, Vec<Value>) {
 #[ignore = "needs the built worker and wrangler: run by `make test`"]
 fn every_fault_before_the_first_token_falls_back_and_a_fault_after_it_does_not() {
     let primary = Emulator::start(0).unwrap();
-    let fallback = Emulator::start(0).unwrap();
-    script(
-        &fallback,
-        json!({"endpoint": "chat", "default": {"reply": "From the fallback."}}),
-    );
+    let fallback = emulator_replying("From the fallback.");
     let dev = WranglerDev::start();
     let mut settings =
         aura_admin::settings_for("t", &[&dev.url("")], &primary.base_url(), "Be brief.");

@@ -203,6 +203,26 @@ struct HeardTurn {
     frames: Vec<(u32, usize)>,
 }
 
+impl HeardTurn {
+    /// Asserts the turn completed with no error.
+    fn assert_completed(&self) {
+        assert!(self.errors.is_empty(), "{:?}", self.errors);
+        assert_eq!(self.done["status"], "completed", "{}", self.done);
+    }
+
+    /// Asserts every frame is at `rate`; the samples they carry, with the count the emulator's
+    /// synthetic speech of [`SENTENCES`] has at that rate.
+    fn samples_at(&self, rate: u32) -> (usize, usize) {
+        assert!(
+            self.frames.iter().all(|&(r, _)| r == rate),
+            "{:?}",
+            self.frames
+        );
+        let want = SENTENCES.iter().map(|s| synthetic_samples(s, rate)).sum();
+        (self.frames.iter().map(|f| f.1).sum(), want)
+    }
+}
+
 fn heard_turn(tenant: &TestTenant, question: &str) -> HeardTurn {
     let mut client = tenant.connect("");
     client.start();
@@ -270,8 +290,7 @@ fn elevenlabs_speaks_over_its_stream_endpoint_with_its_key_header_and_rate() {
     let tts = json!({"api": "elevenlabs", "model": "eleven_flash_v2_5", "sample_rate": 16_000});
     let tenant = tts_tenant(&dev, &emu, "eleven", tts);
     let turn = heard_turn(&tenant, "When do you open?");
-    assert!(turn.errors.is_empty(), "{:?}", turn.errors);
-    assert_eq!(turn.done["status"], "completed", "{}", turn.done);
+    turn.assert_completed();
     assert_eq!(turn.text, REPLY);
     let speech = requests_to(&emu, "speech");
     assert_eq!(speech.len(), 2, "{speech:?}");
@@ -282,13 +301,7 @@ fn elevenlabs_speaks_over_its_stream_endpoint_with_its_key_header_and_rate() {
         assert_eq!(r["body"]["request"]["query"]["output_format"], "pcm_16000");
         assert_eq!(r["authorization"], "xi-api-key: sk-eleven-tts");
     }
-    assert!(
-        turn.frames.iter().all(|&(rate, _)| rate == 16_000),
-        "{:?}",
-        turn.frames
-    );
-    let samples: usize = turn.frames.iter().map(|f| f.1).sum();
-    let want: usize = SENTENCES.iter().map(|s| synthetic_samples(s, 16_000)).sum();
+    let (samples, want) = turn.samples_at(16_000);
     assert_eq!(samples, want, "raw PCM passes through whole");
 
     // The key is refused: the error names ElevenLabs' code, not only the status.
@@ -312,8 +325,7 @@ fn deepgram_aura_speaks_raw_linear16_with_a_token_key() {
     let tts = json!({"api": "deepgram", "model": "aura-2-thalia-en", "sample_rate": 48_000});
     let tenant = tts_tenant(&dev, &emu, "aura", tts);
     let turn = heard_turn(&tenant, "When do you open?");
-    assert!(turn.errors.is_empty(), "{:?}", turn.errors);
-    assert_eq!(turn.done["status"], "completed", "{}", turn.done);
+    turn.assert_completed();
     let speech = requests_to(&emu, "speech");
     assert_eq!(speech.len(), 2, "{speech:?}");
     for r in &speech {
@@ -335,13 +347,7 @@ fn deepgram_aura_speaks_raw_linear16_with_a_token_key() {
         );
         assert_eq!(r["authorization"], "Token sk-aura-tts");
     }
-    assert!(
-        turn.frames.iter().all(|&(rate, _)| rate == 48_000),
-        "{:?}",
-        turn.frames
-    );
-    let samples: usize = turn.frames.iter().map(|f| f.1).sum();
-    let want: usize = SENTENCES.iter().map(|s| synthetic_samples(s, 48_000)).sum();
+    let (samples, want) = turn.samples_at(48_000);
     assert_eq!(samples, want, "no WAV header among the samples");
 }
 
@@ -355,8 +361,7 @@ fn cartesia_speaks_raw_pcm_and_a_rate_the_client_cannot_play_is_converted() {
     let tts = json!({"api": "cartesia", "model": "sonic-2", "sample_rate": 8_000});
     let tenant = tts_tenant(&dev, &emu, "cartesia", tts);
     let turn = heard_turn(&tenant, "When do you open?");
-    assert!(turn.errors.is_empty(), "{:?}", turn.errors);
-    assert_eq!(turn.done["status"], "completed", "{}", turn.done);
+    turn.assert_completed();
     let speech = requests_to(&emu, "speech");
     assert_eq!(speech.len(), 2, "{speech:?}");
     for r in &speech {
@@ -365,13 +370,7 @@ fn cartesia_speaks_raw_pcm_and_a_rate_the_client_cannot_play_is_converted() {
         assert_eq!(r["body"]["request"]["voice"]["id"], "voice-21m00");
         assert_eq!(r["authorization"], "x-api-key: sk-cartesia-tts");
     }
-    assert!(
-        turn.frames.iter().all(|&(rate, _)| rate == 16_000),
-        "{:?}",
-        turn.frames
-    );
-    let samples: usize = turn.frames.iter().map(|f| f.1).sum();
-    let want: usize = SENTENCES.iter().map(|s| synthetic_samples(s, 16_000)).sum();
+    let (samples, want) = turn.samples_at(16_000);
     assert!(
         samples.abs_diff(want) <= 8,
         "{samples} samples at 16 kHz, want about {want}"
@@ -392,8 +391,7 @@ fn an_openai_style_wav_route_plays_at_its_headers_rate() {
     let tts = json!({"api": "openai", "model": "playai-tts", "format": "wav"});
     let tenant = tts_tenant(&dev, &emu, "groq-wav", tts);
     let turn = heard_turn(&tenant, "When do you open?");
-    assert!(turn.errors.is_empty(), "{:?}", turn.errors);
-    assert_eq!(turn.done["status"], "completed", "{}", turn.done);
+    turn.assert_completed();
     let speech = requests_to(&emu, "speech");
     assert!(
         speech
@@ -401,13 +399,7 @@ fn an_openai_style_wav_route_plays_at_its_headers_rate() {
             .all(|r| r["body"]["request"]["response_format"] == "wav"),
         "{speech:?}"
     );
-    assert!(
-        turn.frames.iter().all(|&(rate, _)| rate == 48_000),
-        "{:?}",
-        turn.frames
-    );
-    let samples: usize = turn.frames.iter().map(|f| f.1).sum();
-    let want: usize = SENTENCES.iter().map(|s| synthetic_samples(s, 48_000)).sum();
+    let (samples, want) = turn.samples_at(48_000);
     assert_eq!(samples, want, "the header is read, not played");
 }
 
@@ -441,8 +433,7 @@ fn a_tts_route_that_fails_before_its_first_byte_falls_back_to_the_second() {
     fallback.accept_keys(Some(vec!["sk-tts-fallback-tts1".into()]));
     let tenant = dev.tenant_with("tts-fallback", settings);
     let turn = heard_turn(&tenant, "When do you open?");
-    assert!(turn.errors.is_empty(), "{:?}", turn.errors);
-    assert_eq!(turn.done["status"], "completed", "{}", turn.done);
+    turn.assert_completed();
     assert_eq!(
         requests_to(&primary, "speech").len(),
         1,
@@ -458,11 +449,7 @@ fn a_tts_route_that_fails_before_its_first_byte_falls_back_to_the_second() {
         );
         assert_eq!(r["authorization"], "x-api-key: sk-tts-fallback-tts1");
     }
-    assert!(
-        turn.frames.iter().all(|&(rate, _)| rate == 16_000),
-        "{:?}",
-        turn.frames
-    );
+    turn.samples_at(16_000);
 }
 
 /// Item 9: an OpenAI-style transcription is asked in the session's language (ISO-639-1 from

@@ -9,7 +9,8 @@ use std::time::Duration;
 
 use aura_emulator::Emulator;
 use aura_tests::{
-    Incoming, SessionClient, TestTenant, WranglerDev, requests_to, script, upgrade_status,
+    Incoming, SessionClient, TestTenant, WranglerDev, emulator_replying, requests_to, script,
+    upgrade_status,
 };
 use serde_json::{Value, json};
 
@@ -396,11 +397,7 @@ fn typed_turn(client: &mut SessionClient, text: &str) -> Vec<Value> {
 #[test]
 #[ignore = "needs the built worker and wrangler: run by `make test`"]
 fn a_stored_record_with_a_now_refused_provider_url_is_not_fetched() {
-    let emu = Emulator::start(0).unwrap();
-    script(
-        &emu,
-        json!({"endpoint": "chat", "default": {"reply": "Fresh bread daily."}}),
-    );
+    let emu = emulator_replying("Fresh bread daily.");
     let dev = WranglerDev::start();
     let settings =
         aura_admin::settings_for("t", &["https://a.example"], &emu.base_url(), "Be brief.");

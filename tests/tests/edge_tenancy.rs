@@ -9,7 +9,7 @@ use aura_edge::session::token::{Claims, TokenSigner};
 use aura_emulator::Emulator;
 use aura_tests::{
     Incoming, SessionClient, TEST_MASTER_KEY_V1, TEST_MASTER_KEY_V2, TEST_SIGNING_KEY, TestTenant,
-    WranglerDev, requests_to, script, upgrade_status,
+    WranglerDev, emulator_replying, requests_to, script, upgrade_status,
 };
 use serde_json::{Value, json};
 
@@ -99,11 +99,7 @@ fn assert_log_clean(dev: &WranglerDev, needles: &[&str]) {
 #[test]
 #[ignore = "needs the built worker and wrangler: run by `make test`"]
 fn two_tenants_stay_apart_and_every_trick_to_cross_over_fails_before_the_upgrade() {
-    let emu = Emulator::start(0).unwrap();
-    script(
-        &emu,
-        json!({"endpoint": "chat", "default": {"reply": "Fresh bread daily."}}),
-    );
+    let emu = emulator_replying("Fresh bread daily.");
     let dev = WranglerDev::start();
     let a = tenant_at(&dev, "tenant-a", "https://a.example", &emu);
     let b = tenant_at(&dev, "tenant-b", "https://b.example", &emu);
@@ -410,11 +406,7 @@ fn the_admin_api_needs_its_token_and_validates_every_field() {
 #[test]
 #[ignore = "needs the built worker and wrangler: run by `make test`"]
 fn provider_and_master_keys_rotate_and_storage_holds_no_plaintext_key() {
-    let emu = Emulator::start(0).unwrap();
-    script(
-        &emu,
-        json!({"endpoint": "chat", "default": {"reply": "Still here."}}),
-    );
+    let emu = emulator_replying("Still here.");
     let dev = WranglerDev::start();
     // Its own origin, so it stays allowed when the edge restarts on another port.
     let t = tenant_at(&dev, "rotating", "https://rotating.example", &emu);
@@ -516,11 +508,7 @@ fn provider_and_master_keys_rotate_and_storage_holds_no_plaintext_key() {
 #[test]
 #[ignore = "needs the built worker and wrangler: run by `make test`"]
 fn limits_hold_under_concurrency_and_say_when_to_retry() {
-    let emu = Emulator::start(0).unwrap();
-    script(
-        &emu,
-        json!({"endpoint": "chat", "default": {"reply": "Yes."}}),
-    );
+    let emu = emulator_replying("Yes.");
     let dev = WranglerDev::start();
     let mut settings =
         aura_admin::settings_for("limited", &[&dev.url("")], &emu.base_url(), "Be brief.");

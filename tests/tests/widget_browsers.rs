@@ -3,21 +3,16 @@
 //! BCP 47 tag (WebKit says "C" under LANG=C), an AudioContext at a rate other than 48/44.1 kHz
 //! (iOS forces its own), one that starts suspended, and one that can never be resumed.
 
-use aura_emulator::Emulator;
 use aura_tests::{
-    Scratch, WranglerDev, drive_widget_in, emulator_answering, microphone_wav, requests_to, script,
-    widget_states,
+    Scratch, WranglerDev, drive_widget_in, emulator_answering, emulator_replying, microphone_wav,
+    requests_to, widget_states,
 };
 use serde_json::json;
 
 #[test]
 #[ignore = "needs the built client and worker, node packages and chromium: run by `make test`"]
 fn a_browser_language_that_is_not_a_tag_falls_back_and_a_typed_turn_is_answered() {
-    let emu = Emulator::start(0).unwrap();
-    script(
-        &emu,
-        json!({"endpoint": "chat", "default": {"reply": "We open at seven."}}),
-    );
+    let emu = emulator_replying("We open at seven.");
     let dev = WranglerDev::start();
     let tenant = dev.tenant("lang-c", &emu.base_url(), &[]);
     let result = drive_widget_in(
@@ -83,11 +78,7 @@ fn a_spoken_turn_works_with_the_audio_context_at_22050_hz() {
 #[test]
 #[ignore = "needs the built client and worker, node packages and chromium: run by `make test`"]
 fn an_audio_context_that_starts_suspended_is_resumed_by_the_visitors_gesture() {
-    let emu = Emulator::start(0).unwrap();
-    script(
-        &emu,
-        json!({"endpoint": "chat", "default": {"reply": "Sound on."}}),
-    );
+    let emu = emulator_replying("Sound on.");
     let dev = WranglerDev::start();
     let tenant = dev.tenant("suspended", &emu.base_url(), &[]);
     let result = drive_widget_in(
@@ -113,11 +104,7 @@ fn an_audio_context_that_starts_suspended_is_resumed_by_the_visitors_gesture() {
 #[test]
 #[ignore = "needs the built client and worker, node packages and chromium: run by `make test`"]
 fn sound_that_cannot_be_resumed_still_answers_in_text_and_says_why() {
-    let emu = Emulator::start(0).unwrap();
-    script(
-        &emu,
-        json!({"endpoint": "chat", "default": {"reply": "Shown as text."}}),
-    );
+    let emu = emulator_replying("Shown as text.");
     let dev = WranglerDev::start();
     let tenant = dev.tenant("blocked", &emu.base_url(), &[]);
     let result = drive_widget_in(

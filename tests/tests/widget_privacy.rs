@@ -7,7 +7,8 @@
 
 use aura_emulator::Emulator;
 use aura_tests::{
-    Scratch, WranglerDev, drive_widget, emulator_answering, microphone_wav, requests_to, script,
+    Scratch, WranglerDev, drive_widget, emulator_answering, emulator_replying, microphone_wav,
+    requests_to,
 };
 use serde_json::{Value, json};
 
@@ -135,11 +136,7 @@ fn the_microphone_button_turns_off_again_and_mute_says_what_it_does() {
 #[test]
 #[ignore = "needs the built client and worker, node packages and chromium: run by `make test`"]
 fn the_assistants_voice_can_be_muted_and_end_clears_the_captions() {
-    let emu = Emulator::start(0).unwrap();
-    script(
-        &emu,
-        json!({"endpoint": "chat", "default": {"reply": "We open at seven on weekdays."}}),
-    );
+    let emu = emulator_replying("We open at seven on weekdays.");
     let dev = WranglerDev::start();
     let tenant = dev.tenant("voice-mute", &emu.base_url(), &[]);
     let result = steps(
