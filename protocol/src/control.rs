@@ -6,12 +6,14 @@ use crate::limits::{
     INPUT_SAMPLE_RATE, MAX_CONTROL_MESSAGE_BYTES, MAX_ID_BYTES, MAX_INPUT_TEXT_CHARS,
     is_output_rate,
 };
-use crate::{ErrorCode, PROTOCOL_VERSION};
+use crate::{ErrorCode, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION};
 
 /// Opens a new conversation. The first message a client sends on a fresh connection.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SessionStart {
-    /// Protocol version the client speaks; must be [`PROTOCOL_VERSION`].
+    /// Protocol version the client speaks: [`MIN_PROTOCOL_VERSION`] to [`PROTOCOL_VERSION`].
+    /// The session speaks it (`session.ready` says it back); v2 adds pauses and the edge's
+    /// end-of-turn decision (`input.speech_paused`, `input.speech_resumed`, `turn.committed`).
     pub protocol: u32,
     /// Rate of the microphone audio the client will send; must be 16000.
     pub input_sample_rate: u32,
@@ -51,9 +53,26 @@ pub enum ClientMessage {
     #[serde(rename = "input.speech_started")]
     SpeechStarted { stream_id: u32 },
     /// The client detected the end of the user's turn. `frames` is how many audio frames the
-    /// client sent for `stream_id`, so the server can tell whether any were lost.
+    /// client sent for `stream_id`, so the server can tell whether any were lost. In v2 the
+    /// edge decides the end of a turn (`turn.committed`); the client sends this only as its
+    /// fallback (no decision came within its own end-of-turn silence) or at its longest
+    /// utterance, and the edge then commits the turn at once.
     #[serde(rename = "input.speech_stopped")]
     SpeechStopped { stream_id: u32, frames: u32 },
+    /// (v2) The client's VAD heard a short pause, `silence_ms` of silence since the end of
+    /// speech, in utterance `stream_id` after `frames` frames; the utterance stays open and its
+    /// audio (silence too) keeps coming. The edge may start working on what was said so far,
+    /// but plays nothing of it before `turn.committed`.
+    #[serde(rename = "input.speech_paused")]
+    SpeechPaused {
+        stream_id: u32,
+        frames: u32,
+        silence_ms: u32,
+    },
+    /// (v2) Speech began again in utterance `stream_id` after `input.speech_paused`: the turn
+    /// goes on, and whatever the edge started on the pause is dropped unheard.
+    #[serde(rename = "input.speech_resumed")]
+    SpeechResumed { stream_id: u32 },
     /// A typed user turn, the alternative to speech.
     #[serde(rename = "input.text")]
     InputText { text: String },
@@ -78,6 +97,11 @@ pub struct SessionReady {
     pub output_sample_rate: u32,
     /// How long after a disconnect the conversation can still be resumed, in seconds.
     pub resume_window_s: u32,
+    /// (v2) The edge decides the end of each spoken turn (`turn.committed`); the client ends
+    /// a turn on its own (`input.speech_stopped`) only after this much silence, a fallback for
+    /// an edge that gives no decision. Absent in v1: the client's silence ends every turn.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_of_turn_fallback_ms: Option<u32>,
 }
 
 /// How a response ended.
@@ -119,6 +143,31 @@ pub struct TurnMetrics {
     pub prompt_tokens: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_tokens: Option<u32>,
+    /// (v2) The silence at which the edge began the work that answered: the pause it
+    /// transcribed (and, when it read complete, started the reply on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pause_ms: Option<u32>,
+    /// (v2) The end-of-turn wait chosen: silence after the end of speech before the commit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_of_turn_wait_ms: Option<u32>,
+    /// (v2) Why that wait: `complete`, `neutral`, `unfinished` (what the transcript read
+    /// like), `cap` (the hard cap), `fallback` (no transcript to read) or `client` (the
+    /// client's own fallback silence ended the turn first).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub end_of_turn_reason: Option<String>,
+    /// (v2) The reply was started before the commit, on a pause, and kept (a hit).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub speculative: bool,
+    /// (v2) Replies started on earlier pauses of this turn and dropped unheard because the
+    /// user went on, and the LLM tokens they spent (counted in usage and quotas too).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub discarded_replies: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub speculative_tokens: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// Messages from the edge to the browser client.
@@ -131,6 +180,11 @@ pub enum ServerMessage {
     /// expires, so a long conversation can still resume).
     #[serde(rename = "session.token")]
     SessionToken { token: String, expires_in_s: u32 },
+    /// (v2) The edge decided that the user's turn on `stream_id` is over: the client ends the
+    /// utterance (sends no more of its audio) and the reply follows. Speech after it is a new
+    /// utterance (or a barge-in, once the reply plays).
+    #[serde(rename = "turn.committed")]
+    TurnCommitted { stream_id: u32 },
     #[serde(rename = "transcript.partial")]
     TranscriptPartial { stream_id: u32, text: String },
     #[serde(rename = "transcript.final")]
@@ -186,7 +240,9 @@ pub enum ControlError {
     UnknownType(String),
     #[error("invalid `{ty}` message: {detail}")]
     Invalid { ty: &'static str, detail: String },
-    #[error("protocol version {0} is not supported (this peer speaks {PROTOCOL_VERSION})")]
+    #[error(
+        "protocol version {0} is not supported (this peer speaks {MIN_PROTOCOL_VERSION} to {PROTOCOL_VERSION})"
+    )]
     UnsupportedVersion(u32),
     #[error("sample rate {rate} Hz is not allowed for {what}")]
     WrongSampleRate { what: &'static str, rate: u32 },
@@ -215,19 +271,22 @@ impl ControlError {
     }
 }
 
-const CLIENT_TYPES: [&str; 7] = [
+const CLIENT_TYPES: [&str; 9] = [
     "session.start",
     "session.resume",
     "input.speech_started",
     "input.speech_stopped",
+    "input.speech_paused",
+    "input.speech_resumed",
     "input.text",
     "response.cancel",
     "ping",
 ];
 
-const SERVER_TYPES: [&str; 12] = [
+const SERVER_TYPES: [&str; 13] = [
     "session.ready",
     "session.token",
+    "turn.committed",
     "transcript.partial",
     "transcript.final",
     "response.started",
@@ -255,6 +314,8 @@ impl ClientMessage {
             Self::SessionResume(_) => "session.resume",
             Self::SpeechStarted { .. } => "input.speech_started",
             Self::SpeechStopped { .. } => "input.speech_stopped",
+            Self::SpeechPaused { .. } => "input.speech_paused",
+            Self::SpeechResumed { .. } => "input.speech_resumed",
             Self::InputText { .. } => "input.text",
             Self::ResponseCancel { .. } => "response.cancel",
             Self::Ping { .. } => "ping",
@@ -304,6 +365,8 @@ impl ClientMessage {
             }
             Self::SpeechStarted { .. }
             | Self::SpeechStopped { .. }
+            | Self::SpeechPaused { .. }
+            | Self::SpeechResumed { .. }
             | Self::ResponseCancel { .. }
             | Self::Ping { .. } => {}
         }
@@ -402,7 +465,7 @@ fn invalid(ty: &'static str, detail: impl Into<String>) -> ControlError {
 }
 
 fn check_version(protocol: u32) -> Result<(), ControlError> {
-    if protocol == PROTOCOL_VERSION {
+    if (MIN_PROTOCOL_VERSION..=PROTOCOL_VERSION).contains(&protocol) {
         Ok(())
     } else {
         Err(ControlError::UnsupportedVersion(protocol))

@@ -22,6 +22,10 @@ pub use control::{
 };
 pub use error_code::ErrorCode;
 
-/// The protocol version this crate speaks. Sent in `session.start`/`session.ready` and in the
-/// first byte of every audio frame.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// The newest protocol version this crate speaks, sent in `session.start`/`session.ready`.
+/// v2 adds `input.speech_paused`, `input.speech_resumed`, `turn.committed` and
+/// `session.ready.end_of_turn_fallback_ms` (the edge decides the end of a spoken turn). Audio
+/// frames did not change: their own version byte stays 1.
+pub const PROTOCOL_VERSION: u32 = 2;
+/// The oldest version still accepted: a v1 client's silence ends its turns, as before.
+pub const MIN_PROTOCOL_VERSION: u32 = 1;

@@ -41,6 +41,14 @@ fn client_message() -> impl Strategy<Value = ClientMessage> {
         any::<u32>().prop_map(|stream_id| ClientMessage::SpeechStarted { stream_id }),
         (any::<u32>(), any::<u32>())
             .prop_map(|(stream_id, frames)| ClientMessage::SpeechStopped { stream_id, frames }),
+        (any::<u32>(), any::<u32>(), any::<u32>()).prop_map(|(stream_id, frames, silence_ms)| {
+            ClientMessage::SpeechPaused {
+                stream_id,
+                frames,
+                silence_ms,
+            }
+        }),
+        any::<u32>().prop_map(|stream_id| ClientMessage::SpeechResumed { stream_id }),
         text().prop_map(|text| ClientMessage::InputText { text }),
         (any::<u32>(), any::<u32>()).prop_map(|(response_id, played_ms)| {
             ClientMessage::ResponseCancel {
@@ -70,6 +78,7 @@ fn metrics() -> impl Strategy<Value = TurnMetrics> {
             fallbacks,
             prompt_tokens: tok[0],
             completion_tokens: tok[1],
+            ..TurnMetrics::default()
         })
 }
 
@@ -105,16 +114,18 @@ fn server_message() -> impl Strategy<Value = ServerMessage> {
             .prop_map(
                 |(session_id, token, resumed, output_sample_rate, resume_window_s)| {
                     ServerMessage::SessionReady(SessionReady {
-                        protocol: 1,
+                        protocol: 2,
                         session_id,
                         token,
                         resumed,
                         input_sample_rate: 16_000,
                         output_sample_rate,
                         resume_window_s,
+                        end_of_turn_fallback_ms: Some(resume_window_s / 2),
                     })
                 }
             ),
+        any::<u32>().prop_map(|stream_id| ServerMessage::TurnCommitted { stream_id }),
         (any::<u32>(), text())
             .prop_map(|(stream_id, text)| ServerMessage::TranscriptPartial { stream_id, text }),
         (any::<u32>(), text())

@@ -41,6 +41,18 @@ pub enum Action {
         frames_expected: u32,
         frames_received: u32,
     },
+    /// (v2) A short pause in the open utterance after `silence_ms` of silence: transcribe
+    /// the audio so far (`wav`; a streaming STT finalizes instead) and decide the end of the
+    /// turn; the utterance stays open.
+    Paused {
+        stream_id: u32,
+        wav: Vec<u8>,
+        silence_ms: u32,
+        frames_expected: u32,
+        frames_received: u32,
+    },
+    /// (v2) Speech began again in the open utterance after a pause.
+    Resumed { stream_id: u32 },
     /// Answer a typed turn.
     Respond { text: String },
     /// Stop reply `response_id` now; the user heard `played_ms` of it.
@@ -65,6 +77,10 @@ struct Utterance {
 pub struct Session {
     started: bool,
     utterance: Option<Utterance>,
+    /// The last utterance the edge committed (v2): what the client still sends of it in
+    /// flight (frames, a crossing `input.speech_stopped` or `input.speech_resumed`) is dropped
+    /// without an error.
+    committed: Option<u32>,
 }
 
 fn error(code: ErrorCode, message: impl Into<String>) -> Action {
@@ -81,11 +97,21 @@ impl Session {
         Self {
             started,
             utterance: None,
+            committed: None,
         }
     }
 
     pub fn is_started(&self) -> bool {
         self.started
+    }
+
+    /// The edge committed the open utterance `stream_id` (v2, `turn.committed`): it is closed,
+    /// and its audio so far returned as a WAV (for a transcript made at the commit). `None` if
+    /// that is not the open utterance.
+    pub fn commit(&mut self, stream_id: u32) -> Option<Vec<u8>> {
+        let u = self.utterance.take_if(|u| u.stream_id == stream_id)?;
+        self.committed = Some(stream_id);
+        Some(wav(&u.samples))
     }
 
     /// The host accepted `Start` or `Resume`.
@@ -147,6 +173,39 @@ impl Session {
                 // Its turn waits for its first audio (`on_binary`).
                 out
             }
+            ClientMessage::SpeechStopped { stream_id, .. }
+            | ClientMessage::SpeechResumed { stream_id }
+                if self.committed == Some(stream_id) =>
+            {
+                Vec::new() // crossed `turn.committed` on the wire
+            }
+            ClientMessage::SpeechPaused {
+                stream_id,
+                frames,
+                silence_ms,
+            } => match self.utterance.as_ref() {
+                Some(u) if u.stream_id == stream_id && !u.samples.is_empty() => {
+                    vec![Action::Paused {
+                        stream_id,
+                        wav: wav(&u.samples),
+                        silence_ms,
+                        frames_expected: frames,
+                        frames_received: u.received,
+                    }]
+                }
+                _ if self.committed == Some(stream_id) => Vec::new(),
+                _ => vec![error(
+                    ErrorCode::BadMessage,
+                    format!("stream {stream_id} is not an open stream with audio"),
+                )],
+            },
+            ClientMessage::SpeechResumed { stream_id } => match self.utterance.as_ref() {
+                Some(u) if u.stream_id == stream_id => vec![Action::Resumed { stream_id }],
+                _ => vec![error(
+                    ErrorCode::BadMessage,
+                    format!("stream {stream_id} is not the open stream"),
+                )],
+            },
             ClientMessage::SpeechStopped { stream_id, frames } => match self.utterance.take() {
                 Some(u) if u.stream_id == stream_id => {
                     if u.samples.is_empty() {
@@ -199,6 +258,9 @@ impl Session {
             .as_mut()
             .filter(|u| u.stream_id == h.stream_id)
         else {
+            if self.committed == Some(h.stream_id) {
+                return Vec::new(); // sent before the client saw `turn.committed`
+            }
             return vec![error(
                 ErrorCode::BadFrame,
                 format!("audio for stream {} which is not open", h.stream_id),
@@ -513,6 +575,66 @@ mod tests {
         assert!(
             (margin_frames as usize..=margin_frames as usize + 6).contains(&kept),
             "{kept} frames kept of 501"
+        );
+    }
+
+    /// v2: a pause hands over the audio so far and keeps the utterance open; after the edge
+    /// commits it, what the client sent before it saw the commit is dropped without an error.
+    #[test]
+    fn pauses_keep_the_utterance_open_and_a_commit_closes_it_quietly() {
+        let mut s = started();
+        s.on_text(r#"{"type":"input.speech_started","stream_id":3}"#);
+        for seq in 0..3 {
+            s.on_binary(&frame(3, seq, &[7; 320]), u64::from(seq) * 20);
+        }
+        let paused = s
+            .on_text(r#"{"type":"input.speech_paused","stream_id":3,"frames":3,"silence_ms":200}"#);
+        let [
+            Action::Paused {
+                wav,
+                silence_ms: 200,
+                frames_expected: 3,
+                frames_received: 3,
+                ..
+            },
+        ] = &paused[..]
+        else {
+            panic!("{paused:?}")
+        };
+        assert_eq!(wav.len(), 44 + 3 * 640);
+        assert_eq!(
+            s.on_text(r#"{"type":"input.speech_resumed","stream_id":3}"#),
+            vec![Action::Resumed { stream_id: 3 }]
+        );
+        assert!(matches!(
+            s.on_binary(&frame(3, 3, &[7; 320]), 80)[..],
+            [Action::UtteranceAudio { .. }]
+        ));
+        assert_eq!(s.commit(9), None, "not the open stream");
+        let all = s.commit(3).expect("the open stream");
+        assert_eq!(all.len(), 44 + 4 * 640, "every frame, the resumed one too");
+        // In flight when the client saw the commit: dropped, no error.
+        assert!(s.on_binary(&frame(3, 4, &[7; 320]), 100).is_empty());
+        assert!(
+            s.on_text(r#"{"type":"input.speech_stopped","stream_id":3,"frames":5}"#)
+                .is_empty()
+        );
+        assert!(
+            s.on_text(
+                r#"{"type":"input.speech_paused","stream_id":3,"frames":5,"silence_ms":300}"#
+            )
+            .is_empty()
+        );
+        // A pause of a stream that is not open is an error.
+        assert_eq!(
+            error_code(&s.on_text(
+                r#"{"type":"input.speech_paused","stream_id":8,"frames":1,"silence_ms":200}"#
+            )),
+            Some(ErrorCode::BadMessage)
+        );
+        assert_eq!(
+            error_code(&s.on_text(r#"{"type":"input.speech_resumed","stream_id":8}"#)),
+            Some(ErrorCode::BadMessage)
         );
     }
 

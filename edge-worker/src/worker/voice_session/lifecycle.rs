@@ -14,7 +14,7 @@ impl VoiceSession {
         self.store.clear_history()?;
         let token = self.sign_token(&self.tenant()?)?;
         self.store.set(Meta::LastSeenMs, &now_ms().to_string())?;
-        self.mark_started(ws)?;
+        self.mark_started(ws, start.protocol)?;
         self.ready(ws, token, false)
     }
 
@@ -46,7 +46,7 @@ impl VoiceSession {
             );
         }
         self.store.set(Meta::LastSeenMs, &now_ms().to_string())?;
-        self.mark_started(ws)?;
+        self.mark_started(ws, r.protocol)?;
         let token = self.sign_token(&tenant)?;
         self.ready(ws, token, true)
     }
@@ -92,27 +92,33 @@ impl VoiceSession {
         Ok(())
     }
 
-    pub(super) fn mark_started(&self, ws: &WebSocket) -> Result<()> {
+    /// The session started on this socket, speaking `protocol`.
+    pub(super) fn mark_started(&self, ws: &WebSocket, protocol: u32) -> Result<()> {
         if let Some(s) = self.session.borrow_mut().as_mut() {
             s.mark_started();
         }
         ws.serialize_attachment(Attachment {
             started: true,
+            protocol,
             ..attachment(ws)
         })
     }
 
+    /// `session.ready` in the version the client speaks: a v2 one says the edge decides the
+    /// end of its turns.
     pub(super) fn ready(&self, ws: &WebSocket, token: String, resumed: bool) -> Result<()> {
+        let protocol = attachment(ws).protocol.max(1);
         send(
             ws,
             &ServerMessage::SessionReady(SessionReady {
-                protocol: aura_protocol::PROTOCOL_VERSION,
+                protocol,
                 session_id: self.conversation()?,
                 token,
                 resumed,
                 input_sample_rate: aura_protocol::limits::INPUT_SAMPLE_RATE,
                 output_sample_rate: TTS_RATE,
                 resume_window_s: RESUME_WINDOW_S,
+                end_of_turn_fallback_ms: (protocol >= 2).then_some(END_OF_TURN_FALLBACK_MS),
             }),
         )
     }

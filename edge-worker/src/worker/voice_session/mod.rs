@@ -52,6 +52,9 @@ use store::{ConversationStore, Meta};
 
 /// How long a disconnected conversation can be resumed.
 const RESUME_WINDOW_S: u32 = 120;
+/// (v2) The silence after which the client ends a turn on its own when the edge has not
+/// committed it: above every eagerness's hard cap, so it fires only when the edge is silent.
+const END_OF_TURN_FALLBACK_MS: u32 = 4_000;
 /// How long a session token is valid. A fresh one is sent (`session.token`) at a turn once the
 /// current one is past half its life, so a long conversation can always resume.
 const TOKEN_TTL_S: u64 = 15 * 60;
@@ -152,6 +155,7 @@ impl DurableObject for VoiceSession {
             client,
             publishable_key,
             origin,
+            protocol: 0,
         })?;
         self.wake_at(crate::session::alarm::after_accept(now))
             .await?;
@@ -251,6 +255,9 @@ impl VoiceSession {
             Action::UtteranceStarted { stream_id, pcm } => {
                 self.on_utterance_start(ws, stream_id, &pcm).await
             }
+            // (v2) Until the edge decides ends of turns, a pause changes nothing: the
+            // client's fallback `input.speech_stopped` ends the turn.
+            Action::Paused { .. } | Action::Resumed { .. } => Ok(()),
             Action::UtteranceAudio { stream_id, pcm } => {
                 self.on_utterance_audio(stream_id, &pcm);
                 Ok(())

@@ -25,6 +25,9 @@ pub(super) struct Attachment {
     pub(super) publishable_key: String,
     #[serde(default)]
     pub(super) origin: String,
+    /// The protocol version its session speaks (0 before it started: taken as 1).
+    #[serde(default)]
+    pub(super) protocol: u32,
 }
 
 pub(super) fn attachment(ws: &WebSocket) -> Attachment {

@@ -375,6 +375,7 @@ impl Turn {
             fallbacks: self.fallbacks,
             prompt_tokens: self.usage.map(|u| u.0),
             completion_tokens: self.usage.map(|u| u.1),
+            ..TurnMetrics::default()
         };
         self.outcome = Some(TurnOutcome {
             status,
