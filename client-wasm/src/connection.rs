@@ -402,7 +402,7 @@ mod tests {
         let resume = sent(&c.on_open());
         assert_eq!(
             resume[0],
-            serde_json::json!({"type":"session.resume","protocol":1,"session_id":"abc","token":"tok"})
+            serde_json::json!({"type":"session.resume","protocol":aura_protocol::PROTOCOL_VERSION,"session_id":"abc","token":"tok"})
         );
         // Fails again before ready: the delay doubles.
         assert_eq!(
