@@ -10,6 +10,7 @@ use serde_json::{Value, json};
 use super::ProviderFailure;
 pub use super::io::{Command, Event};
 
+mod held;
 mod llm;
 mod tools;
 use super::config::{FILLER, TurnConfig};
@@ -51,6 +52,9 @@ pub struct TurnOutcome {
     pub llm_tokens: u64,
     /// The assistant ended the conversation, with this reason.
     pub ending: Option<String>,
+    /// A speculative turn dropped before its commit: nothing of it was sent or is stored
+    /// (its tokens were spent all the same).
+    pub discarded: bool,
 }
 
 /// One LLM attempt.
@@ -115,13 +119,26 @@ pub struct Turn {
     cancelled: Option<u32>,
     ending: Option<String>,
     out: VecDeque<Command>,
+    /// A speculative turn's commands that wait for the commit ([`held`]).
+    held: Option<VecDeque<Command>>,
+    discarded: bool,
     outcome: Option<TurnOutcome>,
 }
 
 impl Turn {
     /// Starts the turn at `now`. `router` keeps its breakers from earlier turns and follows
     /// this turn's routes; take it back with [`Turn::into_router`].
-    pub fn start(input: TurnInput, config: TurnConfig, mut router: Router, now: u64) -> Self {
+    pub fn start(input: TurnInput, config: TurnConfig, router: Router, now: u64) -> Self {
+        Self::begin(input, config, router, now, false)
+    }
+
+    fn begin(
+        input: TurnInput,
+        config: TurnConfig,
+        mut router: Router,
+        now: u64,
+        speculative: bool,
+    ) -> Self {
         router.follow(config.router, config.routes.clone());
         let messages = input
             .context
@@ -157,6 +174,8 @@ impl Turn {
             cancelled: None,
             ending: None,
             out: VecDeque::new(),
+            held: speculative.then(VecDeque::new),
+            discarded: false,
             outcome: None,
             input,
         };
@@ -174,9 +193,16 @@ impl Turn {
         self.input.response_id
     }
 
-    /// The next command to perform.
+    /// The next command to perform (of a speculative turn, only those that may run before the
+    /// commit: see [`held`]).
     pub fn poll_command(&mut self) -> Option<Command> {
-        self.out.pop_front()
+        loop {
+            let command = self.out.pop_front()?;
+            match self.held.as_mut() {
+                Some(queue) if held::waits_for_commit(&command) => queue.push_back(command),
+                _ => return Some(command),
+            }
+        }
     }
 
     /// When [`Turn::handle_timeout`] is next due, if ever.
@@ -188,14 +214,15 @@ impl Turn {
             Phase::Asking(a) if a.first_token_ms.is_none() => {
                 Some(a.alive_at + u64::from(self.config.router.first_token_timeout_ms))
             }
-            Phase::Tools(run) if !self.filler_said => run.filler_at,
+            Phase::Tools(run) if !self.filler_said && self.held.is_none() => run.filler_at,
             _ => None,
         }
     }
 
-    /// The outcome, once the turn is over.
+    /// The outcome, once the turn is over (a speculative one's only once it was committed or
+    /// discarded).
     pub fn outcome(&self) -> Option<&TurnOutcome> {
-        self.outcome.as_ref()
+        self.outcome.as_ref().filter(|_| self.held.is_none())
     }
 
     /// The router, with what this turn taught its breakers.
@@ -214,7 +241,11 @@ impl Turn {
             {
                 self.attempt_failed(Failure::FirstTokenTimeout, now);
             }
-            Phase::Tools(run) if run.filler_at.is_some_and(|t| now >= t) && !self.filler_said => {
+            Phase::Tools(run)
+                if run.filler_at.is_some_and(|t| now >= t)
+                    && !self.filler_said
+                    && self.held.is_none() =>
+            {
                 run.filler_at = None;
                 self.filler_said = true;
                 let delta = if self.text.is_empty() {
@@ -231,6 +262,13 @@ impl Turn {
     }
 
     pub fn handle(&mut self, event: Event, now: u64) {
+        if self.outcome.is_some() && self.held.is_none() {
+            return;
+        }
+        if self.held.is_some() && matches!(event, Event::Cancel { .. } | Event::ClientGone) {
+            // Nothing of it was heard: a speculative turn superseded or left is dropped.
+            return self.discard(now);
+        }
         if self.outcome.is_some() {
             return;
         }
@@ -343,6 +381,7 @@ impl Turn {
                 .map(|m| ProviderFailure::new(ErrorCode::ProviderError, m))
         });
         let (status, stored) = match (self.cancelled, failure) {
+            _ if self.discarded => (ResponseStatus::Interrupted, String::new()),
             (Some(played_ms), _) => (ResponseStatus::Interrupted, heard(&chunks, played_ms).text),
             (None, Some(f)) => {
                 self.out
@@ -385,6 +424,7 @@ impl Turn {
             audio_ms: self.input.speech_ms + reply_audio_ms,
             llm_tokens,
             ending: self.ending.take(),
+            discarded: self.discarded,
         });
     }
 }

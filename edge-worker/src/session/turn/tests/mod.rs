@@ -3,6 +3,7 @@
 //! scheduled event (or the turn's own timeout) to the next.
 
 mod refusals;
+mod speculative;
 mod turns;
 
 use aura_protocol::{AudioFrame, ServerMessage};
@@ -315,6 +316,40 @@ impl Fake {
             }
         }
         panic!("the turn did not end");
+    }
+
+    /// Runs `turn` until `until` ms, or until it waits for nothing more (a speculative turn
+    /// waits for its commit): events and timeouts due by then are handled.
+    pub(super) fn run_until(&mut self, turn: &mut Turn, until: u64) {
+        loop {
+            while let Some(c) = turn.poll_command() {
+                self.perform(c);
+            }
+            let next = self
+                .pending
+                .iter()
+                .enumerate()
+                .min_by_key(|(_, p)| (p.0, p.1))
+                .map(|(i, p)| (i, p.0));
+            let timeout = turn.poll_timeout();
+            match next {
+                Some((i, at)) if at <= until && timeout.is_none_or(|t| at <= t) => {
+                    let (at, _, event) = self.pending.remove(i);
+                    self.now = self.now.max(at);
+                    turn.handle(event, self.now);
+                }
+                _ => match timeout.filter(|t| *t <= until) {
+                    Some(t) => {
+                        self.now = self.now.max(t);
+                        turn.handle_timeout(self.now);
+                    }
+                    None => {
+                        self.now = self.now.max(until);
+                        return;
+                    }
+                },
+            }
+        }
     }
 
     pub(super) fn captions(&self) -> String {
