@@ -2,7 +2,8 @@
 //! ([`alarm`]) and own turn limit ([`connection_turns`]), the turn core that makes
 //! every decision of a reply ([`turn`]), the reply cut into speakable chunks ([`sentence`]),
 //! what the user heard of an interrupted reply ([`heard`]), the context sent to the LLM
-//! ([`conversation`]), and the signed session tokens ([`token`]).
+//! ([`conversation`]), the signed session tokens ([`token`]), and the end of a spoken turn
+//! decided from its pauses and transcripts ([`turn_end`]).
 
 pub mod alarm;
 pub mod connection_turns;
@@ -12,3 +13,4 @@ pub mod protocol;
 pub mod sentence;
 pub mod token;
 pub mod turn;
+pub mod turn_end;
