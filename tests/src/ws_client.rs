@@ -134,10 +134,16 @@ impl SessionClient {
         panic!("no `{kind}` within {limit:?}; received: {seen:?}");
     }
 
-    /// Starts a session and returns its `session.ready`.
+    /// Starts a session (protocol v1: the client's silence ends its turns) and returns its
+    /// `session.ready`.
     pub fn start(&mut self) -> serde_json::Value {
+        self.start_speaking(1)
+    }
+
+    /// Starts a session speaking protocol `version` and returns its `session.ready`.
+    pub fn start_speaking(&mut self, version: u32) -> serde_json::Value {
         self.send_json(
-            serde_json::json!({"type": "session.start", "protocol": 1, "input_sample_rate": 16000}),
+            serde_json::json!({"type": "session.start", "protocol": version, "input_sample_rate": 16000}),
         );
         match self.until("session.ready", Duration::from_secs(10)).pop() {
             Some(Incoming::Json(v)) => v,
@@ -176,6 +182,16 @@ pub fn typed_turn(
         }
     }
     (caption, done, errors)
+}
+
+/// Speech (a tone) on `stream_id`: frames `seqs` of 20 ms each.
+pub fn send_speech(client: &mut SessionClient, stream_id: u32, seqs: std::ops::Range<u32>) {
+    let tone: Vec<i16> = (0..320)
+        .map(|i| ((i as f32 * 0.3).sin() * 8_000.0) as i16)
+        .collect();
+    for seq in seqs {
+        client.send_binary(input_frame(stream_id, seq, &tone));
+    }
 }
 
 /// An input audio frame of the protocol: `samples` of 16 kHz mono on `stream_id`.

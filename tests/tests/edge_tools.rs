@@ -537,3 +537,68 @@ fn a_tool_that_times_out_is_an_error_result_and_a_looping_model_must_answer_afte
     );
     client.close();
 }
+
+/// (v2) A reply started on a pause may not call a webhook before the turn is committed: the
+/// model's call waits, and runs once the commit comes.
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn a_speculative_reply_calls_no_webhook_before_the_commit() {
+    let emu = Emulator::start(0).unwrap();
+    script(
+        &emu,
+        json!({"endpoint": "transcriptions", "queue": [{"reply": "where is my order forty two", "first_byte_ms": 30}]}),
+    );
+    script(
+        &emu,
+        json!({"endpoint": "chat", "queue": [
+            {"tool_calls": [{"name": "check_order", "arguments": "{\"order\": 42}"}]},
+            {"reply": "It ships tomorrow."}
+        ]}),
+    );
+    let hooks = WebhookServer::start(
+        "sk-tools5-webhook",
+        vec![("check_order", 0, 200, r#"{"status":"ships tomorrow"}"#)],
+    );
+    let dev = WranglerDev::start();
+    let mut settings = aura_admin::settings_for("t", &[&dev.url("")], &emu.base_url(), "Be brief.");
+    settings["tools"] = json!([tool("check_order", &hooks.url(), order_schema())]);
+    let tenant = dev.tenant_with("tools5", settings);
+    let mut client = tenant.connect("");
+    client.start_speaking(2);
+    client.send_json(json!({"type": "input.speech_started", "stream_id": 1}));
+    aura_tests::send_speech(&mut client, 1, 0..40);
+    client.send_json(
+        json!({"type": "input.speech_paused", "stream_id": 1, "frames": 40, "silence_ms": 200}),
+    );
+    // The model asks for the tool at once; the turn is not committed yet.
+    let started = std::time::Instant::now();
+    while requests_to(&emu, "chat").is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no speculative request"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // The transcript reads unpunctuated: the commit waits ~600 ms more.
+    std::thread::sleep(Duration::from_millis(200));
+    let before: Vec<Incoming> =
+        std::iter::from_fn(|| client.next(Duration::from_millis(20))).collect();
+    assert!(
+        before.iter().all(|m| m.kind() != Some("turn.committed")),
+        "committed too soon for this test: {before:?}"
+    );
+    assert!(hooks.received().is_empty(), "no webhook before the commit");
+    let messages = client.until("response.done", Duration::from_secs(20));
+    let caption: String = messages
+        .iter()
+        .filter_map(|m| match m {
+            Incoming::Json(v) if v["type"] == "response.text_delta" => {
+                v["delta"].as_str().map(str::to_string)
+            }
+            _ => None,
+        })
+        .collect();
+    assert_eq!(caption, "It ships tomorrow.");
+    assert_eq!(hooks.received().len(), 1, "the call ran after the commit");
+    client.close();
+}

@@ -306,6 +306,13 @@ impl LiveTranscript {
         self.segments.join(" ")
     }
 
+    /// After a pause's `Finalize` was settled, the utterance goes on: the next `Finalize` is
+    /// waited for afresh, and its text includes the segments so far.
+    pub fn reopen(&mut self) {
+        self.finalized = false;
+        self.utterance_ended = false;
+    }
+
     /// Whether the answer to `Finalize` has arrived.
     pub fn is_finalized(&self) -> bool {
         self.finalized
@@ -411,6 +418,26 @@ mod tests {
             Settled::WaitUntil(FINALIZE_CAP_MS)
         );
         assert_eq!(silent.settle(0, FINALIZE_CAP_MS), Settled::NoAnswer);
+    }
+
+    /// A pause's Finalize settles the text so far; the utterance goes on, and the next
+    /// Finalize is waited for afresh, its text the whole utterance.
+    #[test]
+    fn a_reopened_transcript_waits_for_the_next_finalize_and_keeps_its_segments() {
+        let mut t = LiveTranscript::default();
+        t.push(segment("I want to fly", true));
+        assert_eq!(t.settle(0, 1), Settled::Text("I want to fly".into()));
+        t.reopen();
+        t.push(LiveEvent::Interim("to Boston".into()));
+        assert_eq!(
+            t.settle(2_000, 2_001),
+            Settled::WaitUntil(2_000 + FINALIZE_CAP_MS)
+        );
+        t.push(segment("to Boston", true));
+        assert_eq!(
+            t.settle(2_000, 2_100),
+            Settled::Text("I want to fly to Boston".into())
+        );
     }
 
     fn result(text: &str, is_final: bool, from_finalize: bool) -> String {

@@ -61,16 +61,23 @@ impl EndOfTurn {
 pub enum Step {
     /// Transcribe the utterance's audio so far, and report it as pause `pause`.
     Transcribe { pause: u32 },
-    /// Start the reply to `text` speculatively (held until the commit).
-    Speculate { pause: u32, text: String },
+    /// Start the reply to `text` speculatively (held until the commit); the speech it
+    /// answers ended at `speech_end_ms`.
+    Speculate {
+        pause: u32,
+        text: String,
+        speech_end_ms: u64,
+    },
     /// Drop the speculative reply of pause `pause`, unheard.
     Discard { pause: u32 },
     /// The turn is over: send `turn.committed`. The reply is the speculative one if
     /// `end.speculative`; else one is started on `text`, or, if `None` (no transcript of the
-    /// whole utterance), on a transcript of all its audio made now.
+    /// whole utterance), on a transcript of all its audio made now. The speech ended at
+    /// `speech_end_ms` if a pause said when.
     Commit {
         text: Option<String>,
         end: EndOfTurn,
+        speech_end_ms: Option<u64>,
     },
 }
 
@@ -154,6 +161,7 @@ impl TurnEnd {
             pause: current,
             transcript,
             speculating,
+            speech_end_ms,
             ..
         } = &mut self.state
         else {
@@ -169,6 +177,7 @@ impl TurnEnd {
                     self.out.push_back(Step::Speculate {
                         pause,
                         text: text.clone(),
+                        speech_end_ms: *speech_end_ms,
                     });
                 }
                 Transcript::Read { text, verdict }
@@ -254,21 +263,27 @@ impl TurnEnd {
             speculative_tokens: self.speculative_tokens,
             ..EndOfTurn::default()
         };
-        let text = match state {
+        let (text, speech_end_ms) = match state {
             State::Paused {
                 silence_ms,
                 transcript: Transcript::Read { text, .. },
                 speculating,
+                speech_end_ms,
                 ..
             } => {
                 end.pause_ms = Some(silence_ms);
                 end.speculative = speculating;
-                Some(text)
+                (Some(text), Some(speech_end_ms))
             }
-            _ => None,
+            State::Paused { speech_end_ms, .. } => (None, Some(speech_end_ms)),
+            _ => (None, None),
         };
         end.wait_ms = wait;
-        self.out.push_back(Step::Commit { text, end });
+        self.out.push_back(Step::Commit {
+            text,
+            end,
+            speech_end_ms,
+        });
     }
 }
 

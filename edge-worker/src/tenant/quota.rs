@@ -44,6 +44,12 @@ pub struct DayUsage {
     pub audio_ms: u64,
     pub llm_tokens: u64,
     pub turns: u64,
+    /// Of `llm_tokens`, those spent on speculative replies dropped unheard.
+    #[serde(default)]
+    pub speculative_tokens: u64,
+    /// Speculative replies dropped unheard.
+    #[serde(default)]
+    pub discarded_replies: u64,
 }
 
 impl DayUsage {
@@ -64,6 +70,15 @@ impl DayUsage {
     pub fn add(mut self, audio_ms: u64, llm_tokens: u64) -> Self {
         self.audio_ms = self.audio_ms.saturating_add(audio_ms);
         self.llm_tokens = self.llm_tokens.saturating_add(llm_tokens);
+        self
+    }
+
+    /// Adds a dropped speculative reply's tokens: spent, so counted in `llm_tokens` and its
+    /// quota, and also apart.
+    pub fn add_discarded(mut self, llm_tokens: u64) -> Self {
+        self.llm_tokens = self.llm_tokens.saturating_add(llm_tokens);
+        self.speculative_tokens = self.speculative_tokens.saturating_add(llm_tokens);
+        self.discarded_replies = self.discarded_replies.saturating_add(1);
         self
     }
 }
@@ -193,6 +208,7 @@ mod tests {
             audio_ms: 10_000,
             llm_tokens: 0,
             turns: 4,
+            ..DayUsage::default()
         };
         let refused = admit(&[], "a", used, now).unwrap_err();
         assert_eq!(refused.limit, "audio_seconds_per_day");
@@ -202,6 +218,7 @@ mod tests {
             audio_ms: 0,
             llm_tokens: 100,
             turns: 1,
+            ..DayUsage::default()
         };
         assert_eq!(
             admit(&[], "a", tokens, now).unwrap_err().limit,
@@ -216,5 +233,15 @@ mod tests {
     fn usage_adds_without_overflow() {
         let u = DayUsage::default().add(u64::MAX, 5).add(1, 5);
         assert_eq!((u.audio_ms, u.llm_tokens), (u64::MAX, 10));
+    }
+
+    #[test]
+    fn a_dropped_speculative_reply_counts_in_the_tokens_and_apart() {
+        let u = DayUsage::default().add(1_000, 50).add_discarded(30);
+        assert_eq!(
+            (u.llm_tokens, u.speculative_tokens, u.discarded_replies),
+            (80, 30, 1)
+        );
+        assert_eq!(u.audio_ms, 1_000);
     }
 }

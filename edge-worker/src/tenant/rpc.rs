@@ -66,7 +66,14 @@ pub enum TurnAnswer {
 pub struct UsageReport {
     /// User speech sent to STT plus reply audio synthesised, ms.
     pub audio_ms: u64,
+    /// Every LLM token spent, the speculative ones included.
     pub llm_tokens: u64,
+    /// Of `llm_tokens`, those spent on speculative replies dropped unheard (v2).
+    #[serde(default)]
+    pub speculative_tokens: u64,
+    /// Speculative replies dropped unheard.
+    #[serde(default)]
+    pub discarded_replies: u64,
 }
 
 /// `POST /release`: a socket closed; its session slot is free if it still held it.

@@ -217,10 +217,12 @@ pub(crate) async fn pump(
 /// At the end of speech: sends `Finalize` and waits for the utterance's text as
 /// [`LiveTranscript::settle`] decides (never only for the answer to `Finalize`, which Deepgram
 /// does not guarantee), woken by each message; at most [`FINAL_TIMEOUT_MS`] if the socket never
-/// opened.
+/// opened. At a pause (`keep_open`) the stream stays open for the rest of the utterance, whose
+/// next text includes this one.
 pub(crate) async fn finish(
     slot: &RefCell<Option<LiveUtterance>>,
     stream_id: u32,
+    keep_open: bool,
 ) -> Result<String, ProviderFailure> {
     let ended_at = now_ms();
     loop {
@@ -252,8 +254,13 @@ pub(crate) async fn finish(
             let until = match u.finalize_at {
                 Some(at) => match u.transcript.settle(at, now_ms()) {
                     Settled::Text(text) => {
-                        u.close();
-                        *guard = None;
+                        if keep_open {
+                            u.finalize_at = None;
+                            u.transcript.reopen();
+                        } else {
+                            u.close();
+                            *guard = None;
+                        }
                         return Ok(text);
                     }
                     Settled::WaitUntil(t) => t,

@@ -28,6 +28,10 @@ pub(crate) enum Control {
     Gone,
     /// A newer turn replaces this one: it ends now, keeping what it sent as heard.
     Superseded,
+    /// (v2) The user's turn is committed: a speculative reply goes out.
+    Commit,
+    /// (v2) The user went on speaking: a speculative reply is dropped unheard.
+    Discard,
 }
 
 /// Which request a stream of events belongs to.
@@ -197,6 +201,12 @@ impl<'a> TurnIo<'a> {
                 ),
                 Either::Right((Either::Left((Some(Control::Gone) | None, _)), _)) => {
                     turn.handle(Event::ClientGone, now_ms())
+                }
+                Either::Right((Either::Left((Some(Control::Commit), _)), _)) => {
+                    turn.commit(now_ms())
+                }
+                Either::Right((Either::Left((Some(Control::Discard), _)), _)) => {
+                    turn.discard(now_ms())
                 }
                 Either::Right((Either::Right(_), _)) => turn.handle_timeout(now_ms()),
             }

@@ -26,14 +26,22 @@ fn a_complete_pause_speculates_and_commits_after_its_short_wait() {
         steps(&mut t),
         [Step::Speculate {
             pause: 1,
-            text: "When do you open?".into()
+            text: "When do you open?".into(),
+            speech_end_ms: 1_000,
         }]
     );
     assert_eq!(t.poll_timeout(), Some(1_300));
     t.handle_timeout(1_299);
     assert_eq!(steps(&mut t), []);
     t.handle_timeout(1_300);
-    let [Step::Commit { text, end }] = &steps(&mut t)[..] else {
+    let [
+        Step::Commit {
+            text,
+            end,
+            speech_end_ms: Some(1_000),
+        },
+    ] = &steps(&mut t)[..]
+    else {
         panic!()
     };
     assert_eq!(text.as_deref(), Some("When do you open?"));
@@ -105,7 +113,7 @@ fn speech_after_a_speculative_pause_drops_its_reply_and_counts_it() {
     );
     t.handle_timeout(3_200);
     let s = steps(&mut t);
-    let Step::Commit { text, end } = &s[1] else {
+    let Step::Commit { text, end, .. } = &s[1] else {
         panic!("{s:?}")
     };
     assert_eq!(text.as_deref(), Some("I want to fly to Boston on Friday."));
@@ -136,7 +144,7 @@ fn the_cap_bounds_every_wait_and_a_turn_with_no_transcript_still_ends() {
     t.paused(1_200, 200);
     t.handle_timeout(3_500);
     let s = steps(&mut t);
-    assert!(matches!(&s[1], Step::Commit { text: None, end } if end.reason == "cap"));
+    assert!(matches!(&s[1], Step::Commit { text: None, end, .. } if end.reason == "cap"));
 }
 
 #[test]
@@ -147,7 +155,7 @@ fn a_failed_transcript_falls_back_to_the_fixed_silence() {
     assert_eq!(t.poll_timeout(), Some(1_000 + u64::from(FALLBACK_WAIT_MS)));
     t.handle_timeout(1_600);
     let s = steps(&mut t);
-    assert!(matches!(&s[1], Step::Commit { text: None, end } if end.reason == "fallback"));
+    assert!(matches!(&s[1], Step::Commit { text: None, end, .. } if end.reason == "fallback"));
 }
 
 #[test]
@@ -157,7 +165,7 @@ fn the_clients_own_fallback_commits_at_once_and_only_once() {
     t.transcribed(1, Some(("My number is".into(), UNFINISHED)), 1_300);
     steps(&mut t);
     t.stopped(4_000);
-    let [Step::Commit { text, end }] = &steps(&mut t)[..] else {
+    let [Step::Commit { text, end, .. }] = &steps(&mut t)[..] else {
         panic!()
     };
     assert_eq!(text.as_deref(), Some("My number is"));
@@ -173,7 +181,14 @@ fn the_clients_own_fallback_commits_at_once_and_only_once() {
     t.resumed();
     steps(&mut t);
     t.stopped(30_000);
-    let [Step::Commit { text: None, end }] = &steps(&mut t)[..] else {
+    let [
+        Step::Commit {
+            text: None,
+            end,
+            speech_end_ms: None,
+        },
+    ] = &steps(&mut t)[..]
+    else {
         panic!()
     };
     assert_eq!(end.wait_ms, None);

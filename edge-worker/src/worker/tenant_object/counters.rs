@@ -257,7 +257,12 @@ impl TenantObject {
 
     pub(super) fn add_usage(&self, report: UsageReport) -> Result<()> {
         let now = now_ms();
-        let usage = self.day_usage(now)?.add(report.audio_ms, report.llm_tokens);
+        let mut usage = self.day_usage(now)?;
+        usage = if report.discarded_replies > 0 {
+            usage.add_discarded(report.speculative_tokens)
+        } else {
+            usage.add(report.audio_ms, report.llm_tokens)
+        };
         self.store_usage(usage)
     }
 }

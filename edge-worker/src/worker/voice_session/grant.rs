@@ -98,18 +98,30 @@ impl VoiceSession {
 
     /// Reports a finished turn's usage to the tenant's object.
     pub(super) async fn report_usage(&self, audio_ms: u64, llm_tokens: u64) {
+        self.send_usage(UsageReport {
+            audio_ms,
+            llm_tokens,
+            speculative_tokens: 0,
+            discarded_replies: 0,
+        })
+        .await
+    }
+
+    /// Reports a speculative reply dropped unheard, which spent `llm_tokens`.
+    pub(super) async fn report_speculation(&self, llm_tokens: u64) {
+        self.send_usage(UsageReport {
+            audio_ms: 0,
+            llm_tokens,
+            speculative_tokens: llm_tokens,
+            discarded_replies: 1,
+        })
+        .await
+    }
+
+    async fn send_usage(&self, report: UsageReport) {
         let Ok(tenant) = self.tenant() else { return };
         if let Ok(stub) = tenant_stub(&self.env, &tenant) {
-            let _: Result<serde_json::Value> = call(
-                &stub,
-                &tenant,
-                "/usage",
-                &UsageReport {
-                    audio_ms,
-                    llm_tokens,
-                },
-            )
-            .await;
+            let _: Result<serde_json::Value> = call(&stub, &tenant, "/usage", &report).await;
         }
     }
 }

@@ -40,13 +40,14 @@ use aura_protocol::{SessionResume, SessionStart};
 
 mod grant;
 mod lifecycle;
+mod pauses;
 mod reply;
 mod slot;
 mod store;
 mod utterance;
 
 use grant::PendingGrant;
-use reply::UserTurn;
+use reply::{ReplyMode, UserTurn};
 use slot::{Attachment, attachment};
 use store::{ConversationStore, Meta};
 
@@ -88,6 +89,10 @@ pub struct VoiceSession {
     /// This conversation's turns in the last minute, over its connections (a reconnect does
     /// not reset them).
     connection_turns: RefCell<ConnectionTurns>,
+    /// (v2) The open utterance's end of turn, while the edge decides it.
+    turn_end: RefCell<Option<pauses::OpenTurnEnd>>,
+    /// (v2) How the committed turn's end was decided, for its speculative reply's metrics.
+    committed_end: RefCell<Option<crate::session::turn_end::EndOfTurn>>,
 }
 
 impl DurableObject for VoiceSession {
@@ -106,6 +111,8 @@ impl DurableObject for VoiceSession {
             granted: RefCell::new(None),
             live: RefCell::new(None),
             connection_turns: RefCell::new(ConnectionTurns::default()),
+            turn_end: RefCell::new(None),
+            committed_end: RefCell::new(None),
         }
     }
 
@@ -193,6 +200,7 @@ impl DurableObject for VoiceSession {
         // Close our side too, or workerd reports a hung worker; stop any reply in flight.
         let _ = ws.close(Some(1000), Some("closed"));
         self.cancel(None, 0);
+        self.end_turn_end();
         self.end_live_stt();
         self.release(&ws).await;
         self.after_close(&ws).await
@@ -200,6 +208,7 @@ impl DurableObject for VoiceSession {
 
     async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
         self.cancel(None, 0);
+        self.end_turn_end();
         self.end_live_stt();
         self.release(&ws).await;
         self.after_close(&ws).await
@@ -208,6 +217,15 @@ impl DurableObject for VoiceSession {
     async fn alarm(&self) -> Result<Response> {
         self.on_alarm().await?;
         Response::ok("")
+    }
+}
+
+fn log_audio_loss(stream_id: u32, frames_expected: u32, frames_received: u32) {
+    if frames_expected != frames_received {
+        console_log!(
+            "{}",
+            json!({"event": "audio_loss", "stream_id": stream_id, "frames_expected": frames_expected, "frames_received": frames_received})
+        );
     }
 }
 
@@ -244,20 +262,34 @@ impl VoiceSession {
                 frames_expected,
                 frames_received,
             } => {
-                if frames_expected != frames_received {
-                    console_log!(
-                        "{}",
-                        json!({"event": "audio_loss", "stream_id": stream_id, "frames_expected": frames_expected, "frames_received": frames_received})
-                    );
+                log_audio_loss(stream_id, frames_expected, frames_received);
+                // (v2) The client's fallback: the edge's driver commits at once.
+                match self.on_turn_end_news(stream_id, Some(wav.clone())) {
+                    true => Ok(()),
+                    false => self.on_utterance_end(ws, stream_id, wav).await,
                 }
-                self.on_utterance_end(ws, stream_id, wav).await
+            }
+            Action::Paused {
+                stream_id,
+                wav,
+                silence_ms,
+                frames_expected,
+                frames_received,
+            } => {
+                log_audio_loss(stream_id, frames_expected, frames_received);
+                // A v1 session's turns end by the client's silence alone.
+                if attachment(ws).protocol < 2 {
+                    return Ok(());
+                }
+                self.on_paused(ws, stream_id, wav, silence_ms).await
+            }
+            Action::Resumed { stream_id } => {
+                self.on_turn_end_news(stream_id, None);
+                Ok(())
             }
             Action::UtteranceStarted { stream_id, pcm } => {
                 self.on_utterance_start(ws, stream_id, &pcm).await
             }
-            // (v2) Until the edge decides ends of turns, a pause changes nothing: the
-            // client's fallback `input.speech_stopped` ends the turn.
-            Action::Paused { .. } | Action::Resumed { .. } => Ok(()),
             Action::UtteranceAudio { stream_id, pcm } => {
                 self.on_utterance_audio(stream_id, &pcm);
                 Ok(())

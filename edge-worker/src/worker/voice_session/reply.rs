@@ -2,6 +2,7 @@
 //! `response.done`; a typed turn; the user's interruption of a reply in flight or finished.
 
 use super::*;
+use crate::session::turn_end::EndOfTurn;
 /// The last completed reply's stored message and spoken chunks, for a late interruption.
 #[derive(Serialize, Deserialize)]
 pub(super) struct LastReply {
@@ -21,6 +22,20 @@ pub(super) struct UserTurn {
     pub(super) speech_ms: u64,
 }
 
+/// How a reply is run.
+pub(super) enum ReplyMode {
+    /// Answered now; `end` says how its spoken turn's end was decided (v2).
+    Now(Option<EndOfTurn>),
+    /// Started on a pause, before its turn is committed: held (nothing sent, no webhook)
+    /// until [`Control::Commit`], or dropped unheard on [`Control::Discard`].
+    Speculative,
+}
+
+/// A speculative reply dropped unheard, and the LLM tokens it spent.
+pub(super) struct Discarded {
+    pub(super) llm_tokens: u64,
+}
+
 impl VoiceSession {
     /// `input.text`: a typed turn.
     pub(super) async fn on_text(&self, ws: &WebSocket, text: String) -> Result<()> {
@@ -34,7 +49,9 @@ impl VoiceSession {
             eos_to_transcript_ms: None,
             speech_ms: 0,
         };
-        self.turn(ws, &config, input).await
+        self.reply(ws, &config, input, ReplyMode::Now(None))
+            .await
+            .map(|_| ())
     }
 
     /// `response.cancel`: the reply in flight stops, or a finished one is cut to what was heard.
@@ -123,13 +140,14 @@ impl VoiceSession {
     }
 
     /// One reply: the turn core decides, [`TurnIo`] performs; then the history, the usage
-    /// and `response.done`.
-    pub(super) async fn turn(
+    /// and `response.done`. A speculative one that was dropped returns what it spent.
+    pub(super) async fn reply(
         &self,
         ws: &WebSocket,
         config: &ProviderConfig,
         input: UserTurn,
-    ) -> Result<()> {
+        mode: ReplyMode,
+    ) -> Result<Option<Discarded>> {
         let UserTurn {
             text: user_text,
             stream_id,
@@ -140,7 +158,7 @@ impl VoiceSession {
         let (control, mut controls) = mpsc::unbounded();
         let (_finished, finished) = oneshot::channel::<()>();
         let Some(seq) = self.supersede(control, finished).await else {
-            return Ok(());
+            return Ok(None);
         };
         // Reply ids must keep increasing across hibernation and reconnects: the client treats a
         // reply id at or below one it has finished as stale audio. So the counter is stored.
@@ -152,7 +170,10 @@ impl VoiceSession {
             &user_text,
             config.context_budget_tokens,
         );
-        self.store.remember(Role::User, &user_text, now_ms())?;
+        let speculative = matches!(mode, ReplyMode::Speculative);
+        if !speculative {
+            self.store.remember(Role::User, &user_text, now_ms())?;
+        }
         if let Some(active) = self.active.borrow_mut().as_mut().filter(|a| a.seq == seq) {
             active.response_id = Some(id);
         }
@@ -163,29 +184,60 @@ impl VoiceSession {
             .unwrap_or_else(|| LlmRouter::new(RouterConfig::default(), Vec::new()));
         let input = TurnInput {
             response_id: id,
-            text: user_text,
+            text: user_text.clone(),
             stream_id,
             eos_ms: eos,
             eos_to_transcript_ms,
             speech_ms,
             context,
         };
-        let mut turn = Turn::start(input, TurnConfig::from_providers(config), router, now_ms());
+        let turn_config = TurnConfig::from_providers(config);
+        let mut turn = if speculative {
+            Turn::start_speculative(input, turn_config, router, now_ms())
+        } else {
+            Turn::start(input, turn_config, router, now_ms())
+        };
         let conversation = self.conversation()?;
         TurnIo::new(ws, config, &conversation)
             .drive(&mut turn, &mut controls)
             .await;
-        let Some(outcome) = turn.outcome().cloned() else {
-            return Ok(());
+        let Some(mut outcome) = turn.outcome().cloned() else {
+            return Ok(None);
         };
         *self.router.borrow_mut() = Some(turn.into_router());
-        self.store_reply(id, &outcome)?;
         {
             let mut active = self.active.borrow_mut();
             if active.as_ref().is_some_and(|a| a.seq == seq) {
                 *active = None;
             }
         }
+        if outcome.discarded {
+            self.report_speculation(outcome.llm_tokens).await;
+            console_log!(
+                "{}",
+                json!({"event": "speculation_discarded", "response_id": id, "llm_tokens": outcome.llm_tokens})
+            );
+            return Ok(Some(Discarded {
+                llm_tokens: outcome.llm_tokens,
+            }));
+        }
+        let end = match mode {
+            ReplyMode::Now(end) => end,
+            ReplyMode::Speculative => {
+                self.store.remember(Role::User, &user_text, now_ms())?;
+                self.committed_end.borrow_mut().take()
+            }
+        };
+        if let Some(end) = &end {
+            end.apply(&mut outcome.metrics);
+        }
+        self.finish_reply(ws, id, &outcome).await.map(|_| None)
+    }
+
+    /// A reply that was heard (or failed): its history, usage, log and `response.done`, and
+    /// the end of the conversation if the assistant ended it.
+    async fn finish_reply(&self, ws: &WebSocket, id: u32, outcome: &TurnOutcome) -> Result<()> {
+        self.store_reply(id, outcome)?;
         self.report_usage(outcome.audio_ms, outcome.llm_tokens)
             .await;
         console_log!(
@@ -194,7 +246,7 @@ impl VoiceSession {
         );
         send(ws, &outcome.done_message(id))?;
         // The assistant ended the conversation: say so after the reply, then close.
-        if let Some(reason) = outcome.ending {
+        if let Some(reason) = outcome.ending.clone() {
             self.revoke_tokens()?;
             send(ws, &ServerMessage::SessionEnd { reason })?;
             let _ = ws.close(Some(1000), Some("conversation ended"));

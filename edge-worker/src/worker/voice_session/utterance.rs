@@ -6,6 +6,12 @@ use super::*;
 /// Largest speech-to-text answer read (30 s of speech is well under 1 KiB of text).
 const TRANSCRIPT_MAX_BYTES: usize = 64 * 1024;
 use crate::providers::whisper;
+use crate::session::turn_end::EndOfTurn;
+
+/// The length of a 16 kHz mono s16le WAV's audio, ms (after its 44-byte header).
+pub(super) fn wav_ms(wav: &[u8]) -> u64 {
+    (wav.len().saturating_sub(44) / 32) as u64
+}
 
 impl VoiceSession {
     /// The start of an utterance (its first audio, `pcm`): the turn is asked for while the
@@ -70,9 +76,22 @@ impl VoiceSession {
         wav: Vec<u8>,
     ) -> Result<()> {
         let eos = now_ms();
-        // The turn was asked for when the speech started: wait for that answer if it is
-        // still on its way (a very short utterance); ask now only if there is none
-        // (the object woke from hibernation mid-utterance).
+        let Some(config) = self.utterance_grant(ws, stream_id).await? else {
+            return Ok(());
+        };
+        self.answer_utterance(ws, &config, stream_id, wav, eos, None)
+            .await
+    }
+
+    /// The turn of utterance `stream_id`: asked for when its speech started, so the answer is
+    /// awaited if it is still on its way (a very short utterance), and asked for now only if
+    /// there is none (the object woke from hibernation mid-utterance). `None`: refused (the
+    /// client was told).
+    pub(super) async fn utterance_grant(
+        &self,
+        ws: &WebSocket,
+        stream_id: u32,
+    ) -> Result<Option<ProviderConfig>> {
         let pending = self
             .granted
             .borrow_mut()
@@ -87,20 +106,85 @@ impl VoiceSession {
             }
             None => None,
         };
-        let config = match early {
-            Some(Some(c)) => c,
-            Some(None) => return Ok(()), // refused at the start of speech
-            None => match self.grant(ws).await? {
-                Some(c) => c,
-                None => return Ok(()),
-            },
-        };
+        match early {
+            Some(answer) => Ok(answer),
+            None => self.grant(ws).await,
+        }
+    }
+
+    /// Transcribes the whole utterance now (`eos`: its end of speech) and answers it; `end`
+    /// says how its end was decided (v2).
+    pub(super) async fn answer_utterance(
+        &self,
+        ws: &WebSocket,
+        config: &ProviderConfig,
+        stream_id: u32,
+        wav: Vec<u8>,
+        eos: u64,
+        end: Option<EndOfTurn>,
+    ) -> Result<()> {
         // 16-bit mono at 16 kHz after the 44-byte WAV header.
-        let speech_ms = (wav.len().saturating_sub(44) / 32) as u64;
-        let transcript =
-            match config.stt_api {
-                SttApi::Deepgram => stt_stream::finish(&self.live, stream_id).await,
-                SttApi::Openai => self.transcribe(&config, wav).await.map(|text| {
+        let speech_ms = wav_ms(&wav);
+        let transcript = self.transcript_of(config, stream_id, wav, false).await;
+        match transcript {
+            Ok(text) => {
+                let eos_to_transcript = now_ms().saturating_sub(eos) as u32;
+                let input = UserTurn {
+                    text,
+                    stream_id: Some(stream_id),
+                    eos,
+                    eos_to_transcript_ms: Some(eos_to_transcript),
+                    speech_ms,
+                };
+                self.answer_transcript(ws, config, input, end).await
+            }
+            Err(failure) => {
+                self.report_usage(speech_ms, 0).await;
+                send_error(ws, failure.code, &failure.message)
+            }
+        }
+    }
+
+    /// Sends the final transcript and answers it (an empty one gets no reply; its speech is
+    /// billed).
+    pub(super) async fn answer_transcript(
+        &self,
+        ws: &WebSocket,
+        config: &ProviderConfig,
+        input: UserTurn,
+        end: Option<EndOfTurn>,
+    ) -> Result<()> {
+        send(
+            ws,
+            &ServerMessage::TranscriptFinal {
+                stream_id: input.stream_id.unwrap_or_default(),
+                text: input.text.clone(),
+            },
+        )?;
+        if input.text.trim().is_empty() {
+            self.report_usage(input.speech_ms, 0).await;
+            return Ok(());
+        }
+        self.reply(ws, config, input, ReplyMode::Now(end))
+            .await
+            .map(|_| ())
+    }
+
+    /// The text of utterance `stream_id`: a batch STT of `wav`, or the live stream's
+    /// finalized text (kept open for more audio if `keep_open`, at a pause). Whisper's
+    /// hallucinations on silence are dropped (an empty text).
+    pub(super) async fn transcript_of(
+        &self,
+        config: &ProviderConfig,
+        stream_id: u32,
+        wav: Vec<u8>,
+        keep_open: bool,
+    ) -> std::result::Result<String, ProviderFailure> {
+        let speech_ms = wav_ms(&wav);
+        match config.stt_api {
+            SttApi::Deepgram => stt_stream::finish(&self.live, stream_id, keep_open).await,
+            SttApi::Openai => {
+                self.transcribe(config, wav).await.map(|text| {
                     match whisper::dropped(&text, speech_ms) {
                         Some(reason) => {
                             worker::console_log!(
@@ -111,34 +195,7 @@ impl VoiceSession {
                         }
                         None => text,
                     }
-                }),
-            };
-        match transcript {
-            Ok(text) => {
-                let eos_to_transcript = (now_ms() - eos) as u32;
-                send(
-                    ws,
-                    &ServerMessage::TranscriptFinal {
-                        stream_id,
-                        text: text.clone(),
-                    },
-                )?;
-                if text.trim().is_empty() {
-                    self.report_usage(speech_ms, 0).await;
-                    return Ok(());
-                }
-                let input = UserTurn {
-                    text,
-                    stream_id: Some(stream_id),
-                    eos,
-                    eos_to_transcript_ms: Some(eos_to_transcript),
-                    speech_ms,
-                };
-                self.turn(ws, &config, input).await
-            }
-            Err(failure) => {
-                self.report_usage(speech_ms, 0).await;
-                send_error(ws, failure.code, &failure.message)
+                })
             }
         }
     }

@@ -1,0 +1,365 @@
+//! (v2) The end of a spoken turn decided at the edge: the adapter of
+//! [`crate::session::turn_end`]. The first pause of an utterance starts its driver, which
+//! transcribes at each pause, runs the speculative reply the machine asks for, and at the
+//! commit sends `turn.committed` and lets that reply go out (or starts one). Later pauses,
+//! speech again and the client's fallback stop only update the machine and wake the driver.
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use futures::{FutureExt, future::LocalBoxFuture};
+
+use super::utterance::wav_ms;
+use super::*;
+use crate::session::turn_end::{Step, TurnEnd, Verdict};
+
+/// The hard cap of an utterance's end-of-turn wait until the tenant's setting is known.
+const DEFAULT_CAP_MS: u32 = 2_500;
+
+/// The open utterance's end of turn.
+pub(super) struct OpenTurnEnd {
+    stream_id: u32,
+    machine: TurnEnd,
+    /// The audio so far at the latest pause (or all of it, at the client's stop).
+    wav: Vec<u8>,
+    /// When the latest transcript came.
+    transcript_at: u64,
+    /// Audio transcribed at the pauses, ms: billed once, at the end.
+    stt_ms: u64,
+    /// Wakes the driver when the machine changed outside it; dropped when the client left.
+    wake: mpsc::UnboundedSender<()>,
+}
+
+/// Work of the driver that ended.
+enum Done {
+    Transcribed {
+        pause: u32,
+        result: std::result::Result<String, ProviderFailure>,
+        audio_ms: u64,
+    },
+    Replied(Result<Option<reply::Discarded>>),
+}
+
+impl VoiceSession {
+    /// `input.speech_paused`: the first pause of an utterance starts its driver (which this
+    /// call then runs until the turn is answered); a later one tells it.
+    pub(super) async fn on_paused(
+        &self,
+        ws: &WebSocket,
+        stream_id: u32,
+        wav: Vec<u8>,
+        silence_ms: u32,
+    ) -> Result<()> {
+        let now = now_ms();
+        let wake = {
+            let mut slot = self.turn_end.borrow_mut();
+            match slot.as_mut().filter(|o| o.stream_id == stream_id) {
+                Some(open) => {
+                    open.machine.paused(now, silence_ms);
+                    open.wav = wav;
+                    let _ = open.wake.unbounded_send(());
+                    None
+                }
+                None => {
+                    let (tx, rx) = mpsc::unbounded();
+                    let mut machine = TurnEnd::new(DEFAULT_CAP_MS);
+                    machine.paused(now, silence_ms);
+                    *slot = Some(OpenTurnEnd {
+                        stream_id,
+                        machine,
+                        wav,
+                        transcript_at: now,
+                        stt_ms: 0,
+                        wake: tx,
+                    });
+                    Some(rx)
+                }
+            }
+        };
+        match wake {
+            Some(wake) => self.drive_turn_end(ws, stream_id, wake).await,
+            None => Ok(()),
+        }
+    }
+
+    /// `input.speech_resumed`, or the client's `input.speech_stopped` (with all the audio)
+    /// for an utterance whose end the edge is deciding. False if it has no driver.
+    pub(super) fn on_turn_end_news(&self, stream_id: u32, stopped: Option<Vec<u8>>) -> bool {
+        let mut slot = self.turn_end.borrow_mut();
+        let Some(open) = slot.as_mut().filter(|o| o.stream_id == stream_id) else {
+            return false;
+        };
+        match stopped {
+            Some(wav) => {
+                open.wav = wav;
+                open.machine.stopped(now_ms());
+            }
+            None => open.machine.resumed(),
+        }
+        let _ = open.wake.unbounded_send(());
+        true
+    }
+
+    /// The client left: the driver drops what it started.
+    pub(super) fn end_turn_end(&self) {
+        self.turn_end.borrow_mut().take();
+    }
+
+    fn turn_end_steps(&self, stream_id: u32) -> Vec<Step> {
+        let mut slot = self.turn_end.borrow_mut();
+        let Some(open) = slot.as_mut().filter(|o| o.stream_id == stream_id) else {
+            return Vec::new();
+        };
+        std::iter::from_fn(|| open.machine.poll_step()).collect()
+    }
+
+    fn with_turn_end<T>(&self, stream_id: u32, f: impl FnOnce(&mut OpenTurnEnd) -> T) -> Option<T> {
+        let mut slot = self.turn_end.borrow_mut();
+        slot.as_mut().filter(|o| o.stream_id == stream_id).map(f)
+    }
+
+    /// Runs utterance `stream_id`'s end of turn until its reply is over.
+    async fn drive_turn_end(
+        &self,
+        ws: &WebSocket,
+        stream_id: u32,
+        mut wake: mpsc::UnboundedReceiver<()>,
+    ) -> Result<()> {
+        let Some(config) = self.utterance_grant(ws, stream_id).await? else {
+            // Refused (the client was told): the utterance gets no reply; ending it now
+            // spares the client its fallback wait.
+            self.end_turn_end();
+            return self.send_committed(ws, stream_id).map(|_| ());
+        };
+        let language = self.store.get(Meta::Language)?;
+        let mut work: FuturesUnordered<LocalBoxFuture<'_, Done>> = FuturesUnordered::new();
+        let mut gone = false;
+        loop {
+            if !gone {
+                for step in self.turn_end_steps(stream_id) {
+                    self.perform_turn_end(ws, &config, stream_id, step, &mut work)?;
+                }
+            }
+            let committed = self
+                .with_turn_end(stream_id, |o| o.machine.is_committed())
+                .unwrap_or(true);
+            if (committed || gone) && work.is_empty() {
+                break;
+            }
+            let due = self
+                .with_turn_end(stream_id, |o| o.machine.poll_timeout())
+                .flatten();
+            let timer = match due {
+                Some(at) => Delay::from(std::time::Duration::from_millis(
+                    at.saturating_sub(now_ms()),
+                ))
+                .left_future(),
+                None => future::pending().right_future(),
+            };
+            let next_work = async {
+                match work.next().await {
+                    Some(done) => done,
+                    None => future::pending().await,
+                }
+            };
+            let woken = wake.next();
+            futures::pin_mut!(timer, next_work, woken);
+            match future::select(future::select(woken, timer), next_work).await {
+                Either::Left((Either::Left((Some(()), _)), _)) => {}
+                Either::Left((Either::Left((None, _)), _)) => {
+                    // The client left: what was started is dropped, never committed.
+                    gone = true;
+                    self.cancel(None, 0);
+                }
+                Either::Left((Either::Right(_), _)) => {
+                    self.with_turn_end(stream_id, |o| o.machine.handle_timeout(now_ms()));
+                }
+                Either::Right((done, _)) => {
+                    self.turn_end_done(stream_id, done, language.as_deref())
+                        .await?
+                }
+            }
+        }
+        let stt_ms = self
+            .turn_end
+            .borrow_mut()
+            .take_if(|o| o.stream_id == stream_id)
+            .map_or(0, |o| o.stt_ms);
+        if stt_ms > 0 {
+            self.report_usage(stt_ms, 0).await;
+        }
+        Ok(())
+    }
+
+    fn perform_turn_end<'a>(
+        &'a self,
+        ws: &'a WebSocket,
+        config: &'a ProviderConfig,
+        stream_id: u32,
+        step: Step,
+        work: &mut FuturesUnordered<LocalBoxFuture<'a, Done>>,
+    ) -> Result<()> {
+        match step {
+            Step::Transcribe { pause } => {
+                let wav = self
+                    .with_turn_end(stream_id, |o| std::mem::take(&mut o.wav))
+                    .unwrap_or_default();
+                let audio_ms = wav_ms(&wav);
+                work.push(
+                    async move {
+                        let result = self.transcript_of(config, stream_id, wav, true).await;
+                        Done::Transcribed {
+                            pause,
+                            result,
+                            audio_ms,
+                        }
+                    }
+                    .boxed_local(),
+                );
+            }
+            Step::Speculate {
+                text,
+                speech_end_ms: eos,
+                ..
+            } => {
+                let input = UserTurn {
+                    text,
+                    stream_id: Some(stream_id),
+                    eos,
+                    eos_to_transcript_ms: Some(now_ms().saturating_sub(eos) as u32),
+                    speech_ms: 0, // billed as transcribed at the pauses
+                };
+                work.push(
+                    self.reply(ws, config, input, ReplyMode::Speculative)
+                        .map(Done::Replied)
+                        .boxed_local(),
+                );
+            }
+            Step::Discard { .. } => self.control_reply(Control::Discard),
+            Step::Commit {
+                text,
+                end,
+                speech_end_ms,
+            } => {
+                let all = self.send_committed(ws, stream_id)?;
+                let eos = speech_end_ms.unwrap_or_else(now_ms);
+                if end.speculative {
+                    // The reply started on the pause goes out, after its transcript.
+                    let text = text.unwrap_or_default();
+                    send(ws, &ServerMessage::TranscriptFinal { stream_id, text })?;
+                    *self.committed_end.borrow_mut() = Some(end);
+                    self.control_reply(Control::Commit);
+                    return Ok(());
+                }
+                let answered: LocalBoxFuture<'a, Result<()>> = match text {
+                    Some(text) => {
+                        let at = self
+                            .with_turn_end(stream_id, |o| o.transcript_at)
+                            .unwrap_or(eos);
+                        let input = UserTurn {
+                            text,
+                            stream_id: Some(stream_id),
+                            eos,
+                            eos_to_transcript_ms: Some(at.saturating_sub(eos) as u32),
+                            speech_ms: 0,
+                        };
+                        self.answer_transcript(ws, config, input, Some(end))
+                            .boxed_local()
+                    }
+                    None => self
+                        .answer_utterance(ws, config, stream_id, all, eos, Some(end))
+                        .boxed_local(),
+                };
+                work.push(
+                    answered
+                        .map(|r| Done::Replied(r.map(|_| None)))
+                        .boxed_local(),
+                );
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends `turn.committed` and closes the utterance; returns all of its audio.
+    fn send_committed(&self, ws: &WebSocket, stream_id: u32) -> Result<Vec<u8>> {
+        let closed = self
+            .session
+            .borrow_mut()
+            .as_mut()
+            .and_then(|s| s.commit(stream_id));
+        let all = match closed {
+            Some(wav) => wav,
+            // The client's stop closed it already, with all the audio.
+            None => self
+                .with_turn_end(stream_id, |o| std::mem::take(&mut o.wav))
+                .unwrap_or_default(),
+        };
+        send(ws, &ServerMessage::TurnCommitted { stream_id })?;
+        Ok(all)
+    }
+
+    /// Tells the reply in flight (the speculative one) to go out or to drop.
+    fn control_reply(&self, control: Control) {
+        if let Some(reply) = self.active.borrow().as_ref() {
+            let _ = reply.control.unbounded_send(control);
+        }
+    }
+
+    async fn turn_end_done(
+        &self,
+        stream_id: u32,
+        done: Done,
+        language: Option<&str>,
+    ) -> Result<()> {
+        match done {
+            Done::Transcribed {
+                pause,
+                result,
+                audio_ms,
+            } => {
+                let read = match result {
+                    Ok(text) => {
+                        let verdict = verdict_of(&text, language);
+                        Some((text, verdict))
+                    }
+                    Err(failure) => {
+                        console_log!(
+                            "{}",
+                            json!({"event": "pause_transcript_failed", "code": failure.code})
+                        );
+                        None
+                    }
+                };
+                let now = now_ms();
+                self.with_turn_end(stream_id, |o| {
+                    o.stt_ms += audio_ms;
+                    o.transcript_at = now;
+                    o.machine.transcribed(pause, read, now);
+                });
+            }
+            Done::Replied(result) => {
+                if let Some(discarded) = result? {
+                    self.with_turn_end(stream_id, |o| o.machine.spent(discarded.llm_tokens));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How a pause's transcript reads: the wait before the commit, and whether a reply may
+/// start now.
+fn verdict_of(text: &str, _language: Option<&str>) -> Verdict {
+    let t = text.trim_end();
+    if t.ends_with(['.', '?', '!']) && !t.ends_with("...") {
+        Verdict {
+            wait_ms: 300,
+            reason: "complete",
+            speculate: true,
+        }
+    } else {
+        Verdict {
+            wait_ms: 800,
+            reason: "neutral",
+            speculate: true,
+        }
+    }
+}
