@@ -286,3 +286,62 @@ fn a_live_stt_is_finalized_at_the_pause_and_kept_open_for_the_rest_of_the_uttera
     assert_eq!(listens[0]["body"]["finalized"], true, "{}", listens[0]);
     client.close();
 }
+
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn a_turn_cut_by_a_drop_before_its_commit_is_never_committed_or_remembered() {
+    let emu = Emulator::start(0).unwrap();
+    script(
+        &emu,
+        json!({"endpoint": "transcriptions", "queue": [{"reply": "Book me a table", "first_byte_ms": 30}]}),
+    );
+    script(
+        &emu,
+        json!({"endpoint": "chat", "queue": [
+            {"reply": "For how many?", "first_byte_ms": 3000},
+            {"reply": "Hello again.", "first_byte_ms": 30}
+        ]}),
+    );
+    let dev = WranglerDev::start();
+    let tenant = dev.tenant("turns-drop", &emu.base_url(), &[]);
+    let mut client = tenant.connect("");
+    let ready = client.start_speaking(2);
+    client.send_json(json!({"type": "input.speech_started", "stream_id": 1}));
+    send_speech(&mut client, 1, 0..40);
+    pause(&mut client, 1, 40);
+    let started = Instant::now();
+    while requests_to(&emu, "chat").is_empty() {
+        assert!(
+            started.elapsed() < Duration::from_secs(5),
+            "no speculative request"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    client.close(); // the connection drops while the reply is speculative
+    let mut back = tenant.resume(
+        ready["session_id"].as_str().unwrap(),
+        ready["token"].as_str().unwrap(),
+    );
+    back.send_json(json!({"type": "session.resume", "protocol": 2, "session_id": ready["session_id"], "token": ready["token"]}));
+    back.until("session.ready", Duration::from_secs(10));
+    back.send_json(json!({"type": "input.text", "text": "Hello?"}));
+    let messages = back.until("response.done", Duration::from_secs(20));
+    assert!(
+        !kinds(&messages).iter().any(|k| k == "turn.committed"),
+        "{:?}",
+        kinds(&messages)
+    );
+    assert_eq!(captions(&messages), "Hello again.");
+    let chats = requests_to(&emu, "chat");
+    assert!(
+        chats[0]["closed_early_ms"].is_number(),
+        "aborted: {}",
+        chats[0]
+    );
+    let history = chats[1]["body"]["messages"].to_string();
+    assert!(
+        !history.contains("Book me a table") && !history.contains("For how many"),
+        "the cut turn is not in the history: {history}"
+    );
+    back.close();
+}

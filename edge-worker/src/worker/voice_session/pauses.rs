@@ -131,11 +131,20 @@ impl VoiceSession {
         };
         let language = self.store.get(Meta::Language)?;
         let mut work: FuturesUnordered<LocalBoxFuture<'_, Done>> = FuturesUnordered::new();
+        // The speculative reply's control channel.
+        let mut speculation: Option<mpsc::UnboundedSender<Control>> = None;
         let mut gone = false;
         loop {
             if !gone {
                 for step in self.turn_end_steps(stream_id) {
-                    self.perform_turn_end(ws, &config, stream_id, step, &mut work)?;
+                    self.perform_turn_end(
+                        ws,
+                        &config,
+                        stream_id,
+                        step,
+                        &mut work,
+                        &mut speculation,
+                    )?;
                 }
             }
             let committed = self
@@ -160,14 +169,24 @@ impl VoiceSession {
                     None => future::pending().await,
                 }
             };
-            let woken = wake.next();
+            // Once the client has left, the ended channel is not polled again: it would be
+            // ready at once, for ever, and the loop would never yield to the work.
+            let woken = async {
+                if gone {
+                    future::pending().await
+                } else {
+                    wake.next().await
+                }
+            };
             futures::pin_mut!(timer, next_work, woken);
             match future::select(future::select(woken, timer), next_work).await {
                 Either::Left((Either::Left((Some(()), _)), _)) => {}
                 Either::Left((Either::Left((None, _)), _)) => {
                     // The client left: what was started is dropped, never committed.
                     gone = true;
-                    self.cancel(None, 0);
+                    if let Some(s) = speculation.take() {
+                        let _ = s.unbounded_send(Control::Gone);
+                    }
                 }
                 Either::Left((Either::Right(_), _)) => {
                     self.with_turn_end(stream_id, |o| o.machine.handle_timeout(now_ms()));
@@ -196,6 +215,7 @@ impl VoiceSession {
         stream_id: u32,
         step: Step,
         work: &mut FuturesUnordered<LocalBoxFuture<'a, Done>>,
+        speculation: &mut Option<mpsc::UnboundedSender<Control>>,
     ) -> Result<()> {
         match step {
             Step::Transcribe { pause } => {
@@ -227,13 +247,19 @@ impl VoiceSession {
                     eos_to_transcript_ms: Some(now_ms().saturating_sub(eos) as u32),
                     speech_ms: 0, // billed as transcribed at the pauses
                 };
+                let (tx, rx) = mpsc::unbounded();
+                *speculation = Some(tx.clone());
                 work.push(
-                    self.reply(ws, config, input, ReplyMode::Speculative)
+                    self.reply(ws, config, input, ReplyMode::Speculative(tx, rx))
                         .map(Done::Replied)
                         .boxed_local(),
                 );
             }
-            Step::Discard { .. } => self.control_reply(Control::Discard),
+            Step::Discard { .. } => {
+                if let Some(s) = speculation.take() {
+                    let _ = s.unbounded_send(Control::Discard);
+                }
+            }
             Step::Commit {
                 text,
                 end,
@@ -246,7 +272,9 @@ impl VoiceSession {
                     let text = text.unwrap_or_default();
                     send(ws, &ServerMessage::TranscriptFinal { stream_id, text })?;
                     *self.committed_end.borrow_mut() = Some(end);
-                    self.control_reply(Control::Commit);
+                    if let Some(s) = speculation.take() {
+                        let _ = s.unbounded_send(Control::Commit);
+                    }
                     return Ok(());
                 }
                 let answered: LocalBoxFuture<'a, Result<()>> = match text {
@@ -294,13 +322,6 @@ impl VoiceSession {
         };
         send(ws, &ServerMessage::TurnCommitted { stream_id })?;
         Ok(all)
-    }
-
-    /// Tells the reply in flight (the speculative one) to go out or to drop.
-    fn control_reply(&self, control: Control) {
-        if let Some(reply) = self.active.borrow().as_ref() {
-            let _ = reply.control.unbounded_send(control);
-        }
     }
 
     async fn turn_end_done(

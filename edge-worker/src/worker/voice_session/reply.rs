@@ -27,8 +27,13 @@ pub(super) enum ReplyMode {
     /// Answered now; `end` says how its spoken turn's end was decided (v2).
     Now(Option<EndOfTurn>),
     /// Started on a pause, before its turn is committed: held (nothing sent, no webhook)
-    /// until [`Control::Commit`], or dropped unheard on [`Control::Discard`].
-    Speculative,
+    /// until [`Control::Commit`], or dropped unheard on [`Control::Discard`], sent on this
+    /// channel (made by the caller, so a commit that comes before the reply has started is
+    /// not lost).
+    Speculative(
+        mpsc::UnboundedSender<Control>,
+        mpsc::UnboundedReceiver<Control>,
+    ),
 }
 
 /// A speculative reply dropped unheard, and the LLM tokens it spent.
@@ -155,7 +160,11 @@ impl VoiceSession {
             eos_to_transcript_ms,
             speech_ms,
         } = input;
-        let (control, mut controls) = mpsc::unbounded();
+        let (end, (control, mut controls)) = match mode {
+            ReplyMode::Now(end) => (Some(end), mpsc::unbounded()),
+            ReplyMode::Speculative(tx, rx) => (None, (tx, rx)),
+        };
+        let speculative = end.is_none();
         let (_finished, finished) = oneshot::channel::<()>();
         let Some(seq) = self.supersede(control, finished).await else {
             return Ok(None);
@@ -170,7 +179,6 @@ impl VoiceSession {
             &user_text,
             config.context_budget_tokens,
         );
-        let speculative = matches!(mode, ReplyMode::Speculative);
         if !speculative {
             self.store.remember(Role::User, &user_text, now_ms())?;
         }
@@ -221,9 +229,9 @@ impl VoiceSession {
                 llm_tokens: outcome.llm_tokens,
             }));
         }
-        let end = match mode {
-            ReplyMode::Now(end) => end,
-            ReplyMode::Speculative => {
+        let end = match end {
+            Some(end) => end,
+            None => {
                 self.store.remember(Role::User, &user_text, now_ms())?;
                 self.committed_end.borrow_mut().take()
             }
