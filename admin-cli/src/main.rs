@@ -117,7 +117,8 @@ fn run(client: &AdminClient, mut args: Vec<String>) -> Out {
 /// Creates (or updates) the local demo tenant and prints a publishable key for it: the
 /// existing first one, or a new one. `--keys-from FILE` reads `LLM_API_KEY`, `STT_API_KEY`,
 /// `TTS_API_KEY`, `LLM_FALLBACK_API_KEY`, `TTS_FALLBACK_API_KEY` (and `*_BASE_URL`, `*_MODEL`,
-/// `TTS_VOICE`, and the speech APIs of [`aura_admin::dev_vars`]) in
+/// `TTS_VOICE`, `TURN_EAGERNESS` (`low`, `medium`, `high`), and the speech APIs of
+/// [`aura_admin::dev_vars`]) in
 /// .dev.vars format to use real providers. `--local-engines STT,LLM,TTS` names the base URLs of
 /// `make dev`'s local engines: providers that .dev.vars does not set use them (and the LLM's
 /// prompt suits a small model) instead of `--provider-url`.
@@ -217,6 +218,10 @@ fn demo_settings(
     if let Some(v) = var("TTS_VOICE") {
         settings["tts_voice"] = v.into();
     }
+    // Checked by the edge: a bad value is refused there, with its field's error.
+    if let Some(e) = var("TURN_EAGERNESS") {
+        settings["turn_eagerness"] = e.into();
+    }
     aura_admin::dev_vars::apply_speech_vars(&mut settings, |name| var(name));
     if let Some(u) = var("LLM_FALLBACK_BASE_URL") {
         let model = var("LLM_FALLBACK_MODEL").unwrap_or_else(|| "gpt-4o-mini".into());
@@ -295,6 +300,16 @@ mod tests {
         assert_eq!(s["stt"]["base_url"], "http://e", "AURA_ENGINES=emulator");
         assert_eq!(s["llm"][0]["base_url"], "http://e");
         assert_eq!(s["system_prompt"], DEMO_PROMPT);
+    }
+
+    #[test]
+    fn turn_eagerness_comes_from_dev_vars_or_is_left_to_the_edge_default() {
+        let origins = ["http://127.0.0.1:8787".to_string()];
+        let s = demo_settings(&origins, None, None, &[]);
+        assert!(s.get("turn_eagerness").is_none(), "the edge's default");
+        let vars = parse_dev_vars("TURN_EAGERNESS=high\n");
+        let s = demo_settings(&origins, None, None, &vars);
+        assert_eq!(s["turn_eagerness"], "high");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 //! to a client.
 
 use crate::providers::router::Tier;
+use crate::session::end_of_turn::Eagerness;
 use crate::tenant::settings::{SttApi, TenantSettings, TtsSettings};
 
 /// One provider endpoint.
@@ -58,6 +59,8 @@ pub struct ProviderConfig {
     pub context_budget_tokens: usize,
     /// Time allowed to an LLM's first token before the next route is tried, in ms.
     pub first_token_timeout_ms: u32,
+    /// How soon a turn ends after the user stops speaking ([`crate::session::end_of_turn`]).
+    pub turn_eagerness: Eagerness,
     /// The tenant's tools, and the secret that signs their webhook calls.
     pub tools: Vec<crate::tenant::tools::ToolSettings>,
     pub webhook_secret: Option<String>,
@@ -104,6 +107,7 @@ impl ProviderConfig {
             system_prompt: settings.system_prompt.clone(),
             context_budget_tokens: settings.context_budget_tokens as usize,
             first_token_timeout_ms: settings.first_token_timeout_ms,
+            turn_eagerness: settings.turn_eagerness,
             tools: settings.tools.clone(),
             builtin_tools: settings.builtin_tools.clone(),
             time_zone: settings.time_zone.clone(),
@@ -128,6 +132,7 @@ mod tests {
             tier: Tier::Fast,
         });
         s.smart_routing = false;
+        s.turn_eagerness = Eagerness::High;
         let c = ProviderConfig::from_tenant(&s, |slot| match slot {
             "llm0" => vec!["sk-new".into(), "sk-old".into()],
             "tts" => vec!["sk-tts".into()],
@@ -152,6 +157,7 @@ mod tests {
             "https://api.openai.com/v1/audio/transcriptions"
         );
         assert!(!c.smart_routing);
+        assert_eq!(c.turn_eagerness, Eagerness::High);
         assert_eq!(c.system_prompt, s.system_prompt);
     }
 }

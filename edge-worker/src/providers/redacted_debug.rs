@@ -39,6 +39,7 @@ impl fmt::Debug for ProviderConfig {
             .field("system_prompt", &self.system_prompt)
             .field("context_budget_tokens", &self.context_budget_tokens)
             .field("first_token_timeout_ms", &self.first_token_timeout_ms)
+            .field("turn_eagerness", &self.turn_eagerness)
             .field("tools", &self.tools)
             .field("webhook_secret", &redacted(&self.webhook_secret))
             .field("builtin_tools", &self.builtin_tools)

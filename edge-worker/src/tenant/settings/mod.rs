@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use url::{Host, Url};
 
 use crate::providers::router::Tier;
+pub use crate::session::end_of_turn::Eagerness;
 pub use crate::tenant::fields::{TenantError, UrlPolicy, bounds};
 use crate::tenant::fields::{provider_url, text};
 use crate::tenant::host_policy::{HostClass, classify, is_public_suffix};
@@ -202,6 +203,11 @@ pub struct TenantSettings {
     pub context_budget_tokens: u32,
     #[serde(default = "default_first_token_timeout")]
     pub first_token_timeout_ms: u32,
+    /// How soon a turn ends after the user stops speaking: `low`, `medium` (default) or
+    /// `high`, which set the silence waited per reading of the transcript and its cap
+    /// ([`crate::session::end_of_turn::waits`]). Always shown, so a `GET` says which applies.
+    #[serde(default)]
+    pub turn_eagerness: Eagerness,
     #[serde(default)]
     pub limits: Limits,
     /// Tools the assistant may call (see [`crate::tenant::tools`]); their webhook calls are signed with

@@ -31,6 +31,7 @@ pub(crate) fn sample() -> TenantSettings {
         system_prompt: "You are the bakery's assistant.".into(),
         context_budget_tokens: 6_000,
         first_token_timeout_ms: 2_500,
+        turn_eagerness: Eagerness::Medium,
         limits: Limits::default(),
         tools: Vec::new(),
         builtin_tools: Vec::new(),
@@ -86,6 +87,40 @@ fn a_sample_tenant_is_valid_and_round_trips() {
     s.validate(UrlPolicy::HttpsOnly).unwrap();
     let json = serde_json::to_string(&s).unwrap();
     assert_eq!(serde_json::from_str::<TenantSettings>(&json).unwrap(), s);
+}
+
+#[test]
+fn turn_eagerness_is_medium_unless_set_and_refuses_other_values() {
+    let mut v = serde_json::to_value(sample()).unwrap();
+    assert_eq!(v["turn_eagerness"], "medium", "always shown");
+    v.as_object_mut().unwrap().remove("turn_eagerness");
+    let stored_before_the_setting: TenantSettings = serde_json::from_value(v.clone()).unwrap();
+    assert_eq!(stored_before_the_setting.turn_eagerness, Eagerness::Medium);
+    for (json, want) in [
+        ("low", Eagerness::Low),
+        ("medium", Eagerness::Medium),
+        ("high", Eagerness::High),
+    ] {
+        v["turn_eagerness"] = json.into();
+        let s: TenantSettings = serde_json::from_value(v.clone()).unwrap();
+        assert_eq!(s.turn_eagerness, want);
+        s.validate(UrlPolicy::HttpsOnly).unwrap();
+    }
+    // A bad value fails to parse, which the admin API answers 400 `invalid_settings` without
+    // quoting the value (as for `stt.api`). serde_json classes a number or null given for a
+    // string-named enum as a syntax error, so that message says "not valid JSON".
+    for (bad, class) in [
+        (serde_json::json!("fast"), serde_json::error::Category::Data),
+        (serde_json::json!("High"), serde_json::error::Category::Data),
+        (serde_json::json!(""), serde_json::error::Category::Data),
+        (serde_json::json!(2), serde_json::error::Category::Syntax),
+        (serde_json::json!(null), serde_json::error::Category::Syntax),
+    ] {
+        v["turn_eagerness"] = bad.clone();
+        let text = serde_json::to_string(&v).unwrap();
+        let e = serde_json::from_str::<TenantSettings>(&text).unwrap_err();
+        assert_eq!(e.classify(), class, "{bad}");
+    }
 }
 
 #[test]
