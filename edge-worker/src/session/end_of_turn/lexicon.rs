@@ -37,6 +37,9 @@ pub(super) struct Lexicon {
     /// Final phrases that open a request ("I'd like", "can I get"): a cue only without final
     /// punctuation.
     pub soft_lead_ins: &'static [&'static [&'static str]],
+    /// A possessive ending that needs a noun after it without final punctuation ("for my
+    /// daughter's"), though it can end a sentence ("It was John's.").
+    pub possessive_ending: Option<&'static str>,
     /// The digit words 0-9 (and "oh", "double" where people dictate with them).
     pub digits: &'static [&'static str],
     /// Ten to ninety: with a digit word after them, one number ("twenty three").
@@ -182,6 +185,7 @@ pub(super) const ENGLISH: Lexicon = Lexicon {
         &["give", "me"],
         &["let", "me"],
     ],
+    possessive_ending: Some("'s"),
     digits: &[
         "zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine",
         "double", "triple",
@@ -251,6 +255,7 @@ pub(super) const SPANISH: Lexicon = Lexicon {
         &["me", "gustaría"],
         &["necesito"],
     ],
+    possessive_ending: None,
     digits: &[
         "cero", "uno", "una", "dos", "tres", "cuatro", "cinco", "seis", "siete", "ocho", "nueve",
         "doble",
@@ -293,6 +298,7 @@ pub(super) const FRENCH: Lexicon = Lexicon {
     copulas: &["est", "c'est"],
     possessives: &["mon", "ma", "notre", "votre"],
     soft_lead_ins: &[&["je", "voudrais"], &["je", "veux"], &["j'aimerais"]],
+    possessive_ending: None,
     digits: &[
         "zéro", "zero", "un", "une", "deux", "trois", "quatre", "cinq", "six", "sept", "huit",
         "neuf",
@@ -341,6 +347,7 @@ pub(super) const GERMAN: Lexicon = Lexicon {
         &["ich", "hätte", "gern"],
         &["ich", "brauche"],
     ],
+    possessive_ending: None,
     digits: &[
         "null", "eins", "zwei", "zwo", "drei", "vier", "fünf", "sechs", "sieben", "acht", "neun",
         "doppel",
@@ -381,6 +388,7 @@ pub(super) const PORTUGUESE: Lexicon = Lexicon {
     copulas: &["é", "era"],
     possessives: &["meu", "minha", "nosso", "nossa"],
     soft_lead_ins: &[&["eu", "quero"], &["queria"], &["gostaria", "de"]],
+    possessive_ending: None,
     digits: &[
         "zero", "um", "uma", "dois", "duas", "três", "tres", "quatro", "cinco", "seis", "meia",
         "sete", "oito", "nove",
@@ -420,6 +428,7 @@ pub(super) const ITALIAN: Lexicon = Lexicon {
     copulas: &["è", "era"],
     possessives: &["mio", "mia"],
     soft_lead_ins: &[&["vorrei"], &["voglio"]],
+    possessive_ending: None,
     digits: &[
         "zero", "uno", "una", "due", "tre", "quattro", "cinque", "sei", "sette", "otto", "nove",
         "doppio",

@@ -309,5 +309,11 @@ fn word_cue(words: &[String], lex: &Lexicon, sentence_end: bool) -> Option<(Cue,
     if lex.soft_prepositions.contains(&last) {
         return Some((Cue::TrailingPreposition, Strength::Soft));
     }
+    if lex
+        .possessive_ending
+        .is_some_and(|end| last.len() > end.len() && last.ends_with(end))
+    {
+        return Some((Cue::TrailingArticle, Strength::Soft));
+    }
     None
 }

@@ -50,6 +50,23 @@ const TABLE: &[(&str, Option<&str>, Reading)] = &[
     (" He said, “we close at six.”", EN, C),
     (" (I think so.)", EN, C),
     (" Can I get a?", EN, u(TrailingArticle)),
+    (" Can I get a large coffee and a croissant?", EN, C),
+    (
+        " I'd like to order a cake for my daughter's birthday.",
+        EN,
+        C,
+    ),
+    (" For Saturday at 10 a.m.", EN, C),
+    (" Saturday at 10:30.", EN, C),
+    (" Sure, it's 555-0199.", EN, C),
+    (" The zip code is 90210.", EN, C),
+    (" It's Jane.Doe at Outlook.com.", EN, C),
+    (" It's for, uh, two people.", EN, C),
+    (" I'm good, thanks. And you?", EN, C),
+    (" Mm-hmm.", EN, C),
+    (" I'd love to!", EN, C),
+    (" Tell me about it.", EN, C),
+    (" It was John's.", EN, C),
     // No final punctuation and nothing else either way (an STT without punctuation).
     ("what time do you open tomorrow", EN, N),
     ("two loaves of rye please", EN, N),
@@ -88,6 +105,14 @@ const TABLE: &[(&str, Option<&str>, Reading)] = &[
     (" Do you have anything without", EN, u(TrailingPreposition)),
     (" “I need a cake for”", EN, u(TrailingPreposition)),
     ("come in", EN, u(TrailingPreposition)),
+    (" I was wondering if", EN, u(TrailingConjunction)),
+    (" Can you tell me more about", EN, u(TrailingPreposition)),
+    (
+        " I'd like to order a cake for my daughter's",
+        EN,
+        u(TrailingArticle),
+    ),
+    (" Uh, yeah, I'd like to, uh,", EN, u(Filler)),
     // Lead-ins.
     (" My number is", EN, u(LeadIn)),
     (" My number is.", EN, u(LeadIn)),
@@ -115,6 +140,8 @@ const TABLE: &[(&str, Option<&str>, Reading)] = &[
     (" Oh five five oh,", EN, u(DigitString)),
     ("twenty three forty five", EN, u(DigitString)),
     (" 555-123-4567", EN, u(DigitString)),
+    (" My number is (555) 123-", EN, u(DigitString)),
+    (" The zip code is 9 0 2 1 0.", EN, u(DigitString)),
     // Spelling and addresses mid-dictation.
     (" It's j o h n", EN, u(Spelling)),
     (" J-O-H-N.", EN, u(Spelling)),
@@ -125,6 +152,8 @@ const TABLE: &[(&str, Option<&str>, Reading)] = &[
     (" My e-mail is john at gmail.", EN, u(SpelledEmail)),
     (" It's john@", EN, u(SpelledEmail)),
     ("john@gmail", EN, u(SpelledEmail)),
+    (" jane.doe@outlook", EN, u(SpelledEmail)),
+    (" Sarah, S-A-R-A-H.", EN, u(Spelling)),
     // Open marks.
     (" So I was thinking...", EN, u(TrailingEllipsis)),
     (" I was thinking…", EN, u(TrailingEllipsis)),
@@ -158,6 +187,12 @@ const TABLE: &[(&str, Option<&str>, Reading)] = &[
     (" Es para el", Some("es-MX"), u(TrailingArticle)),
     (" Vivo en", Some("es"), u(TrailingPreposition)),
     ("mi correo es juan arroba", Some("es"), u(SpelledEmail)),
+    (
+        " Mi correo es juan punto perez arroba gmail punto com.",
+        Some("es"),
+        C,
+    ),
+    (" Y punto.", Some("es"), C),
     // French.
     (" Vous êtes ouverts dimanche ?", Some("fr"), C),
     (" Merci, c'est tout.", Some("fr"), C),
@@ -189,6 +224,11 @@ const TABLE: &[(&str, Option<&str>, Reading)] = &[
     (" Äh,", Some("de"), u(Filler)),
     (" Das ist für", Some("de"), u(TrailingPreposition)),
     ("null eins sieben drei", Some("de"), u(DigitString)),
+    (
+        " Meine E-Mail ist anna at gmx punkt",
+        Some("de"),
+        u(SpelledEmail),
+    ),
     // Portuguese.
     (" Vocês abrem no domingo?", Some("pt-BR"), C),
     (" Quero uma.", Some("pt"), C),
