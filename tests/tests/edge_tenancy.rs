@@ -370,12 +370,41 @@ fn the_admin_api_needs_its_token_and_validates_every_field() {
         ),
         ("an unknown field", with("surprise", json!(1))),
         ("a wrong type", with("limits", json!("many"))),
+        (
+            "an unknown eagerness",
+            with("turn_eagerness", json!("fast")),
+        ),
+        (
+            "an eagerness in capitals",
+            with("turn_eagerness", json!("High")),
+        ),
     ] {
         assert_eq!(status(admin.put_tenant("x-tenant", &body)), 400, "{what}");
     }
     assert_eq!(status(admin.put_tenant("Bad_Id", &settings)), 400);
     assert_eq!(status(admin.get_tenant("no-such-tenant")), 404);
     assert_eq!(status(admin.put_tenant("x-tenant", &settings)), 200);
+    let eagerness = |admin: &aura_admin::AdminClient| {
+        admin.get_tenant("x-tenant").unwrap()["settings"]["turn_eagerness"].clone()
+    };
+    assert_eq!(eagerness(&admin), "medium", "the default, shown");
+    match admin.put_tenant("x-tenant", &with("turn_eagerness", json!("fast"))) {
+        Err(aura_admin::AdminError::Status(400, text)) => {
+            assert!(
+                text.contains("invalid settings") && !text.contains("fast"),
+                "{text}"
+            );
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        eagerness(&admin),
+        "medium",
+        "a refused value changes nothing"
+    );
+    let high = with("turn_eagerness", json!("high"));
+    assert_eq!(status(admin.put_tenant("x-tenant", &high)), 200);
+    assert_eq!(eagerness(&admin), "high");
     // Loopback providers are allowed here only because the test edge runs with AURA_DEV=1.
     let local = aura_admin::settings_for("x", &["https://x.example"], "http://127.0.0.1:9", "Hi.");
     assert_eq!(status(admin.put_tenant("x-tenant", &local)), 200);
