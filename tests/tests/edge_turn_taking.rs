@@ -345,3 +345,47 @@ fn a_turn_cut_by_a_drop_before_its_commit_is_never_committed_or_remembered() {
     );
     back.close();
 }
+
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn the_tenants_eagerness_sets_the_wait_before_the_commit() {
+    let emu = Emulator::start(0).unwrap();
+    script(
+        &emu,
+        json!({"endpoint": "transcriptions", "default": {"reply": "I want to fly to Boston", "first_byte_ms": 30}}),
+    );
+    script(
+        &emu,
+        json!({"endpoint": "chat", "default": {"reply": "When?", "first_byte_ms": 30}}),
+    );
+    let dev = WranglerDev::start();
+    let mut waits = Vec::new();
+    for eagerness in ["high", "low"] {
+        let mut settings =
+            aura_admin::settings_for("t", &[&dev.url("")], &emu.base_url(), "Be brief.");
+        settings["turn_eagerness"] = json!(eagerness);
+        let tenant = dev.tenant_with(&format!("turns-{eagerness}"), settings);
+        let mut client = tenant.connect("");
+        client.start_speaking(2);
+        client.send_json(json!({"type": "input.speech_started", "stream_id": 1}));
+        send_speech(&mut client, 1, 0..40);
+        let paused = Instant::now();
+        pause(&mut client, 1, 40);
+        client.until("turn.committed", Duration::from_secs(10));
+        let after_pause = paused.elapsed();
+        let done = done_of(&client.until("response.done", Duration::from_secs(20)));
+        let m = &done["metrics"];
+        assert_eq!(m["end_of_turn_reason"], "neutral", "{done}");
+        waits.push((m["end_of_turn_wait_ms"].as_u64().unwrap(), after_pause));
+        client.close();
+    }
+    let [(high, high_seen), (low, low_seen)] = waits[..] else {
+        panic!()
+    };
+    assert!(high < low, "high {high} ms, low {low} ms");
+    // The commit came the wait after the end of speech (200 ms before the pause message).
+    assert!(
+        low_seen >= Duration::from_millis(low - 200 - 50) && low_seen > high_seen,
+        "low committed {low_seen:?} after the pause, high {high_seen:?}"
+    );
+}

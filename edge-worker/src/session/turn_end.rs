@@ -15,8 +15,8 @@ use std::collections::VecDeque;
 
 use aura_protocol::TurnMetrics;
 
-/// Silence to wait for when no transcript can be read (the STT failed): the client's v1 rule.
-pub const FALLBACK_WAIT_MS: u32 = 600;
+pub use crate::session::end_of_turn::FALLBACK_WAIT_MS;
+use crate::session::end_of_turn::{EndOfTurnWait, WaitReason};
 
 /// What the transcript of a pause reads like, as the end-of-turn rules judge it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -27,6 +27,18 @@ pub struct Verdict {
     pub reason: &'static str,
     /// Whether the reply may start now (not for a turn that reads unfinished).
     pub speculate: bool,
+}
+
+impl Verdict {
+    /// The verdict on `text` from the end-of-turn rules' wait for it: a reply may start now
+    /// unless the turn reads unfinished (or nothing was said).
+    pub fn from_wait(wait: EndOfTurnWait, text: &str) -> Self {
+        Self {
+            wait_ms: wait.wait_ms,
+            reason: wait.reason.as_str(),
+            speculate: wait.reason != WaitReason::Unfinished && !text.trim().is_empty(),
+        }
+    }
 }
 
 /// How a turn's end was decided, for its `response.done` metrics.
@@ -123,6 +135,11 @@ impl TurnEnd {
             speculative_tokens: 0,
             out: VecDeque::new(),
         }
+    }
+
+    /// The hard cap once the tenant's setting is known (the first pause comes before it).
+    pub fn set_cap(&mut self, cap_ms: u32) {
+        self.cap_ms = cap_ms;
     }
 
     pub fn poll_step(&mut self) -> Option<Step> {

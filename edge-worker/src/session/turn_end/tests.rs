@@ -213,3 +213,23 @@ fn metrics_carry_the_decision() {
     );
     assert_eq!((m.discarded_replies, m.speculative_tokens), (2, 812));
 }
+
+#[test]
+fn the_end_of_turn_rules_give_the_verdict() {
+    use crate::session::end_of_turn::{Eagerness, decide};
+    let text = "When are you open on Sunday?";
+    let v = Verdict::from_wait(decide(Eagerness::Medium, Some(text), Some("en")), text);
+    assert_eq!((v.reason, v.speculate), ("complete", true));
+    assert!(v.wait_ms <= 400);
+    let text = "I'd like to order, um,";
+    let v = Verdict::from_wait(decide(Eagerness::Medium, Some(text), Some("en")), text);
+    assert_eq!((v.reason, v.speculate), ("unfinished", false));
+    assert!(v.wait_ms >= 1_600);
+    let v = Verdict::from_wait(decide(Eagerness::High, Some(""), None), "");
+    assert!(!v.speculate, "nothing said: nothing to start");
+    // Eagerness moves the wait.
+    let text = "I want to fly to Boston";
+    let low = Verdict::from_wait(decide(Eagerness::Low, Some(text), None), text);
+    let high = Verdict::from_wait(decide(Eagerness::High, Some(text), None), text);
+    assert!(low.wait_ms > high.wait_ms);
+}

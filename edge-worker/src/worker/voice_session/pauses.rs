@@ -9,10 +9,8 @@ use futures::{FutureExt, future::LocalBoxFuture};
 
 use super::utterance::wav_ms;
 use super::*;
+use crate::session::end_of_turn::{self, Eagerness};
 use crate::session::turn_end::{Step, TurnEnd, Verdict};
-
-/// The hard cap of an utterance's end-of-turn wait until the tenant's setting is known.
-const DEFAULT_CAP_MS: u32 = 2_500;
 
 /// The open utterance's end of turn.
 pub(super) struct OpenTurnEnd {
@@ -60,7 +58,7 @@ impl VoiceSession {
                 }
                 None => {
                     let (tx, rx) = mpsc::unbounded();
-                    let mut machine = TurnEnd::new(DEFAULT_CAP_MS);
+                    let mut machine = TurnEnd::new(end_of_turn::cap_ms(Eagerness::default()));
                     machine.paused(now, silence_ms);
                     *slot = Some(OpenTurnEnd {
                         stream_id,
@@ -129,6 +127,10 @@ impl VoiceSession {
             self.end_turn_end();
             return self.send_committed(ws, stream_id).map(|_| ());
         };
+        let eagerness = config.turn_eagerness;
+        self.with_turn_end(stream_id, |o| {
+            o.machine.set_cap(end_of_turn::cap_ms(eagerness))
+        });
         let language = self.store.get(Meta::Language)?;
         let mut work: FuturesUnordered<LocalBoxFuture<'_, Done>> = FuturesUnordered::new();
         // The speculative reply's control channel.
@@ -192,7 +194,7 @@ impl VoiceSession {
                     self.with_turn_end(stream_id, |o| o.machine.handle_timeout(now_ms()));
                 }
                 Either::Right((done, _)) => {
-                    self.turn_end_done(stream_id, done, language.as_deref())
+                    self.turn_end_done(stream_id, done, eagerness, language.as_deref())
                         .await?
                 }
             }
@@ -328,6 +330,7 @@ impl VoiceSession {
         &self,
         stream_id: u32,
         done: Done,
+        eagerness: Eagerness,
         language: Option<&str>,
     ) -> Result<()> {
         match done {
@@ -338,8 +341,13 @@ impl VoiceSession {
             } => {
                 let read = match result {
                     Ok(text) => {
-                        let verdict = verdict_of(&text, language);
-                        Some((text, verdict))
+                        let wait = end_of_turn::decide(eagerness, Some(&text), language);
+                        // What the rules read, never the words.
+                        console_log!(
+                            "{}",
+                            json!({"event": "end_of_turn_read", "stream_id": stream_id, "reason": wait.reason.as_str(), "cue": wait.cue.map(|c| c.as_str()), "wait_ms": wait.wait_ms})
+                        );
+                        Some((text.clone(), Verdict::from_wait(wait, &text)))
                     }
                     Err(failure) => {
                         console_log!(
@@ -363,24 +371,5 @@ impl VoiceSession {
             }
         }
         Ok(())
-    }
-}
-
-/// How a pause's transcript reads: the wait before the commit, and whether a reply may
-/// start now.
-fn verdict_of(text: &str, _language: Option<&str>) -> Verdict {
-    let t = text.trim_end();
-    if t.ends_with(['.', '?', '!']) && !t.ends_with("...") {
-        Verdict {
-            wait_ms: 300,
-            reason: "complete",
-            speculate: true,
-        }
-    } else {
-        Verdict {
-            wait_ms: 800,
-            reason: "neutral",
-            speculate: true,
-        }
     }
 }
