@@ -191,5 +191,13 @@ fn an_admin_deletes_a_conversation_and_its_socket_and_tokens_go_with_it() {
         "{refused:?}"
     );
     again.close();
+    // The refused resume did not bring the conversation back, nor keep a session slot.
+    assert_eq!(
+        admin.delete_conversation("forget", id).unwrap()["deleted"],
+        false,
+        "a refused resume recreated the conversation"
+    );
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(admin.usage("forget").unwrap()["active_sessions"], 0);
     assert!(admin.delete_conversation("forget", "not-an-id").is_err());
 }

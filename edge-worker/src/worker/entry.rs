@@ -29,6 +29,8 @@ pub(crate) const CONVERSATION_HEADER: &str = "x-aura-conversation";
 pub(crate) const CONNECTION_HEADER: &str = "x-aura-connection";
 pub(crate) const CLIENT_HEADER: &str = "x-aura-client";
 pub(crate) const KEY_HEADER: &str = "x-aura-key";
+/// `1` when the connection resumes a conversation (its token checked), `0` for a new one.
+pub(crate) const RESUME_HEADER: &str = "x-aura-resume";
 /// The Workers rate-limiting binding that bounds how often one client opens sessions
 /// (wrangler.toml), checked before the tenant's object is asked anything.
 const SESSION_OPENS_BINDING: &str = "SESSION_OPENS";
@@ -155,6 +157,7 @@ async fn session(req: Request, env: Env) -> Result<Response> {
     headers.set(CONNECTION_HEADER, &connection)?;
     headers.set(CLIENT_HEADER, &client)?;
     headers.set(KEY_HEADER, &key.key)?;
+    headers.set(RESUME_HEADER, if resume { "1" } else { "0" })?;
     let mut init = RequestInit::new();
     init.with_headers(headers);
     let inner = Request::new_with_init("https://session.internal/", &init)?;

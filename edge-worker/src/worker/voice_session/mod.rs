@@ -29,7 +29,8 @@ use crate::tenant::rpc::{ReleaseRequest, TurnAnswer, UsageReport};
 use crate::tenant::settings::SttApi;
 use crate::tenant::settings::TenantId;
 use crate::worker::entry::{
-    CLIENT_HEADER, CONNECTION_HEADER, CONVERSATION_HEADER, KEY_HEADER, call, signer, tenant_stub,
+    CLIENT_HEADER, CONNECTION_HEADER, CONVERSATION_HEADER, KEY_HEADER, RESUME_HEADER, call, signer,
+    tenant_stub,
 };
 use crate::worker::provider_http::{self, Auth, SendError};
 use crate::worker::runtime::now_ms;
@@ -136,10 +137,18 @@ impl DurableObject for VoiceSession {
         if tenant.is_empty() || conversation.is_empty() || connection.is_empty() {
             return Response::error("not admitted", 403);
         }
+        let resume = req.headers().get(RESUME_HEADER)?.as_deref() == Some("1");
         match (
             self.store.get(Meta::Tenant)?,
             self.store.get(Meta::Conversation)?,
         ) {
+            // A resume of a conversation this object no longer has (deleted, or expired and
+            // cleared): it is not recreated.
+            (None, None) if resume => {
+                return self
+                    .refuse_gone_conversation(&tenant, &conversation, &connection)
+                    .await;
+            }
             (None, None) => {
                 self.store.set(Meta::Tenant, &tenant)?;
                 self.store.set(Meta::Conversation, &conversation)?;

@@ -185,6 +185,41 @@ impl VoiceSession {
 
     /// Frees this socket's session slot (it closed), if it still holds it: a socket that a
     /// reconnect replaced frees nothing.
+    /// A resume of a conversation that is gone: the slot its admission took is given back,
+    /// and the client is told on a socket that closes at once (a browser cannot read a
+    /// refused upgrade's status), so it starts a new conversation. Nothing is stored.
+    pub(super) async fn refuse_gone_conversation(
+        &self,
+        tenant: &str,
+        conversation: &str,
+        connection: &str,
+    ) -> Result<Response> {
+        if let Ok(id) = TenantId::parse(tenant)
+            && let Ok(stub) = tenant_stub(&self.env, &id)
+        {
+            let _: Result<serde_json::Value> = call(
+                &stub,
+                &id,
+                "/release",
+                &ReleaseRequest {
+                    conversation: conversation.to_string(),
+                    connection: connection.to_string(),
+                },
+            )
+            .await;
+        }
+        console_log!("{}", json!({"event": "resume_of_gone_conversation"}));
+        let pair = WebSocketPair::new()?;
+        pair.server.accept()?;
+        send_error(
+            &pair.server,
+            ErrorCode::Unauthorized,
+            "unknown session or wrong token",
+        )?;
+        let _ = pair.server.close(Some(1008), Some("unknown session"));
+        Response::from_websocket(pair.client)
+    }
+
     pub(super) async fn release(&self, ws: &WebSocket) {
         let (Ok(tenant), Ok(conversation)) = (self.tenant(), self.conversation()) else {
             return;
