@@ -67,6 +67,8 @@ pub struct ProviderConfig {
     /// Built-in tools enabled, and the time zone for `current_time`.
     pub builtin_tools: Vec<String>,
     pub time_zone: String,
+    /// The grant's hold on the day's quotas, released by the turn's last usage report.
+    pub reservation: Option<String>,
 }
 
 impl ProviderConfig {
@@ -111,6 +113,7 @@ impl ProviderConfig {
             tools: settings.tools.clone(),
             builtin_tools: settings.builtin_tools.clone(),
             time_zone: settings.time_zone.clone(),
+            reservation: None,
             webhook_secret: keys("webhook").into_iter().next(),
         }
     }

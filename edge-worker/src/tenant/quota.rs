@@ -110,13 +110,66 @@ fn minute_window(limit: u32, starts: &[u64], now_ms: u64) -> Result<(), u64> {
     Ok(())
 }
 
-/// A new turn for `client`, given the tenant's turn starts in the last minute (any order) and
-/// today's usage.
+/// What a granted turn holds of the day's quotas until its usage is reported (then released),
+/// so turns running at once cannot each pass the check on the same remainder and together
+/// overshoot it. A turn that never reports (its object died) holds it for
+/// [`RESERVATION_TTL_MS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reservation {
+    pub tokens: u64,
+    pub audio_ms: u64,
+    pub at_ms: u64,
+}
+
+/// How long a reservation holds without a report: longer than any turn.
+pub const RESERVATION_TTL_MS: u64 = 5 * MINUTE_MS;
+/// A reply's completion, on top of the context it is sent, in tokens.
+const REPLY_TOKENS: u64 = 600;
+/// A turn's audio: its utterance (30 s at most) and its spoken reply.
+const TURN_AUDIO_MS: u64 = 60_000;
+
+impl Reservation {
+    /// A turn's reservation at `now_ms`: a full context of `context_tokens` and a reply, and a
+    /// turn's audio, each no more than what today's usage and the live reservations leave.
+    pub fn for_turn(
+        limits: &Limits,
+        usage: DayUsage,
+        live: &[Reservation],
+        context_tokens: u64,
+        now_ms: u64,
+    ) -> Self {
+        let (tokens, audio_ms) = committed(usage.today(now_ms), live, now_ms);
+        let left_tokens = (limits.llm_tokens_per_day as u64).saturating_sub(tokens);
+        let left_audio = (limits.audio_seconds_per_day as u64 * 1000).saturating_sub(audio_ms);
+        Self {
+            tokens: (context_tokens + REPLY_TOKENS).min(left_tokens),
+            audio_ms: TURN_AUDIO_MS.min(left_audio),
+            at_ms: now_ms,
+        }
+    }
+
+    pub fn is_live(&self, now_ms: u64) -> bool {
+        now_ms < self.at_ms + RESERVATION_TTL_MS
+    }
+}
+
+/// Today's usage plus what live reservations hold: (tokens, audio ms).
+fn committed(usage: DayUsage, live: &[Reservation], now_ms: u64) -> (u64, u64) {
+    live.iter()
+        .filter(|r| r.is_live(now_ms))
+        .fold((usage.llm_tokens, usage.audio_ms), |(t, a), r| {
+            (t.saturating_add(r.tokens), a.saturating_add(r.audio_ms))
+        })
+}
+
+/// A new turn for `client`, given the tenant's turn starts in the last minute (any order),
+/// today's usage and the reservations of turns still running.
 pub fn admit_turn(
     limits: &Limits,
     recent: &[TurnStart],
     client: &str,
     usage: DayUsage,
+    live: &[Reservation],
     now_ms: u64,
 ) -> Result<(), Limited> {
     let all: Vec<u64> = recent.iter().map(|t| t.at_ms).collect();
@@ -129,11 +182,11 @@ pub fn admit_turn(
         .collect();
     minute_window(limits.turns_per_minute_per_client(), &mine, now_ms)
         .map_err(|retry| limited("turns_per_minute_per_client", retry))?;
-    let usage = usage.today(now_ms);
-    if usage.audio_ms >= limits.audio_seconds_per_day as u64 * 1000 {
+    let (tokens, audio_ms) = committed(usage.today(now_ms), live, now_ms);
+    if audio_ms >= limits.audio_seconds_per_day as u64 * 1000 {
         return Err(limited("audio_seconds_per_day", until_tomorrow(now_ms)));
     }
-    if usage.llm_tokens >= limits.llm_tokens_per_day as u64 {
+    if tokens >= limits.llm_tokens_per_day as u64 {
         return Err(limited("llm_tokens_per_day", until_tomorrow(now_ms)));
     }
     Ok(())
@@ -167,7 +220,7 @@ mod tests {
             turns_per_minute_per_client: Some(3),
             ..limits()
         };
-        admit_turn(&l, recent, client, usage, now)
+        admit_turn(&l, recent, client, usage, &[], now)
     }
 
     #[test]
@@ -193,10 +246,10 @@ mod tests {
         };
         assert_eq!(l.turns_per_minute_per_client(), 2, "a quarter by default");
         let recent = starts(&[now - 30_000, now - 20_000], "a");
-        let refused = admit_turn(&l, &recent, "a", DayUsage::default(), now).unwrap_err();
+        let refused = admit_turn(&l, &recent, "a", DayUsage::default(), &[], now).unwrap_err();
         assert_eq!(refused.limit, "turns_per_minute_per_client");
         assert_eq!(refused.retry_after_ms, 30_000);
-        assert!(admit_turn(&l, &recent, "b", DayUsage::default(), now).is_ok());
+        assert!(admit_turn(&l, &recent, "b", DayUsage::default(), &[], now).is_ok());
     }
 
     #[test]
@@ -243,5 +296,55 @@ mod tests {
             (80, 30, 1)
         );
         assert_eq!(u.audio_ms, 1_000);
+    }
+
+    /// Turns granted at once each hold a reservation: the next is refused once usage and the
+    /// live reservations reach the quota, and a reservation that was never released lapses.
+    #[test]
+    fn running_turns_reserve_so_together_they_cannot_overshoot() {
+        let l = Limits {
+            llm_tokens_per_day: 3_000,
+            audio_seconds_per_day: 600,
+            ..limits()
+        };
+        let now = 5 * DAY_MS;
+        let usage = DayUsage {
+            day: 5,
+            llm_tokens: 500,
+            ..DayUsage::default()
+        };
+        let mut live = Vec::new();
+        let mut granted = 0;
+        while admit_turn(&l, &[], "a", usage, &live, now).is_ok() {
+            live.push(Reservation::for_turn(&l, usage, &live, 1_000, now));
+            granted += 1;
+            assert!(granted < 10);
+        }
+        // 2 500 tokens left, 1 600 per turn: the second gets only the last 900.
+        assert_eq!(granted, 2);
+        assert_eq!(live[1].tokens, 900);
+        let refused = admit_turn(&l, &[], "a", usage, &live, now).unwrap_err();
+        assert_eq!(refused.limit, "llm_tokens_per_day");
+        // Never released: after its time it no longer holds anything.
+        assert!(admit_turn(&l, &[], "a", usage, &live, now + RESERVATION_TTL_MS).is_ok());
+        // Audio is held the same way.
+        let one_turn = Limits {
+            audio_seconds_per_day: 60,
+            ..l
+        };
+        let held = [Reservation::for_turn(
+            &one_turn,
+            DayUsage::default(),
+            &[],
+            0,
+            now,
+        )];
+        assert_eq!(held[0].audio_ms, 60_000);
+        assert_eq!(
+            admit_turn(&one_turn, &[], "a", DayUsage::default(), &held, now)
+                .unwrap_err()
+                .limit,
+            "audio_seconds_per_day"
+        );
     }
 }

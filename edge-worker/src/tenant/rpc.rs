@@ -53,6 +53,10 @@ pub enum TurnAnswer {
     Granted {
         settings: Box<TenantSettings>,
         keys: BTreeMap<String, KeySlot>,
+        /// What the turn holds of the day's quotas ([`crate::tenant::quota::Reservation`]),
+        /// released by the usage report that names it.
+        #[serde(default)]
+        reservation: Option<String>,
     },
     Limited(Limited),
     /// The tenant is gone or disabled.
@@ -62,7 +66,7 @@ pub enum TurnAnswer {
 }
 
 /// `POST /usage`: what a finished turn used.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct UsageReport {
     /// User speech sent to STT plus reply audio synthesised, ms.
     pub audio_ms: u64,
@@ -74,6 +78,9 @@ pub struct UsageReport {
     /// Speculative replies dropped unheard.
     #[serde(default)]
     pub discarded_replies: u64,
+    /// The turn's reservation, released with this report (its last).
+    #[serde(default)]
+    pub reservation: Option<String>,
 }
 
 /// `POST /release`: a socket closed; its session slot is free if it still held it.

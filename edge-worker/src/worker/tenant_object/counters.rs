@@ -10,10 +10,10 @@ use worker::{Result, console_log};
 use super::{JsonRow, TenantObject};
 use crate::tenant::admission::{AdmitAnswer, AdmitRequest, TenantView, admit, precheck};
 use crate::tenant::lease::{self, Holder, Lease, LeaseDecision, Purpose};
-use crate::tenant::quota::{self, DayUsage, TurnStart};
+use crate::tenant::quota::{self, DayUsage, Reservation, TurnStart};
 use crate::tenant::rpc::{ConnectionRef, ReleaseRequest, RenewAnswer, TurnAnswer, UsageReport};
 use crate::tenant::settings::TenantSettings;
-use crate::worker::runtime::now_ms;
+use crate::worker::runtime::{hex, now_ms, random_bytes};
 
 const MINUTE_MS: u64 = 60_000;
 
@@ -196,7 +196,9 @@ impl TenantObject {
         let now = now_ms();
         let recent = self.recent_turns(now)?;
         let usage = self.day_usage(now)?;
-        if let Err(limited) = quota::admit_turn(&settings.limits, &recent, &req.client, usage, now)
+        let live = self.live_reservations(now)?;
+        if let Err(limited) =
+            quota::admit_turn(&settings.limits, &recent, &req.client, usage, &live, now)
         {
             return Ok(TurnAnswer::Limited(limited));
         }
@@ -217,10 +219,53 @@ impl TenantObject {
             turns: usage.turns + 1,
             ..usage
         })?;
+        let held = Reservation::for_turn(
+            &settings.limits,
+            usage,
+            &live,
+            u64::from(settings.context_budget_tokens),
+            now,
+        );
+        let reservation = hex(&random_bytes::<12>()?);
+        self.sql(
+            "INSERT INTO reservations (id, tokens, audio_ms, at_ms) VALUES (?, ?, ?, ?)",
+            vec![
+                reservation.clone().into(),
+                (held.tokens as f64).into(),
+                (held.audio_ms as f64).into(),
+                (now as f64).into(),
+            ],
+        )?;
         Ok(TurnAnswer::Granted {
             settings: Box::new(settings),
             keys: self.key_slots()?,
+            reservation: Some(reservation),
         })
+    }
+
+    /// The reservations of turns still running (lapsed ones are dropped).
+    fn live_reservations(&self, now: u64) -> Result<Vec<Reservation>> {
+        self.sql(
+            "DELETE FROM reservations WHERE at_ms <= ?",
+            vec![(now.saturating_sub(quota::RESERVATION_TTL_MS) as f64).into()],
+        )?;
+        #[derive(Deserialize)]
+        struct Row {
+            tokens: f64,
+            audio_ms: f64,
+            at_ms: f64,
+        }
+        let rows: Vec<Row> = self
+            .sql("SELECT tokens, audio_ms, at_ms FROM reservations", vec![])?
+            .to_array()?;
+        Ok(rows
+            .into_iter()
+            .map(|r| Reservation {
+                tokens: r.tokens as u64,
+                audio_ms: r.audio_ms as u64,
+                at_ms: r.at_ms as u64,
+            })
+            .collect())
     }
 
     pub(super) fn day_usage(&self, now: u64) -> Result<DayUsage> {
@@ -257,6 +302,12 @@ impl TenantObject {
 
     pub(super) fn add_usage(&self, report: UsageReport) -> Result<()> {
         let now = now_ms();
+        if let Some(id) = &report.reservation {
+            self.sql(
+                "DELETE FROM reservations WHERE id = ?",
+                vec![id.clone().into()],
+            )?;
+        }
         let mut usage = self.day_usage(now)?;
         usage = if report.discarded_replies > 0 {
             usage.add_discarded(report.speculative_tokens)

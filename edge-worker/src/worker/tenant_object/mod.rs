@@ -154,6 +154,7 @@ impl TenantObject {
             "CREATE TABLE IF NOT EXISTS session_leases (conversation TEXT PRIMARY KEY, connection TEXT NOT NULL, client TEXT NOT NULL, expires_ms INTEGER NOT NULL)",
             "CREATE TABLE IF NOT EXISTS turn_starts (at_ms INTEGER NOT NULL, client TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS usage (day INTEGER PRIMARY KEY, value TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS reservations (id TEXT PRIMARY KEY, tokens INTEGER NOT NULL, audio_ms INTEGER NOT NULL, at_ms INTEGER NOT NULL)",
         ] {
             sql.exec(stmt, None)?;
         }

@@ -34,8 +34,12 @@ impl VoiceSession {
             &self.connection_ref(ws)?,
         )
         .await?;
-        let (settings, slots) = match answer {
-            TurnAnswer::Granted { settings, keys } => (settings, keys),
+        let (settings, slots, reservation) = match answer {
+            TurnAnswer::Granted {
+                settings,
+                keys,
+                reservation,
+            } => (settings, keys, reservation),
             TurnAnswer::Limited(l) => {
                 send(
                     ws,
@@ -89,6 +93,7 @@ impl VoiceSession {
         }
         self.refresh_token(ws, &tenant)?;
         let mut config = config;
+        config.reservation = reservation;
         // The page's voice, if it asked for one at the start.
         if let Some(voice) = self.store.get(Meta::Voice)?.filter(|v| !v.is_empty()) {
             config.tts_voice = voice;
@@ -96,13 +101,31 @@ impl VoiceSession {
         Ok(Some(config))
     }
 
-    /// Reports a finished turn's usage to the tenant's object.
+    /// Reports usage to the tenant's object (not the turn's last report).
     pub(super) async fn report_usage(&self, audio_ms: u64, llm_tokens: u64) {
         self.send_usage(UsageReport {
             audio_ms,
             llm_tokens,
             speculative_tokens: 0,
             discarded_replies: 0,
+            reservation: None,
+        })
+        .await
+    }
+
+    /// Reports a turn's last usage, which releases its grant's hold on the quotas.
+    pub(super) async fn report_turn_usage(
+        &self,
+        config: &ProviderConfig,
+        audio_ms: u64,
+        llm_tokens: u64,
+    ) {
+        self.send_usage(UsageReport {
+            audio_ms,
+            llm_tokens,
+            speculative_tokens: 0,
+            discarded_replies: 0,
+            reservation: config.reservation.clone(),
         })
         .await
     }
@@ -114,6 +137,7 @@ impl VoiceSession {
             llm_tokens,
             speculative_tokens: llm_tokens,
             discarded_replies: 1,
+            reservation: None,
         })
         .await
     }

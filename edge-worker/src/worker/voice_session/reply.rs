@@ -239,14 +239,22 @@ impl VoiceSession {
         if let Some(end) = &end {
             end.apply(&mut outcome.metrics);
         }
-        self.finish_reply(ws, id, &outcome).await.map(|_| None)
+        self.finish_reply(ws, config, id, &outcome)
+            .await
+            .map(|_| None)
     }
 
     /// A reply that was heard (or failed): its history, usage, log and `response.done`, and
     /// the end of the conversation if the assistant ended it.
-    async fn finish_reply(&self, ws: &WebSocket, id: u32, outcome: &TurnOutcome) -> Result<()> {
+    async fn finish_reply(
+        &self,
+        ws: &WebSocket,
+        config: &ProviderConfig,
+        id: u32,
+        outcome: &TurnOutcome,
+    ) -> Result<()> {
         self.store_reply(id, outcome)?;
-        self.report_usage(outcome.audio_ms, outcome.llm_tokens)
+        self.report_turn_usage(config, outcome.audio_ms, outcome.llm_tokens)
             .await;
         console_log!(
             "{}",

@@ -139,7 +139,7 @@ impl VoiceSession {
                 self.answer_transcript(ws, config, input, end).await
             }
             Err(failure) => {
-                self.report_usage(speech_ms, 0).await;
+                self.report_turn_usage(config, speech_ms, 0).await;
                 send_error(ws, failure.code, &failure.message)
             }
         }
@@ -162,7 +162,7 @@ impl VoiceSession {
             },
         )?;
         if input.text.trim().is_empty() {
-            self.report_usage(input.speech_ms, 0).await;
+            self.report_turn_usage(config, input.speech_ms, 0).await;
             return Ok(());
         }
         self.reply(ws, config, input, ReplyMode::Now(end))
