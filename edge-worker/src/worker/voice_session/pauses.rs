@@ -10,7 +10,7 @@ use futures::{FutureExt, future::LocalBoxFuture};
 use super::utterance::wav_ms;
 use super::*;
 use crate::session::end_of_turn::{self, Eagerness};
-use crate::session::turn_end::{Step, TurnEnd, Verdict};
+use crate::session::turn_end::{EndOfTurn, Step, TurnEnd, Verdict};
 
 /// The open utterance's end of turn.
 pub(super) struct OpenTurnEnd {
@@ -24,6 +24,55 @@ pub(super) struct OpenTurnEnd {
     stt_ms: u64,
     /// Wakes the driver when the machine changed outside it; dropped when the client left.
     wake: mpsc::UnboundedSender<()>,
+}
+
+/// What woke the driver.
+enum Woken {
+    /// The machine changed (a pause, speech again, the client's stop).
+    News,
+    /// The client left.
+    Left,
+    /// The commit's time came.
+    Due,
+    Done(Done),
+}
+
+/// Waits for the next thing the driver must handle: news, the commit's time (`due`), or a
+/// piece of `work` that ended. Once the client has left (`gone`), the ended channel is not
+/// polled again: it would be ready at once, for ever, and the loop would never yield.
+async fn next_woken(
+    due: Option<u64>,
+    work: &mut FuturesUnordered<LocalBoxFuture<'_, Done>>,
+    wake: &mut mpsc::UnboundedReceiver<()>,
+    gone: bool,
+) -> Woken {
+    let timer = match due {
+        Some(at) => Delay::from(std::time::Duration::from_millis(
+            at.saturating_sub(now_ms()),
+        ))
+        .left_future(),
+        None => future::pending().right_future(),
+    };
+    let next_work = async {
+        match work.next().await {
+            Some(done) => done,
+            None => future::pending().await,
+        }
+    };
+    let woken = async {
+        if gone {
+            future::pending().await
+        } else {
+            wake.next().await
+        }
+    };
+    futures::pin_mut!(timer, next_work, woken);
+    match future::select(future::select(woken, timer), next_work).await {
+        Either::Left((Either::Left((Some(()), _)), _)) => Woken::News,
+        Either::Left((Either::Left((None, _)), _)) => Woken::Left,
+        Either::Left((Either::Right(_), _)) => Woken::Due,
+        Either::Right((done, _)) => Woken::Done(done),
+    }
 }
 
 /// Work of the driver that ended.
@@ -158,42 +207,19 @@ impl VoiceSession {
             let due = self
                 .with_turn_end(stream_id, |o| o.machine.poll_timeout())
                 .flatten();
-            let timer = match due {
-                Some(at) => Delay::from(std::time::Duration::from_millis(
-                    at.saturating_sub(now_ms()),
-                ))
-                .left_future(),
-                None => future::pending().right_future(),
-            };
-            let next_work = async {
-                match work.next().await {
-                    Some(done) => done,
-                    None => future::pending().await,
-                }
-            };
-            // Once the client has left, the ended channel is not polled again: it would be
-            // ready at once, for ever, and the loop would never yield to the work.
-            let woken = async {
-                if gone {
-                    future::pending().await
-                } else {
-                    wake.next().await
-                }
-            };
-            futures::pin_mut!(timer, next_work, woken);
-            match future::select(future::select(woken, timer), next_work).await {
-                Either::Left((Either::Left((Some(()), _)), _)) => {}
-                Either::Left((Either::Left((None, _)), _)) => {
+            match next_woken(due, &mut work, &mut wake, gone).await {
+                Woken::News => {}
+                Woken::Left => {
                     // The client left: what was started is dropped, never committed.
                     gone = true;
                     if let Some(s) = speculation.take() {
                         let _ = s.unbounded_send(Control::Gone);
                     }
                 }
-                Either::Left((Either::Right(_), _)) => {
+                Woken::Due => {
                     self.with_turn_end(stream_id, |o| o.machine.handle_timeout(now_ms()));
                 }
-                Either::Right((done, _)) => {
+                Woken::Done(done) => {
                     self.turn_end_done(stream_id, done, eagerness, language.as_deref())
                         .await?
                 }
@@ -267,45 +293,59 @@ impl VoiceSession {
                 end,
                 speech_end_ms,
             } => {
-                let all = self.send_committed(ws, stream_id)?;
                 let eos = speech_end_ms.unwrap_or_else(now_ms);
-                if end.speculative {
-                    // The reply started on the pause goes out, after its transcript.
-                    let text = text.unwrap_or_default();
-                    send(ws, &ServerMessage::TranscriptFinal { stream_id, text })?;
-                    *self.committed_end.borrow_mut() = Some(end);
-                    if let Some(s) = speculation.take() {
-                        let _ = s.unbounded_send(Control::Commit);
-                    }
-                    return Ok(());
+                let reply = self.commit_turn(ws, config, stream_id, text, end, eos, speculation)?;
+                if let Some(reply) = reply {
+                    work.push(reply.map(|r| Done::Replied(r.map(|_| None))).boxed_local());
                 }
-                let answered: LocalBoxFuture<'a, Result<()>> = match text {
-                    Some(text) => {
-                        let at = self
-                            .with_turn_end(stream_id, |o| o.transcript_at)
-                            .unwrap_or(eos);
-                        let input = UserTurn {
-                            text,
-                            stream_id: Some(stream_id),
-                            eos,
-                            eos_to_transcript_ms: Some(at.saturating_sub(eos) as u32),
-                            speech_ms: 0,
-                        };
-                        self.answer_transcript(ws, config, input, Some(end))
-                            .boxed_local()
-                    }
-                    None => self
-                        .answer_utterance(ws, config, stream_id, all, eos, Some(end))
-                        .boxed_local(),
-                };
-                work.push(
-                    answered
-                        .map(|r| Done::Replied(r.map(|_| None)))
-                        .boxed_local(),
-                );
             }
         }
         Ok(())
+    }
+
+    /// The commit: `turn.committed`, then the speculative reply goes out (after its
+    /// transcript), or the reply to start now is returned: on the pause's transcript, or on
+    /// one of all the audio.
+    #[allow(clippy::too_many_arguments)]
+    fn commit_turn<'a>(
+        &'a self,
+        ws: &'a WebSocket,
+        config: &'a ProviderConfig,
+        stream_id: u32,
+        text: Option<String>,
+        end: EndOfTurn,
+        eos: u64,
+        speculation: &mut Option<mpsc::UnboundedSender<Control>>,
+    ) -> Result<Option<LocalBoxFuture<'a, Result<()>>>> {
+        let all = self.send_committed(ws, stream_id)?;
+        if end.speculative {
+            let text = text.unwrap_or_default();
+            send(ws, &ServerMessage::TranscriptFinal { stream_id, text })?;
+            *self.committed_end.borrow_mut() = Some(end);
+            if let Some(s) = speculation.take() {
+                let _ = s.unbounded_send(Control::Commit);
+            }
+            return Ok(None);
+        }
+        Ok(Some(match text {
+            Some(text) => {
+                let at = self
+                    .with_turn_end(stream_id, |o| o.transcript_at)
+                    .unwrap_or(eos);
+                let input = UserTurn {
+                    text,
+                    stream_id: Some(stream_id),
+                    eos,
+                    eos_to_transcript_ms: Some(at.saturating_sub(eos) as u32),
+                    speech_ms: 0,
+                };
+                self.answer_transcript(ws, config, input, Some(end))
+                    .boxed_local()
+            }
+            None => self
+                .answer_utterance(ws, config, stream_id, all, eos, Some(end))
+                .boxed_local(),
+        }))
     }
 
     /// Sends `turn.committed` and closes the utterance; returns all of its audio.

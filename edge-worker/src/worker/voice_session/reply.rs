@@ -169,10 +169,7 @@ impl VoiceSession {
         let Some(seq) = self.supersede(control, finished).await else {
             return Ok(None);
         };
-        // Reply ids must keep increasing across hibernation and reconnects: the client treats a
-        // reply id at or below one it has finished as stale audio. So the counter is stored.
-        let id = u32::try_from(self.store.get_u64(Meta::LastResponseId)?).unwrap_or(0) + 1;
-        self.store.set(Meta::LastResponseId, &id.to_string())?;
+        let id = self.next_response_id()?;
         let context = build_context(
             &config.system_prompt,
             &self.store.history()?,
@@ -220,14 +217,7 @@ impl VoiceSession {
             }
         }
         if outcome.discarded {
-            self.report_speculation(outcome.llm_tokens).await;
-            console_log!(
-                "{}",
-                json!({"event": "speculation_discarded", "response_id": id, "llm_tokens": outcome.llm_tokens})
-            );
-            return Ok(Some(Discarded {
-                llm_tokens: outcome.llm_tokens,
-            }));
+            return Ok(Some(self.discarded(id, &outcome).await));
         }
         let end = match end {
             Some(end) => end,
@@ -242,6 +232,26 @@ impl VoiceSession {
         self.finish_reply(ws, config, id, &outcome)
             .await
             .map(|_| None)
+    }
+
+    /// Reply ids must keep increasing across hibernation and reconnects: the client treats a
+    /// reply id at or below one it has finished as stale audio. So the counter is stored.
+    fn next_response_id(&self) -> Result<u32> {
+        let id = u32::try_from(self.store.get_u64(Meta::LastResponseId)?).unwrap_or(0) + 1;
+        self.store.set(Meta::LastResponseId, &id.to_string())?;
+        Ok(id)
+    }
+
+    /// A speculative reply dropped unheard: what it spent is reported and logged.
+    async fn discarded(&self, id: u32, outcome: &TurnOutcome) -> Discarded {
+        self.report_speculation(outcome.llm_tokens).await;
+        console_log!(
+            "{}",
+            json!({"event": "speculation_discarded", "response_id": id, "llm_tokens": outcome.llm_tokens})
+        );
+        Discarded {
+            llm_tokens: outcome.llm_tokens,
+        }
     }
 
     /// A reply that was heard (or failed): its history, usage, log and `response.done`, and
