@@ -5,7 +5,7 @@
 //! encoded bytes of one binary WebSocket message. No allocation after construction.
 
 use aura_protocol::limits::{INPUT_FRAME_MS, INPUT_SAMPLE_RATE};
-use aura_protocol::{AudioFrame, FrameFlags, FrameHeader, FrameKind, HEADER_LEN};
+use aura_protocol::{AudioFrame, FrameFlags, FrameHeader, HEADER_LEN};
 
 /// Samples in one 20 ms input frame at 16 kHz.
 pub const FRAME_SAMPLES: usize = (INPUT_SAMPLE_RATE * INPUT_FRAME_MS / 1000) as usize;
@@ -64,12 +64,8 @@ impl Framer {
 
     fn flush(&mut self, flags: FrameFlags, emit: &mut impl FnMut(&[u8])) {
         let header = FrameHeader {
-            kind: FrameKind::Input,
             flags,
-            stream_id: self.stream_id,
-            seq: self.seq,
-            sample_rate: INPUT_SAMPLE_RATE,
-            sample_count: self.filled as u16,
+            ..FrameHeader::input(self.stream_id, self.seq, self.filled as u16)
         };
         self.out.clear();
         // The header is valid by construction: 16 kHz input, at most 20 ms, END when empty.
@@ -89,6 +85,7 @@ fn to_i16(s: f32) -> i16 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use aura_protocol::FrameKind;
 
     fn collect(framer: &mut Framer, samples: &[f32]) -> Vec<Vec<u8>> {
         let mut frames = Vec::new();

@@ -8,7 +8,7 @@
 
 use aura_client::resample::{Filter, StreamResampler, dot, dot_scalar};
 use aura_client::wasm::{AudioEngine, QUANTUM, WasmFramer, event};
-use aura_protocol::{AudioFrame, FrameFlags, FrameHeader, FrameKind};
+use aura_protocol::{AudioFrame, FrameHeader, FrameKind};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use wasm_bindgen_test::*;
@@ -90,18 +90,8 @@ fn voiced_sound_becomes_a_speech_start_and_16k_input_frames() {
 }
 
 fn reply_frame(stream: u32, seq: u32, end: bool, samples: &[i16]) -> Vec<u8> {
-    let header = FrameHeader {
-        kind: FrameKind::Output,
-        flags: if end {
-            FrameFlags::END
-        } else {
-            FrameFlags::NONE
-        },
-        stream_id: stream,
-        seq,
-        sample_rate: 24_000,
-        sample_count: samples.len() as u16,
-    };
+    let header = FrameHeader::output(stream, seq, 24_000, samples.len() as u16);
+    let header = if end { header.ending() } else { header };
     let mut out = Vec::new();
     AudioFrame::encode(&header, samples, &mut out).unwrap();
     out

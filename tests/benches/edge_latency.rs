@@ -26,7 +26,7 @@ use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use aura_emulator::Emulator;
-use aura_protocol::{AudioFrame, FrameFlags, FrameHeader, FrameKind};
+use aura_protocol::{AudioFrame, FrameHeader, FrameKind};
 use aura_tests::{Incoming, Scratch, SessionClient, WranglerDev, root, script};
 use serde_json::{Value, json};
 
@@ -38,14 +38,7 @@ fn input_frame(stream_id: u32, seq: u32) -> Vec<u8> {
     let samples: Vec<i16> = (0..320)
         .map(|i| ((i as f32 * 0.2).sin() * 6_000.0) as i16)
         .collect();
-    let h = FrameHeader {
-        kind: FrameKind::Input,
-        flags: FrameFlags::NONE,
-        stream_id,
-        seq,
-        sample_rate: 16_000,
-        sample_count: 320,
-    };
+    let h = FrameHeader::input(stream_id, seq, 320);
     let mut out = Vec::new();
     AudioFrame::encode(&h, &samples, &mut out).unwrap();
     out

@@ -153,14 +153,7 @@ fn bad_input_gets_typed_errors_and_the_session_survives() {
     assert_eq!(error_code(&mut client), "unsupported_version");
     client.send_json(json!({"type": "input.speech_started", "stream_id": 1}));
     let mut frame = Vec::new();
-    let header = aura_protocol::FrameHeader {
-        kind: FrameKind::Input,
-        flags: aura_protocol::FrameFlags::NONE,
-        stream_id: 1,
-        seq: 0,
-        sample_rate: 16_000,
-        sample_count: 320,
-    };
+    let header = aura_protocol::FrameHeader::input(1, 0, 320);
     AudioFrame::encode(&header, &[0; 320], &mut frame).unwrap();
     frame[12..16].copy_from_slice(&44_100u32.to_le_bytes());
     client.send_binary(frame);

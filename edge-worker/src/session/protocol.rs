@@ -337,17 +337,10 @@ pub fn wav(samples: &[i16]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use aura_protocol::{FrameFlags, FrameHeader};
+    use aura_protocol::FrameHeader;
 
     fn frame(stream_id: u32, seq: u32, samples: &[i16]) -> Vec<u8> {
-        let h = FrameHeader {
-            kind: FrameKind::Input,
-            flags: FrameFlags::NONE,
-            stream_id,
-            seq,
-            sample_rate: 16_000,
-            sample_count: samples.len() as u16,
-        };
+        let h = FrameHeader::input(stream_id, seq, samples.len() as u16);
         let mut out = Vec::new();
         AudioFrame::encode(&h, samples, &mut out).unwrap();
         out
