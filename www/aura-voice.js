@@ -4,18 +4,26 @@
 //
 //   const voice = await startVoice({ sessionUrl: "wss://host/v1/session", onEvent });
 //   onEvent(kind, data): "ready" | "reconnecting" | "failed" | "message" (server messages,
-//   e.g. transcripts and reply captions) | "speech" ({started|stopped}) | "barge_in"
+//   e.g. transcripts and reply captions) | "speech" ({started} | {paused, silence_ms} |
+//   {resumed} | {committed} (the edge ended the turn) | {stopped} (the client did)) | "barge_in"
 //   ({paused|resumed|interrupted}) | "reply_played" | "vad" ({model: "silero"} once the
 //   on-demand VAD weights are loaded; earshot decides until then, and if they cannot be had:
 //   {model: "earshot", error}).
 //   voice.sendText(text); voice.setInput(stream); voice.setMuted(bool); voice.setVoiceMuted(bool);
 //   voice.stopReply(); voice.stop();
 //   Without `stream`, it asks for the microphone; pass a silent stream for text only.
+//   endOfTurn: "edge" (default: protocol v2, the edge decides when a spoken turn is over, the
+//   client reports pauses) | "client" (protocol v1: the client's 600 ms of silence ends every turn).
 import { initSync, SessionClient } from "./pkg/aura_client.js";
 
-const EVENT = { SPEECH_STARTED: 1, SPEECH_STOPPED: 2, PAUSED: 3, RESUMED: 4, INTERRUPTED: 5, REPLY_PLAYED: 6 };
+// The engine's event records (client-wasm/src/wasm.rs, `event`): [kind, a, b, c] each.
+const EVENT = {
+  SPEECH_STARTED: 1, SPEECH_STOPPED: 2, PAUSED: 3, RESUMED: 4, INTERRUPTED: 5, REPLY_PLAYED: 6,
+  SPEECH_PAUSED: 7, SPEECH_RESUMED: 8,
+};
+const RECORD = 4;
 
-export async function startVoice({ sessionUrl, onEvent = () => {}, audioContext, stream, microphone, language, voice } = {}) {
+export async function startVoice({ sessionUrl, onEvent = () => {}, audioContext, stream, microphone, language, voice, endOfTurn = "edge" } = {}) {
   // Silero's weights are fetched when the microphone opens, in parallel with getUserMedia
   // (a separate file: the widget's first load does not carry them; the browser caches it).
   let weights = null;
@@ -41,14 +49,27 @@ export async function startVoice({ sessionUrl, onEvent = () => {}, audioContext,
   const out = ctx.createGain();
   node.connect(out).connect(ctx.destination);
 
+  // The session says who ends a spoken turn (session.ready.end_of_turn_fallback_ms, v2) and
+  // the worklet's turn-taking follows; the edge's commit ends the utterance there.
+  const onSessionEvent = (kind, data) => {
+    if (kind === "ready") node.port.postMessage({ type: "end-of-turn", fallback_ms: data.end_of_turn_fallback_ms ?? 0 });
+    onEvent(kind, data);
+    if (kind === "message" && data.type === "turn.committed") {
+      node.port.postMessage({ type: "turn-committed", stream_id: data.stream_id });
+      onEvent("speech", { committed: data.stream_id });
+    }
+  };
   const client = new SessionClient(
     sessionUrl,
-    (kind, json) => onEvent(kind, JSON.parse(json)),
+    (kind, json) => onSessionEvent(kind, JSON.parse(json)),
     (buffer) => node.port.postMessage({ type: "reply-frame", bytes: buffer }, [buffer]),
   );
-  const onEngineEvent = (kind, a, b) => {
+  if (endOfTurn === "client") client.setProtocol(1);
+  const onEngineEvent = (kind, a, b, c) => {
     if (kind === EVENT.SPEECH_STARTED) { client.speechStarted(a); onEvent("speech", { started: a }); }
     else if (kind === EVENT.SPEECH_STOPPED) { client.speechStopped(a, b); onEvent("speech", { stopped: a, frames: b }); }
+    else if (kind === EVENT.SPEECH_PAUSED) { client.speechPaused(a, b, c); onEvent("speech", { paused: a, silence_ms: c }); }
+    else if (kind === EVENT.SPEECH_RESUMED) { client.speechResumed(a); onEvent("speech", { resumed: a }); }
     else if (kind === EVENT.PAUSED) onEvent("barge_in", { paused: true });
     else if (kind === EVENT.RESUMED) onEvent("barge_in", { resumed: true });
     else if (kind === EVENT.INTERRUPTED) { client.cancel(a, b); onEvent("barge_in", { interrupted: a, played_ms: b }); }
@@ -57,11 +78,11 @@ export async function startVoice({ sessionUrl, onEvent = () => {}, audioContext,
   node.port.onmessage = ({ data }) => {
     if (data.type === "quantum") {
       // Within one quantum: a speech start goes before the frames, everything else after them
-      // (a speech stop after the utterance's last frames).
+      // (a speech stop or pause after the utterance's last frames).
       const e = data.events ?? [];
-      for (let i = 0; i < e.length; i += 3) if (e[i] === EVENT.SPEECH_STARTED) onEngineEvent(e[i], e[i + 1], e[i + 2]);
+      for (let i = 0; i < e.length; i += RECORD) if (e[i] === EVENT.SPEECH_STARTED) onEngineEvent(...e.subarray(i, i + RECORD));
       if (data.bytes) client.sendFrames(new Uint8Array(data.bytes));
-      for (let i = 0; i < e.length; i += 3) if (e[i] !== EVENT.SPEECH_STARTED) onEngineEvent(e[i], e[i + 1], e[i + 2]);
+      for (let i = 0; i < e.length; i += RECORD) if (e[i] !== EVENT.SPEECH_STARTED) onEngineEvent(...e.subarray(i, i + RECORD));
     } else if (data.type === "vad-ready") {
       onEvent("vad", { model: "silero" });
     } else if (data.type === "vad-weights-refused") {

@@ -8,8 +8,11 @@
 //
 // Messages in (port): {type: "reply-frame", bytes: ArrayBuffer} | {type: "stop-reply"} |
 //               {type: "vad-weights", bytes: ArrayBuffer} (Silero's, loaded on demand: earshot
-//               decides until they arrive)
-// Messages out: {type: "quantum", at: frame, events: Uint32Array [kind, a, b]... | null,
+//               decides until they arrive) |
+//               {type: "end-of-turn", fallback_ms} (the session's end_of_turn_fallback_ms; 0 or
+//               never sent: the client's silence ends each turn, v1) |
+//               {type: "turn-committed", stream_id} (the edge ended that utterance, v2)
+// Messages out: {type: "quantum", at: frame, events: Uint32Array [kind, a, b, c]... | null,
 //                bytes: ArrayBuffer | null} (encoded input frames, back to back), one message per
 //                quantum that has either, so their relative order is never lost;
 //               {type: "reply-frame-refused", code} | {type: "vad-ready"} |
@@ -50,6 +53,10 @@ class AuraProcessor extends AudioWorkletProcessor {
       if (code !== 0) this.port.postMessage({ type: "reply-frame-refused", code });
     } else if (msg.type === "stop-reply") {
       this.engine.stopReply();
+    } else if (msg.type === "end-of-turn") {
+      this.engine.setEndOfTurn(msg.fallback_ms >>> 0);
+    } else if (msg.type === "turn-committed") {
+      this.engine.commitTurn(msg.stream_id >>> 0);
     } else if (msg.type === "vad-weights") {
       const code = this.engine.loadVadWeights(new Uint8Array(msg.bytes));
       this.port.postMessage(code === 0 ? { type: "vad-ready" } : { type: "vad-weights-refused", code });

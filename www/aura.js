@@ -20,6 +20,9 @@
     language: data.language ?? navigator.language ?? "en-US",
     title: data.title ?? "Assistant",
     voice: data.voice ?? null,
+    // "client": speak protocol v1, where the client's 600 ms of silence ends every spoken turn
+    // (the old way, for comparisons); otherwise the edge decides (v2).
+    endOfTurn: data.endOfTurn === "client" ? "client" : "edge",
   };
   const wsBase = base.href.replace(/^http/, "ws");
   const sessionUrl = `${new URL("v1/session", wsBase)}?key=${encodeURIComponent(options.key)}`;
@@ -202,7 +205,7 @@
     else if (kind === "reconnecting") setState("reconnecting", `in ${Math.ceil(data.in_ms / 1000)} s`);
     else if (kind === "failed") { setState("error", data.message); emit("error", data); }
     else if (kind === "speech" && data.started) setState("listening", "hearing you");
-    else if (kind === "speech" && data.stopped) setState("thinking");
+    else if (kind === "speech" && (data.stopped || data.committed)) setState("thinking");
     else if (kind === "barge_in" && data.interrupted) setState("listening");
     else if (kind === "reply_played") setState(micOn ? "listening" : "ready");
     else if (kind === "message") onMessage(data);
@@ -260,6 +263,7 @@
       silent = ctx.createMediaStreamDestination().stream;
       voice = await startVoice({
         sessionUrl, onEvent, audioContext: ctx, stream: silent, language: options.language, voice: options.voice,
+        endOfTurn: options.endOfTurn,
       });
       voice.setVoiceMuted(voiceMuted || panel.hidden);
       return voice;

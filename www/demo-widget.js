@@ -11,6 +11,8 @@ if (key) {
   tag.src = "/aura.js";
   tag.async = true;
   tag.dataset.key = key;
+  // ?end_of_turn=client: the old turn-taking (protocol v1), to compare with the edge's.
+  if (params.get("end_of_turn") === "client") tag.dataset.endOfTurn = "client";
   tag.dataset.title = "Mill Lane Bakery assistant";
   tag.dataset.greeting = "Hello! Ask me about opening hours, orders or how to find us. Press the microphone to talk, or type.";
   document.body.append(tag);

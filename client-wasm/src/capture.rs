@@ -8,7 +8,7 @@
 use crate::barge_in::{BargeIn, BargeInConfig, BargeInEvent};
 use crate::framer::Framer;
 use crate::resample::{Filter, ResampleError, StreamResampler};
-use crate::turn::{TurnConfig, TurnDetector, TurnEvent};
+use crate::turn::{EndOfTurn, TurnConfig, TurnDetector, TurnEvent};
 use crate::vad::{VAD_FRAME_MS, VAD_FRAME_SAMPLES, Vad};
 
 /// What the capture pipeline asks the client to do.
@@ -20,6 +20,15 @@ pub enum CaptureEvent<'a> {
     Frame(&'a [u8]),
     /// Send `input.speech_stopped` with the number of frames sent.
     SpeechStopped { stream_id: u32, frames: u32 },
+    /// (v2) Send `input.speech_paused`: `silence_ms` of silence in `stream_id` after `frames`
+    /// frames; the utterance goes on.
+    SpeechPaused {
+        stream_id: u32,
+        frames: u32,
+        silence_ms: u32,
+    },
+    /// (v2) Send `input.speech_resumed`: speech came back in `stream_id` after a pause.
+    SpeechResumed { stream_id: u32 },
     /// Pause, resume or stop the reply (and on `Interrupt`, send `response.cancel`).
     BargeIn(BargeInEvent),
 }
@@ -40,6 +49,9 @@ pub struct Capture {
     /// First 16 kHz sample that no utterance has sent: the padding of the next one starts no
     /// earlier, so no audio is sent twice (a monologue cut at `max_utterance_ms` goes on at once).
     sent_until: u64,
+    /// The 16 kHz sample where the open utterance's speech ended at its last pause: what the
+    /// edge can have committed. Speech after it that a commit crossed goes into the next one.
+    paused_speech_end: u64,
     stream_id: u32,
     /// Played energy accumulated since the last VAD frame.
     played_sum: f64,
@@ -80,6 +92,7 @@ impl Capture {
             samples_seen: 0,
             sending_from: None,
             sent_until: 0,
+            paused_speech_end: 0,
             stream_id: 0,
             played_sum: 0.0,
             played_count: 0,
@@ -99,6 +112,28 @@ impl Capture {
 
     pub fn in_utterance(&self) -> bool {
         self.sending_from.is_some()
+    }
+
+    /// Who ends a turn from now on: the session's `end_of_turn_fallback_ms` (v2) or not (v1).
+    pub fn set_end_of_turn(&mut self, end_of_turn: EndOfTurn) {
+        self.turn.set_end_of_turn(end_of_turn);
+    }
+
+    /// The edge committed utterance `stream_id` (`turn.committed`): it ends here, with no
+    /// `input.speech_stopped` and no more of its frames. Speech the commit crossed (the user
+    /// went on after the pause) opens the next utterance at once, from where that speech
+    /// began. A commit of another utterance, or when none is open, is stale and ignored.
+    pub fn commit(&mut self, stream_id: u32, mut emit: impl FnMut(CaptureEvent<'_>)) {
+        if self.sending_from.is_none() || stream_id != self.stream_id {
+            return;
+        }
+        self.sending_from = None;
+        if let Some(TurnEvent::Started { start_ms, .. }) = self.turn.commit(self.samples_seen / 16)
+        {
+            // Its frames were sent in the committed utterance, which the edge dropped.
+            self.sent_until = self.sent_until.min(self.paused_speech_end);
+            self.open_utterance(start_ms, &mut emit);
+        }
     }
 
     /// The latency the resampler adds to the microphone path, in ms.
@@ -222,6 +257,25 @@ impl Capture {
                 });
                 self.sending_from = None;
             }
+            Some(TurnEvent::Paused {
+                speech_end_ms,
+                silence_ms,
+                ..
+            }) => {
+                self.send_pending(emit);
+                self.paused_speech_end = speech_end_ms * 16;
+                emit(CaptureEvent::SpeechPaused {
+                    stream_id: self.stream_id,
+                    frames: self.framer.frames_sent(),
+                    silence_ms,
+                });
+            }
+            Some(TurnEvent::Resumed { .. }) => {
+                self.send_pending(emit);
+                emit(CaptureEvent::SpeechResumed {
+                    stream_id: self.stream_id,
+                });
+            }
             None => self.send_pending(emit),
         }
     }
@@ -302,6 +356,28 @@ mod tests {
         stopped: Vec<(usize, u32, u32)>,
         frames: Vec<Vec<u8>>,
         barge: Vec<(usize, BargeInEvent)>,
+        /// (quantum start, stream, frames, silence_ms)
+        paused: Vec<(usize, u32, u32, u32)>,
+        resumed: Vec<(usize, u32)>,
+    }
+
+    impl Seen {
+        fn record(&mut self, at: usize, e: CaptureEvent<'_>) {
+            match e {
+                CaptureEvent::SpeechStarted { stream_id } => self.started.push((at, stream_id)),
+                CaptureEvent::SpeechStopped { stream_id, frames } => {
+                    self.stopped.push((at, stream_id, frames))
+                }
+                CaptureEvent::SpeechPaused {
+                    stream_id,
+                    frames,
+                    silence_ms,
+                } => self.paused.push((at, stream_id, frames, silence_ms)),
+                CaptureEvent::SpeechResumed { stream_id } => self.resumed.push((at, stream_id)),
+                CaptureEvent::Frame(b) => self.frames.push(b.to_vec()),
+                CaptureEvent::BargeIn(b) => self.barge.push((at, b)),
+            }
+        }
     }
 
     /// Runs mic (and what was played alongside it) through the pipeline in 128-sample quanta.
@@ -312,14 +388,7 @@ mod tests {
                 .map(|p| &p[(q * 128).min(p.len())..((q + 1) * 128).min(p.len())])
                 .unwrap_or(&[]);
             let at = q * 128;
-            capture.process(block, out, played.is_some(), |e| match e {
-                CaptureEvent::SpeechStarted { stream_id } => seen.started.push((at, stream_id)),
-                CaptureEvent::SpeechStopped { stream_id, frames } => {
-                    seen.stopped.push((at, stream_id, frames))
-                }
-                CaptureEvent::Frame(b) => seen.frames.push(b.to_vec()),
-                CaptureEvent::BargeIn(b) => seen.barge.push((at, b)),
-            });
+            capture.process(block, out, played.is_some(), |e| seen.record(at, e));
         }
         seen
     }
@@ -396,6 +465,11 @@ mod tests {
 
         assert_eq!(seen.started.len(), 1, "{:?}", seen.started);
         assert_eq!(seen.stopped.len(), 1, "{:?}", seen.stopped);
+        assert_eq!(
+            (seen.paused.len(), seen.resumed.len()),
+            (0, 0),
+            "the client ends its turns (v1): no pauses are reported"
+        );
         let (_, stream, frames) = seen.stopped[0];
         assert_eq!(
             frames as usize,
@@ -466,20 +540,14 @@ mod tests {
                 })
                 .collect();
             let active = !stopped && pos < reply.len();
-            capture.process(&mic, &played, active, |e| match e {
-                CaptureEvent::SpeechStarted { stream_id } => seen.started.push((at, stream_id)),
-                CaptureEvent::SpeechStopped { stream_id, frames } => {
-                    seen.stopped.push((at, stream_id, frames))
+            capture.process(&mic, &played, active, |e| {
+                match e {
+                    CaptureEvent::BargeIn(BargeInEvent::Pause) => paused = true,
+                    CaptureEvent::BargeIn(BargeInEvent::Resume) => paused = false,
+                    CaptureEvent::BargeIn(BargeInEvent::Interrupt { .. }) => stopped = true,
+                    _ => {}
                 }
-                CaptureEvent::Frame(b) => seen.frames.push(b.to_vec()),
-                CaptureEvent::BargeIn(b) => {
-                    match b {
-                        BargeInEvent::Pause => paused = true,
-                        BargeInEvent::Resume => paused = false,
-                        BargeInEvent::Interrupt { .. } => stopped = true,
-                    }
-                    seen.barge.push((at, b));
-                }
+                seen.record(at, e);
             });
         }
         seen
@@ -536,5 +604,183 @@ mod tests {
         );
         assert_eq!(seen.stopped.len(), 1, "and the turn ends");
         assert!(seen.frames.len() > 50, "{} frames", seen.frames.len());
+    }
+
+    fn edge_capture() -> Capture {
+        let mut capture =
+            Capture::new(CTX, TurnConfig::default(), BargeInConfig::default()).unwrap();
+        capture.set_end_of_turn(EndOfTurn::Edge { fallback_ms: 4_000 });
+        capture
+    }
+
+    /// Like `run`, and the edge commits the open utterance at context sample `commit_at`.
+    fn run_committing(capture: &mut Capture, mic: &[f32], commit_at: usize) -> (Seen, usize) {
+        let mut seen = Seen::default();
+        let mut frames_at_commit = None;
+        for (q, block) in mic.chunks(128).enumerate() {
+            let at = q * 128;
+            if at >= commit_at && frames_at_commit.is_none() {
+                frames_at_commit = Some(seen.frames.len());
+                let stream = seen.started.last().expect("an utterance is open").1;
+                capture.commit(stream, |e| seen.record(at, e));
+            }
+            capture.process(block, &[], false, |e| seen.record(at, e));
+        }
+        (seen, frames_at_commit.expect("the run reached the commit"))
+    }
+
+    /// The samples of each stream, by stream id, in order.
+    fn streams(frames: &[Vec<u8>]) -> Vec<(u32, Vec<i16>)> {
+        let mut out: Vec<(u32, Vec<i16>)> = Vec::new();
+        for bytes in frames {
+            let f = AudioFrame::decode(bytes).unwrap();
+            if out.last().map(|s| s.0) != Some(f.header.stream_id) {
+                assert_eq!(f.header.seq, 0, "a stream starts at seq 0");
+                out.push((f.header.stream_id, Vec::new()));
+            }
+            out.last_mut().unwrap().1.extend(f.samples());
+        }
+        out
+    }
+
+    #[test]
+    fn a_pause_then_speech_is_one_utterance_with_the_pause_reported_when_the_edge_decides() {
+        let mut mic = silence(500);
+        mic.extend(gain(&speak("I would like to order, um,"), 0.5));
+        mic.extend(silence(900));
+        mic.extend(gain(&speak("two loaves of rye bread."), 0.5));
+        mic.extend(silence(1_500));
+        let mut capture = edge_capture();
+        let seen = run(&mut capture, &mic, None);
+        assert_eq!(seen.started.len(), 1, "{:?}", seen.started);
+        assert!(
+            seen.stopped.is_empty(),
+            "no fallback within 1.5 s: {seen:?}"
+        );
+        // The 900 ms pause (over v1's 600 ms) at least, and the silence at the end.
+        assert!(seen.paused.len() >= 2, "{:?}", seen.paused);
+        assert_eq!(seen.resumed.len(), seen.paused.len() - 1, "{seen:?}");
+        for &(_, stream, frames, silence_ms) in &seen.paused {
+            assert_eq!(stream, 1);
+            assert!((200..216).contains(&silence_ms), "{silence_ms}");
+            assert!(frames > 0 && frames as usize <= seen.frames.len());
+        }
+        // Every frame, pauses included, in one stream and in order.
+        assert_eq!(streams(&seen.frames).len(), 1);
+        assert!(capture.in_utterance());
+    }
+
+    #[test]
+    fn a_commit_ends_the_utterance_without_speech_stopped_or_more_frames() {
+        let mut mic = silence(500);
+        mic.extend(gain(&speak("What time do you open tomorrow?"), 0.5));
+        let commit_at = mic.len() + (CTX as usize * 4) / 10;
+        mic.extend(silence(6_000));
+        let mut capture = edge_capture();
+        let (seen, frames_at_commit) = run_committing(&mut capture, &mic, commit_at);
+        assert_eq!(seen.started.len(), 1, "{:?}", seen.started);
+        assert_eq!(seen.paused.len(), 1, "{:?}", seen.paused);
+        assert!(seen.paused[0].0 < commit_at, "paused before the commit");
+        assert!(seen.stopped.is_empty(), "{:?}", seen.stopped);
+        assert_eq!(
+            seen.frames.len(),
+            frames_at_commit,
+            "no frame after the commit"
+        );
+        assert!(!capture.in_utterance());
+    }
+
+    #[test]
+    fn with_no_commit_the_fallback_silence_ends_the_turn_with_speech_stopped() {
+        let mut mic = silence(500);
+        let speech = speak("What time do you open tomorrow?");
+        mic.extend(gain(&speech, 0.5));
+        let speech_end = mic.len();
+        mic.extend(silence(4_600));
+        let mut capture = edge_capture();
+        let seen = run(&mut capture, &mic, None);
+        assert_eq!(seen.stopped.len(), 1, "{seen:?}");
+        let (at, stream, frames) = seen.stopped[0];
+        assert_eq!((stream, frames as usize), (1, seen.frames.len()));
+        let after_ms = (at - speech_end) * 1000 / CTX as usize;
+        // espeak-ng's clip ends in ~300 ms of its own silence; v1 would stop at ~300 + 600.
+        assert!(
+            (3_500..4_400).contains(&after_ms),
+            "stopped {after_ms} ms after the clip"
+        );
+    }
+
+    #[test]
+    fn speech_at_the_moment_of_the_commit_is_a_new_utterance_with_its_onset() {
+        let mut mic = silence(500);
+        mic.extend(gain(&speak("I would like to order"), 0.5));
+        mic.extend(silence(400));
+        let second_at = mic.len();
+        let second = gain(&speak("two loaves of rye bread please"), 0.5);
+        mic.extend(&second);
+        mic.extend(silence(1_000));
+        // The edge committed on the pause; its message arrives 300 ms into the second part.
+        let commit_at = second_at + (CTX as usize * 3) / 10;
+        let mut capture = edge_capture();
+        let (seen, frames_at_commit) = run_committing(&mut capture, &mic, commit_at);
+        assert_eq!(seen.started.len(), 2, "{:?}", seen.started);
+        assert_eq!(
+            seen.started[1],
+            (commit_at.div_ceil(128) * 128, 2),
+            "opened at the commit"
+        );
+        assert!(seen.stopped.is_empty(), "{:?}", seen.stopped);
+        let streams = streams(&seen.frames);
+        assert_eq!(
+            streams.iter().map(|s| s.0).collect::<Vec<_>>(),
+            vec![1, 2],
+            "no frame of stream 1 after the commit"
+        );
+        assert_eq!(
+            seen.frames[frames_at_commit..]
+                .iter()
+                .filter(|b| AudioFrame::decode(b).unwrap().header.stream_id == 1)
+                .count(),
+            0
+        );
+        // Stream 2 holds the second part from its onset (sent again: the edge dropped it
+        // with the committed utterance), not only what followed the commit.
+        let from_second_s = (mic.len() - second_at) as f32 / CTX as f32;
+        let stream2_s = streams[1].1.len() as f32 / 16_000.0;
+        assert!(
+            stream2_s >= from_second_s - 0.05,
+            "stream 2 has {stream2_s} s, the second part and after {from_second_s} s"
+        );
+        // And nothing of the first part: its audio before the pause is not in stream 2.
+        let first = &streams[0].1;
+        let first_speech_end = (second_at - CTX as usize * 4 / 10) / 3;
+        let probe = first[..first_speech_end.min(first.len())]
+            .windows(320)
+            .rev()
+            .find(|w| w.iter().map(|&s| i64::from(s).abs()).sum::<i64>() > 320 * 300)
+            .expect("the first part has speech");
+        assert!(!streams[1].1.windows(320).any(|w| w == probe));
+    }
+
+    #[test]
+    fn a_stale_commit_is_ignored() {
+        let mut mic = silence(500);
+        mic.extend(gain(&speak("What time do you open tomorrow?"), 0.5));
+        let commit_at = mic.len() + CTX as usize / 10;
+        mic.extend(silence(1_000));
+        let mut capture = edge_capture();
+        let mut seen = Seen::default();
+        for (q, block) in mic.chunks(128).enumerate() {
+            let at = q * 128;
+            if at == commit_at / 128 * 128 {
+                capture.commit(7, |e| seen.record(at, e));
+            }
+            capture.process(block, &[], false, |e| seen.record(at, e));
+        }
+        assert!(
+            capture.in_utterance(),
+            "a commit of stream 7 leaves stream 1 open"
+        );
+        assert_eq!(seen.started.len(), 1);
     }
 }

@@ -183,6 +183,8 @@ pub fn utterances(probs: &[FrameScore], config: TurnConfig) -> Vec<Utterance> {
                     });
                 }
             }
+            // Pauses keep the utterance open.
+            TurnEvent::Paused { .. } | TurnEvent::Resumed { .. } => {}
         }
     }
     out

@@ -4,7 +4,8 @@
 //! feeds it the socket's events and the clock.
 
 use aura_protocol::{
-    ClientMessage, ErrorCode, PROTOCOL_VERSION, ServerMessage, SessionResume, SessionStart,
+    ClientMessage, ErrorCode, MIN_PROTOCOL_VERSION, PROTOCOL_VERSION, ServerMessage, SessionResume,
+    SessionStart,
 };
 
 /// Reconnect timing. Defaults: 250 ms, doubling to at most 8 s, with up to 20% jitter.
@@ -52,7 +53,13 @@ pub enum Command {
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
     /// The session is ready; `resumed` when it continues an earlier connection's conversation.
-    Ready { session_id: String, resumed: bool },
+    /// `end_of_turn_fallback_ms` (v2): the edge ends spoken turns (`turn.committed`) and the
+    /// client only after this silence; `None` (v1): the client's silence ends them.
+    Ready {
+        session_id: String,
+        resumed: bool,
+        end_of_turn_fallback_ms: Option<u32>,
+    },
     /// The connection dropped; reconnecting in `in_ms`.
     Reconnecting { attempt: u32, in_ms: u32 },
     /// A message from the server for the page (captions, replies, errors, limits).
@@ -86,6 +93,8 @@ pub struct Connection {
     attempt: u32,
     language: Option<String>,
     voice: Option<String>,
+    /// The protocol version asked for in `session.start` and `session.resume`.
+    protocol: u32,
     /// How long the server keeps a dropped conversation resumable (from `session.ready`).
     resume_window_ms: u64,
     /// When the current run of failed attempts began (the first drop after ready).
@@ -113,6 +122,7 @@ impl Connection {
             attempt: 0,
             language: None,
             voice: None,
+            protocol: PROTOCOL_VERSION,
             resume_window_ms: 0,
             dropped_at_ms: None,
             retry_after_ms: None,
@@ -128,6 +138,12 @@ impl Connection {
     /// The reply voice the page asks for, sent with `session.start`.
     pub fn set_voice(&mut self, voice: Option<String>) {
         self.voice = voice;
+    }
+
+    /// Speaks protocol `version` (clamped to the versions this build speaks) from the next
+    /// `session.start`: 1 keeps the v1 turn-taking (the client's silence ends every turn).
+    pub fn set_protocol(&mut self, version: u32) {
+        self.protocol = version.clamp(MIN_PROTOCOL_VERSION, PROTOCOL_VERSION);
     }
 
     pub fn is_ready(&self) -> bool {
@@ -164,7 +180,7 @@ impl Connection {
         let (msg, resuming) = match &self.session {
             Some((session_id, token)) => (
                 ClientMessage::SessionResume(SessionResume {
-                    protocol: PROTOCOL_VERSION,
+                    protocol: self.protocol,
                     session_id: session_id.clone(),
                     token: token.clone(),
                 }),
@@ -172,7 +188,7 @@ impl Connection {
             ),
             None => (
                 ClientMessage::SessionStart(SessionStart {
-                    protocol: PROTOCOL_VERSION,
+                    protocol: self.protocol,
                     input_sample_rate: aura_protocol::limits::INPUT_SAMPLE_RATE,
                     output_sample_rate: Some(24_000),
                     language: self.language.clone(),
@@ -201,6 +217,7 @@ impl Connection {
                 vec![Command::Emit(Event::Ready {
                     session_id: ready.session_id,
                     resumed,
+                    end_of_turn_fallback_ms: ready.end_of_turn_fallback_ms,
                 })]
             }
             (
@@ -363,10 +380,46 @@ mod tests {
             events,
             vec![Command::Emit(Event::Ready {
                 session_id: "abc".into(),
-                resumed: false
+                resumed: false,
+                end_of_turn_fallback_ms: None
             })]
         );
         assert!(c.is_ready());
+    }
+
+    #[test]
+    fn the_client_speaks_v2_unless_asked_for_v1_and_reports_who_ends_turns() {
+        let mut c = Connection::new("ws://h/v1/session", Backoff::default());
+        c.connect();
+        assert_eq!(sent(&c.on_open())[0]["protocol"], 2);
+        let v2 = r#"{"type":"session.ready","protocol":2,"session_id":"abc","token":"tok","resumed":false,"input_sample_rate":16000,"output_sample_rate":24000,"resume_window_s":120,"end_of_turn_fallback_ms":4000}"#;
+        assert_eq!(
+            c.on_text(v2),
+            vec![Command::Emit(Event::Ready {
+                session_id: "abc".into(),
+                resumed: false,
+                end_of_turn_fallback_ms: Some(4_000)
+            })]
+        );
+
+        // The old way: v1 in the start and in every resume.
+        let mut c = Connection::new("ws://h/v1/session", Backoff::default());
+        c.set_protocol(1);
+        c.connect();
+        assert_eq!(sent(&c.on_open())[0]["protocol"], 1);
+        c.on_text(&ready("abc", "tok", false));
+        c.on_close(0, 0.0);
+        c.on_timer(10_000);
+        let resume = sent(&c.on_open());
+        assert_eq!(
+            (&resume[0]["type"], &resume[0]["protocol"]),
+            (&"session.resume".into(), &1.into())
+        );
+        // Versions this build does not speak are clamped.
+        c.set_protocol(0);
+        assert_eq!(c.protocol, MIN_PROTOCOL_VERSION);
+        c.set_protocol(9);
+        assert_eq!(c.protocol, PROTOCOL_VERSION);
     }
 
     #[test]
@@ -418,7 +471,8 @@ mod tests {
             c.on_text(&ready("abc", "tok", true)),
             vec![Command::Emit(Event::Ready {
                 session_id: "abc".into(),
-                resumed: true
+                resumed: true,
+                end_of_turn_fallback_ms: None
             })]
         );
         // Ready again: the next drop starts from the first delay.

@@ -71,9 +71,15 @@ fn emit(inner: &Inner, event: Event) {
         Event::Ready {
             session_id,
             resumed,
+            end_of_turn_fallback_ms,
         } => (
             "ready",
-            serde_json::json!({"session_id": session_id, "resumed": resumed}).to_string(),
+            serde_json::json!({
+                "session_id": session_id,
+                "resumed": resumed,
+                "end_of_turn_fallback_ms": end_of_turn_fallback_ms,
+            })
+            .to_string(),
         ),
         Event::Reconnecting { attempt, in_ms } => (
             "reconnecting",
@@ -189,6 +195,13 @@ impl SessionClient {
         conn.set_voice(voice.filter(|v| !v.is_empty()));
     }
 
+    /// The protocol version to speak (call before `connect`): 2 by default (the edge ends
+    /// spoken turns), 1 for the old turn-taking (the client's silence ends every turn).
+    #[wasm_bindgen(js_name = setProtocol)]
+    pub fn set_protocol(&self, version: u32) {
+        self.inner.conn.borrow_mut().set_protocol(version);
+    }
+
     /// Connects (and keeps reconnecting after drops until `close`).
     pub fn connect(&self) {
         let cmds = self.inner.conn.borrow_mut().connect();
@@ -223,6 +236,22 @@ impl SessionClient {
     #[wasm_bindgen(js_name = speechStopped)]
     pub fn speech_stopped(&self, stream_id: u32, frames: u32) -> bool {
         self.send(ClientMessage::SpeechStopped { stream_id, frames })
+    }
+
+    /// (v2) A short pause in utterance `stream_id` after `frames` frames.
+    #[wasm_bindgen(js_name = speechPaused)]
+    pub fn speech_paused(&self, stream_id: u32, frames: u32, silence_ms: u32) -> bool {
+        self.send(ClientMessage::SpeechPaused {
+            stream_id,
+            frames,
+            silence_ms,
+        })
+    }
+
+    /// (v2) Speech came back in utterance `stream_id` after its pause.
+    #[wasm_bindgen(js_name = speechResumed)]
+    pub fn speech_resumed(&self, stream_id: u32) -> bool {
+        self.send(ClientMessage::SpeechResumed { stream_id })
     }
 
     /// Tells the server the user interrupted `response_id` after hearing `played_ms` of it.

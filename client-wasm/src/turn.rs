@@ -9,6 +9,14 @@
 //! an utterance that reached `max_utterance_ms`, the next one starts only after a frame of
 //! silence: sound that never pauses (music, a television) makes one long utterance, not one
 //! every `max_utterance_ms`, while a person talking on pauses within a few frames.
+//!
+//! Who ends a turn is [`EndOfTurn`]. `Client` (protocol v1): `end_silence_ms` of silence does.
+//! `Edge` (protocol v2): the detector also reports each pause of `pause_silence_ms` once
+//! ([`TurnEvent::Paused`]) and speech coming back after it ([`TurnEvent::Resumed`]), and the
+//! utterance stays open until the edge commits it ([`TurnDetector::commit`]), or the
+//! `fallback_ms` silence or `max_utterance_ms` ends it as in v1. During a pause, frames between
+//! the thresholds count as silence (the hysteresis keeps the paused state), so only a frame of
+//! speech resumes the utterance.
 
 use crate::vad::VAD_FRAME_MS;
 
@@ -33,6 +41,22 @@ pub struct TurnConfig {
     /// Longest utterance; one that reaches it ends, and the next begins after a frame of
     /// silence, in ms. Default 30 000.
     pub max_utterance_ms: u32,
+    /// Silence that makes a pause, reported (with `EndOfTurn::Edge`) so the edge can start
+    /// working on what was said, in ms. Default 200.
+    pub pause_silence_ms: u32,
+    /// Who ends a turn. Default `Client`, until the session says otherwise.
+    pub end_of_turn: EndOfTurn,
+}
+
+/// Who decides that the user's turn is over.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndOfTurn {
+    /// The client: `end_silence_ms` of silence ends the turn (protocol v1). No pauses reported.
+    Client,
+    /// The edge commits the turn (protocol v2); the client reports pauses and ends the turn on
+    /// its own only after `fallback_ms` of silence (the edge's `end_of_turn_fallback_ms`) or at
+    /// `max_utterance_ms`.
+    Edge { fallback_ms: u32 },
 }
 
 impl Default for TurnConfig {
@@ -45,6 +69,8 @@ impl Default for TurnConfig {
             end_silence_ms: 600,
             pre_speech_pad_ms: 300,
             max_utterance_ms: 30_000,
+            pause_silence_ms: 200,
+            end_of_turn: EndOfTurn::Client,
         }
     }
 }
@@ -52,7 +78,8 @@ impl Default for TurnConfig {
 /// Why an utterance ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum EndReason {
-    /// `end_silence_ms` of silence: the user finished their turn.
+    /// `end_silence_ms` of silence (with `EndOfTurn::Edge`, its `fallback_ms`): the user
+    /// finished their turn.
     Silence,
     /// The utterance reached `max_utterance_ms`.
     MaxLength,
@@ -74,6 +101,33 @@ pub enum TurnEvent {
         decided_ms: u64,
         reason: EndReason,
     },
+    /// (`EndOfTurn::Edge`) The utterance that began at `start_ms` paused: `silence_ms` of
+    /// silence since the end of its last speech frame at `speech_end_ms`, decided at
+    /// `decided_ms`. Reported once per pause; the utterance stays open.
+    Paused {
+        start_ms: u64,
+        speech_end_ms: u64,
+        silence_ms: u32,
+        decided_ms: u64,
+    },
+    /// (`EndOfTurn::Edge`) Speech came back at `speech_ms` after a pause of the utterance that
+    /// began at `start_ms`; decided at `decided_ms`.
+    Resumed {
+        start_ms: u64,
+        speech_ms: u64,
+        decided_ms: u64,
+    },
+}
+
+/// Where an utterance is in its pauses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pause {
+    /// No pause reported since the utterance began (or since it resumed and paused no more).
+    None,
+    /// A pause was reported and the silence goes on.
+    Paused,
+    /// Speech came back at `speech_ms` after a pause.
+    Resumed { speech_ms: u64 },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -89,6 +143,7 @@ enum State {
         start_ms: u64,
         last_speech_end_ms: u64,
         silence_ms: u32,
+        pause: Pause,
     },
     /// An utterance reached `max_utterance_ms`: waiting for a frame of silence.
     Cut,
@@ -154,42 +209,73 @@ impl TurnDetector {
                 start_ms: utt_start,
                 last_speech_end_ms,
                 silence_ms,
+                pause,
             } => {
-                let (last, silence_ms) = if silence {
+                // During a pause, frames between the thresholds keep it paused.
+                let quiet = silence || (pause == Pause::Paused && !speech);
+                let (last, silence_ms) = if quiet {
                     (last_speech_end_ms, silence_ms + VAD_FRAME_MS)
                 } else {
                     (end_ms, 0)
                 };
-                let reason = if silence_ms >= c.end_silence_ms {
+                let end_silence_ms = match c.end_of_turn {
+                    EndOfTurn::Client => c.end_silence_ms,
+                    EndOfTurn::Edge { fallback_ms } => fallback_ms,
+                };
+                let reason = if silence_ms >= end_silence_ms {
                     Some(EndReason::Silence)
                 } else if end_ms - utt_start >= u64::from(c.max_utterance_ms) {
                     Some(EndReason::MaxLength)
                 } else {
                     None
                 };
-                match reason {
-                    Some(reason) => {
-                        self.state = if reason == EndReason::MaxLength {
-                            State::Cut
-                        } else {
-                            State::Silent
-                        };
-                        Some(TurnEvent::Ended {
-                            start_ms: utt_start,
-                            end_ms: last,
-                            decided_ms: end_ms,
-                            reason,
-                        })
-                    }
-                    None => {
-                        self.state = State::Speaking {
-                            start_ms: utt_start,
-                            last_speech_end_ms: last,
-                            silence_ms,
-                        };
-                        None
-                    }
+                if let Some(reason) = reason {
+                    self.state = if reason == EndReason::MaxLength {
+                        State::Cut
+                    } else {
+                        State::Silent
+                    };
+                    return Some(TurnEvent::Ended {
+                        start_ms: utt_start,
+                        end_ms: last,
+                        decided_ms: end_ms,
+                        reason,
+                    });
                 }
+                let edge = matches!(c.end_of_turn, EndOfTurn::Edge { .. });
+                let (pause, event) = match pause {
+                    Pause::Paused if !quiet => (
+                        Pause::Resumed {
+                            speech_ms: start_ms,
+                        },
+                        Some(TurnEvent::Resumed {
+                            start_ms: utt_start,
+                            speech_ms: start_ms,
+                            decided_ms: end_ms,
+                        }),
+                    ),
+                    Pause::None | Pause::Resumed { .. }
+                        if edge && silence_ms >= c.pause_silence_ms =>
+                    {
+                        (
+                            Pause::Paused,
+                            Some(TurnEvent::Paused {
+                                start_ms: utt_start,
+                                speech_end_ms: last,
+                                silence_ms,
+                                decided_ms: end_ms,
+                            }),
+                        )
+                    }
+                    pause => (pause, None),
+                };
+                self.state = State::Speaking {
+                    start_ms: utt_start,
+                    last_speech_end_ms: last,
+                    silence_ms,
+                    pause,
+                };
+                event
             }
         }
     }
@@ -217,6 +303,7 @@ impl TurnDetector {
                 start_ms,
                 last_speech_end_ms: end_ms,
                 silence_ms: 0,
+                pause: Pause::None,
             };
             Some(TurnEvent::Started {
                 start_ms,
@@ -257,7 +344,40 @@ impl TurnDetector {
             start_ms,
             last_speech_end_ms: now_ms,
             silence_ms: 0,
+            pause: Pause::None,
         };
+    }
+
+    /// Who ends a turn from now on (the session said so); an utterance in progress goes on.
+    pub fn set_end_of_turn(&mut self, end_of_turn: EndOfTurn) {
+        self.config.end_of_turn = end_of_turn;
+    }
+
+    /// The edge committed the utterance in progress at `now_ms`: it ends, and nothing more
+    /// of it is reported. If the user was speaking again since its last pause (the commit
+    /// crossed their speech on the wire), that speech is a new utterance, begun where it
+    /// began: the returned `Started`. Otherwise the next speech opens one as usual.
+    pub fn commit(&mut self, now_ms: u64) -> Option<TurnEvent> {
+        let state = std::mem::replace(&mut self.state, State::Silent);
+        let State::Speaking {
+            last_speech_end_ms,
+            silence_ms,
+            pause: Pause::Resumed { speech_ms },
+            ..
+        } = state
+        else {
+            return None;
+        };
+        self.state = State::Speaking {
+            start_ms: speech_ms,
+            last_speech_end_ms,
+            silence_ms,
+            pause: Pause::None,
+        };
+        Some(TurnEvent::Started {
+            start_ms: speech_ms,
+            decided_ms: now_ms,
+        })
     }
 
     /// Forgets any utterance in progress.
@@ -474,8 +594,220 @@ mod tests {
                     assert!(open && end_ms > start_ms);
                     open = false;
                 }
+                TurnEvent::Paused { .. } | TurnEvent::Resumed { .. } => {
+                    unreachable!("no pauses when the client ends the turn")
+                }
             }
         }
         assert!(!open);
+    }
+
+    fn edge(fallback_ms: u32) -> TurnConfig {
+        TurnConfig {
+            end_of_turn: EndOfTurn::Edge { fallback_ms },
+            ..TurnConfig::default()
+        }
+    }
+
+    #[test]
+    fn with_the_edge_deciding_a_pause_then_speech_keeps_one_utterance() {
+        // 20 speech frames, 30 silent (480 ms: a v1 turn would go on too, but pause), 20 speech.
+        let p = frames(&[(0.9, 20), (0.0, 30), (0.9, 20), (0.0, 300)]);
+        let events = run(edge(4_000), &p);
+        assert_eq!(
+            events,
+            vec![
+                TurnEvent::Started {
+                    start_ms: 0,
+                    decided_ms: 16
+                },
+                // 13 frames of silence = 208 ms >= 200, after the speech ending at 320.
+                TurnEvent::Paused {
+                    start_ms: 0,
+                    speech_end_ms: 320,
+                    silence_ms: 208,
+                    decided_ms: 528
+                },
+                TurnEvent::Resumed {
+                    start_ms: 0,
+                    speech_ms: 800,
+                    decided_ms: 816
+                },
+                TurnEvent::Paused {
+                    start_ms: 0,
+                    speech_end_ms: 1_120,
+                    silence_ms: 208,
+                    decided_ms: 1_328
+                },
+                // The fallback: 4 s of silence (250 frames = 4 000 ms).
+                TurnEvent::Ended {
+                    start_ms: 0,
+                    end_ms: 1_120,
+                    decided_ms: 5_120,
+                    reason: EndReason::Silence
+                },
+            ]
+        );
+    }
+
+    #[test]
+    fn a_pause_longer_than_v1s_end_silence_does_not_end_the_turn_when_the_edge_decides() {
+        // 1.5 s pause: v1 ends the turn at 600 ms; v2 only pauses.
+        let p = frames(&[(0.9, 20), (0.0, 94), (0.9, 20), (0.0, 40)]);
+        let v1 = run(TurnConfig::default(), &p);
+        assert_eq!(v1.len(), 4, "v1 makes two turns: {v1:?}");
+        let v2 = run(edge(4_000), &p);
+        let ended = v2
+            .iter()
+            .filter(|e| matches!(e, TurnEvent::Ended { .. }))
+            .count();
+        let paused = v2
+            .iter()
+            .filter(|e| matches!(e, TurnEvent::Paused { .. }))
+            .count();
+        // Only the end of the stream ends it (no fallback yet); each pause reported once.
+        assert_eq!((ended, paused), (1, 2), "{v2:?}");
+        assert!(matches!(
+            v2.last(),
+            Some(TurnEvent::Ended {
+                reason: EndReason::StreamEnd,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn between_the_thresholds_a_pause_stays_a_pause() {
+        // 0.4 after a pause is neither speech nor a resume: the silence goes on and ends it.
+        let p = frames(&[(0.9, 20), (0.0, 13), (0.4, 60)]);
+        let events = run(edge(800), &p);
+        assert!(
+            !events
+                .iter()
+                .any(|e| matches!(e, TurnEvent::Resumed { .. })),
+            "{events:?}"
+        );
+        assert!(matches!(
+            events.last(),
+            Some(TurnEvent::Ended {
+                end_ms: 320,
+                reason: EndReason::Silence,
+                ..
+            })
+        ));
+    }
+
+    #[test]
+    fn a_commit_ends_the_utterance_and_the_next_speech_opens_another() {
+        let mut turn = TurnDetector::new(edge(4_000));
+        let mut at = 0;
+        let mut push = |turn: &mut TurnDetector, p: f32, n: usize| {
+            let mut out = Vec::new();
+            for _ in 0..n {
+                out.extend(turn.push(at, p, false));
+                at += 16;
+            }
+            out
+        };
+        assert_eq!(push(&mut turn, 0.9, 20).len(), 1);
+        assert_eq!(push(&mut turn, 0.0, 20).len(), 1, "paused");
+        assert_eq!(
+            turn.commit(640),
+            None,
+            "silent at the commit: nothing opens"
+        );
+        assert!(!turn.in_utterance());
+        // Silence after the commit: no fallback end, nothing at all.
+        assert_eq!(push(&mut turn, 0.0, 300), vec![]);
+        assert_eq!(
+            push(&mut turn, 0.9, 1),
+            vec![TurnEvent::Started {
+                start_ms: 5_440,
+                decided_ms: 5_456
+            }]
+        );
+    }
+
+    #[test]
+    fn speech_the_commit_crossed_is_a_new_utterance_from_where_it_began() {
+        let mut turn = TurnDetector::new(edge(4_000));
+        let probs = frames(&[(0.9, 20), (0.0, 20), (0.9, 10)]);
+        let events: Vec<_> = probs
+            .iter()
+            .enumerate()
+            .filter_map(|(i, &p)| turn.push(i as u64 * 16, p, false))
+            .collect();
+        assert!(matches!(
+            events.last(),
+            Some(TurnEvent::Resumed { speech_ms: 640, .. })
+        ));
+        // The commit of the first part arrives while the user speaks on.
+        assert_eq!(
+            turn.commit(800),
+            Some(TurnEvent::Started {
+                start_ms: 640,
+                decided_ms: 800
+            })
+        );
+        assert!(turn.in_utterance());
+        // The new utterance pauses and ends on its own.
+        let rest: Vec<_> = (50..400)
+            .filter_map(|i| turn.push(i * 16, 0.0, false))
+            .collect();
+        assert!(
+            matches!(
+                rest[0],
+                TurnEvent::Paused {
+                    start_ms: 640,
+                    speech_end_ms: 800,
+                    ..
+                }
+            ),
+            "{rest:?}"
+        );
+        assert!(matches!(
+            rest[1],
+            TurnEvent::Ended {
+                start_ms: 640,
+                reason: EndReason::Silence,
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn max_length_still_ends_a_turn_when_the_edge_decides() {
+        let config = TurnConfig {
+            max_utterance_ms: 1_600,
+            ..edge(4_000)
+        };
+        let events = run(config, &frames(&[(0.9, 125), (0.0, 20)]));
+        assert!(
+            matches!(
+                events[1],
+                TurnEvent::Ended {
+                    end_ms: 1_600,
+                    reason: EndReason::MaxLength,
+                    ..
+                }
+            ),
+            "{events:?}"
+        );
+        assert_eq!(events.len(), 2, "{events:?}");
+    }
+
+    #[test]
+    fn switching_to_the_edge_mid_utterance_keeps_it_open() {
+        let mut turn = TurnDetector::new(TurnConfig::default());
+        assert!(turn.push(0, 0.9, false).is_some());
+        turn.set_end_of_turn(EndOfTurn::Edge { fallback_ms: 4_000 });
+        let events: Vec<_> = (1..100)
+            .filter_map(|i| turn.push(i * 16, 0.0, false))
+            .collect();
+        assert!(
+            matches!(events[..], [TurnEvent::Paused { .. }]),
+            "{events:?}"
+        );
+        assert!(turn.in_utterance());
     }
 }

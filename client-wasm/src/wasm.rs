@@ -14,7 +14,7 @@ use crate::playback::{Playback, PlaybackConfig, PlaybackError};
 use crate::resample::{CHUNK, Engine, Filter, StreamResampler};
 use crate::silero::Silero;
 use crate::silero::weights::{Weights, WeightsError};
-use crate::turn::TurnConfig;
+use crate::turn::{EndOfTurn, TurnConfig};
 use crate::vad::{VAD_FRAME_SAMPLES, Vad};
 
 /// The wire protocol version this build speaks.
@@ -26,8 +26,11 @@ pub fn protocol_version() -> u32 {
 /// Render quantum of the Web Audio API.
 pub const QUANTUM: usize = 128;
 
-/// Event records returned by [`AudioEngine::take_events`]: three u32 each, `[kind, a, b]`.
+/// Event records returned by [`AudioEngine::take_events`]: four u32 each, `[kind, a, b, c]`
+/// (unused fields 0).
 pub mod event {
+    /// u32 per record.
+    pub const RECORD: usize = 4;
     /// `a` = stream id: send `input.speech_started`.
     pub const SPEECH_STARTED: u32 = 1;
     /// `a` = stream id, `b` = frames sent: send `input.speech_stopped`.
@@ -40,6 +43,10 @@ pub mod event {
     pub const INTERRUPTED: u32 = 5;
     /// `a` = response id, `b` = played ms: a reply finished playing.
     pub const REPLY_PLAYED: u32 = 6;
+    /// `a` = stream id, `b` = frames sent, `c` = silence ms: send `input.speech_paused` (v2).
+    pub const SPEECH_PAUSED: u32 = 7;
+    /// `a` = stream id: send `input.speech_resumed` (v2).
+    pub const SPEECH_RESUMED: u32 = 8;
 }
 
 /// Microphone capture, turn-taking, barge-in and reply playback for one audio context.
@@ -94,34 +101,48 @@ impl AudioEngine {
         let (playback, events, outbox) = (&mut self.playback, &mut self.events, &mut self.outbox);
         self.capture
             .process(&self.input, &self.output, reply_active, |e| match e {
-                CaptureEvent::SpeechStarted { stream_id } => {
-                    events.extend([event::SPEECH_STARTED, stream_id, 0])
-                }
-                CaptureEvent::SpeechStopped { stream_id, frames } => {
-                    events.extend([event::SPEECH_STOPPED, stream_id, frames])
-                }
-                CaptureEvent::Frame(bytes) => outbox.extend_from_slice(bytes),
                 CaptureEvent::BargeIn(BargeInEvent::Pause) => {
                     playback.pause();
-                    events.extend([event::PAUSED, 0, 0]);
+                    events.extend([event::PAUSED, 0, 0, 0]);
                 }
                 CaptureEvent::BargeIn(BargeInEvent::Resume) => {
                     playback.resume();
-                    events.extend([event::RESUMED, 0, 0]);
+                    events.extend([event::RESUMED, 0, 0, 0]);
                 }
                 CaptureEvent::BargeIn(BargeInEvent::Interrupt { .. }) => {
                     let reply = playback.reply().unwrap_or(0);
                     let played = playback.stop();
-                    events.extend([event::INTERRUPTED, reply, played]);
+                    events.extend([event::INTERRUPTED, reply, played, 0]);
                 }
+                other => record(other, events, outbox),
             });
         if let Some((reply, played)) = self.playback.take_finished() {
-            self.events.extend([event::REPLY_PLAYED, reply, played]);
+            self.events.extend([event::REPLY_PLAYED, reply, played, 0]);
         }
-        (self.events.len() / 3) as u32
+        (self.events.len() / event::RECORD) as u32
     }
 
-    /// Takes the pending event records (`[kind, a, b]` each; see the `event` module).
+    /// Who ends a turn: `fallback_ms` 0, the client's silence (protocol v1); else the edge
+    /// (`turn.committed`), with this silence (`session.ready.end_of_turn_fallback_ms`) as the
+    /// client's fallback.
+    #[wasm_bindgen(js_name = setEndOfTurn)]
+    pub fn set_end_of_turn(&mut self, fallback_ms: u32) {
+        self.capture.set_end_of_turn(match fallback_ms {
+            0 => EndOfTurn::Client,
+            fallback_ms => EndOfTurn::Edge { fallback_ms },
+        });
+    }
+
+    /// The edge committed utterance `stream_id` (`turn.committed`). Events and frames it
+    /// causes (speech it crossed opens the next utterance) go out with the next quantum's.
+    #[wasm_bindgen(js_name = commitTurn)]
+    pub fn commit_turn(&mut self, stream_id: u32) {
+        let (events, outbox) = (&mut self.events, &mut self.outbox);
+        self.capture
+            .commit(stream_id, |e| record(e, events, outbox));
+    }
+
+    /// Takes the pending event records (`[kind, a, b, c]` each; see the `event` module).
     #[wasm_bindgen(js_name = takeEvents)]
     pub fn take_events(&mut self) -> Vec<u32> {
         std::mem::take(&mut self.events)
@@ -204,6 +225,29 @@ impl AudioEngine {
     #[wasm_bindgen(getter, js_name = playedMs)]
     pub fn played_ms(&self) -> u32 {
         self.playback.played_ms()
+    }
+}
+
+/// Records a capture event that needs the main thread (all but barge-in, which acts here).
+fn record(e: CaptureEvent<'_>, events: &mut Vec<u32>, outbox: &mut Vec<u8>) {
+    match e {
+        CaptureEvent::SpeechStarted { stream_id } => {
+            events.extend([event::SPEECH_STARTED, stream_id, 0, 0])
+        }
+        CaptureEvent::SpeechStopped { stream_id, frames } => {
+            events.extend([event::SPEECH_STOPPED, stream_id, frames, 0])
+        }
+        CaptureEvent::SpeechPaused {
+            stream_id,
+            frames,
+            silence_ms,
+        } => events.extend([event::SPEECH_PAUSED, stream_id, frames, silence_ms]),
+        CaptureEvent::SpeechResumed { stream_id } => {
+            events.extend([event::SPEECH_RESUMED, stream_id, 0, 0])
+        }
+        CaptureEvent::Frame(bytes) => outbox.extend_from_slice(bytes),
+        // Acted on by the engine itself.
+        CaptureEvent::BargeIn(_) => {}
     }
 }
 
