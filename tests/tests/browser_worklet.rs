@@ -1,8 +1,10 @@
 //! The real AudioWorklet in headless Chromium, fed by the fake microphone: a spoken turn is
 //! detected and framed, and speech over a playing reply stops it (barge-in), measured in audio
-//! frames by a probe worklet. Speech is made by espeak-ng at test time.
+//! frames by a probe worklet; and the v2 turn-taking (pauses reported, a 900 ms pause kept in
+//! one utterance, the commit ending it) against v1 on the same audio. Speech is made by
+//! espeak-ng at test time.
 
-use aura_tests::{Scratch, StaticServer, microphone_wav, root, run_page};
+use aura_tests::{Scratch, StaticServer, microphone_turns_wav, microphone_wav, root, run_page};
 
 const RATE: u32 = 48_000;
 fn server() -> StaticServer {
@@ -150,4 +152,69 @@ fn speech_over_a_playing_reply_stops_it_locally() {
         ev.iter().any(|e| e[1] == 1),
         "the interruption opened the user's turn: {ev:?}"
     );
+}
+
+/// The same phrase twice with 900 ms of silence between (more than v1's 600 ms), from 2.0 s.
+fn phrase_pause_phrase(wav: &std::path::Path) -> f64 {
+    let text = "I would like to order two loaves";
+    let first = microphone_turns_wav(wav, text, &[2.0], 9.0)[0];
+    let len_s = (first.end_after_marker_ms - first.onset_after_marker_ms) / 1000.0;
+    let second_s = 2.0 + len_s + 0.9;
+    let turns = microphone_turns_wav(wav, text, &[2.0, second_s as f32], 9.0);
+    let gap = turns[1].onset_after_marker_ms - turns[0].end_after_marker_ms;
+    assert!(
+        (850.0..950.0).contains(&gap),
+        "{gap} ms between the phrases"
+    );
+    turns[1].end_after_marker_ms
+}
+
+#[test]
+#[ignore = "needs the built client, node packages and chromium: run by `make test`"]
+fn with_the_edge_deciding_a_long_pause_stays_one_utterance_and_the_commit_ends_it() {
+    let scratch = Scratch::new("worklet-pauses");
+    let wav = scratch.0.join("mic.wav");
+    let end_ms = phrase_pause_phrase(&wav);
+    let server = server();
+
+    // v1 (no end-of-turn message, as after a v1 session.ready): the pause ends the turn.
+    let v1 = run_page(&server.url("/test/worklet.html?run_ms=8000"), &wav, 30_000);
+    assert_eq!(v1["errors"], serde_json::json!([]), "{v1}");
+    let ev = events(&v1);
+    let count = |ev: &[[u64; 4]], kind: u64| ev.iter().filter(|e| e[1] == kind).count();
+    assert_eq!(
+        (count(&ev, 1), count(&ev, 2), count(&ev, 7), count(&ev, 8)),
+        (2, 2, 0, 0),
+        "v1: two turns, no pauses reported: {ev:?}"
+    );
+
+    // v2, committed 300 ms after the second pause (the one after the second phrase).
+    let v2 = run_page(
+        &server.url(
+            "/test/worklet.html?run_ms=8000&end_of_turn_fallback_ms=4000&commit_at_pause=2&commit_after_ms=300",
+        ),
+        &wav,
+        30_000,
+    );
+    assert_eq!(v2["errors"], serde_json::json!([]), "{v2}");
+    let ev = events(&v2);
+    assert_eq!(count(&ev, 1), 1, "one utterance across the pause: {ev:?}");
+    assert_eq!(count(&ev, 2), 0, "no input.speech_stopped: {ev:?}");
+    assert!(count(&ev, 7) >= 2 && count(&ev, 8) >= 1, "{ev:?}");
+    let paused: Vec<_> = ev.iter().filter(|e| e[1] == 7).collect();
+    for p in &paused {
+        assert_eq!(p[2], 1, "stream 1: {ev:?}");
+    }
+    let second_pause_ms = ms_after_marker(&v2, paused[1][0]);
+    let after_speech = second_pause_ms - end_ms as f32;
+    eprintln!("v2: pause reported {after_speech:.0} ms after the speech ended in the file");
+    assert!(
+        (150.0..450.0).contains(&after_speech),
+        "the pause after the speech reported {after_speech} ms after its end"
+    );
+    // No frame of it after the commit (within the few quanta the message takes to arrive).
+    let committed_at = v2["committed_at"].as_u64().expect("the page committed");
+    let last_frame_at = v2["last_frame_at"].as_u64().unwrap();
+    let late_ms = (last_frame_at as f64 - committed_at as f64) * 1000.0 / f64::from(RATE);
+    assert!(late_ms < 50.0, "frames {late_ms} ms after the commit");
 }
