@@ -3,7 +3,10 @@
 //! engine: every_engine.rs.)
 
 use aura_emulator::Emulator;
-use aura_tests::{Scratch, WranglerDev, drive_widget, requests_to};
+use aura_tests::{
+    Engine, Scratch, StaticServer, WranglerDev, drive_widget, emulator_answering, microphone_wav,
+    requests_to, root, visit_page,
+};
 use serde_json::json;
 
 /// The local demo's offline engines end to end: a real recorded voice ("go forward ten meters",
@@ -70,5 +73,63 @@ fn real_speech_is_recognised_by_the_offline_engines_and_the_spoken_reply_is_play
     assert!(
         speech.iter().all(|r| r["completed_ms"].is_number()),
         "espeak-ng's audio was sent in full: {speech:?}"
+    );
+}
+
+/// `end_of_turn=client` (startVoice's `endOfTurn: "client"`) speaks protocol 1: the session is
+/// v1, no pause is reported, and the client's own 600 ms of silence ends the turn, which is
+/// answered and played as before. (every_engine.rs checks the default, v2, in each engine.)
+#[test]
+#[ignore = "needs the built client and worker, node packages and chromium: run by `make test`"]
+fn the_client_end_of_turn_option_speaks_v1_and_its_own_silence_ends_the_turn() {
+    let emu = emulator_answering(
+        "what time do you open tomorrow morning",
+        "We open at seven tomorrow.",
+    );
+    let dev = WranglerDev::start();
+    let scratch = Scratch::new("e2e-v1");
+    let wav = scratch.0.join("mic.wav");
+    microphone_wav(&wav, "What time do you open tomorrow morning?", 2.0, 9.0);
+    let pages = StaticServer::start(vec![
+        ("/test/", root().join("tests/pages")),
+        ("/", root().join("www")),
+    ]);
+    let tenant = dev.tenant("mill-lane", &emu.base_url(), &[&pages.url("")]);
+    let page = pages.url(&format!(
+        "/test/e2e.html?run_ms=9000&end_of_turn=client&ws={}",
+        tenant.session_url().replace('?', "%3F").replace('=', "%3D")
+    ));
+    let result = visit_page(Engine::Chromium, &page, &wav, 40_000);
+    assert_eq!(result["errors"], json!([]), "{result}");
+    let events = result["events"].as_array().unwrap();
+    assert_eq!(events[0]["kind"], "ready", "{result}");
+    assert!(
+        events[0]["data"]["end_of_turn_fallback_ms"].is_null(),
+        "a v1 session: {}",
+        events[0]
+    );
+    let speech = |key: &str| {
+        events
+            .iter()
+            .filter(|e| e["kind"] == "speech" && e["data"].get(key).is_some())
+            .count()
+    };
+    assert_eq!((speech("started"), speech("stopped")), (1, 1), "{result}");
+    assert_eq!((speech("paused"), speech("committed")), (0, 0), "{result}");
+    assert!(
+        !events.iter().any(|e| e["data"]["type"] == "turn.committed"),
+        "{result}"
+    );
+    let transcript = events
+        .iter()
+        .find(|e| e["data"]["type"] == "transcript.final")
+        .expect("the turn was transcribed");
+    assert_eq!(
+        transcript["data"]["text"],
+        "what time do you open tomorrow morning"
+    );
+    assert!(
+        events.iter().any(|e| e["kind"] == "reply_played"),
+        "the reply was played: {result}"
     );
 }

@@ -80,6 +80,36 @@ fn a_spoken_question_is_heard_answered_and_the_answer_is_played(engine: Engine) 
         transcript["data"]["text"],
         "what time do you open tomorrow morning"
     );
+    // Protocol v2: the client reported the pause and the edge ended the turn, not the client.
+    assert!(
+        events[0]["data"]["end_of_turn_fallback_ms"].is_u64(),
+        "{}",
+        events[0]
+    );
+    let speech = |key: &str| {
+        events
+            .iter()
+            .filter(|e| e["kind"] == "speech" && e["data"].get(key).is_some())
+            .count()
+    };
+    assert!(speech("paused") >= 1, "{kinds:?}");
+    assert_eq!(
+        (speech("committed"), speech("stopped")),
+        (1, 0),
+        "{kinds:?}"
+    );
+    let at = |key: &str| {
+        events
+            .iter()
+            .find(|e| e["kind"] == "speech" && e["data"].get(key).is_some())
+            .unwrap()["at"]
+            .as_f64()
+            .unwrap()
+    };
+    eprintln!(
+        "{engine:?}: turn.committed {:.0} ms after the client's first pause report",
+        at("committed") - at("paused")
+    );
     let done = events
         .iter()
         .find(|e| e["data"]["type"] == "response.done")
