@@ -14,7 +14,7 @@ fn edge_serves_health_demo_page_and_client_wasm() {
     assert!(ctype.starts_with("application/json"), "{ctype}");
     let health: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(health["status"], "ok");
-    assert_eq!(health["protocol"], 1);
+    assert_eq!(health["protocol"], aura_protocol::PROTOCOL_VERSION);
 
     let (status, ctype, body) = dev.get("/").unwrap();
     assert_eq!(status, 200);
@@ -38,11 +38,20 @@ fn demo_page_with_debug_loads_the_client_wasm_and_agrees_with_the_edge_on_the_pr
     // the_demo_page_loads_no_webassembly_before_the_widget_opens).
     let dom = chromium_dump_dom(&dev.url("/?debug"), 10_000);
     assert!(
-        dom.contains("compatible: both speak protocol 1"),
+        dom.contains(&format!(
+            "compatible: both speak protocol {}",
+            aura_protocol::PROTOCOL_VERSION
+        )),
         "the page did not report a compatible client and edge; DOM:\n{dom}\nwrangler:\n{}",
         dev.log()
     );
-    assert!(dom.contains("loaded, protocol 1"), "{dom}");
+    assert!(
+        dom.contains(&format!(
+            "loaded, protocol {}",
+            aura_protocol::PROTOCOL_VERSION
+        )),
+        "{dom}"
+    );
 }
 
 /// Browsers ask for an icon; without one the demo page logged a 404 for /favicon.ico.
