@@ -12,6 +12,18 @@ pub fn requests_to(emu: &aura_emulator::Emulator, endpoint: &str) -> Vec<serde_j
     emu.requests_to(endpoint)
 }
 
+/// Waits (up to 5 s) until the emulator has received a request at `endpoint`.
+pub fn await_request(emu: &aura_emulator::Emulator, endpoint: &str) {
+    let started = std::time::Instant::now();
+    while requests_to(emu, endpoint).is_empty() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(5),
+            "no {endpoint} request within 5 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+}
+
 /// A provider emulator whose LLM answers `reply` to every turn.
 pub fn emulator_replying(reply: &str) -> aura_emulator::Emulator {
     let emu = aura_emulator::Emulator::start(0).unwrap();

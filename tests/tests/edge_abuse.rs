@@ -312,11 +312,7 @@ fn turns_running_at_once_reserve_the_daily_quota_before_they_spend_it() {
     start(&mut a);
     a.send_json(json!({"type": "input.text", "text": "Take your time."}));
     // The first turn is running (its reply comes in 2.5 s) and holds the day's tokens.
-    let started = std::time::Instant::now();
-    while requests_to(&emu, "chat").is_empty() {
-        assert!(started.elapsed() < Duration::from_secs(5));
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    aura_tests::await_request(&emu, "chat");
     let mut b = t.connect("");
     start(&mut b);
     assert_eq!(typed(&mut b, "Me too?"), "llm_tokens_per_day");

@@ -571,14 +571,7 @@ fn a_speculative_reply_calls_no_webhook_before_the_commit() {
         json!({"type": "input.speech_paused", "stream_id": 1, "frames": 40, "silence_ms": 200}),
     );
     // The model asks for the tool at once; the turn is not committed yet.
-    let started = std::time::Instant::now();
-    while requests_to(&emu, "chat").is_empty() {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "no speculative request"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    aura_tests::await_request(&emu, "chat");
     // The transcript reads unpunctuated: the commit waits ~600 ms more.
     std::thread::sleep(Duration::from_millis(200));
     let before: Vec<Incoming> =

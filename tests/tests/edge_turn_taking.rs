@@ -111,14 +111,7 @@ fn speech_after_a_pause_drops_the_speculative_reply_unheard_and_counts_its_cost(
     send_speech(&mut client, 1, 0..50);
     pause(&mut client, 1, 50);
     // The first pause's transcript reads unpunctuated: a longer wait, a reply started on it.
-    let started = Instant::now();
-    while requests_to(&emu, "chat").is_empty() {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "no speculative request"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    aura_tests::await_request(&emu, "chat");
     let early: Vec<Incoming> =
         std::iter::from_fn(|| client.next(Duration::from_millis(50))).collect();
     assert!(
@@ -309,14 +302,7 @@ fn a_turn_cut_by_a_drop_before_its_commit_is_never_committed_or_remembered() {
     client.send_json(json!({"type": "input.speech_started", "stream_id": 1}));
     send_speech(&mut client, 1, 0..40);
     pause(&mut client, 1, 40);
-    let started = Instant::now();
-    while requests_to(&emu, "chat").is_empty() {
-        assert!(
-            started.elapsed() < Duration::from_secs(5),
-            "no speculative request"
-        );
-        std::thread::sleep(Duration::from_millis(10));
-    }
+    aura_tests::await_request(&emu, "chat");
     client.close(); // the connection drops while the reply is speculative
     let mut back = tenant.resume(
         ready["session_id"].as_str().unwrap(),
