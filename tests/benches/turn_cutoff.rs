@@ -232,7 +232,12 @@ fn run(
 ) -> Run {
     let run_ms = (total_s * 1000.0) as u32;
     let page = pages.url(&format!(
-        "/test/e2e.html?run_ms={run_ms}&protocol={protocol}&ws={}",
+        "/test/e2e.html?run_ms={run_ms}{}&ws={}",
+        if protocol == 1 {
+            "&end_of_turn=client"
+        } else {
+            ""
+        },
         session_url.replace('?', "%3F").replace('=', "%3D")
     ));
     let result = run_page(&page, wav, run_ms + 60_000);
@@ -246,7 +251,7 @@ fn run(
         .iter()
         .map(|e| (e["at"].as_f64().unwrap() - marker_ms, e.clone()))
         .collect();
-    let protocol = result["protocols"]
+    let protocol = result["sent_protocols"]
         .as_array()
         .and_then(|p| p.first()?.as_u64());
     Run {

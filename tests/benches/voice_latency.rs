@@ -248,7 +248,12 @@ impl Bench<'_> {
         let before = self.emu.requests().len();
         let run_ms = (self.total_s * 1000.0) as u32;
         let page = self.pages.url(&format!(
-            "/test/e2e.html?run_ms={run_ms}&protocol={protocol}&ws={}",
+            "/test/e2e.html?run_ms={run_ms}{}&ws={}",
+            if protocol == 1 {
+                "&end_of_turn=client"
+            } else {
+                ""
+            },
             self.session_url.replace('?', "%3F").replace('=', "%3D")
         ));
         let result = run_page(&page, self.wav, run_ms + 30_000);
@@ -290,7 +295,7 @@ impl Bench<'_> {
             })
             .collect();
         PageRun {
-            protocol: result["protocols"]
+            protocol: result["sent_protocols"]
                 .as_array()
                 .and_then(|p| p.first()?.as_u64()),
             events,
