@@ -411,22 +411,26 @@ fn main() {
         &emu,
         json!({"endpoint": "speech", "default": {"first_byte_ms": TTS_MS, "chunk_ms": 20}}),
     );
-    let dev = WranglerDev::start();
     let pages = StaticServer::start(vec![
         ("/test/", root().join("tests/pages")),
         ("/", root().join("www")),
     ]);
-    let own = dev.url("");
-    let origin = pages.url("");
-    let mut settings = aura_admin::settings_for(
-        "Turn cut-off bench",
-        &[own.as_str(), origin.as_str()],
-        &emu.base_url(),
-        "You are a helpful voice assistant.",
-    );
-    settings["stt"]["base_url"] = whisper.url.clone().into();
-    settings["stt"]["model"] = "whisper-tiny.en".into();
-    let tenant = dev.tenant_with("cutoff", settings);
+    // A fresh edge for each page run: an edge that fails in one run does not spoil the next.
+    let edge = || {
+        let dev = WranglerDev::start();
+        let own = dev.url("");
+        let origin = pages.url("");
+        let mut settings = aura_admin::settings_for(
+            "Turn cut-off bench",
+            &[own.as_str(), origin.as_str()],
+            &emu.base_url(),
+            "You are a helpful voice assistant.",
+        );
+        settings["stt"]["base_url"] = whisper.url.clone().into();
+        settings["stt"]["model"] = "whisper-tiny.en".into();
+        let tenant = dev.tenant_with("cutoff", settings);
+        (dev, tenant)
+    };
     let scratch = Scratch::new("turn-cutoff");
     let mut speech = Speech {
         piper: &piper,
@@ -438,6 +442,7 @@ fn main() {
     let mut results: HashMap<u32, Vec<(Turn, Outcome)>> = HashMap::new();
     let mut spoken: HashMap<u32, Vec<Option<u64>>> = HashMap::new();
     let mut errors = Vec::new();
+    let mut crashed: HashMap<u32, Vec<usize>> = HashMap::new();
     for (k, chunk) in all.chunks(TURNS_PER_PAGE).enumerate() {
         let wav = scratch.0.join(format!("mic-{k}.wav"));
         let (placed, total_s) = record(chunk, &mut speech, &wav);
@@ -447,11 +452,46 @@ fn main() {
                 "turn_cutoff: page {k} ({} turns, {total_s:.0} s) as protocol {protocol}",
                 chunk.len()
             );
+            let (dev, tenant) = edge();
             let run = run(&pages, &tenant.session_url(), protocol, &wav, total_s);
-            if run.errors != json!([]) {
-                errors.push(json!({"protocol": protocol, "page": k, "errors": run.errors}));
+            let log = dev.log();
+            drop(dev);
+            // The Worker's own failures (a panic is a RuntimeError: unreachable in workerd).
+            let crashes = log.matches("RuntimeError").count() + log.matches("panicked").count();
+            if std::env::var_os("AURA_CUTOFF_EDGE_LOG").is_some() {
+                eprintln!("{log}");
             }
+            let mut distinct: HashMap<String, usize> = HashMap::new();
+            for e in run.errors.as_array().into_iter().flatten() {
+                *distinct.entry(e.to_string()).or_default() += 1;
+            }
+            if crashes > 0 || !distinct.is_empty() {
+                errors.push(json!({"protocol": protocol, "page": k, "edge_crashes": crashes, "page_errors": distinct}));
+            }
+            crashed.entry(protocol).or_default().push(crashes);
             spoken.entry(protocol).or_default().push(run.protocol);
+            let mut kinds: HashMap<String, usize> = HashMap::new();
+            for (_, e) in &run.events {
+                let kind = e["data"]["type"].as_str().map_or_else(
+                    || {
+                        format!(
+                            "{}:{}",
+                            e["kind"],
+                            e["data"].as_object().map_or(String::new(), |d| d
+                                .keys()
+                                .cloned()
+                                .collect::<Vec<_>>()
+                                .join(","))
+                        )
+                    },
+                    str::to_string,
+                );
+                *kinds.entry(kind).or_default() += 1;
+            }
+            eprintln!(
+                "turn_cutoff: page {k} v{protocol} events {kinds:?}, {} errors, {crashes} edge crashes",
+                run.errors.as_array().map_or(0, Vec::len)
+            );
             for (i, p) in placed.iter().enumerate() {
                 let until = placed
                     .get(i + 1)
@@ -485,6 +525,7 @@ fn main() {
             "v2_edge_commit": summary(&results[&2]),
             "v1_client_silence": summary(&results[&1]),
             "protocol_spoken": {"asked_2": spoken[&2], "asked_1": spoken[&1]},
+            "edge_crashes_per_page": {"v2": crashed[&2], "v1": crashed[&1]},
             "page_errors": errors,
             "targets": {"cut_off_rate_max_up_to_1s": 0.05, "discarded_speculation_rate_max": 0.3},
             "seconds": started.elapsed().as_secs(),
