@@ -448,6 +448,7 @@ fn main() {
     let mut spoken: HashMap<u32, Vec<Option<u64>>> = HashMap::new();
     let mut errors = Vec::new();
     let mut crashed: HashMap<u32, Vec<usize>> = HashMap::new();
+    let mut lost: HashMap<u32, usize> = HashMap::new();
     for (k, chunk) in all.chunks(TURNS_PER_PAGE).enumerate() {
         let wav = scratch.0.join(format!("mic-{k}.wav"));
         let (placed, total_s) = record(chunk, &mut speech, &wav);
@@ -510,10 +511,15 @@ fn main() {
                     o.heard,
                     o.reasons
                 );
-                results
-                    .entry(protocol)
-                    .or_default()
-                    .push((p.turn.clone(), o));
+                // A turn on an edge that crashed in its run says nothing about the end of turn.
+                if crashes == 0 {
+                    results
+                        .entry(protocol)
+                        .or_default()
+                        .push((p.turn.clone(), o));
+                } else {
+                    *lost.entry(protocol).or_default() += 1;
+                }
             }
         }
     }
@@ -527,8 +533,9 @@ fn main() {
             "split_turns": SPLIT_TURNS.len().min(limit),
             "complete_turns": COMPLETE_TURNS.len().min(limit) + RECORDED_TURNS.len().min(limit),
             "voices": voices,
-            "v2_edge_commit": summary(&results[&2]),
-            "v1_client_silence": summary(&results[&1]),
+            "v2_edge_commit": summary(results.get(&2).map_or(&[], Vec::as_slice)),
+            "v1_client_silence": summary(results.get(&1).map_or(&[], Vec::as_slice)),
+            "turns_left_out_edge_crashed": {"v2": lost.get(&2), "v1": lost.get(&1)},
             "protocol_spoken": {"asked_2": spoken[&2], "asked_1": spoken[&1]},
             "edge_crashes_per_page": {"v2": crashed[&2], "v1": crashed[&1]},
             "page_errors": errors,
