@@ -1,10 +1,11 @@
 //! The speech providers of the demo tenant from `.dev.vars`: which API each speaks, its rate
-//! and format, and a fallback TTS route.
+//! and format, and fallback STT and TTS routes.
 //!
 //! `STT_API` (`openai`, `deepgram`), `TTS_API` (`openai`, `elevenlabs`, `deepgram`,
 //! `cartesia`), `TTS_FORMAT` (`pcm`, `wav`; OpenAI-style only), `TTS_SAMPLE_RATE`, and
 //! `TTS_FALLBACK_API`, `TTS_FALLBACK_BASE_URL`, `TTS_FALLBACK_MODEL`, `TTS_FALLBACK_VOICE`,
-//! `TTS_FALLBACK_SAMPLE_RATE` (its key: `TTS_FALLBACK_API_KEY`). A provider's base URL
+//! `TTS_FALLBACK_SAMPLE_RATE` (its key: `TTS_FALLBACK_API_KEY`), and `STT_FALLBACK_API`,
+//! `STT_FALLBACK_BASE_URL`, `STT_FALLBACK_MODEL` (its key: `STT_FALLBACK_API_KEY`). A provider's base URL
 //! defaults to its own API's when only the API is named.
 
 use serde_json::{Value, json};
@@ -44,6 +45,17 @@ pub fn apply_speech_vars(settings: &mut Value, var: impl Fn(&str) -> Option<Stri
     }
     if let Some(rate) = var("TTS_SAMPLE_RATE").and_then(|r| r.parse::<u32>().ok()) {
         settings["tts"]["sample_rate"] = rate.into();
+    }
+    let api = var("STT_FALLBACK_API");
+    let base_url = var("STT_FALLBACK_BASE_URL").or_else(|| {
+        api.as_deref()
+            .and_then(default_base_url)
+            .map(str::to_string)
+    });
+    if let Some(base_url) = base_url {
+        let api = api.unwrap_or_else(|| "openai".into());
+        let model = var("STT_FALLBACK_MODEL").unwrap_or_else(|| "whisper-1".into());
+        settings["stt_fallback"] = json!({"api": api, "base_url": base_url, "model": model});
     }
     let api = var("TTS_FALLBACK_API");
     let base_url = var("TTS_FALLBACK_BASE_URL").or_else(|| {
@@ -94,6 +106,8 @@ mod tests {
                 ("STT_BASE_URL", "http://127.0.0.1:1"),
                 ("TTS_FALLBACK_API", "cartesia"),
                 ("TTS_FALLBACK_VOICE", "a0e99841"),
+                ("STT_FALLBACK_BASE_URL", "https://api.groq.com/openai"),
+                ("STT_FALLBACK_MODEL", "whisper-large-v3-turbo"),
             ]),
         );
         assert_eq!(s["tts"]["api"], "elevenlabs");
@@ -108,8 +122,13 @@ mod tests {
             s["tts_fallback"],
             json!({"api": "cartesia", "base_url": "https://api.cartesia.ai", "model": "tts-1", "voice": "a0e99841"})
         );
+        assert_eq!(
+            s["stt_fallback"],
+            json!({"api": "openai", "base_url": "https://api.groq.com/openai", "model": "whisper-large-v3-turbo"})
+        );
         let mut plain = crate::settings_for("t", &["https://a.example"], "http://127.0.0.1:1", "p");
         apply_speech_vars(&mut plain, vars(&[]));
         assert!(plain.get("tts_fallback").is_none() && plain["tts"].get("api").is_none());
+        assert!(plain.get("stt_fallback").is_none());
     }
 }

@@ -147,6 +147,7 @@ fn demo_tenant(client: &AdminClient, args: &mut Vec<String>) -> Out {
         ("TTS_API_KEY", "tts"),
         ("LLM_API_KEY", "llm0"),
         ("LLM_FALLBACK_API_KEY", "llm1"),
+        ("STT_FALLBACK_API_KEY", "stt1"),
         ("TTS_FALLBACK_API_KEY", "tts1"),
     ];
     for (name, slot) in keys {

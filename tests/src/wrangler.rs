@@ -187,8 +187,10 @@ impl WranglerDev {
         let routes = settings["llm"].as_array().map_or(0, Vec::len);
         let has_tools = settings["tools"].as_array().is_some_and(|t| !t.is_empty());
         let tts_fallback = settings["tts_fallback"].is_object();
+        let stt_fallback = settings["stt_fallback"].is_object();
         let slots = ["stt".to_string(), "tts".to_string()]
             .into_iter()
+            .chain(stt_fallback.then(|| "stt1".to_string()))
             .chain(tts_fallback.then(|| "tts1".to_string()))
             .chain((0..routes).map(|i| format!("llm{i}")))
             .chain(has_tools.then(|| "webhook".to_string()));

@@ -47,6 +47,8 @@ pub struct ProviderConfig {
     pub stt: ProviderEndpoint,
     /// Which STT API `stt` speaks.
     pub stt_api: SttApi,
+    /// The second STT route and its API, if any ([`crate::providers::stt_fallback`]).
+    pub stt_fallback: Option<(ProviderEndpoint, SttApi)>,
     /// The LLM routes in configured order: the primary, then the fallback if any.
     pub llm: Vec<(ProviderEndpoint, Tier)>,
     /// Rule-based choice of tier per request (`LLM_SMART_ROUTING`, default on).
@@ -88,6 +90,10 @@ impl ProviderConfig {
             }
         };
         let stt = endpoint(&settings.stt.base_url, &settings.stt.model, "stt");
+        let stt_fallback = settings
+            .stt_fallback
+            .as_ref()
+            .map(|f| (endpoint(&f.base_url, &f.model, "stt1"), f.api));
         let tts = std::iter::once(&settings.tts)
             .chain(settings.tts_fallback.as_ref())
             .zip(["tts", "tts1"])
@@ -102,6 +108,7 @@ impl ProviderConfig {
         Self {
             stt,
             stt_api: settings.stt.api,
+            stt_fallback,
             llm,
             smart_routing: settings.smart_routing,
             tts,
@@ -116,6 +123,20 @@ impl ProviderConfig {
             reservation: None,
             webhook_secret: keys("webhook").into_iter().next(),
         }
+    }
+}
+
+impl ProviderConfig {
+    /// This configuration with the second STT route in place of the first (and none after
+    /// it), if there is one: what an utterance uses once its first route failed.
+    pub fn with_stt_fallback(&self) -> Option<Self> {
+        let (stt, api) = self.stt_fallback.clone()?;
+        Some(Self {
+            stt,
+            stt_api: api,
+            stt_fallback: None,
+            ..self.clone()
+        })
     }
 }
 
@@ -162,5 +183,32 @@ mod tests {
         assert!(!c.smart_routing);
         assert_eq!(c.turn_eagerness, Eagerness::High);
         assert_eq!(c.system_prompt, s.system_prompt);
+        assert!(c.with_stt_fallback().is_none(), "no second STT route");
+    }
+
+    #[test]
+    fn the_second_stt_route_takes_the_firsts_place_with_its_own_key() {
+        let mut s = sample();
+        s.stt.api = SttApi::Deepgram;
+        s.stt_fallback = Some(crate::tenant::settings::SttSettings {
+            api: SttApi::Openai,
+            base_url: "https://api.groq.com/openai".into(),
+            model: "whisper-large-v3-turbo".into(),
+        });
+        let c = ProviderConfig::from_tenant(&s, |slot| vec![format!("sk-{slot}")]);
+        assert_eq!(c.stt_api, SttApi::Deepgram);
+        assert_eq!(c.stt.api_key.as_deref(), Some("sk-stt"));
+        let next = c.with_stt_fallback().unwrap();
+        assert_eq!(next.stt_api, SttApi::Openai);
+        assert_eq!(next.stt.api_key.as_deref(), Some("sk-stt1"));
+        assert_eq!(
+            next.stt.url("v1/audio/transcriptions"),
+            "https://api.groq.com/openai/v1/audio/transcriptions"
+        );
+        assert!(
+            next.with_stt_fallback().is_none(),
+            "one fallback, not a loop"
+        );
+        assert_eq!(next.llm, c.llm);
     }
 }

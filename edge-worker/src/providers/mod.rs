@@ -3,7 +3,7 @@
 //! OpenAI-compatible chat streams ([`openai_chat`]) with streamed tool calls ([`tool_calls`])
 //! and reasoning kept out of the reply ([`think_filter`]), Deepgram's live results
 //! ([`deepgram`]), OpenAI-style transcription's language and invented transcripts
-//! ([`whisper`]), and the text-to-speech APIs' requests, refusals and audio ([`tts`]).
+//! ([`whisper`]), when speech-to-text falls back to its second route ([`stt_fallback`]), and the text-to-speech APIs' requests, refusals and audio ([`tts`]).
 
 pub mod config;
 pub mod deepgram;
@@ -13,6 +13,7 @@ pub mod rate_limit;
 mod redacted_debug;
 pub mod router;
 pub mod sse;
+pub mod stt_fallback;
 pub mod think_filter;
 pub mod tool_calls;
 pub mod tts;

@@ -32,6 +32,7 @@ impl fmt::Debug for ProviderConfig {
         f.debug_struct("ProviderConfig")
             .field("stt", &self.stt)
             .field("stt_api", &self.stt_api)
+            .field("stt_fallback", &self.stt_fallback)
             .field("llm", &self.llm)
             .field("smart_routing", &self.smart_routing)
             .field("tts", &self.tts)

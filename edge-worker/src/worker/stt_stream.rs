@@ -16,6 +16,7 @@ use crate::providers::config::ProviderEndpoint;
 use crate::providers::deepgram::{
     CLOSE_STREAM, FINALIZE, LiveEvent, LiveSttError, LiveTranscript, Settled, listen_url, parse,
 };
+use crate::providers::stt_fallback::SttError;
 use crate::session::turn::ProviderFailure;
 use crate::worker::provider_http::{self, Auth, SendError};
 use crate::worker::runtime::now_ms;
@@ -98,11 +99,9 @@ impl LiveUtterance {
 pub(crate) async fn connect(
     endpoint: &ProviderEndpoint,
     language: Option<&str>,
-) -> Result<WebSocket, ProviderFailure> {
-    let fail =
-        |m: &str| ProviderFailure::new(ErrorCode::ProviderError, format!("speech-to-text: {m}"));
+) -> Result<WebSocket, SttError> {
     let url = listen_url(&endpoint.base_url, &endpoint.model, language)
-        .map_err(|e: LiveSttError| fail(&e.to_string()))?;
+        .map_err(|_: LiveSttError| SttError::Request)?;
     // fetch() takes http(s) URLs; the Upgrade header makes it a WebSocket.
     let url = url
         .replacen("wss://", "https://", 1)
@@ -118,20 +117,18 @@ pub(crate) async fn connect(
     )
     .await
     .map_err(|e| match e {
-        SendError::Request => fail("request"),
-        SendError::Unreachable => fail("unreachable"),
+        SendError::Request => SttError::Request,
+        SendError::Unreachable => SttError::Unreachable,
     })?;
-    {
-        let status = resp.status_code();
-        if status != 101 {
-            return Err(ProviderFailure::from_status("speech-to-text", status));
-        }
-        let socket = resp.websocket().ok_or_else(|| fail("no WebSocket"))?;
-        socket
-            .accept()
-            .map_err(|_| fail("could not accept the socket"))?;
-        Ok(socket)
+    let status = resp.status_code();
+    if status != 101 {
+        return Err(SttError::Status(status));
     }
+    let socket = resp.websocket().ok_or(SttError::Unusable("no WebSocket"))?;
+    socket
+        .accept()
+        .map_err(|_| SttError::Unusable("could not accept the socket"))?;
+    Ok(socket)
 }
 
 /// Runs one utterance's stream on `socket`: sends the audio kept so far, then reads results

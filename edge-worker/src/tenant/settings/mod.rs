@@ -189,6 +189,11 @@ pub struct TenantSettings {
     /// for its subdomains. Exact scheme, host and port; no paths.
     pub allowed_origins: Vec<String>,
     pub stt: SttSettings,
+    /// A second speech-to-text route (key slot `stt1`), used when the first cannot be reached,
+    /// answers 5xx, 429 or 408, or times out ([`crate::providers::stt_fallback`]). After a
+    /// live (`deepgram`) first route it may be either API; after a batch one, batch only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stt_fallback: Option<SttSettings>,
     /// Ordered: the primary first, then fallbacks.
     pub llm: Vec<LlmRouteSettings>,
     #[serde(default = "yes")]
@@ -249,10 +254,13 @@ fn default_first_token_timeout() -> u32 {
     2_500
 }
 
-/// The provider slots a tenant holds keys for: `stt`, `tts` (and `tts1` for the fallback), and
-/// `llm0`, `llm1`, ... in route order.
+/// The provider slots a tenant holds keys for: `stt`, `tts` (and `stt1`, `tts1` for the
+/// fallbacks), and `llm0`, `llm1`, ... in route order.
 pub fn key_slots(settings: &TenantSettings) -> Vec<String> {
     let mut slots = vec!["stt".to_string(), "tts".to_string()];
+    if settings.stt_fallback.is_some() {
+        slots.push("stt1".to_string());
+    }
     if settings.tts_fallback.is_some() {
         slots.push("tts1".to_string());
     }
@@ -270,6 +278,7 @@ impl TenantSettings {
     pub fn key_binding(&self, slot: &str) -> String {
         let base = match slot {
             "stt" => Some(&self.stt.base_url),
+            "stt1" => self.stt_fallback.as_ref().map(|f| &f.base_url),
             "tts" => Some(&self.tts.base_url),
             "tts1" => self.tts_fallback.as_ref().map(|f| &f.base_url),
             _ => slot
@@ -284,9 +293,9 @@ impl TenantSettings {
     }
 }
 
-/// Whether `slot` names a provider-key slot (`stt`, `tts`, `tts1`, `llm0`..`llm3`).
+/// Whether `slot` names a provider-key slot (`stt`, `stt1`, `tts`, `tts1`, `llm0`..`llm3`).
 pub fn is_key_slot(slot: &str) -> bool {
-    matches!(slot, "stt" | "tts" | "tts1" | "webhook")
+    matches!(slot, "stt" | "stt1" | "tts" | "tts1" | "webhook")
         || slot
             .strip_prefix("llm")
             .and_then(|n| n.parse::<usize>().ok())
@@ -308,6 +317,16 @@ impl TenantSettings {
         }
         provider_url("stt.base_url", &self.stt.base_url, policy)?;
         text("stt.model", &self.stt.model, bounds::MODEL_MAX)?;
+        if let Some(fallback) = &self.stt_fallback {
+            provider_url("stt_fallback.base_url", &fallback.base_url, policy)?;
+            text("stt_fallback.model", &fallback.model, bounds::MODEL_MAX)?;
+            if self.stt.api == SttApi::Openai && fallback.api == SttApi::Deepgram {
+                return Err(TenantError::Invalid(
+                    "stt_fallback.api",
+                    "after a batch (openai) stt, the fallback must be batch too",
+                ));
+            }
+        }
         if self.llm.is_empty() {
             return Err(TenantError::Missing("llm"));
         }
@@ -353,6 +372,9 @@ impl TenantSettings {
     /// edge's loopback provider, a host refused since) is not fetched.
     pub fn validate_urls(&self, policy: UrlPolicy) -> Result<(), TenantError> {
         provider_url("stt.base_url", &self.stt.base_url, policy)?;
+        if let Some(fallback) = &self.stt_fallback {
+            provider_url("stt_fallback.base_url", &fallback.base_url, policy)?;
+        }
         for route in &self.llm {
             provider_url("llm.base_url", &route.base_url, policy)?;
         }

@@ -12,6 +12,7 @@ pub(crate) fn sample() -> TenantSettings {
             base_url: "https://api.openai.com".into(),
             model: "whisper-1".into(),
         },
+        stt_fallback: None,
         llm: vec![LlmRouteSettings {
             base_url: "https://api.openai.com".into(),
             model: "gpt-4o-mini".into(),
@@ -495,4 +496,42 @@ fn a_slots_key_is_bound_to_its_providers_origin() {
     let before = s.key_binding("llm0");
     s.llm[0].base_url = "https://api.x.ai.attacker.example/v1".into();
     assert_ne!(s.key_binding("llm0"), before);
+}
+
+#[test]
+fn a_second_stt_route_has_its_own_slot_binding_and_checks() {
+    let mut s = sample();
+    s.stt.api = SttApi::Deepgram;
+    s.stt_fallback = Some(SttSettings {
+        api: SttApi::Openai,
+        base_url: "https://api.groq.com/openai".into(),
+        model: "whisper-large-v3-turbo".into(),
+    });
+    s.validate(UrlPolicy::HttpsOnly).unwrap();
+    assert_eq!(key_slots(&s), ["stt", "tts", "stt1", "llm0"]);
+    assert!(is_key_slot("stt1") && !is_key_slot("stt2"));
+    assert_eq!(s.key_binding("stt1"), "https://api.groq.com");
+    let round: TenantSettings = serde_json::from_value(serde_json::to_value(&s).unwrap()).unwrap();
+    assert_eq!(round, s);
+
+    let mut bad = s.clone();
+    bad.stt_fallback.as_mut().unwrap().base_url = "http://10.0.0.1".into();
+    assert!(bad.validate(UrlPolicy::HttpsOnly).is_err());
+    assert!(bad.validate_urls(UrlPolicy::HttpsOnly).is_err());
+    // A batch first route hands over a whole WAV, which a live socket does not take.
+    let mut batch_then_live = s.clone();
+    batch_then_live.stt.api = SttApi::Openai;
+    batch_then_live.stt_fallback.as_mut().unwrap().api = SttApi::Deepgram;
+    assert_eq!(
+        batch_then_live.validate(UrlPolicy::HttpsOnly),
+        Err(TenantError::Invalid(
+            "stt_fallback.api",
+            "after a batch (openai) stt, the fallback must be batch too"
+        ))
+    );
+    assert!(
+        !serde_json::to_string(&sample())
+            .unwrap()
+            .contains("stt_fallback")
+    );
 }

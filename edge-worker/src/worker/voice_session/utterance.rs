@@ -5,6 +5,8 @@ use super::*;
 
 /// Largest speech-to-text answer read (30 s of speech is well under 1 KiB of text).
 const TRANSCRIPT_MAX_BYTES: usize = 64 * 1024;
+use crate::providers::config::ProviderEndpoint;
+use crate::providers::stt_fallback::{BATCH_TIMEOUT_MS, SttError, fallback_event};
 use crate::providers::whisper;
 use crate::session::turn_end::EndOfTurn;
 
@@ -42,14 +44,31 @@ impl VoiceSession {
             return Ok(());
         }
         let language = self.store.get(Meta::Language)?;
-        match stt_stream::connect(&config.stt, language.as_deref()).await {
+        let mut config = config;
+        let mut connected = stt_stream::connect(&config.stt, language.as_deref()).await;
+        if let Err(error) = connected
+            && let Some(reason) = error.fallback_reason()
+            && let Some(next) = config.with_stt_fallback()
+        {
+            console_log!("{}", fallback_event(reason));
+            config = next;
+            if config.stt_api != SttApi::Deepgram {
+                // A batch second route: the utterance's WAV goes to it at the end of speech.
+                self.end_live_stt();
+                let _ = grant.send(Some(config));
+                return Ok(());
+            }
+            connected = stt_stream::connect(&config.stt, language.as_deref()).await;
+        }
+        match connected {
             Ok(socket) => {
                 let _ = grant.send(Some(config));
                 stt_stream::pump(&self.live, socket, ws, stream_id).await;
             }
-            Err(failure) => {
+            Err(error) => {
                 *self.live.borrow_mut() = None;
                 let _ = grant.send(None);
+                let failure = error.failure();
                 send_error(ws, failure.code, &failure.message)?;
             }
         }
@@ -184,7 +203,15 @@ impl VoiceSession {
         match config.stt_api {
             SttApi::Deepgram => stt_stream::finish(&self.live, stream_id, keep_open).await,
             SttApi::Openai => {
-                self.transcribe(config, wav).await.map(|text| {
+                let mut result = self.transcribe(&config.stt, &wav).await;
+                if let Err(error) = result
+                    && let Some(reason) = error.fallback_reason()
+                    && let Some((next, SttApi::Openai)) = &config.stt_fallback
+                {
+                    console_log!("{}", fallback_event(reason));
+                    result = self.transcribe(next, &wav).await;
+                }
+                result.map_err(SttError::failure).map(|text| {
                     match whisper::dropped(&text, speech_ms) {
                         Some(reason) => {
                             worker::console_log!(
@@ -200,25 +227,20 @@ impl VoiceSession {
         }
     }
 
+    /// One batch transcription of `wav` by `stt`, aborted after [`BATCH_TIMEOUT_MS`].
     pub(super) async fn transcribe(
         &self,
-        config: &ProviderConfig,
-        wav: Vec<u8>,
-    ) -> std::result::Result<String, ProviderFailure> {
-        let fail = |what: &str| {
-            ProviderFailure::new(
-                ErrorCode::ProviderError,
-                format!("speech-to-text failed: {what}"),
-            )
-        };
+        stt: &ProviderEndpoint,
+        wav: &[u8],
+    ) -> std::result::Result<String, SttError> {
         let language = self.store.get(Meta::Language).ok().flatten();
         let form = || -> Option<wasm_bindgen::JsValue> {
             let form = web_sys::FormData::new().ok()?;
-            form.append_with_str("model", &config.stt.model).ok()?;
+            form.append_with_str("model", &stt.model).ok()?;
             if let Some(code) = language.as_deref().and_then(whisper::language_code) {
                 form.append_with_str("language", &code).ok()?;
             }
-            let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(wav.as_slice()));
+            let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(wav));
             let options = web_sys::BlobPropertyBag::new();
             options.set_type("audio/wav");
             let blob =
@@ -227,28 +249,31 @@ impl VoiceSession {
                 .ok()?;
             Some(form.into())
         };
-        let url = config.stt.url("v1/audio/transcriptions");
-        let mut resp = provider_http::send(
-            &config.stt,
+        let url = stt.url("v1/audio/transcriptions");
+        let abort = worker::AbortController::default();
+        let signal = abort.signal();
+        let sent = provider_http::send(
+            stt,
             Auth::Bearer,
             Method::Post,
             &url,
             &[],
             form,
-            None,
-        )
-        .await
-        .map_err(|e| match e {
-            SendError::Request => fail("request"),
-            SendError::Unreachable => {
-                ProviderFailure::new(ErrorCode::ProviderError, "speech-to-text unreachable")
+            Some(&signal),
+        );
+        let timeout = Delay::from(std::time::Duration::from_millis(BATCH_TIMEOUT_MS));
+        futures::pin_mut!(sent);
+        let mut resp = match future::select(sent, timeout).await {
+            Either::Left((Ok(resp), _)) => resp,
+            Either::Left((Err(SendError::Request), _)) => return Err(SttError::Request),
+            Either::Left((Err(SendError::Unreachable), _)) => return Err(SttError::Unreachable),
+            Either::Right(_) => {
+                abort.abort();
+                return Err(SttError::Timeout);
             }
-        })?;
+        };
         if resp.status_code() != 200 {
-            return Err(ProviderFailure::from_status(
-                "speech-to-text",
-                resp.status_code(),
-            ));
+            return Err(SttError::Status(resp.status_code()));
         }
         #[derive(Deserialize)]
         struct Transcript {
@@ -257,8 +282,9 @@ impl VoiceSession {
         // Streamed up to a cap: an answer that goes on (or never ends) is cut off there.
         let body = crate::worker::capped_body::read_capped(&mut resp, TRANSCRIPT_MAX_BYTES)
             .await
-            .map_err(|_| fail("answer too long or unreadable"))?;
-        let t: Transcript = serde_json::from_slice(&body).map_err(|_| fail("unreadable answer"))?;
+            .map_err(|_| SttError::Unusable("answer too long or unreadable"))?;
+        let t: Transcript =
+            serde_json::from_slice(&body).map_err(|_| SttError::Unusable("unreadable answer"))?;
         Ok(t.text)
     }
 
