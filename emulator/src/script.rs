@@ -82,6 +82,9 @@ pub enum Mode {
     /// Chat: reasoning in `delta.reasoning_content` (xAI, llama.cpp, DeepSeek) before the reply,
     /// and `completion_tokens_details.reasoning_tokens` in usage.
     ReasoningContent,
+    /// Chat: as [`Mode::ReasoningContent`], with usage as xAI reports it: `completion_tokens`
+    /// without the reasoning tokens, `total_tokens` adding them apart.
+    XaiReasoning,
     /// Chat: reasoning in `delta.reasoning` (Ollama, OpenRouter) before the reply.
     Reasoning,
     /// Chat: reasoning inside `<think>...</think>` in `content`, the tags split across deltas

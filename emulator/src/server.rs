@@ -251,7 +251,7 @@ async fn chat(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> 
     ];
     let mut reasoning_tokens = 0u32;
     match mode {
-        Some(m @ (Mode::ReasoningContent | Mode::Reasoning)) => {
+        Some(m @ (Mode::ReasoningContent | Mode::XaiReasoning | Mode::Reasoning)) => {
             let field = if m == Mode::Reasoning {
                 "reasoning"
             } else {
@@ -312,8 +312,14 @@ async fn chat(State(shared): State<Shared>, headers: HeaderMap, body: Bytes) -> 
         }
     }
     if json["stream_options"]["include_usage"] == Value::Bool(true) || nulls {
-        let completion = completion_tokens + reasoning_tokens;
-        let mut usage = json!({"prompt_tokens": prompt_tokens, "completion_tokens": completion, "total_tokens": prompt_tokens + completion});
+        // OpenAI counts reasoning inside `completion_tokens`; xAI apart, in the total only.
+        let completion = if mode == Some(Mode::XaiReasoning) {
+            completion_tokens
+        } else {
+            completion_tokens + reasoning_tokens
+        };
+        let total = prompt_tokens + completion_tokens + reasoning_tokens;
+        let mut usage = json!({"prompt_tokens": prompt_tokens, "completion_tokens": completion, "total_tokens": total});
         if reasoning_tokens > 0 {
             usage["completion_tokens_details"] = json!({"reasoning_tokens": reasoning_tokens});
         } else if nulls {

@@ -503,6 +503,7 @@ fn reasoning_modes_stream_reasoning_first_and_it_never_becomes_text() {
     let emu = Emulator::start(0).unwrap();
     for (mode, field) in [
         ("reasoning_content", "\"reasoning_content\":"),
+        ("xai_reasoning", "\"reasoning_content\":"),
         ("reasoning", "\"reasoning\":"),
         ("think_tags", "\"content\":\"<th\""),
     ] {
@@ -522,7 +523,11 @@ fn reasoning_modes_stream_reasoning_first_and_it_never_becomes_text() {
         );
         if mode != "think_tags" {
             assert!(
-                events.contains(&ChatEvent::ReasoningTokens(6)),
+                // OpenAI-style totals count reasoning inside completion; xAI's apart.
+                events.contains(&ChatEvent::ReasoningTokens {
+                    tokens: 6,
+                    apart: Some(mode == "xai_reasoning")
+                }),
                 "{mode}: {events:?}"
             );
         }

@@ -2,6 +2,7 @@
 //! in memory for the outgoing requests and dropped with the turn; never stored, logged or sent
 //! to a client.
 
+use crate::providers::reasoning::ReasoningEffort;
 use crate::providers::router::Tier;
 use crate::session::end_of_turn::Eagerness;
 use crate::tenant::settings::{SttApi, TenantSettings, TtsSettings};
@@ -49,8 +50,9 @@ pub struct ProviderConfig {
     pub stt_api: SttApi,
     /// The second STT route and its API, if any ([`crate::providers::stt_fallback`]).
     pub stt_fallback: Option<(ProviderEndpoint, SttApi)>,
-    /// The LLM routes in configured order: the primary, then the fallback if any.
-    pub llm: Vec<(ProviderEndpoint, Tier)>,
+    /// The LLM routes in configured order: the primary, then the fallback if any, each with
+    /// its tier and the reasoning effort it is asked for.
+    pub llm: Vec<(ProviderEndpoint, Tier, Option<ReasoningEffort>)>,
     /// Rule-based choice of tier per request (`LLM_SMART_ROUTING`, default on).
     pub smart_routing: bool,
     /// The TTS routes: the primary, then the fallback if any, each with its API and audio.
@@ -103,7 +105,10 @@ impl ProviderConfig {
             .llm
             .iter()
             .enumerate()
-            .map(|(i, r)| (endpoint(&r.base_url, &r.model, &format!("llm{i}")), r.tier))
+            .map(|(i, r)| {
+                let e = endpoint(&r.base_url, &r.model, &format!("llm{i}"));
+                (e, r.tier, r.reasoning_effort)
+            })
             .collect();
         Self {
             stt,
@@ -154,6 +159,7 @@ mod tests {
             base_url: "https://api.x.ai".into(),
             model: "grok-3-mini".into(),
             tier: Tier::Fast,
+            reasoning_effort: Some(crate::providers::reasoning::ReasoningEffort::Low),
         });
         s.smart_routing = false;
         s.turn_eagerness = Eagerness::High;
@@ -173,6 +179,7 @@ mod tests {
             ("grok-3-mini", Tier::Fast)
         );
         assert_eq!(c.llm[1].0.api_key, None, "no key set: none sent");
+        assert_eq!((c.llm[0].2, c.llm[1].2), (None, Some(ReasoningEffort::Low)));
         assert_eq!(c.tts.len(), 1, "no fallback TTS route");
         assert_eq!(c.tts[0].0.api_key.as_deref(), Some("sk-tts"));
         assert_eq!(c.tts[0].0.fallback_key, None);

@@ -31,6 +31,8 @@ pub struct Route {
     pub provider: String,
     pub model: String,
     pub tier: Tier,
+    /// Sent as the chat body's `reasoning_effort` when set.
+    pub reasoning_effort: Option<crate::providers::reasoning::ReasoningEffort>,
 }
 
 /// Routing parameters (per tenant).
@@ -353,18 +355,21 @@ mod tests {
                 provider: "openai".into(),
                 model: "gpt-4o".into(),
                 tier: Tier::Strong,
+                reasoning_effort: None,
             },
             Route {
                 name: "groq".into(),
                 provider: "groq".into(),
                 model: "llama-3.1-8b-instant".into(),
                 tier: Tier::Fast,
+                reasoning_effort: None,
             },
             Route {
                 name: "xai".into(),
                 provider: "xai".into(),
                 model: "grok-3".into(),
                 tier: Tier::Strong,
+                reasoning_effort: None,
             },
         ]
     }

@@ -260,7 +260,7 @@ impl<'a> TurnIo<'a> {
                 route,
                 body,
             } => {
-                let Some((endpoint, _)) = self.config.llm.get(route) else {
+                let Some((endpoint, ..)) = self.config.llm.get(route) else {
                     self.streams.push(
                         stream::once(future::ready(Event::LlmBroken { attempt })).boxed_local(),
                     );

@@ -64,8 +64,12 @@ pub enum ChatEvent {
     Reasoning(usize),
     /// Sent right after [`ChatEvent::Usage`] when the provider reports
     /// `completion_tokens_details.reasoning_tokens`. Whether `completion_tokens` already
-    /// includes them depends on the provider (OpenAI's does, xAI's does not).
-    ReasoningTokens(u32),
+    /// includes them depends on the provider (OpenAI's does, xAI's does not): `apart` is what
+    /// the report's `total_tokens` says ([`crate::providers::reasoning::apart_by_totals`]).
+    ReasoningTokens {
+        tokens: u32,
+        apart: Option<bool>,
+    },
 }
 
 impl ChatEvent {
@@ -256,6 +260,8 @@ struct Usage {
     prompt_tokens: u32,
     #[serde(default, deserialize_with = "null_as_default")]
     completion_tokens: u32,
+    #[serde(default)]
+    total_tokens: Option<u32>,
     #[serde(default)]
     completion_tokens_details: Option<CompletionDetails>,
 }
@@ -491,7 +497,13 @@ impl State {
                 completion_tokens: u.completion_tokens,
             });
             if let Some(n) = u.completion_tokens_details.and_then(|d| d.reasoning_tokens) {
-                on_event(ChatEvent::ReasoningTokens(n));
+                let apart = crate::providers::reasoning::apart_by_totals(
+                    u.prompt_tokens,
+                    u.completion_tokens,
+                    u.total_tokens,
+                    n,
+                );
+                on_event(ChatEvent::ReasoningTokens { tokens: n, apart });
             }
         }
         Ok(())

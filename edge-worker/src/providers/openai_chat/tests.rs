@@ -267,7 +267,10 @@ fn reasoning_deltas_are_never_text_and_reasoning_tokens_are_reported() {
                     prompt_tokens: 9,
                     completion_tokens: 2
                 },
-                ChatEvent::ReasoningTokens(31),
+                ChatEvent::ReasoningTokens {
+                    tokens: 31,
+                    apart: None
+                },
             ],
             "reads of {piece}"
         );
@@ -288,7 +291,13 @@ fn reasoning_text_and_tool_calls_show_progress_and_bookkeeping_does_not() {
         .shows_progress()
     );
     assert!(!ChatEvent::Finish(FinishReason::Stop).shows_progress());
-    assert!(!ChatEvent::ReasoningTokens(1).shows_progress());
+    assert!(
+        !ChatEvent::ReasoningTokens {
+            tokens: 1,
+            apart: None
+        }
+        .shows_progress()
+    );
     assert!(
         !ChatEvent::Usage {
             prompt_tokens: 1,

@@ -37,11 +37,12 @@ impl TurnConfig {
             .llm
             .iter()
             .enumerate()
-            .map(|(i, (e, tier))| Route {
+            .map(|(i, (e, tier, effort))| Route {
                 name: format!("llm{i}"),
                 provider: super::host_of(&e.base_url),
                 model: e.model.clone(),
                 tier: *tier,
+                reasoning_effort: *effort,
             })
             .collect();
         let offered_tools = c
@@ -78,6 +79,9 @@ impl TurnConfig {
         let mut body = json!({
             "model": model, "stream": true, "stream_options": {"include_usage": true}, "messages": messages,
         });
+        if let Some(effort) = self.routes.get(route).and_then(|r| r.reasoning_effort) {
+            body["reasoning_effort"] = effort.as_str().into();
+        }
         if offer_tools && self.tools_available() {
             body["tools"] = self.offered_tools.clone().into();
         }
@@ -116,6 +120,17 @@ mod tests {
         assert_eq!(body["stream_options"]["include_usage"], true);
         // The last step offers none.
         assert!(c.chat_body(0, &[], false).get("tools").is_none());
+        assert!(body.get("reasoning_effort").is_none(), "not set: not sent");
+        let mut s = sample();
+        s.llm.push(s.llm[0].clone());
+        s.llm[1].reasoning_effort = Some(crate::providers::reasoning::ReasoningEffort::High);
+        let two = TurnConfig::from_providers(&ProviderConfig::from_tenant(&s, |_| vec![]));
+        assert!(
+            two.chat_body(0, &[], false)
+                .get("reasoning_effort")
+                .is_none()
+        );
+        assert_eq!(two.chat_body(1, &[], false)["reasoning_effort"], "high");
     }
 
     #[test]

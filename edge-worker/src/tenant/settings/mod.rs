@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use url::{Host, Url};
 
+use crate::providers::reasoning::ReasoningEffort;
 use crate::providers::router::Tier;
 pub use crate::session::end_of_turn::Eagerness;
 pub use crate::tenant::fields::{TenantError, UrlPolicy, bounds};
@@ -124,6 +125,10 @@ pub struct LlmRouteSettings {
     pub model: String,
     #[serde(default = "strong")]
     pub tier: Tier,
+    /// `low`, `medium` or `high`: sent as `reasoning_effort` to this route only (OpenAI
+    /// o-series and gpt-5, xAI grok-3-mini accept it; others may refuse it). None by default.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reasoning_effort: Option<ReasoningEffort>,
 }
 
 fn strong() -> Tier {

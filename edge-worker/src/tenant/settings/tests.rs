@@ -17,6 +17,7 @@ pub(crate) fn sample() -> TenantSettings {
             base_url: "https://api.openai.com".into(),
             model: "gpt-4o-mini".into(),
             tier: Tier::Strong,
+            reasoning_effort: None,
         }],
         smart_routing: true,
         tts: TtsSettings {

@@ -80,6 +80,7 @@ impl Turn {
         let mut called = false;
         let mut reasoning = false;
         let mut usage = None;
+        let mut reasoning_tokens = None;
         let parsed = a.parser.push(bytes, |event| match event {
             ChatEvent::Text(t) => deltas.push(t),
             ChatEvent::ToolCall {
@@ -98,12 +99,23 @@ impl Turn {
                 usage = Some((prompt_tokens, completion_tokens));
             }
             ChatEvent::Reasoning(_) => reasoning = true,
+            ChatEvent::ReasoningTokens { tokens, apart } => {
+                reasoning_tokens = Some((tokens, apart))
+            }
             _ => {}
         });
         if reasoning {
             a.alive_at = now;
         }
-        if let Some((p, c)) = usage {
+        if let Some((p, mut c)) = usage {
+            if let Some((tokens, apart)) = reasoning_tokens {
+                let host = self
+                    .config
+                    .routes
+                    .get(a.route)
+                    .map_or("", |r| r.provider.as_str());
+                c = crate::providers::reasoning::billed_completion(host, c, tokens, apart);
+            }
             let (tp, tc) = self.usage.unwrap_or((0, 0));
             self.usage = Some((tp + p, tc + c));
         }

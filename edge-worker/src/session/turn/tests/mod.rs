@@ -394,6 +394,7 @@ pub(super) fn route(provider: &str, tier: Tier) -> Route {
         provider: provider.into(),
         model: format!("{provider}-model"),
         tier,
+        reasoning_effort: None,
     }
 }
 
