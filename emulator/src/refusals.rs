@@ -1,7 +1,7 @@
 //! Refusals real chat servers send that a plain OpenAI stream never has: the ones a retry on
 //! the same route can mend (llama.cpp without `--jinja`, a context too long), and 429s whose
 //! wait is said only in `retry-after-ms`, an HTTP-date `retry-after` or the
-//! `x-ratelimit-reset-*` headers. Bodies as the servers document them.
+//! `x-ratelimit-reset-*` headers, and OpenAI's 403 refusing the caller's region. Bodies as the servers document them.
 
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -29,6 +29,11 @@ pub(crate) fn chat_refusal(mode: Option<Mode>, request: &Value) -> Option<Respon
         Mode::ContextLengthExceeded if history => (
             400,
             json!({"error": {"message": "This model's maximum context length is 4096 tokens. However, your messages resulted in 5000 tokens. Please reduce the length of the messages.", "type": "invalid_request_error", "param": "messages", "code": "context_length_exceeded"}}),
+        ),
+        // OpenAI refusing the caller's country, region or territory (not its key).
+        Mode::UnsupportedRegion => (
+            403,
+            json!({"error": {"code": "unsupported_country_region_territory", "message": "Country, region, or territory not supported", "param": null, "type": "request_forbidden"}}),
         ),
         _ => return None,
     };

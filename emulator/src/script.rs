@@ -85,6 +85,9 @@ pub enum Mode {
     /// Chat: as [`Mode::ReasoningContent`], with usage as xAI reports it: `completion_tokens`
     /// without the reasoning tokens, `total_tokens` adding them apart.
     XaiReasoning,
+    /// Chat: OpenAI's 403 `unsupported_country_region_territory` (the caller's location is
+    /// refused, not its key).
+    UnsupportedRegion,
     /// Chat: reasoning in `delta.reasoning` (Ollama, OpenRouter) before the reply.
     Reasoning,
     /// Chat: reasoning inside `<think>...</think>` in `content`, the tags split across deltas

@@ -343,3 +343,45 @@ fn a_context_overflow_is_asked_again_without_earlier_turns() {
     );
     assert_eq!(chat[2]["body"]["messages"][1]["content"], "And on Sundays?");
 }
+
+/// Item 5: OpenAI's 403 `unsupported_country_region_territory` refuses where the edge runs, not
+/// the key: the rotated-out key is not tried (before, it was, and answered), the next route
+/// answers, and the log names the refusal for the admin.
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn a_region_refusal_is_not_a_refused_key_and_falls_back() {
+    let primary = Emulator::start(0).unwrap();
+    let fallback = emulator_replying("From the fallback.");
+    let dev = WranglerDev::start();
+    let mut settings =
+        aura_admin::settings_for("t", &[&dev.url("")], &primary.base_url(), "Be brief.");
+    settings["llm"] = json!([
+        {"base_url": primary.base_url(), "model": "gpt-4o-mini"},
+        {"base_url": fallback.base_url(), "model": "gpt-4o-mini"},
+    ]);
+    settings["smart_routing"] = json!(false);
+    let tenant = dev.tenant_with("region", settings);
+    // A rotation: the new key, and the old one in its grace period.
+    dev.admin()
+        .set_provider_key("region", "llm0", "sk-region-new", 600)
+        .unwrap();
+    script(
+        &primary,
+        json!({"endpoint": "chat", "queue": [
+            {"mode": "unsupported_region"},
+            {"reply": "From the primary, with the old key."},
+        ]}),
+    );
+    let (text, done, errors) = turn(&tenant);
+    assert_eq!(text, "From the fallback.", "{done} {errors:?}");
+    assert_eq!(done["status"], "completed");
+    let asked = requests_to(&primary, "chat");
+    assert_eq!(asked.len(), 1, "the old key was not tried: {asked:?}");
+    assert_eq!(asked[0]["authorization"], "Bearer sk-region-new");
+    let log = dev.log();
+    assert!(
+        log.contains(r#""event":"provider_region_refused""#),
+        "the admin can see why"
+    );
+    assert!(log.contains("refused in this region"));
+}

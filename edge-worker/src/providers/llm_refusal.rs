@@ -7,6 +7,10 @@
 //!   `exceed_context_size_error` ("the request exceeds the available context size"), and the
 //!   "maximum context length" wording other OpenAI-compatible servers copy (ask again with
 //!   fewer earlier turns).
+//!
+//! And one a retry with another key cannot mend: OpenAI's 403
+//! `unsupported_country_region_territory` refuses the caller's location (a Durable Object lives
+//! near its first caller), not the key ([`region_refused`]).
 
 use serde_json::Value;
 
@@ -17,12 +21,32 @@ pub enum LlmRefusal {
     ToolsUnsupported,
     /// The prompt is longer than the model's context.
     ContextOverflow,
+    /// The provider refuses the region the request came from (not the key): another route may
+    /// answer; the tenant's admin is told by [`REGION_REFUSED_CODE`] in the log.
+    RegionRefused,
     /// Anything else: the router decides (fallback, breaker).
     Other,
 }
 
+/// The code of the log event and of the route's failure when a provider refuses the region.
+pub const REGION_REFUSED_CODE: &str = "provider_region_refused";
+
+/// Whether a refusal is OpenAI's 403 `unsupported_country_region_territory` (in `error.code`,
+/// as OpenAI sends it, or `error.type`): the caller's location, not its key, is refused.
+pub fn region_refused(status: u16, body: &[u8]) -> bool {
+    const CODE: &str = "unsupported_country_region_territory";
+    if status != 403 {
+        return false;
+    }
+    let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
+    json["error"]["code"] == CODE || json["error"]["type"] == CODE
+}
+
 /// Reads a refusal's `status` and (the start of) its `body`.
 pub fn classify(status: u16, body: &[u8]) -> LlmRefusal {
+    if region_refused(status, body) {
+        return LlmRefusal::RegionRefused;
+    }
     let json: Value = serde_json::from_slice(body).unwrap_or(Value::Null);
     let error = &json["error"];
     let message = error["message"]
@@ -65,6 +89,21 @@ pub fn drop_earlier_turns(messages: &mut Vec<Value>) -> bool {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_region_refusal_is_told_apart_from_a_refused_key() {
+        let region = r#"{"error":{"code":"unsupported_country_region_territory","message":"Country, region, or territory not supported","param":null,"type":"request_forbidden"}}"#;
+        assert!(region_refused(403, region.as_bytes()));
+        assert_eq!(classify(403, region.as_bytes()), LlmRefusal::RegionRefused);
+        let key = r#"{"error":{"code":"invalid_api_key","message":"Incorrect API key provided.","type":"invalid_request_error"}}"#;
+        assert!(!region_refused(403, key.as_bytes()));
+        assert!(!region_refused(401, region.as_bytes()), "only a 403");
+        assert!(
+            !region_refused(403, b"forbidden"),
+            "an unreadable body is not one"
+        );
+        assert_eq!(classify(403, key.as_bytes()), LlmRefusal::Other);
+    }
 
     #[test]
     fn refusals_that_a_retry_on_the_same_route_can_mend_are_told_apart() {

@@ -84,6 +84,9 @@ pub enum Failure {
     Disconnect,
     /// The stream was not a valid chat completion stream.
     Malformed,
+    /// 403 `unsupported_country_region_territory`: the provider refuses the region the edge
+    /// called from, not the key.
+    RegionRefused,
 }
 
 impl Failure {
@@ -93,7 +96,9 @@ impl Failure {
             Self::Status { code, .. } => {
                 matches!(code, 401 | 403 | 408 | 409 | 425 | 429) || (500..=599).contains(&code)
             }
-            Self::FirstTokenTimeout | Self::Disconnect | Self::Malformed => true,
+            Self::FirstTokenTimeout | Self::Disconnect | Self::Malformed | Self::RegionRefused => {
+                true
+            }
         }
     }
 
@@ -108,6 +113,10 @@ impl Failure {
             Self::FirstTokenTimeout => "no first token in time".into(),
             Self::Disconnect => "disconnected".into(),
             Self::Malformed => "malformed stream".into(),
+            Self::RegionRefused => {
+                "refused in this region (403 unsupported_country_region_territory), not a bad key"
+                    .into()
+            }
         }
     }
 }

@@ -1,6 +1,7 @@
 //! The one way the voice session reaches a provider over HTTP: the request is built for each of
 //! the endpoint's keys in turn (the current one, then the rotated-out one in its grace period,
-//! tried only when the provider refuses a key with 401/403), redirects are not followed (a
+//! tried only when the provider refuses a key with 401/403, not when a 403 refuses the
+//! caller's region), redirects are not followed (a
 //! redirect is an answer like any other non-success status, so a key never travels to a host
 //! it was not set for), and an abort signal can end it. wasm32 only.
 
@@ -77,11 +78,24 @@ pub(crate) async fn send(
             Some(s) => Fetch::Request(req).send_with_signal(s).await,
             None => Fetch::Request(req).send().await,
         };
-        let resp = sent.map_err(|_| SendError::Unreachable)?;
-        if !(refused_key(resp.status_code()) && keys.len() > 0) {
+        let mut resp = sent.map_err(|_| SendError::Unreachable)?;
+        if !(refused_key(resp.status_code()) && keys.len() > 0) || refuses_region(&mut resp).await {
             return Ok(resp);
         }
     }
+}
+
+/// Whether a 403 refuses the caller's region, not its key (read from a copy of the body, so
+/// the answer is still whole): another key would be refused the same way.
+async fn refuses_region(resp: &mut Response) -> bool {
+    if resp.status_code() != 403 {
+        return false;
+    }
+    let Ok(mut copy) = resp.cloned() else {
+        return false;
+    };
+    let body = copy.text().await.unwrap_or_default();
+    crate::providers::llm_refusal::region_refused(403, body.as_bytes())
 }
 
 /// POSTs JSON to `path` of the endpoint with its key.

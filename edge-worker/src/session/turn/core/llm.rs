@@ -209,7 +209,13 @@ impl Turn {
         };
         let (id, route, offered_tools) = (a.id, a.route, a.offered_tools);
         let provider = self.config.routes.get(route).map(|r| r.provider.clone());
-        let retry = match llm_refusal::classify(status, body) {
+        let refusal = llm_refusal::classify(status, body);
+        if refusal == LlmRefusal::RegionRefused {
+            let response_id = self.input.response_id;
+            self.log(json!({"event": llm_refusal::REGION_REFUSED_CODE, "response_id": response_id, "provider": provider, "code": llm_refusal::REGION_REFUSED_CODE}));
+            return self.attempt_failed(Failure::RegionRefused, now);
+        }
+        let retry = match refusal {
             LlmRefusal::ToolsUnsupported if offered_tools => {
                 self.router.refuses_tools(route);
                 Some("the provider takes no tools (llama.cpp without --jinja): asked without tools")

@@ -102,3 +102,49 @@ fn a_context_too_long_is_asked_again_once_without_earlier_turns() {
     assert_eq!(turn.outcome().unwrap().status, ResponseStatus::Failed);
     assert_eq!(fake.llm_requests.len(), 2);
 }
+
+const REGION: &str = r#"{"error":{"code":"unsupported_country_region_territory","message":"Country, region, or territory not supported","param":null,"type":"request_forbidden"}}"#;
+
+#[test]
+fn a_region_refusal_falls_back_is_logged_as_such_and_is_not_called_a_bad_key() {
+    let routes = vec![route("openai", Tier::Strong), route("groq", Tier::Strong)];
+    let mut fake = Fake {
+        llm: vec![Llm::Refused(403, REGION), reply(vec!["At nine."])],
+        ..Fake::default()
+    };
+    let mut turn = start(input("When?", None), config(routes));
+    fake.run(&mut turn);
+    assert_eq!(turn.outcome().unwrap().status, ResponseStatus::Completed);
+    assert_eq!(fake.captions(), "At nine.");
+    assert_eq!(fake.llm_requests[1].0, 1, "the next route answered");
+    let region = fake
+        .logs
+        .iter()
+        .find(|l| l["event"] == "provider_region_refused")
+        .expect("the refusal is logged");
+    assert_eq!(region["code"], "provider_region_refused");
+    assert_eq!(region["provider"], "openai");
+    let fallback = fake
+        .logs
+        .iter()
+        .find(|l| l["event"] == "route_fallback")
+        .unwrap();
+    let reason = fallback["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("refused in this region") && !reason.contains("key refused"),
+        "{reason}"
+    );
+
+    // With no other route, the user's error says so too.
+    let mut fake = Fake {
+        llm: vec![Llm::Refused(403, REGION)],
+        ..Fake::default()
+    };
+    let mut turn = start(input("When?", None), config(one_route()));
+    fake.run(&mut turn);
+    assert_eq!(turn.outcome().unwrap().status, ResponseStatus::Failed);
+    let told = fake.sent.iter().any(|m| {
+        matches!(m, ServerMessage::Error { message, .. } if message.contains("refused in this region"))
+    });
+    assert!(told, "{:?}", fake.errors());
+}
