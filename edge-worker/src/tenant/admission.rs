@@ -9,6 +9,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::tenant::lease::{self, Holder, Lease, LeaseDecision, Purpose};
+use crate::tenant::placement::Placement;
 use crate::tenant::quota::Limited;
 use crate::tenant::settings::TenantSettings;
 
@@ -31,12 +32,10 @@ pub struct AdmitRequest {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum AdmitAnswer {
-    Admitted,
+    /// Admitted; the conversation's object is placed as the tenant says.
+    Admitted(Placement),
     /// Refused before any upgrade with this HTTP status and message.
-    Refused {
-        status: u16,
-        message: String,
-    },
+    Refused { status: u16, message: String },
     /// Over a limit: the client gets the protocol's `rate_limited` message.
     Limited(Limited),
 }
@@ -139,7 +138,7 @@ mod tests {
 
     fn answer(t: Option<&TenantView<'_>>, r: &AdmitRequest) -> AdmitAnswer {
         match admit(t, r, 0) {
-            Ok(_) => AdmitAnswer::Admitted,
+            Ok(_) => AdmitAnswer::Admitted(Placement::default()),
             Err(a) => a,
         }
     }
@@ -242,7 +241,10 @@ mod tests {
         let mut resume = req(KEY, SITE);
         resume.resume = true;
         resume.conversation = "a".into();
-        assert_eq!(answer(Some(&full), &resume), AdmitAnswer::Admitted);
+        assert_eq!(
+            answer(Some(&full), &resume),
+            AdmitAnswer::Admitted(Placement::default())
+        );
         // A resume whose lease lapsed competes like a new session.
         resume.conversation = "c".into();
         assert!(matches!(

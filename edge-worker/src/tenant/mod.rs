@@ -11,6 +11,7 @@ pub mod fields;
 pub mod host_policy;
 pub mod key_vault;
 pub mod lease;
+pub mod placement;
 pub mod quota;
 pub mod rpc;
 pub mod settings;

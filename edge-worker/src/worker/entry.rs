@@ -8,9 +8,10 @@
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use wasm_bindgen::{JsCast, JsValue};
 use worker::{
-    Context, Env, Headers, Method, Request, RequestInit, Response, Result, Stub, WebSocketPair,
-    console_log, event,
+    Context, Env, Headers, Method, ObjectNamespace, Request, RequestInit, Response, Result, Stub,
+    WebSocketPair, console_log, event,
 };
 
 use crate::endpoint::{Endpoint, endpoint};
@@ -18,6 +19,7 @@ use crate::session::token::TokenSigner;
 use crate::tenant::admin_api::{self, AdminError, AdminRoute, admin_route, is_conversation_id};
 use crate::tenant::admission::{AdmitAnswer, AdmitRequest};
 use crate::tenant::api_error::ApiError;
+use crate::tenant::placement::Placement;
 use crate::tenant::quota::Limited;
 use crate::tenant::settings::{PublishableKey, TenantId};
 use crate::worker::runtime::{api_error, hex, json_error, now_ms, random_bytes};
@@ -64,6 +66,35 @@ pub(crate) fn tenant_stub(env: &Env, tenant: &TenantId) -> Result<Stub> {
     env.durable_object("TENANTS")?
         .id_from_name(tenant.as_str())?
         .get_stub()
+}
+
+/// The object of conversation `name` (`{tenant}/{conversation}`), placed as the tenant says:
+/// in its jurisdiction's namespace (`namespace.jurisdiction("eu")`, which workers-rs does not
+/// wrap, called through JS) and with its location hint, which only a new object follows.
+/// Local workerd throws "Jurisdiction restrictions are not implemented": in local development
+/// (`AURA_DEV=1`) the plain namespace is used and the log says so; deployed, the session fails
+/// rather than store a conversation outside its jurisdiction.
+fn session_stub(env: &Env, placement: Placement, name: &str) -> Result<Stub> {
+    let mut sessions = env.durable_object("SESSIONS")?;
+    if let Some(jurisdiction) = placement.jurisdiction {
+        let namespace: &JsValue = sessions.as_ref();
+        let scoped = js_sys::Reflect::get(namespace, &"jurisdiction".into())?
+            .dyn_into::<js_sys::Function>()?
+            .call1(namespace, &jurisdiction.as_str().into());
+        let dev = env.var("AURA_DEV").is_ok_and(|v| v.to_string() == "1");
+        match scoped {
+            Ok(scoped) => sessions = ObjectNamespace::unchecked_from_js(scoped),
+            Err(_) if dev => console_log!(
+                "{}",
+                serde_json::json!({"event": "jurisdiction_ignored", "jurisdiction": jurisdiction.as_str(), "why": "not available in local workerd"})
+            ),
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match placement.location_hint {
+        Some(hint) => sessions.get_by_name_with_location_hint(name, hint.as_str()),
+        None => sessions.id_from_name(name)?.get_stub(),
+    }
 }
 
 /// POSTs JSON to an object's internal path and reads the JSON answer.
@@ -144,13 +175,12 @@ async fn session(req: Request, env: Env) -> Result<Response> {
         },
     )
     .await?;
-    match answer {
-        AdmitAnswer::Admitted => {}
+    let placement = match answer {
+        AdmitAnswer::Admitted(placement) => placement,
         AdmitAnswer::Refused { status, message } => return json_error(status, &message),
         AdmitAnswer::Limited(limited) => return rate_limited_socket(limited),
-    }
-    let sessions = env.durable_object("SESSIONS")?;
-    let id = sessions.id_from_name(&format!("{}/{conversation}", key.tenant))?;
+    };
+    let stub = session_stub(&env, placement, &format!("{}/{conversation}", key.tenant))?;
     let headers = req.headers().clone();
     headers.set(TENANT_HEADER, key.tenant.as_str())?;
     headers.set(CONVERSATION_HEADER, &conversation)?;
@@ -161,7 +191,7 @@ async fn session(req: Request, env: Env) -> Result<Response> {
     let mut init = RequestInit::new();
     init.with_headers(headers);
     let inner = Request::new_with_init("https://session.internal/", &init)?;
-    id.get_stub()?.fetch_with_request(inner).await
+    stub.fetch_with_request(inner).await
 }
 
 /// `DELETE .../conversations/{id}`: the conversation's own object deletes itself.
@@ -172,9 +202,8 @@ async fn delete_conversation(env: &Env, tenant: &TenantId, conversation: &str) -
     let mut init = RequestInit::new();
     init.with_method(Method::Delete).with_headers(headers);
     let inner = Request::new_with_init("https://session.internal/admin/conversation", &init)?;
-    env.durable_object("SESSIONS")?
-        .id_from_name(&format!("{tenant}/{conversation}"))?
-        .get_stub()?
+    let placement: Placement = call(&tenant_stub(env, tenant)?, tenant, "/placement", &()).await?;
+    session_stub(env, placement, &format!("{tenant}/{conversation}"))?
         .fetch_with_request(inner)
         .await
 }

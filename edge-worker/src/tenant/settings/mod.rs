@@ -11,6 +11,7 @@ pub use crate::session::end_of_turn::Eagerness;
 pub use crate::tenant::fields::{TenantError, UrlPolicy, bounds};
 use crate::tenant::fields::{provider_url, text};
 use crate::tenant::host_policy::{HostClass, classify, is_public_suffix};
+use crate::tenant::placement::{Jurisdiction, LocationHint, Placement};
 
 mod tts;
 pub use self::tts::{DEFAULT_TTS_RATE, TtsApi, TtsFormat, TtsSettings};
@@ -235,6 +236,24 @@ pub struct TenantSettings {
     /// object deletes it (by alarm). 0: as soon as it can no longer be resumed.
     #[serde(default = "default_retention_days")]
     pub retention_days: u32,
+    /// Where new conversations' objects are placed (`wnam`, `enam`, `sam`, `weur`, `eeur`,
+    /// `apac`, `oc`, `afr`, `me`); none: near their first caller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location_hint: Option<LocationHint>,
+    /// `eu`: conversations' objects run and store data in the EU only. Changing it leaves the
+    /// conversations made before where they are (not resumable afterwards).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jurisdiction: Option<Jurisdiction>,
+}
+
+impl TenantSettings {
+    /// Where this tenant's conversations' objects go.
+    pub fn placement(&self) -> Placement {
+        Placement {
+            location_hint: self.location_hint,
+            jurisdiction: self.jurisdiction,
+        }
+    }
 }
 
 /// Most days a conversation may be kept.

@@ -39,6 +39,8 @@ pub(crate) fn sample() -> TenantSettings {
         builtin_tools: Vec::new(),
         time_zone: "UTC".into(),
         retention_days: 30,
+        location_hint: None,
+        jurisdiction: None,
     }
 }
 
@@ -535,4 +537,25 @@ fn a_second_stt_route_has_its_own_slot_binding_and_checks() {
             .unwrap()
             .contains("stt_fallback")
     );
+}
+
+#[test]
+fn a_placement_is_stored_with_the_settings_and_absent_unless_set() {
+    use crate::tenant::placement::{Jurisdiction, LocationHint, Placement};
+    let mut s = sample();
+    assert_eq!(s.placement(), Placement::default());
+    let json = serde_json::to_value(&s).unwrap();
+    assert!(json.get("location_hint").is_none() && json.get("jurisdiction").is_none());
+    s.location_hint = Some(LocationHint::Weur);
+    s.jurisdiction = Some(Jurisdiction::Eu);
+    let json = serde_json::to_value(&s).unwrap();
+    assert_eq!(
+        (&json["location_hint"], &json["jurisdiction"]),
+        (&"weur".into(), &"eu".into())
+    );
+    let back: TenantSettings = serde_json::from_value(json).unwrap();
+    assert_eq!(back.placement(), s.placement());
+    let mut bad = serde_json::to_value(&s).unwrap();
+    bad["location_hint"] = "mars".into();
+    assert!(serde_json::from_value::<TenantSettings>(bad).is_err());
 }

@@ -83,7 +83,9 @@ impl TenantObject {
         }
         let now = now_ms();
         let Some(settings) = self.settings()? else {
-            return Ok(admit(None, req, now).err().unwrap_or(AdmitAnswer::Admitted));
+            return Ok(admit(None, req, now)
+                .err()
+                .unwrap_or(AdmitAnswer::Admitted(Default::default())));
         };
         let keys = self.publishable_keys()?;
         let leases = self.leases(now)?;
@@ -95,7 +97,7 @@ impl TenantObject {
         match admit(Some(&view), req, now) {
             Ok(lease) => {
                 self.hold(&lease)?;
-                Ok(AdmitAnswer::Admitted)
+                Ok(AdmitAnswer::Admitted(settings.placement()))
             }
             Err(answer) => Ok(answer),
         }

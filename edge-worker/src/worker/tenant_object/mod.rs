@@ -19,6 +19,7 @@ use worker::{DurableObject, Env, Request, Response, Result, State, durable_objec
 use crate::tenant::admission::{AdmitAnswer, AdmitRequest, admit};
 use crate::tenant::api_error::ApiError;
 use crate::tenant::key_vault::{KeySlot, MasterKeys};
+use crate::tenant::placement::Placement;
 use crate::tenant::rpc::{
     ReleaseRequest, RenewAnswer, RenewRequest, TurnAnswer, TurnRequest, UsageReport,
 };
@@ -67,9 +68,13 @@ impl DurableObject for TenantObject {
                 "/admit" => {
                     let body: AdmitRequest = req.json().await?;
                     let refused = admit(None, &body, now_ms()).err();
-                    json_response(200, &refused.unwrap_or(AdmitAnswer::Admitted))
+                    json_response(
+                        200,
+                        &refused.unwrap_or(AdmitAnswer::Admitted(Default::default())),
+                    )
                 }
                 "/renew" => json_response(200, &RenewAnswer::Refused),
+                "/placement" => json_response(200, &Placement::default()),
                 "/turn" => json_response(
                     200,
                     &TurnAnswer::Refused {
@@ -83,6 +88,10 @@ impl DurableObject for TenantObject {
             "/admit" => {
                 let body: AdmitRequest = req.json().await?;
                 json_response(200, &self.admit(&body)?)
+            }
+            "/placement" => {
+                let placement = self.settings()?.map(|s| s.placement());
+                json_response(200, &placement.unwrap_or_default())
             }
             "/turn" => {
                 let body: TurnRequest = req.json().await?;
