@@ -231,12 +231,12 @@ fn with_the_edge_deciding_a_pause_then_speech_keeps_one_utterance() {
                 start_ms: 0,
                 decided_ms: 16
             },
-            // 13 frames of silence = 208 ms >= 200, after the speech ending at 320.
+            // 10 frames of silence = 160 ms, after the speech ending at 320.
             TurnEvent::Paused {
                 start_ms: 0,
                 speech_end_ms: 320,
-                silence_ms: 208,
-                decided_ms: 528
+                silence_ms: 160,
+                decided_ms: 480
             },
             TurnEvent::Resumed {
                 start_ms: 0,
@@ -246,8 +246,8 @@ fn with_the_edge_deciding_a_pause_then_speech_keeps_one_utterance() {
             TurnEvent::Paused {
                 start_ms: 0,
                 speech_end_ms: 1_120,
-                silence_ms: 208,
-                decided_ms: 1_328
+                silence_ms: 160,
+                decided_ms: 1_280
             },
             // The fallback: 4 s of silence (250 frames = 4 000 ms).
             TurnEvent::Ended {
