@@ -19,9 +19,7 @@ use std::time::Instant;
 
 use aura_client::resample::{Filter, StreamResampler};
 use aura_emulator::Emulator;
-use aura_tests::{
-    LocalEngine as Engine, Scratch, WranglerDev, drive_widget, engines_missing, root,
-};
+use aura_tests::{LocalEngine as Engine, Scratch, WranglerDev, drive_widget};
 use serde_json::{Value, json};
 
 const CLIPS: &str = "/usr/share/pocketsphinx/test/data/librivox";
@@ -155,19 +153,7 @@ fn score(pairs: &[(String, String)]) -> (f64, usize, usize) {
 
 fn main() {
     scorer_check();
-    let needed = [
-        root().join("edge-worker/build/index.js"),
-        root().join("www/pkg/aura_client_bg.wasm"),
-    ];
-    if let Some(missing) = needed
-        .into_iter()
-        .find(|p| !p.exists())
-        .or_else(engines_missing)
-    {
-        eprintln!(
-            "chain_wer: {} is missing; run scripts/engines.sh install and scripts/build.sh first",
-            missing.display()
-        );
+    if aura_tests::engine_bench_unready("chain_wer") {
         return;
     }
     let started = Instant::now();

@@ -31,8 +31,8 @@ use std::time::Instant;
 use aura_emulator::Emulator;
 use aura_tests::{
     COMPLETE_TURNS, LocalEngine, MARKER_S, MicrophoneTrack, MicrophoneTurn, RECORDED_TURNS,
-    SPLIT_TURNS, Scratch, SplitTurn, StaticServer, VOICES, Voice, WranglerDev, engines_missing,
-    espeak_voice_48k, leading_quiet_s, root, run_page, script, to_48k,
+    SPLIT_TURNS, Scratch, SplitTurn, StaticServer, VOICES, Voice, WranglerDev, espeak_voice_48k,
+    leading_quiet_s, root, run_page, script, to_48k,
 };
 use serde_json::{Value, json};
 
@@ -380,19 +380,7 @@ fn summary(outcomes: &[(Turn, Outcome)]) -> Value {
 }
 
 fn main() {
-    let needed = [
-        root().join("edge-worker/build/index.js"),
-        root().join("www/pkg/aura_client_bg.wasm"),
-    ];
-    if let Some(missing) = needed
-        .into_iter()
-        .find(|p| !p.exists())
-        .or_else(engines_missing)
-    {
-        eprintln!(
-            "turn_cutoff: {} is missing; run scripts/engines.sh install and scripts/build.sh first",
-            missing.display()
-        );
+    if aura_tests::engine_bench_unready("turn_cutoff") {
         return;
     }
     let started = Instant::now();

@@ -36,6 +36,29 @@ pub fn engines_missing() -> Option<PathBuf> {
     .find(|p| !p.exists())
 }
 
+/// Whether a benchmark over the local engines lacks something it needs (the built client and
+/// worker, the engines): says what to run, on stderr, if so.
+pub fn engine_bench_unready(bench: &str) -> bool {
+    let built = [
+        root().join("edge-worker/build/index.js"),
+        root().join("www/pkg/aura_client_bg.wasm"),
+    ];
+    match built
+        .into_iter()
+        .find(|p| !p.exists())
+        .or_else(engines_missing)
+    {
+        Some(missing) => {
+            eprintln!(
+                "{bench}: {} is missing; run scripts/engines.sh install and scripts/build.sh first",
+                missing.display()
+            );
+            true
+        }
+        None => false,
+    }
+}
+
 impl LocalEngine {
     /// Starts `script` (`stt_server.py`, `tts_server.py`) with `flag model` and waits for its
     /// `/health` (at most 90 s).
