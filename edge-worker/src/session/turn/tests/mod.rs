@@ -445,6 +445,22 @@ pub(super) fn input(text: &str, stream_id: Option<u32>) -> TurnInput {
     }
 }
 
+/// Providers for "Where is my order?": the model calls `check_order`, whose webhook takes
+/// 1.5 s (long enough for the filler), then answers "It has shipped.".
+pub(super) fn slow_order_check() -> Fake {
+    Fake {
+        llm: vec![
+            Llm::Call {
+                name: "check_order",
+                arguments: r#"{"id": 1}"#,
+            },
+            reply(vec!["It has shipped."]),
+        ],
+        tool_ms: 1_500,
+        ..Fake::default()
+    }
+}
+
 pub(super) fn reply(deltas: Vec<&'static str>) -> Llm {
     Llm::Reply {
         first_ms: 350,

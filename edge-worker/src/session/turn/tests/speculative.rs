@@ -127,17 +127,7 @@ fn a_superseded_or_abandoned_speculative_turn_is_discarded() {
 
 #[test]
 fn a_webhook_and_its_filler_wait_for_the_commit() {
-    let mut fake = Fake {
-        llm: vec![
-            Llm::Call {
-                name: "check_order",
-                arguments: r#"{"id": 1}"#,
-            },
-            reply(vec!["It has shipped."]),
-        ],
-        tool_ms: 1_500,
-        ..Fake::default()
-    };
+    let mut fake = slow_order_check();
     let mut turn = speculative(
         input("Where is my order?", Some(5)),
         with_tools(config(one_route())),

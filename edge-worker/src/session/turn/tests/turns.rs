@@ -149,17 +149,7 @@ fn the_first_token_timeout_is_the_tenants_and_no_route_left_is_a_retryable_error
 
 #[test]
 fn a_tool_call_runs_after_a_spoken_filler_when_slow_and_its_result_reaches_the_model() {
-    let mut fake = Fake {
-        llm: vec![
-            Llm::Call {
-                name: "check_order",
-                arguments: r#"{"id": 1}"#,
-            },
-            reply(vec!["It has shipped."]),
-        ],
-        tool_ms: 1_500,
-        ..Fake::default()
-    };
+    let mut fake = slow_order_check();
     let mut turn = start(
         input("Where is my order?", None),
         with_tools(config(one_route())),
