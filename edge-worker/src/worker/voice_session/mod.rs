@@ -273,9 +273,9 @@ impl VoiceSession {
             } => {
                 log_audio_loss(stream_id, frames_expected, frames_received);
                 // (v2) The client's fallback: the edge's driver commits at once.
-                match self.on_turn_end_news(stream_id, Some(wav.clone())) {
-                    true => Ok(()),
-                    false => self.on_utterance_end(ws, stream_id, wav).await,
+                match self.on_turn_end_news(stream_id, Some(wav)) {
+                    None => Ok(()),
+                    Some(wav) => self.on_utterance_end(ws, stream_id, wav).await,
                 }
             }
             Action::Paused {

@@ -128,11 +128,16 @@ impl VoiceSession {
     }
 
     /// `input.speech_resumed`, or the client's `input.speech_stopped` (with all the audio)
-    /// for an utterance whose end the edge is deciding. False if it has no driver.
-    pub(super) fn on_turn_end_news(&self, stream_id: u32, stopped: Option<Vec<u8>>) -> bool {
+    /// for an utterance whose end the edge is deciding. If it has no driver, the audio comes
+    /// back, for the v1 path (no copy of it is made).
+    pub(super) fn on_turn_end_news(
+        &self,
+        stream_id: u32,
+        stopped: Option<Vec<u8>>,
+    ) -> Option<Vec<u8>> {
         let mut slot = self.turn_end.borrow_mut();
         let Some(open) = slot.as_mut().filter(|o| o.stream_id == stream_id) else {
-            return false;
+            return stopped;
         };
         match stopped {
             Some(wav) => {
@@ -142,7 +147,7 @@ impl VoiceSession {
             None => open.machine.resumed(),
         }
         let _ = open.wake.unbounded_send(());
-        true
+        None
     }
 
     /// The client left: the driver drops what it started.
