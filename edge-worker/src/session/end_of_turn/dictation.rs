@@ -7,7 +7,7 @@
 //! Two do not: a run of numbers of 7 digits or more reads as a whole phone number, and a run
 //! of under 3 digits ("two, three.") as an answer; both count only without final punctuation.
 
-use super::lexicon::{EMAIL_CONTEXT, Lexicon};
+use super::lexicon::{EMAIL_CONTEXT, Lexicon, NUMBER_CONTEXT};
 use super::reading::{Cue, Strength};
 
 /// What the run of dictated tokens at the end holds.
@@ -22,6 +22,8 @@ struct Run {
     amount: bool,
     /// "at", "dot", "underscore" and their kin.
     joiners: usize,
+    /// How many of the last words the run takes.
+    tokens: usize,
 }
 
 /// The cue of dictation in progress at the end of `words` (lower case, in order).
@@ -48,6 +50,14 @@ pub(super) fn dictation_cue(words: &[String], lex: &Lexicon) -> Option<(Cue, Str
     if run.amount || run.groups == 0 {
         return None;
     }
+    // "My number is five five.": a number announced as long, still short of a whole one.
+    let announced = announces_a_number(&words[..words.len() - run.tokens]);
+    // One written group of 4-6 figures reads whole ("The zip code is 90210."); digit words,
+    // several groups, or fewer figures are a number still being read.
+    let one_whole_group = run.groups == 1 && run.digits >= 4 && run.tokens == 1;
+    if announced && run.digits > 0 && run.digits < 7 && !one_whole_group {
+        return Some((Cue::DigitString, Strength::Hard));
+    }
     if run.groups >= 2 {
         let strength = if (3..7).contains(&run.digits) {
             Strength::Hard
@@ -59,6 +69,26 @@ pub(super) fn dictation_cue(words: &[String], lex: &Lexicon) -> Option<(Cue, Str
     let year = run.digits == 4 && (last.starts_with("19") || last.starts_with("20"));
     (run.digits >= 3 && !year).then_some((Cue::DigitString, Strength::Soft))
 }
+
+/// Whether `before` ends by announcing a long number: "my phone number is", "la cuenta es",
+/// "my number's" (not "number four", "table for two").
+fn announces_a_number(before: &[String]) -> bool {
+    let Some((last, rest)) = before.split_last() else {
+        return false;
+    };
+    if let Some(noun) = last.strip_suffix("'s") {
+        return NUMBER_CONTEXT.contains(&noun);
+    }
+    COPULAS.contains(&last.as_str())
+        && rest
+            .iter()
+            .rev()
+            .take(3)
+            .any(|w| NUMBER_CONTEXT.contains(&w.as_str()))
+}
+
+/// "is" in the languages with word rules.
+const COPULAS: &[&str] = &["is", "es", "est", "ist", "è", "é", "era", "war", "was"];
 
 /// Reads back from the end while the tokens are figures, number words, spelled letters or
 /// address joiners.
@@ -95,6 +125,7 @@ fn trailing_run(words: &[String], lex: &Lexicon) -> Run {
             break;
         }
         before_digit_word = digit_word;
+        run.tokens += 1;
     }
     run
 }

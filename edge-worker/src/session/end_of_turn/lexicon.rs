@@ -74,6 +74,43 @@ pub(super) const EMAIL_CONTEXT: &[&str] = &[
     "indirizzo",
 ];
 
+/// Words anywhere in a transcript that say a long number is being given (a phone, account or
+/// card number, a postcode), in every language: a run of fewer than 7 digits after one of them
+/// is a number still being read out ("My number is five five."), even with a full stop.
+pub(super) const NUMBER_CONTEXT: &[&str] = &[
+    "number",
+    "phone",
+    "telephone",
+    "mobile",
+    "cell",
+    "account",
+    "card",
+    "postcode",
+    "zip",
+    "número",
+    "numero",
+    "teléfono",
+    "telefono",
+    "móvil",
+    "cuenta",
+    "tarjeta",
+    "numéro",
+    "téléphone",
+    "portable",
+    "compte",
+    "carte",
+    "nummer",
+    "telefon",
+    "handynummer",
+    "telefonnummer",
+    "kontonummer",
+    "postleitzahl",
+    "telemóvel",
+    "cartão",
+    "conto",
+    "carta",
+];
+
 pub(super) const ENGLISH: Lexicon = Lexicon {
     conjunctions: &[
         "and", "or", "but", "because", "cuz", "if", "unless", "although", "nor", "than", "whereas",

@@ -142,6 +142,22 @@ const TABLE: &[(&str, Option<&str>, Reading)] = &[
     (" 555-123-4567", EN, u(DigitString)),
     (" My number is (555) 123-", EN, u(DigitString)),
     (" The zip code is 9 0 2 1 0.", EN, u(DigitString)),
+    // A number announced as long, cut short at a group (Whisper closes each with a full stop).
+    (" My number is five five.", EN, u(DigitString)),
+    (" My phone number is 555.", EN, u(DigitString)),
+    (" My account number is four two.", EN, u(DigitString)),
+    (" Mi número es cinco cinco.", Some("es"), u(DigitString)),
+    (
+        " Meine Telefonnummer ist 0 3 0.",
+        Some("de"),
+        u(DigitString),
+    ),
+    // ... but not once it is whole, nor a short number with no such word before it.
+    (" My phone number is 555 123 4567.", EN, C),
+    (" The number of guests is large.", EN, C),
+    (" Number two, please.", EN, C),
+    (" I'd like number four.", EN, C),
+    (" My number's five five.", EN, u(DigitString)),
     // Spelling and addresses mid-dictation.
     (" It's j o h n", EN, u(Spelling)),
     (" J-O-H-N.", EN, u(Spelling)),
