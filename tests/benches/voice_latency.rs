@@ -13,9 +13,11 @@
 //! emulator -> first reply sample played. v2: end of speech -> commit (`turn.committed`, or the
 //! client's fallback `input.speech_stopped`) -> first reply sample played; the upstream work
 //! (first TTS byte) is timed from the end of speech, as it may come before the commit.
+//! A third run is v2 with a live STT (Deepgram's streaming wire format; its final result comes
+//! `LIVE_FINALIZE_MS` after `Finalize`, punctuated as Deepgram's `punctuate=true` returns it).
 //! Targets (issue 15): v2 end of speech -> first sample played <= 900 ms at the median with
-//! batch STT, p95 within 150 ms of the median; v1 <= end-of-turn silence + 700 ms of providers
-//! + 100 ms.
+//! batch STT and <= 850 ms with a live STT, p95 within 150 ms of the median; v1 <= end-of-turn
+//! silence + 700 ms of providers + 100 ms.
 //!   cargo bench -p aura-tests --bench voice_latency      (after scripts/build.sh)
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -27,6 +29,8 @@ use aura_tests::{
 use serde_json::{Value, json};
 
 const STT_MS: u64 = 200;
+/// A live STT's answer to `Finalize`: the audio is already transcribed, only its last words wait.
+const LIVE_FINALIZE_MS: u64 = 100;
 const LLM_MS: u64 = 350;
 const TTS_MS: u64 = 150;
 const END_OF_TURN_SILENCE_MS: f64 = 600.0;
@@ -61,6 +65,10 @@ fn main() {
     );
     script(
         &emu,
+        json!({"endpoint": "listen", "default": {"reply": "When do you open?", "first_byte_ms": LIVE_FINALIZE_MS}}),
+    );
+    script(
+        &emu,
         json!({"endpoint": "chat", "default": {"reply": "We open at nine.", "first_byte_ms": LLM_MS, "chunk_ms": 0}}),
     );
     script(
@@ -73,6 +81,14 @@ fn main() {
         ("/", root().join("www")),
     ]);
     let tenant = dev.tenant("bench", &emu.base_url(), &[&pages.url("")]);
+    let mut live = aura_admin::settings_for(
+        "bench-live",
+        &[&dev.url(""), &pages.url("")],
+        &emu.base_url(),
+        "You are a helpful voice assistant.",
+    );
+    live["stt"] = json!({"api": "deepgram", "base_url": emu.base_url(), "model": "nova-3"});
+    let live_tenant = dev.tenant_with("bench-live", live);
     let scratch = Scratch::new("voice-latency");
     let wav = scratch.0.join("mic.wav");
     let starts: Vec<f32> = (0..TURNS).map(|k| 2.0 + k as f32 * TURN_EVERY_S).collect();
@@ -82,13 +98,13 @@ fn main() {
         emu: &emu,
         emu_epoch_ms,
         pages: &pages,
-        session_url: tenant.session_url(),
         wav: &wav,
         total_s,
         ends_after_marker_ms: turns.iter().map(|t| t.end_after_marker_ms).collect(),
     };
-    let v2 = bench.run(2);
-    let v1 = bench.run(1);
+    let v2 = bench.run(2, &tenant.session_url());
+    let v1 = bench.run(1, &tenant.session_url());
+    let v2_live = bench.run(2, &live_tenant.session_url());
     let median = |v: &Value| v["ms"]["end_of_speech_to_first_sample_played"]["median"].as_f64();
     let ratio = median(&v2)
         .zip(median(&v1))
@@ -98,12 +114,14 @@ fn main() {
         "benchmark": "voice_latency",
         "turns": TURNS,
         "emulator_latency_ms": {"stt": STT_MS, "llm_first_token": LLM_MS, "tts_first_byte": TTS_MS},
-        "stt": "batch",
+        "live_stt_finalize_ms": LIVE_FINALIZE_MS,
         "v2_edge_commit": v2,
         "v1_client_silence": v1,
+        "v2_edge_commit_live_stt": v2_live,
         "v2_over_v1_end_of_speech_to_first_sample_median": ratio,
         "target_ms": {
             "v2_end_of_speech_to_first_sample_played_median": 900,
+            "v2_live_stt_end_of_speech_to_first_sample_played_median": 850,
             "v2_p95_minus_median_max": 150,
             "v1_end_of_speech_to_first_sample_played_median": budget,
         },
@@ -111,13 +129,12 @@ fn main() {
     println!("{report}");
 }
 
-/// What both modes share: the emulator, the page server, the tenant's session and the
+/// What the runs share: the emulator, the page server and the
 /// recording with its turns' ends (ms after the marker).
 struct Bench<'a> {
     emu: &'a Emulator,
     emu_epoch_ms: f64,
     pages: &'a StaticServer,
-    session_url: String,
     wav: &'a std::path::Path,
     total_s: f32,
     ends_after_marker_ms: Vec<f64>,
@@ -129,13 +146,18 @@ struct PageRun {
     marker_ms: f64,
     sounding: Vec<f64>,
     tts_first_bytes: Vec<f64>,
+    /// When the emulator received each batch STT, chat and speech request (page clock, ms).
+    stt_requests: Vec<f64>,
+    chat_requests: Vec<f64>,
+    speech_requests: Vec<f64>,
     protocol: Option<u64>,
 }
 
 impl Bench<'_> {
-    /// The recording played to a page whose client speaks `protocol`: the stages per turn.
-    fn run(&self, protocol: u32) -> Value {
-        let page = self.play(protocol);
+    /// The recording played to a page whose client speaks `protocol` to `session_url`: the
+    /// stages per turn.
+    fn run(&self, protocol: u32, session_url: &str) -> Value {
+        let page = self.play(protocol, session_url);
         let at_of = |pred: &dyn Fn(&Value) -> bool, after: f64| {
             page.events
                 .iter()
@@ -152,6 +174,8 @@ impl Bench<'_> {
         // v1: eot, transcript, token, byte, played, total; v2: commit, played after commit,
         // byte after eos, total.
         let mut stages: [Vec<f64>; 6] = Default::default();
+        // v2: when each provider was asked, from the end of speech (where the time goes).
+        let mut asked: [Vec<f64>; 3] = Default::default();
         let mut missing = 0;
         // Each turn's stages are looked for between its end of speech and the next one's; the
         // wall clock maps onto the audio clock to within a render quantum or two, hence the slack.
@@ -201,8 +225,19 @@ impl Bench<'_> {
             for (i, v) in figures.into_iter().enumerate() {
                 stages[i].push(v);
             }
+            let requests = [
+                &page.stt_requests,
+                &page.chat_requests,
+                &page.speech_requests,
+            ];
+            for (i, requests) in requests.into_iter().enumerate() {
+                if let Some(t) = first_after(requests, eos - SLACK_MS).filter(within) {
+                    asked[i].push(t - eos);
+                }
+            }
         }
         let [eot, transcript, token, byte, played, total] = stages;
+        let [stt_asked, llm_asked, tts_asked] = asked;
         let ms = if protocol == 1 {
             json!({
                 "end_of_speech_to_end_of_turn": stats(eot),
@@ -217,6 +252,9 @@ impl Bench<'_> {
                 "end_of_speech_to_commit": stats(eot),
                 "commit_to_final_transcript_sent": stats(transcript),
                 "final_transcript_to_first_text_sent": stats(token),
+                "end_of_speech_to_batch_stt_request": stats(stt_asked),
+                "end_of_speech_to_llm_request": stats(llm_asked),
+                "end_of_speech_to_tts_request": stats(tts_asked),
                 "end_of_speech_to_first_tts_byte": stats(byte),
                 "commit_to_first_sample_played": stats(played),
                 "end_of_speech_to_first_sample_played": stats(total),
@@ -244,7 +282,7 @@ impl Bench<'_> {
     }
 
     /// Plays the recording to the e2e page, its client speaking `protocol`.
-    fn play(&self, protocol: u32) -> PageRun {
+    fn play(&self, protocol: u32, session_url: &str) -> PageRun {
         let before = self.emu.requests().len();
         let run_ms = (self.total_s * 1000.0) as u32;
         let page = self.pages.url(&format!(
@@ -254,7 +292,7 @@ impl Bench<'_> {
             } else {
                 ""
             },
-            self.session_url.replace('?', "%3F").replace('=', "%3D")
+            session_url.replace('?', "%3F").replace('=', "%3D")
         ));
         let result = run_page(&page, self.wav, run_ms + 30_000);
         if result["errors"] != json!([]) {
@@ -282,18 +320,26 @@ impl Bench<'_> {
             .filter(|c| c[1] == 1)
             .map(|c| c[0].as_f64().unwrap() / 48.0)
             .collect();
-        let tts_first_bytes = self
+        let requests: Vec<Value> = self
             .emu
             .requests()
             .into_iter()
             .skip(before)
-            .filter_map(|r| {
-                let r = serde_json::to_value(r).unwrap();
-                let first_byte_us = r["first_byte_us"].as_f64()?;
-                (r["endpoint"] == "speech")
-                    .then(|| self.emu_epoch_ms + first_byte_us / 1000.0 - offset)
-            })
+            .map(|r| serde_json::to_value(r).unwrap())
             .collect();
+        let on_page = |ms: f64| self.emu_epoch_ms + ms - offset;
+        let tts_first_bytes = requests
+            .iter()
+            .filter(|r| r["endpoint"] == "speech")
+            .filter_map(|r| Some(on_page(r["first_byte_us"].as_f64()? / 1000.0)))
+            .collect();
+        let received = |endpoint: &str| -> Vec<f64> {
+            requests
+                .iter()
+                .filter(|r| r["endpoint"] == endpoint)
+                .filter_map(|r| Some(on_page(r["received_ms"].as_f64()?)))
+                .collect()
+        };
         PageRun {
             protocol: result["sent_protocols"]
                 .as_array()
@@ -302,6 +348,9 @@ impl Bench<'_> {
             marker_ms,
             sounding,
             tts_first_bytes,
+            stt_requests: received("transcriptions"),
+            chat_requests: received("chat"),
+            speech_requests: received("speech"),
         }
     }
 }
