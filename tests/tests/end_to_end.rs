@@ -4,8 +4,9 @@
 
 use aura_emulator::Emulator;
 use aura_tests::{
-    Engine, Scratch, StaticServer, WranglerDev, drive_widget, emulator_answering, microphone_wav,
-    requests_to, root, visit_page,
+    Engine, MARKER_S, MicrophoneTrack, Scratch, StaticServer, WranglerDev, drive_widget,
+    emulator_answering, espeak_voice_48k, leading_quiet_s, microphone_wav, requests_to, root,
+    script, visit_page,
 };
 use serde_json::json;
 
@@ -131,5 +132,118 @@ fn the_client_end_of_turn_option_speaks_v1_and_its_own_silence_ends_the_turn() {
     assert!(
         events.iter().any(|e| e["kind"] == "reply_played"),
         "the reply was played: {result}"
+    );
+}
+
+/// v2's speculation as a listener meets it: the user pauses 500 ms mid-sentence, the edge
+/// transcribes the half said, starts a reply to it (its first sentence sent to TTS) and holds
+/// it; the user goes on, so that reply is dropped: not one sample of it is played, no word of
+/// it reaches the page, its chat request is aborted. The whole sentence is then transcribed
+/// again and its own reply played, after the commit.
+#[test]
+#[ignore = "needs the built client and worker, node packages and chromium: run by `make test`"]
+fn a_speculative_reply_is_dropped_unheard_when_the_user_goes_on() {
+    let emu = Emulator::start(0).unwrap();
+    let whole = "I would like to order two loaves of rye bread, please.";
+    script(
+        &emu,
+        json!({"endpoint": "transcriptions",
+               // The pause's transcript reads neutral (no mark): speculate, wait 800 ms.
+               "queue": [{"reply": "I would like to order two loaves", "first_byte_ms": 30}],
+               "default": {"reply": whole, "first_byte_ms": 30}}),
+    );
+    // Its first sentence is ready within ~0.2 s; the rest streams for over a second.
+    let held = format!(
+        "Held back, this first sentence is long enough to be spoken.{}",
+        " Held again.".repeat(40)
+    );
+    script(
+        &emu,
+        json!({"endpoint": "chat",
+               "queue": [{"reply": held, "first_byte_ms": 40, "chunk_ms": 10}],
+               "default": {"reply": "Two loaves of rye, coming up.", "first_byte_ms": 40}}),
+    );
+    let dev = WranglerDev::start();
+    let scratch = Scratch::new("e2e-speculation-dropped");
+    let wav = scratch.0.join("mic.wav");
+    let mut track = MicrophoneTrack::new(10.0);
+    let first = espeak_voice_48k(&wav, "I would like to order two loaves", "en", 175);
+    let first = track.place(2.0, &first);
+    let rest = espeak_voice_48k(&wav, "of rye bread please", "en", 175);
+    let onset_s = f64::from(MARKER_S) + first.end_after_marker_ms / 1000.0 + 0.5;
+    let rest = track.place(onset_s - leading_quiet_s(&rest), &rest);
+    track.write(&wav);
+    let pages = StaticServer::start(vec![
+        ("/test/", root().join("tests/pages")),
+        ("/", root().join("www")),
+    ]);
+    let tenant = dev.tenant("rye-lane", &emu.base_url(), &[&pages.url("")]);
+    let page = pages.url(&format!(
+        "/test/e2e.html?run_ms=10000&ws={}",
+        tenant.session_url().replace('?', "%3F").replace('=', "%3D")
+    ));
+    let result = visit_page(Engine::Chromium, &page, &wav, 45_000);
+    assert_eq!(result["errors"], json!([]), "{result}");
+    let events = result["events"].as_array().unwrap();
+    let messages = |kind: &str| -> Vec<&serde_json::Value> {
+        events
+            .iter()
+            .filter(|e| e["data"]["type"] == kind)
+            .collect()
+    };
+    assert!(
+        !result["events"].to_string().contains("Held"),
+        "no word of the dropped reply reached the page: {result}"
+    );
+    let committed = messages("turn.committed");
+    assert_eq!(committed.len(), 1, "one turn, committed once: {result}");
+    let transcripts = messages("transcript.final");
+    assert_eq!(transcripts.len(), 1, "{result}");
+    assert_eq!(transcripts[0]["data"]["text"], whole);
+    let done = messages("response.done");
+    assert_eq!(done.len(), 1, "{result}");
+    // At least the held one (a pause inside the rest is one more speculation).
+    let discarded = done[0]["data"]["metrics"]["discarded_replies"].as_u64();
+    assert!(discarded >= Some(1), "{result}");
+    // The reply's sound, on the page's audio clock: all of it after the commit, which came
+    // after the user had finished.
+    let marker_ms = result["marker"]
+        .as_f64()
+        .expect("the probe heard the marker")
+        / 48.0;
+    let committed_ms = committed[0]["at"].as_f64().unwrap();
+    assert!(
+        committed_ms > marker_ms + rest.end_after_marker_ms,
+        "{result}"
+    );
+    let sounding: Vec<f64> = result["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c[1] == 1)
+        .map(|c| c[0].as_f64().unwrap() / 48.0)
+        .collect();
+    assert!(
+        !sounding.is_empty(),
+        "the committed reply was played: {result}"
+    );
+    // A render quantum or two of slack between the two clocks' readings.
+    assert!(
+        sounding.iter().all(|&t| t >= committed_ms - 30.0),
+        "sound at {sounding:?} before the commit at {committed_ms}"
+    );
+    let chats = requests_to(&emu, "chat");
+    assert!(chats.len() >= 2, "{chats:?}");
+    assert!(
+        chats[0]["closed_early_ms"].is_number(),
+        "the dropped reply's chat stream was aborted: {}",
+        chats[0]
+    );
+    let speech = requests_to(&emu, "speech");
+    assert!(
+        speech.iter().any(|r| r["body"]["input"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("Held back"))),
+        "the dropped reply had reached TTS (its audio was held, not only never asked): {speech:?}"
     );
 }
