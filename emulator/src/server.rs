@@ -404,7 +404,7 @@ async fn transcriptions(
     headers: HeaderMap,
     mut form: Multipart,
 ) -> Response {
-    let (mut model, mut language, mut file) = (None, None, None);
+    let (mut model, mut language, mut prompt, mut file) = (None, None, None, None);
     loop {
         match form.next_field().await {
             Ok(Some(field)) => {
@@ -415,6 +415,7 @@ async fn transcriptions(
                 match name.as_str() {
                     "model" => model = Some(String::from_utf8_lossy(&data).into_owned()),
                     "language" => language = Some(String::from_utf8_lossy(&data).into_owned()),
+                    "prompt" => prompt = Some(String::from_utf8_lossy(&data).into_owned()),
                     "file" => file = Some(data),
                     _ => {}
                 }
@@ -438,7 +439,7 @@ async fn transcriptions(
     } else {
         0
     };
-    let summary = json!({"model": model, "language": language, "file_bytes": file.len(), "wav": wav, "sample_rate": rate, "duration_ms": duration_ms});
+    let summary = json!({"model": model, "language": language, "prompt": prompt, "file_bytes": file.len(), "wav": wav, "sample_rate": rate, "duration_ms": duration_ms});
     let mut tracker = shared.record(Endpoint::Transcriptions, &headers, summary);
     if shared.refuses_key(&headers) {
         tracker.complete();

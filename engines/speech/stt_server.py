@@ -39,7 +39,9 @@ def main():
         if channels > 1:
             audio = audio.reshape(-1, channels).mean(axis=1)
         language = (fields.get("language") or b"en").decode(errors="replace")[:2] or "en"
-        segments, _ = model.transcribe(audio, language=language, beam_size=1,
+        # The prompt steers the style as OpenAI's `prompt` does (Whisper's initial prompt).
+        prompt = (fields.get("prompt") or b"").decode(errors="replace")[:1000] or None
+        segments, _ = model.transcribe(audio, language=language, beam_size=1, initial_prompt=prompt,
                                        condition_on_previous_text=False, vad_filter=False)
         text = " ".join(s.text.strip() for s in segments).strip()
         respond.json({"text": text})

@@ -491,8 +491,47 @@ fn whisper_gets_the_language_and_its_invented_sign_off_is_not_answered() {
     let stt = requests_to(&emu, "transcriptions");
     assert_eq!(stt.len(), 1);
     assert_eq!(stt[0]["body"]["language"], "en", "{}", stt[0]);
+    // With no prompt of the tenant's, an English session's keeps fillers and trailing off.
+    let prompt = stt[0]["body"]["prompt"].as_str().unwrap_or_default();
+    assert!(prompt.starts_with("Umm, let me think"), "{}", stt[0]);
     assert!(
         requests_to(&emu, "chat").is_empty(),
         "no turn was asked for"
     );
+}
+
+/// A tenant's STT prompt (its vocabulary) is sent as Whisper's `prompt` whatever the language,
+/// and Whisper giving the prompt back for audio with no speech is not answered as a turn.
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn the_tenants_stt_prompt_is_sent_and_its_echo_is_not_answered() {
+    let emu = Emulator::start(0).unwrap();
+    let vocabulary = "Mill Lane Bakery: sourdough, rye, spelt, pain au levain.";
+    script(
+        &emu,
+        json!({"endpoint": "transcriptions", "default": {"reply": format!(" {vocabulary}")}}),
+    );
+    let dev = WranglerDev::start();
+    let mut settings =
+        aura_admin::settings_for("prompted", &[&dev.url("")], &emu.base_url(), "Be brief.");
+    settings["stt"]["prompt"] = json!(vocabulary);
+    let tenant = dev.tenant_with("prompted", settings);
+    let mut client = tenant.connect("");
+    client.send_json(json!({"type": "session.start", "protocol": 1, "input_sample_rate": 16000, "language": "de-DE"}));
+    client.until("session.ready", Duration::from_secs(10));
+    client.send_json(json!({"type": "input.speech_started", "stream_id": 1}));
+    for seq in 0..25 {
+        client.send_binary(input_frame(1, seq, &[500; 320]));
+    }
+    client.send_json(json!({"type": "input.speech_stopped", "stream_id": 1, "frames": 25}));
+    let messages = client.until("transcript.final", Duration::from_secs(20));
+    client.close();
+    let last = messages.last().unwrap();
+    assert!(
+        matches!(last, Incoming::Json(v) if v["text"] == ""),
+        "{last:?}"
+    );
+    let stt = requests_to(&emu, "transcriptions");
+    assert_eq!(stt[0]["body"]["language"], "de", "{}", stt[0]);
+    assert_eq!(stt[0]["body"]["prompt"], vocabulary, "{}", stt[0]);
 }

@@ -50,6 +50,9 @@ pub struct ProviderConfig {
     pub stt_api: SttApi,
     /// The second STT route and its API, if any ([`crate::providers::stt_fallback`]).
     pub stt_fallback: Option<(ProviderEndpoint, SttApi)>,
+    /// The tenant's `prompt` of `stt` and of `stt_fallback` (see [`crate::providers::whisper::prompt`]).
+    pub stt_prompt: Option<String>,
+    pub stt_fallback_prompt: Option<String>,
     /// The LLM routes in configured order: the primary, then the fallback if any, each with
     /// its tier and the reasoning effort it is asked for.
     pub llm: Vec<(ProviderEndpoint, Tier, Option<ReasoningEffort>)>,
@@ -114,6 +117,11 @@ impl ProviderConfig {
             stt,
             stt_api: settings.stt.api,
             stt_fallback,
+            stt_prompt: settings.stt.prompt.clone(),
+            stt_fallback_prompt: settings
+                .stt_fallback
+                .as_ref()
+                .and_then(|f| f.prompt.clone()),
             llm,
             smart_routing: settings.smart_routing,
             tts,
@@ -140,6 +148,8 @@ impl ProviderConfig {
             stt,
             stt_api: api,
             stt_fallback: None,
+            stt_prompt: self.stt_fallback_prompt.clone(),
+            stt_fallback_prompt: None,
             ..self.clone()
         })
     }
@@ -201,6 +211,7 @@ mod tests {
             api: SttApi::Openai,
             base_url: "https://api.groq.com/openai".into(),
             model: "whisper-large-v3-turbo".into(),
+            prompt: Some("Mill Lane Bakery".into()),
         });
         let c = ProviderConfig::from_tenant(&s, |slot| vec![format!("sk-{slot}")]);
         assert_eq!(c.stt_api, SttApi::Deepgram);

@@ -132,7 +132,9 @@ pub fn listen_url(
             .append_pair("channels", "1")
             .append_pair("interim_results", "true")
             .append_pair("punctuate", "true")
-            .append_pair("smart_format", "true");
+            .append_pair("smart_format", "true")
+            // "um", "uh" kept: the end-of-turn reading waits longer after them.
+            .append_pair("filler_words", "true");
         if let Some(lang) = language {
             q.append_pair("language", lang);
         }
@@ -452,7 +454,7 @@ mod tests {
         let url = listen_url("https://api.deepgram.com/", "nova-3", Some("en-US")).unwrap();
         assert_eq!(
             url,
-            "wss://api.deepgram.com/v1/listen?model=nova-3&encoding=linear16&sample_rate=16000&channels=1&interim_results=true&punctuate=true&smart_format=true&language=en-US"
+            "wss://api.deepgram.com/v1/listen?model=nova-3&encoding=linear16&sample_rate=16000&channels=1&interim_results=true&punctuate=true&smart_format=true&filler_words=true&language=en-US"
         );
         assert!(
             listen_url("http://127.0.0.1:8790", "m", None)

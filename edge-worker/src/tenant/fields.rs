@@ -16,6 +16,8 @@ pub mod bounds {
     pub const LLM_ROUTES_MAX: usize = 4;
     pub const SYSTEM_PROMPT_MAX: usize = 8_000;
     pub const PROVIDER_KEY_MAX: usize = 500;
+    /// Whisper reads at most 224 tokens of a prompt.
+    pub const STT_PROMPT_MAX: usize = 600;
     pub const PUBLISHABLE_KEYS_MAX: usize = 10;
 }
 

@@ -117,6 +117,12 @@ pub struct SttSettings {
     pub api: SttApi,
     pub base_url: String,
     pub model: String,
+    /// Sent as `prompt` to an OpenAI-style (batch) STT: the words it should expect (product
+    /// and place names) in the style it should write. Without one, English sessions get
+    /// [`crate::providers::whisper::FILLER_PROMPT`], so fillers and trailing off stay in the
+    /// transcript for the end-of-turn reading. Not sent to Deepgram.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prompt: Option<String>,
 }
 
 /// One LLM route: a provider and the tier it serves for smart routing.
@@ -341,7 +347,9 @@ impl TenantSettings {
         }
         provider_url("stt.base_url", &self.stt.base_url, policy)?;
         text("stt.model", &self.stt.model, bounds::MODEL_MAX)?;
+        stt_prompt("stt.prompt", &self.stt)?;
         if let Some(fallback) = &self.stt_fallback {
+            stt_prompt("stt_fallback.prompt", fallback)?;
             provider_url("stt_fallback.base_url", &fallback.base_url, policy)?;
             text("stt_fallback.model", &fallback.model, bounds::MODEL_MAX)?;
             if self.stt.api == SttApi::Openai && fallback.api == SttApi::Deepgram {
@@ -511,6 +519,18 @@ fn is_host_label(label: &str) -> bool {
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !label.starts_with('-')
         && !label.ends_with('-')
+}
+
+/// An STT prompt, if any: not blank, within Whisper's reach, no control characters.
+fn stt_prompt(field: &'static str, stt: &SttSettings) -> Result<(), TenantError> {
+    let Some(prompt) = &stt.prompt else {
+        return Ok(());
+    };
+    text(field, prompt, bounds::STT_PROMPT_MAX)?;
+    if prompt.chars().any(char::is_control) {
+        return Err(TenantError::Invalid(field, "control characters"));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub(crate) fn sample() -> TenantSettings {
             api: SttApi::Openai,
             base_url: "https://api.openai.com".into(),
             model: "whisper-1".into(),
+            prompt: None,
         },
         stt_fallback: None,
         llm: vec![LlmRouteSettings {
@@ -509,6 +510,7 @@ fn a_second_stt_route_has_its_own_slot_binding_and_checks() {
         api: SttApi::Openai,
         base_url: "https://api.groq.com/openai".into(),
         model: "whisper-large-v3-turbo".into(),
+        prompt: None,
     });
     s.validate(UrlPolicy::HttpsOnly).unwrap();
     assert_eq!(key_slots(&s), ["stt", "tts", "stt1", "llm0"]);

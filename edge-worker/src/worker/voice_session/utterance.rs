@@ -203,16 +203,22 @@ impl VoiceSession {
         match config.stt_api {
             SttApi::Deepgram => stt_stream::finish(&self.live, stream_id, keep_open).await,
             SttApi::Openai => {
-                let mut result = self.transcribe(&config.stt, &wav).await;
+                let language = self.store.get(Meta::Language).ok().flatten();
+                let prompt_of = |tenant: &Option<String>| {
+                    whisper::prompt(tenant.as_deref(), language.as_deref())
+                };
+                let mut prompt = prompt_of(&config.stt_prompt);
+                let mut result = self.transcribe(&config.stt, prompt.as_deref(), &wav).await;
                 if let Err(error) = result
                     && let Some(reason) = error.fallback_reason()
                     && let Some((next, SttApi::Openai)) = &config.stt_fallback
                 {
                     console_log!("{}", fallback_event(reason));
-                    result = self.transcribe(next, &wav).await;
+                    prompt = prompt_of(&config.stt_fallback_prompt);
+                    result = self.transcribe(next, prompt.as_deref(), &wav).await;
                 }
                 result.map_err(SttError::failure).map(|text| {
-                    match whisper::dropped(&text, speech_ms) {
+                    match whisper::dropped(&text, speech_ms, prompt.as_deref()) {
                         Some(reason) => {
                             worker::console_log!(
                                 "{}",
@@ -227,10 +233,12 @@ impl VoiceSession {
         }
     }
 
-    /// One batch transcription of `wav` by `stt`, aborted after [`BATCH_TIMEOUT_MS`].
+    /// One batch transcription of `wav` by `stt` with `prompt`, aborted after
+    /// [`BATCH_TIMEOUT_MS`].
     pub(super) async fn transcribe(
         &self,
         stt: &ProviderEndpoint,
+        prompt: Option<&str>,
         wav: &[u8],
     ) -> std::result::Result<String, SttError> {
         let language = self.store.get(Meta::Language).ok().flatten();
@@ -239,6 +247,9 @@ impl VoiceSession {
             form.append_with_str("model", &stt.model).ok()?;
             if let Some(code) = language.as_deref().and_then(whisper::language_code) {
                 form.append_with_str("language", &code).ok()?;
+            }
+            if let Some(prompt) = prompt {
+                form.append_with_str("prompt", prompt).ok()?;
             }
             let parts = js_sys::Array::of1(&js_sys::Uint8Array::from(wav));
             let options = web_sys::BlobPropertyBag::new();
