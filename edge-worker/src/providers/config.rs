@@ -43,6 +43,18 @@ impl ProviderEndpoint {
 }
 
 /// Everything a session needs to reach its providers.
+/// One LLM route as a turn uses it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LlmRouteConfig {
+    pub endpoint: ProviderEndpoint,
+    pub tier: Tier,
+    /// Sent as `reasoning_effort` when set.
+    pub reasoning_effort: Option<ReasoningEffort>,
+    /// The model's context window, when the tenant gave one: what is sent to this route is cut
+    /// to fit it ([`crate::providers::context_window`]).
+    pub context_tokens: Option<u32>,
+}
+
 #[derive(Clone, PartialEq, Eq)]
 pub struct ProviderConfig {
     pub stt: ProviderEndpoint,
@@ -53,9 +65,8 @@ pub struct ProviderConfig {
     /// The tenant's `prompt` of `stt` and of `stt_fallback` (see [`crate::providers::whisper::prompt`]).
     pub stt_prompt: Option<String>,
     pub stt_fallback_prompt: Option<String>,
-    /// The LLM routes in configured order: the primary, then the fallback if any, each with
-    /// its tier and the reasoning effort it is asked for.
-    pub llm: Vec<(ProviderEndpoint, Tier, Option<ReasoningEffort>)>,
+    /// The LLM routes in configured order: the primary, then the fallbacks.
+    pub llm: Vec<LlmRouteConfig>,
     /// Rule-based choice of tier per request (`LLM_SMART_ROUTING`, default on).
     pub smart_routing: bool,
     /// The TTS routes: the primary, then the fallback if any, each with its API and audio.
@@ -110,7 +121,12 @@ impl ProviderConfig {
             .enumerate()
             .map(|(i, r)| {
                 let e = endpoint(&r.base_url, &r.model, &format!("llm{i}"));
-                (e, r.tier, r.reasoning_effort)
+                LlmRouteConfig {
+                    endpoint: e,
+                    tier: r.tier,
+                    reasoning_effort: r.reasoning_effort,
+                    context_tokens: r.context_tokens,
+                }
             })
             .collect();
         Self {
@@ -170,6 +186,7 @@ mod tests {
             model: "grok-3-mini".into(),
             tier: Tier::Fast,
             reasoning_effort: Some(crate::providers::reasoning::ReasoningEffort::Low),
+            context_tokens: Some(8_192),
         });
         s.smart_routing = false;
         s.turn_eagerness = Eagerness::High;
@@ -179,17 +196,24 @@ mod tests {
             _ => vec![],
         });
         assert_eq!(
-            c.llm[0].0.url("/v1/chat/completions"),
+            c.llm[0].endpoint.url("/v1/chat/completions"),
             "http://127.0.0.1:8790/v1/chat/completions"
         );
-        assert_eq!(c.llm[0].0.api_key.as_deref(), Some("sk-new"));
-        assert_eq!(c.llm[0].0.fallback_key.as_deref(), Some("sk-old"));
+        assert_eq!(c.llm[0].endpoint.api_key.as_deref(), Some("sk-new"));
+        assert_eq!(c.llm[0].endpoint.fallback_key.as_deref(), Some("sk-old"));
         assert_eq!(
-            (c.llm[1].0.model.as_str(), c.llm[1].1),
+            (c.llm[1].endpoint.model.as_str(), c.llm[1].tier),
             ("grok-3-mini", Tier::Fast)
         );
-        assert_eq!(c.llm[1].0.api_key, None, "no key set: none sent");
-        assert_eq!((c.llm[0].2, c.llm[1].2), (None, Some(ReasoningEffort::Low)));
+        assert_eq!(c.llm[1].endpoint.api_key, None, "no key set: none sent");
+        assert_eq!(
+            (c.llm[0].reasoning_effort, c.llm[1].reasoning_effort),
+            (None, Some(ReasoningEffort::Low))
+        );
+        assert_eq!(
+            (c.llm[0].context_tokens, c.llm[1].context_tokens),
+            (None, Some(8_192))
+        );
         assert_eq!(c.tts.len(), 1, "no fallback TTS route");
         assert_eq!(c.tts[0].0.api_key.as_deref(), Some("sk-tts"));
         assert_eq!(c.tts[0].0.fallback_key, None);

@@ -7,6 +7,7 @@
 //! ([`whisper`]), when speech-to-text falls back to its second route ([`stt_fallback`]), and the text-to-speech APIs' requests, refusals and audio ([`tts`]).
 
 pub mod config;
+pub mod context_window;
 pub mod deepgram;
 pub mod llm_refusal;
 pub mod openai_chat;

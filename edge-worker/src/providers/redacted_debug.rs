@@ -97,7 +97,7 @@ mod tests {
         for text in [
             format!("{config:?}"),
             format!("{config:#?}"),
-            format!("{:?}", config.llm[0].0),
+            format!("{:?}", config.llm[0].endpoint),
             format!("{:?}", config.tts),
         ] {
             assert_redacted(&text);

@@ -33,6 +33,8 @@ pub struct Route {
     pub tier: Tier,
     /// Sent as the chat body's `reasoning_effort` when set.
     pub reasoning_effort: Option<crate::providers::reasoning::ReasoningEffort>,
+    /// The model's context window, if the tenant gave one.
+    pub context_tokens: Option<u32>,
 }
 
 /// Routing parameters (per tenant).
@@ -365,6 +367,7 @@ mod tests {
                 model: "gpt-4o".into(),
                 tier: Tier::Strong,
                 reasoning_effort: None,
+                context_tokens: None,
             },
             Route {
                 name: "groq".into(),
@@ -372,6 +375,7 @@ mod tests {
                 model: "llama-3.1-8b-instant".into(),
                 tier: Tier::Fast,
                 reasoning_effort: None,
+                context_tokens: None,
             },
             Route {
                 name: "xai".into(),
@@ -379,6 +383,7 @@ mod tests {
                 model: "grok-3".into(),
                 tier: Tier::Strong,
                 reasoning_effort: None,
+                context_tokens: None,
             },
         ]
     }

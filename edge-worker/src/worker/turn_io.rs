@@ -11,7 +11,7 @@ use futures::stream::{self, LocalBoxStream, SelectAll};
 use futures::{FutureExt, StreamExt};
 use worker::{AbortController, Date, Delay, Response, WebSocket, console_log};
 
-use crate::providers::config::ProviderConfig;
+use crate::providers::config::{LlmRouteConfig, ProviderConfig};
 use crate::providers::tts;
 use crate::session::turn::builtins;
 use crate::session::turn::{Command, Event, Turn};
@@ -260,7 +260,7 @@ impl<'a> TurnIo<'a> {
                 route,
                 body,
             } => {
-                let Some((endpoint, ..)) = self.config.llm.get(route) else {
+                let Some(LlmRouteConfig { endpoint, .. }) = self.config.llm.get(route) else {
                     self.streams.push(
                         stream::once(future::ready(Event::LlmBroken { attempt })).boxed_local(),
                     );

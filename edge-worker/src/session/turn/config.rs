@@ -4,6 +4,7 @@
 use serde_json::{Value, json};
 
 use crate::providers::config::ProviderConfig;
+use crate::providers::context_window;
 use crate::providers::router::{Route, RouterConfig};
 use crate::providers::tts::{TtsRequest, TtsRoute};
 
@@ -37,12 +38,13 @@ impl TurnConfig {
             .llm
             .iter()
             .enumerate()
-            .map(|(i, (e, tier, effort))| Route {
+            .map(|(i, r)| Route {
                 name: format!("llm{i}"),
-                provider: super::host_of(&e.base_url),
-                model: e.model.clone(),
-                tier: *tier,
-                reasoning_effort: *effort,
+                provider: super::host_of(&r.endpoint.base_url),
+                model: r.endpoint.model.clone(),
+                tier: r.tier,
+                reasoning_effort: r.reasoning_effort,
+                context_tokens: r.context_tokens,
             })
             .collect();
         let offered_tools = c
@@ -76,6 +78,8 @@ impl TurnConfig {
     /// The streamed chat request of one step.
     pub fn chat_body(&self, route: usize, messages: &[Value], offer_tools: bool) -> Value {
         let model = self.routes.get(route).map_or("", |r| r.model.as_str());
+        let limit = self.routes.get(route).and_then(|r| r.context_tokens);
+        let messages = context_window::fit(messages, limit);
         let mut body = json!({
             "model": model, "stream": true, "stream_options": {"include_usage": true}, "messages": messages,
         });
@@ -131,6 +135,31 @@ mod tests {
                 .is_none()
         );
         assert_eq!(two.chat_body(1, &[], false)["reasoning_effort"], "high");
+    }
+
+    #[test]
+    fn a_route_with_a_small_context_window_is_sent_only_the_newest_turns() {
+        let mut s = sample();
+        s.llm.push(s.llm[0].clone());
+        s.llm[1].context_tokens = Some(1_024);
+        let c = TurnConfig::from_providers(&ProviderConfig::from_tenant(&s, |_| vec![]));
+        let mut messages = vec![json!({"role": "system", "content": "Be brief."})];
+        for _ in 0..40 {
+            messages.push(json!({"role": "user", "content": "word ".repeat(60)}));
+            messages.push(json!({"role": "assistant", "content": "word ".repeat(60)}));
+        }
+        messages.push(json!({"role": "user", "content": "And on Sunday?"}));
+        let sent = |route| {
+            c.chat_body(route, &messages, false)["messages"]
+                .as_array()
+                .unwrap()
+                .clone()
+        };
+        assert_eq!(sent(0).len(), messages.len(), "no window: all of it");
+        let small = sent(1);
+        assert!(small.len() < 14, "{} messages", small.len());
+        assert_eq!(small[0]["role"], "system");
+        assert_eq!(small.last().unwrap()["content"], "And on Sunday?");
     }
 
     #[test]

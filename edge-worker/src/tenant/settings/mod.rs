@@ -136,6 +136,11 @@ pub struct LlmRouteSettings {
     /// o-series and gpt-5, xAI grok-3-mini accept it; others may refuse it). None by default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reasoning_effort: Option<ReasoningEffort>,
+    /// The model's context window in tokens (e.g. 4096 for Ollama's default, which cuts a
+    /// longer context silently): the history sent to this route is cut to fit it, leaving
+    /// room for the reply. None: the tenant's `context_budget_tokens` alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context_tokens: Option<u32>,
 }
 
 fn strong() -> Tier {
@@ -368,6 +373,15 @@ impl TenantSettings {
         for route in &self.llm {
             provider_url("llm.base_url", &route.base_url, policy)?;
             text("llm.model", &route.model, bounds::MODEL_MAX)?;
+            if route
+                .context_tokens
+                .is_some_and(|t| !(512..=2_000_000).contains(&t))
+            {
+                return Err(TenantError::Invalid(
+                    "llm.context_tokens",
+                    "from 512 to 2000000 tokens",
+                ));
+            }
         }
         self.tts.validate("tts", policy)?;
         if let Some(fallback) = &self.tts_fallback {

@@ -19,6 +19,7 @@ pub(crate) fn sample() -> TenantSettings {
             model: "gpt-4o-mini".into(),
             tier: Tier::Strong,
             reasoning_effort: None,
+            context_tokens: None,
         }],
         smart_routing: true,
         tts: TtsSettings {

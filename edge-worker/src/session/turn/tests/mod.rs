@@ -395,6 +395,7 @@ pub(super) fn route(provider: &str, tier: Tier) -> Route {
         model: format!("{provider}-model"),
         tier,
         reasoning_effort: None,
+        context_tokens: None,
     }
 }
 
