@@ -10,8 +10,10 @@
 //! Detectors, in one run: earshot (the built-in model), Silero v6 through onnxruntime (the
 //! reference, run by `scripts/silero-reference.py --batch` on the same clips, its 32 ms
 //! probabilities held on the 16 ms grid as the worklet holds ours), our Rust Silero v6 with the
-//! f32, f16 and int8 weights, and the combination (mean of earshot and Silero f16). Nothing here
-//! is tuned on this set.
+//! f32, f16 and int8 weights, the mean of earshot and Silero f16, and the combination the worklet
+//! runs (Silero int8 fused with earshot in log-odds, `Blend::Fused`). Each band reports all
+//! files, and apart the tuning half (on which the fusion's two parameters were chosen) and the
+//! held-out half (see `Part`). Nothing else is tuned on this set.
 //!
 //! `cargo bench -p aura-client --bench vad_accuracy`. Skips, with a message, when the set is
 //! absent; needs the Silero weights of `scripts/bootstrap.sh`.
@@ -48,6 +50,10 @@ fn main() {
     let files = load_speech(&dir.join("speech"));
     let noises = load_noises(&dir.join("noise"));
     let config = TurnConfig::default();
+    if let Some(out) = std::env::var_os("AURA_VAD_DUMP") {
+        dump(Path::new(&out), &files, &noises);
+        return;
+    }
     if std::env::var_os("AURA_VAD_SWEEP").is_some() {
         sweep(&files, &noises);
         return;
@@ -119,11 +125,56 @@ fn band_json(
     all_scores: &[Vec<FrameScore>],
     config: TurnConfig,
 ) -> String {
+    let all = part_json(Part::All, files, noises, clips, all_scores, config);
+    let tuning = part_json(Part::Tuning, files, noises, clips, all_scores, config);
+    let held_out = part_json(Part::HeldOut, files, noises, clips, all_scores, config);
+    format!("\"{band_name}\":{{{all},\"tuning\":{{{tuning}}},\"held_out\":{{{held_out}}}}}")
+}
+
+/// Which half of the set a figure covers. The combination's parameters
+/// ([`aura_client::vad::FUSED_EARSHOT_WEIGHT`], [`aura_client::vad::FUSED_BIAS`]) were chosen on
+/// the tuning half only: speech files with index % 4 in {0, 3} (01, 04, 05, 08, ...; both halves
+/// then meet all six noises in the mixes) and the first half of each noise recording.
+#[derive(Clone, Copy, PartialEq)]
+enum Part {
+    All,
+    Tuning,
+    HeldOut,
+}
+
+impl Part {
+    fn has_file(self, i: usize) -> bool {
+        match self {
+            Part::All => true,
+            Part::Tuning => matches!(i % 4, 0 | 3),
+            Part::HeldOut => matches!(i % 4, 1 | 2),
+        }
+    }
+
+    /// The frames of a noise recording of `n` frames in this part.
+    fn noise_frames(self, n: usize) -> std::ops::Range<usize> {
+        match self {
+            Part::All => 0..n,
+            Part::Tuning => 0..n / 2,
+            Part::HeldOut => n / 2..n,
+        }
+    }
+}
+
+/// `"levels":[...],"noise_only":{...}` over the files and noise of `part`.
+fn part_json(
+    part: Part,
+    files: &[Labelled],
+    noises: &[(String, Vec<f32>)],
+    clips: &[Vec<f32>],
+    all_scores: &[Vec<FrameScore>],
+    config: TurnConfig,
+) -> String {
     let mut levels = Vec::new();
     for (level, snr) in SNRS.iter().enumerate() {
         let mut scored: Vec<(f32, bool)> = Vec::new();
         let mut events = EventStats::default();
-        for (i, file) in files.iter().enumerate() {
+        for (i, file) in files.iter().enumerate().filter(|(i, _)| part.has_file(*i)) {
             let c = level * files.len() + i;
             let (scores, duration) = (&all_scores[c], clips[c].len() as f64 / 16_000.0);
             for k in 0..(duration * 100.0) as usize {
@@ -153,14 +204,15 @@ fn band_json(
     let (mut minutes, mut starts, mut per_noise) = (0.0, 0, Vec::new());
     for (j, (noise_name, _)) in noises.iter().enumerate() {
         let c = SNRS.len() * files.len() + j;
-        let found = clip::utterances(&all_scores[c], config);
-        let m = clips[c].len() as f64 / 16_000.0 / 60.0;
+        let frames = part.noise_frames(all_scores[c].len());
+        let m = frames.len() as f64 * 256.0 / 16_000.0 / 60.0;
+        let found = clip::utterances(&all_scores[c][frames], config);
         minutes += m;
         starts += found.len();
         per_noise.push(format!("\"{noise_name}\":{:.2}", found.len() as f64 / m));
     }
     format!(
-        "\"{band_name}\":{{\"levels\":[{}],\"noise_only\":{{\"minutes\":{minutes:.2},\"false_starts_per_min\":{:.3},\"per_file\":{{{}}}}}}}",
+        "\"levels\":[{}],\"noise_only\":{{\"minutes\":{minutes:.2},\"false_starts_per_min\":{:.3},\"per_file\":{{{}}}}}",
         levels.join(","),
         starts as f64 / minutes,
         per_noise.join(",")
@@ -236,6 +288,10 @@ fn detectors() -> Vec<(&'static str, MakeVad)> {
         (
             "combined_f16_earshot_mean",
             with(weights("f16"), Blend::MeanWithEarshot),
+        ),
+        (
+            "combined_int8_fused_worklet",
+            with(weights("int8"), Blend::Fused),
         ),
     ]
 }
@@ -513,6 +569,47 @@ fn sweep(files: &[Labelled], noises: &[(String, Vec<f32>)]) {
                     levels[2]
                 );
             }
+        }
+    }
+}
+
+/// `AURA_VAD_DUMP=DIR`: per-frame features of every clip (earshot, Silero int8, frame energy,
+/// impulse flag; f32 each) to DIR/{band}/{clip:04}.f32, for exploring combinations offline.
+fn dump(dir: &Path, files: &[Labelled], noises: &[(String, Vec<f32>)]) {
+    let (_, make) = detectors()
+        .into_iter()
+        .find(|d| d.0 == "silero_rust_int8")
+        .unwrap();
+    for narrowband in [false, true] {
+        let band_name = if narrowband { "narrowband" } else { "wideband" };
+        let out = dir.join(band_name);
+        std::fs::create_dir_all(&out).unwrap();
+        let band = |x: Vec<f32>| if narrowband { through_8k(&x) } else { x };
+        let mut clips: Vec<Vec<f32>> = Vec::new();
+        for snr in SNRS {
+            for (i, file) in files.iter().enumerate() {
+                clips.push(band(match snr {
+                    None => file.speech.clone(),
+                    Some(snr) => mix(file, &noises[i % noises.len()].1, snr, i),
+                }));
+            }
+        }
+        clips.extend(noises.iter().map(|(_, n)| band(n.clone())));
+        for (c, audio) in clips.iter().enumerate() {
+            let mut vad = make();
+            let mut bytes = Vec::new();
+            vad.process(audio, |f| {
+                let e = f.samples.iter().map(|s| s * s).sum::<f32>() / f.samples.len() as f32;
+                for v in [
+                    f.earshot,
+                    f.probability,
+                    e,
+                    f32::from(u8::from(f.impulsive)),
+                ] {
+                    bytes.extend_from_slice(&v.to_le_bytes());
+                }
+            });
+            std::fs::write(out.join(format!("{c:04}.f32")), bytes).unwrap();
         }
     }
 }

@@ -47,8 +47,32 @@ impl VadFrame<'_> {
 pub enum Blend {
     /// Silero's probability alone.
     Silero,
-    /// The mean of Silero's and earshot's.
+    /// The mean of Silero's and earshot's (kept for the benchmark's comparison).
     MeanWithEarshot,
+    /// Silero's log-odds plus [`FUSED_EARSHOT_WEIGHT`] times earshot's, plus [`FUSED_BIAS`],
+    /// back to a probability: earshot adds its evidence where Silero is unsure, and cannot
+    /// outvote a confident Silero. What the worklet and `aura-vad --vad combined` use.
+    Fused,
+}
+
+/// Weight of earshot's log-odds in [`Blend::Fused`] (Silero's weighs 1). Chosen on the
+/// benchmark's tuning half (`vad_accuracy`: files 01, 04, 05, 08, 09, ... of the dev set, i.e. index % 4 in {0, 3}, and the first
+/// half of each noise); the held-out half is reported beside it.
+pub const FUSED_EARSHOT_WEIGHT: f32 = 0.5;
+/// Bias of [`Blend::Fused`] in log-odds: -0.4 puts the turn detector's start threshold 0.5 where
+/// the unbiased sum reaches 0.6, which keeps false starts on noise alone at Silero's.
+pub const FUSED_BIAS: f32 = -0.4;
+
+/// [`Blend::Fused`]'s probability from Silero's and earshot's.
+pub fn fused(silero: f32, earshot: f32) -> f32 {
+    let z = log_odds(silero) + FUSED_EARSHOT_WEIGHT * log_odds(earshot) + FUSED_BIAS;
+    1.0 / (1.0 + (-z).exp())
+}
+
+/// ln(p / (1 - p)), with p kept within [1e-4, 1 - 1e-4] so that a model's 0 or 1 stays finite.
+fn log_odds(p: f32) -> f32 {
+    let p = p.clamp(1e-4, 1.0 - 1e-4);
+    (p / (1.0 - p)).ln()
 }
 
 /// Streaming VAD over 16 kHz mono audio fed in blocks of any size.
@@ -146,6 +170,7 @@ impl Vad {
         match (self.held, *blend) {
             (Some(p), Blend::Silero) => p,
             (Some(p), Blend::MeanWithEarshot) => 0.5 * (p + earshot),
+            (Some(p), Blend::Fused) => fused(p, earshot),
             (None, _) => earshot,
         }
     }
@@ -267,6 +292,29 @@ mod tests {
         let mut m = Vec::new();
         mean.process(&noise, |f| m.push(f.probability));
         assert_eq!(m[1], 0.5 * (expected[0] + earshot[1]));
+
+        let mut fused_vad = Vad::new();
+        fused_vad.set_network(network(), Blend::Fused);
+        let mut f = Vec::new();
+        fused_vad.process(&noise, |fr| f.push(fr.probability));
+        assert_eq!(f[0], earshot[0]);
+        assert_eq!(f[1], fused(expected[0], earshot[1]));
+    }
+
+    #[test]
+    fn fusion_adds_earshot_evidence_without_outvoting_a_confident_silero() {
+        // Both unsure: the bias keeps it below the start threshold.
+        assert!(fused(0.5, 0.5) < 0.5);
+        // earshot moves an unsure Silero either way.
+        assert!(fused(0.6, 0.95) > 0.7);
+        assert!(fused(0.6, 0.05) < 0.3);
+        // A confident Silero stays on its side whatever earshot says.
+        assert!(fused(0.99, 0.01) > 0.5);
+        assert!(fused(0.01, 0.99) < 0.3);
+        // Saturated inputs stay finite and in range.
+        for (s, e) in [(0.0, 0.0), (1.0, 1.0), (0.0, 1.0), (1.0, 0.0)] {
+            assert!((0.0..=1.0).contains(&fused(s, e)), "{s} {e}");
+        }
     }
 
     #[test]

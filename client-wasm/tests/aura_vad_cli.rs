@@ -195,7 +195,7 @@ fn a_file_shorter_than_one_frame_is_an_error_not_silence() {
     // Before: 1..255 samples at 16 kHz printed nothing and exited 0, as if the file held silence.
     for (rate, samples) in [(16_000, 1), (16_000, 159), (16_000, 255), (48_000, 700)] {
         let path = short_file(&format!("short-{rate}-{samples}.wav"), rate, samples);
-        for vad in ["silero", "earshot"] {
+        for vad in ["combined", "silero", "earshot"] {
             for cmd in ["probs", "segments"] {
                 let out = aura_vad(&["--vad", vad, cmd, path.to_str().unwrap()]);
                 assert_eq!(out.status.code(), Some(1), "{vad} {cmd} {samples} @ {rate}");
@@ -214,7 +214,7 @@ fn a_file_shorter_than_one_frame_is_an_error_not_silence() {
 }
 
 #[test]
-fn silero_is_the_default_and_earshot_stays_selectable() {
+fn the_fused_combination_is_the_default_and_silero_and_earshot_stay_selectable() {
     let path = scratch("models.wav");
     speech_file(&path, 16_000, 1);
     let run = |args: &[&str]| {
@@ -231,7 +231,7 @@ fn silero_is_the_default_and_earshot_stays_selectable() {
     let silero = run(&["--vad", "silero", "probs", file]);
     let earshot = run(&["--vad", "earshot", "probs", file]);
     let combined = run(&["--vad", "combined", "probs", file]);
-    assert_eq!(default, silero);
+    assert_eq!(default, combined);
     assert_ne!(silero, earshot);
     assert_ne!(combined, silero);
     assert_ne!(combined, earshot);

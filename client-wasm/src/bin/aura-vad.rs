@@ -1,14 +1,15 @@
 //! `aura-vad`: the browser's resampler, VAD and turn detector, run on a WAV file on the host.
 //!
 //! ```text
-//! aura-vad [--vad silero|earshot|combined] [--weights FILE] probs FILE.wav
+//! aura-vad [--vad combined|silero|earshot] [--weights FILE] probs FILE.wav
 //!     one line per 16 ms VAD frame: start_ms end_ms probability
 //! aura-vad [--vad ...] [--weights FILE] segments FILE.wav
 //!     one JSON object per utterance: {"start_ms":..,"end_ms":..}
 //! ```
-//! `--vad silero` (the default) is Silero v6 as the worklet runs it once its weights are loaded
-//! (decided every 32 ms, held for the 16 ms frame between; earshot for the first frame);
-//! `earshot` the built-in model alone; `combined` the mean of the two. `--weights` defaults to
+//! `--vad combined` (the default) is what the worklet runs once Silero's weights are loaded:
+//! Silero v6 (decided every 32 ms, held for the 16 ms frame between; earshot for the first
+//! frame) fused with earshot in log-odds ([`aura_client::vad::Blend::Fused`]); `silero` Silero
+//! alone; `earshot` the built-in model alone. `--weights` defaults to
 //! the int8 file that `scripts/bootstrap.sh` writes to target/silero-vad/ (the one the worklet
 //! loads).
 //! Any sample rate and channel count. A bad file, a file shorter than one 16 ms frame, or
@@ -21,7 +22,7 @@ fn main() -> std::process::ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let Some(cli) = Cli::parse(&args) else {
         eprintln!(
-            "usage: aura-vad [--vad silero|earshot|combined] [--weights FILE] probs|segments FILE.wav"
+            "usage: aura-vad [--vad combined|silero|earshot] [--weights FILE] probs|segments FILE.wav"
         );
         return ExitCode::from(2);
     };
@@ -46,7 +47,7 @@ struct Cli<'a> {
 impl<'a> Cli<'a> {
     fn parse(args: &'a [String]) -> Option<Self> {
         use aura_client::vad::Blend;
-        let mut blend = Some(Blend::Silero);
+        let mut blend = Some(Blend::Fused);
         let mut weights = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../target/silero-vad/silero-v6-int8.bin");
         let mut rest = args;
@@ -55,7 +56,7 @@ impl<'a> Cli<'a> {
                 [flag, value, tail @ ..] if flag == "--vad" => {
                     blend = match value.as_str() {
                         "silero" => Some(Blend::Silero),
-                        "combined" => Some(Blend::MeanWithEarshot),
+                        "combined" => Some(Blend::Fused),
                         "earshot" => None,
                         _ => return None,
                     };
