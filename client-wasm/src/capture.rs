@@ -100,9 +100,10 @@ impl Capture {
         })
     }
 
-    /// Hands the VAD the Silero network (loaded on demand); earshot decided until now.
+    /// Hands the VAD the Silero network (loaded on demand), fused with earshot from then on
+    /// ([`crate::vad::Blend::Fused`]); earshot alone decided until now.
     pub fn set_vad_network(&mut self, network: crate::silero::Silero) {
-        self.vad.set_network(network, crate::vad::Blend::Silero);
+        self.vad.set_network(network, crate::vad::Blend::Fused);
     }
 
     /// Whether the Silero network decides (else earshot).
@@ -196,7 +197,7 @@ impl Capture {
         }
     }
 
-    /// `probability`: the VAD's (Silero once loaded) and earshot's. Turn-taking uses the first;
+    /// `probability`: the VAD's (Silero fused with earshot once loaded) and earshot's. Turn-taking uses the first;
     /// barge-in the larger of the two, so it stays at least as quick to pause and as slow to
     /// resume as with earshot alone (Silero drops to ~0 in the short pause after "Wait," where
     /// earshot holds, and a one-word interruption would resume the reply).
