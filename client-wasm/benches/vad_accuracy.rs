@@ -11,7 +11,8 @@
 //! reference, run by `scripts/silero-reference.py --batch` on the same clips, its 32 ms
 //! probabilities held on the 16 ms grid as the worklet holds ours), our Rust Silero v6 with the
 //! f32, f16 and int8 weights, the mean of earshot and Silero f16, and the combination the worklet
-//! runs (Silero int8 fused with earshot in log-odds, `Blend::Fused`). Each band reports all
+//! runs (Silero int8, two streams staggered by a frame, fused with earshot in log-odds:
+//! `Blend::Fused`; the staggered streams alone are `silero_rust_int8_staggered`). Each band reports all
 //! files, and apart the tuning half (on which the fusion's two parameters were chosen) and the
 //! held-out half (see `Part`). Nothing else is tuned on this set.
 //!
@@ -285,6 +286,10 @@ fn detectors() -> Vec<(&'static str, MakeVad)> {
         ("silero_rust_f32", with(weights("f32"), Blend::Silero)),
         ("silero_rust_f16", with(weights("f16"), Blend::Silero)),
         ("silero_rust_int8", with(weights("int8"), Blend::Silero)),
+        (
+            "silero_rust_int8_staggered",
+            with(weights("int8"), Blend::SileroStaggered),
+        ),
         (
             "combined_f16_earshot_mean",
             with(weights("f16"), Blend::MeanWithEarshot),

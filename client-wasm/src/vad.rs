@@ -8,7 +8,9 @@
 //!
 //! Silero decides every second frame, over the 512 samples ending with it; the frame between
 //! keeps the last decision (sample and hold: causal, never waiting for audio that has not come).
-//! Until its first decision, earshot's probability stands in.
+//! With [`Blend::Fused`] a second stream of the same network, one frame behind, decides on the
+//! frames between, so every frame has a fresh decision (each stream still sees 512-sample hops,
+//! as the network was trained). Until the first decision, earshot's probability stands in.
 
 use crate::impulse::ImpulseDetector;
 use crate::silero::{self, Silero};
@@ -45,12 +47,14 @@ impl VadFrame<'_> {
 /// How a loaded Silero network's probability is used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Blend {
-    /// Silero's probability alone.
+    /// Silero's probability alone (one stream, a decision every 32 ms held for two frames).
     Silero,
+    /// Silero alone, two streams staggered by a frame: a fresh decision every 16 ms.
+    SileroStaggered,
     /// The mean of Silero's and earshot's (kept for the benchmark's comparison).
     MeanWithEarshot,
-    /// Silero's log-odds plus [`FUSED_EARSHOT_WEIGHT`] times earshot's, plus [`FUSED_BIAS`],
-    /// back to a probability: earshot adds its evidence where Silero is unsure, and cannot
+    /// Silero (two staggered streams, as [`Blend::SileroStaggered`]): its log-odds plus
+    /// [`FUSED_EARSHOT_WEIGHT`] times earshot's, plus [`FUSED_BIAS`], back to a probability: earshot adds its evidence where Silero is unsure, and cannot
     /// outvote a confident Silero. What the worklet and `aura-vad --vad combined` use.
     Fused,
 }
@@ -79,8 +83,11 @@ fn log_odds(p: f32) -> f32 {
 pub struct Vad {
     detector: Box<earshot::Detector>,
     network: Option<(Box<Silero>, Blend)>,
+    /// The staggered second stream ([`Blend::SileroStaggered`], [`Blend::Fused`]).
+    staggered: Option<Box<Silero>>,
     /// The first frame the network sees (the start of a frame pair).
     network_from: u64,
+    /// The last two frames' samples, the older first.
     chunk: [f32; silero::CHUNK],
     /// Silero's latest probability, once it has decided.
     held: Option<f32>,
@@ -107,6 +114,7 @@ impl Vad {
         Self {
             detector: earshot::Detector::default_boxed(),
             network: None,
+            staggered: None,
             network_from: 0,
             chunk: [0.0; silero::CHUNK],
             held: None,
@@ -142,6 +150,8 @@ impl Vad {
 
     /// Uses `network` from the next frame pair on (its state starts fresh).
     pub fn set_network(&mut self, network: Silero, blend: Blend) {
+        self.staggered = matches!(blend, Blend::SileroStaggered | Blend::Fused)
+            .then(|| Box::new(network.another_stream()));
         self.network = Some((Box::new(network), blend));
         self.network_from = self.frames.next_multiple_of(2);
         self.held = None;
@@ -154,6 +164,10 @@ impl Vad {
 
     /// The probability of the frame in `pending`, given earshot's for it.
     fn probability(&mut self, earshot: f32) -> f32 {
+        // The last two frames, kept whichever model decides (the staggered stream's first
+        // chunk after the network arrives ends with the frame before).
+        self.chunk.copy_within(VAD_FRAME_SAMPLES.., 0);
+        self.chunk[VAD_FRAME_SAMPLES..].copy_from_slice(&self.pending);
         let Some((net, blend)) = self
             .network
             .as_mut()
@@ -161,14 +175,15 @@ impl Vad {
         else {
             return earshot;
         };
-        // Frame pairs are aligned to the stream (even frame, odd frame).
-        let half = (self.frames % 2) as usize * VAD_FRAME_SAMPLES;
-        self.chunk[half..half + VAD_FRAME_SAMPLES].copy_from_slice(&self.pending);
-        if half > 0 {
+        // The first stream's chunks are frame pairs aligned to the stream (even frame, odd
+        // frame); the staggered one's end on the even frames.
+        if self.frames % 2 == 1 {
             self.held = Some(net.predict(&self.chunk));
+        } else if let Some(other) = &mut self.staggered {
+            self.held = Some(other.predict(&self.chunk));
         }
         match (self.held, *blend) {
-            (Some(p), Blend::Silero) => p,
+            (Some(p), Blend::Silero | Blend::SileroStaggered) => p,
             (Some(p), Blend::MeanWithEarshot) => 0.5 * (p + earshot),
             (Some(p), Blend::Fused) => fused(p, earshot),
             (None, _) => earshot,
@@ -186,6 +201,10 @@ impl Vad {
         if let Some((net, _)) = &mut self.network {
             net.reset();
         }
+        if let Some(other) = &mut self.staggered {
+            other.reset();
+        }
+        self.chunk = [0.0; silero::CHUNK];
         self.network_from = 0;
         self.held = None;
         self.impulse.reset();
@@ -293,12 +312,38 @@ mod tests {
         mean.process(&noise, |f| m.push(f.probability));
         assert_eq!(m[1], 0.5 * (expected[0] + earshot[1]));
 
-        let mut fused_vad = Vad::new();
-        fused_vad.set_network(network(), Blend::Fused);
-        let mut f = Vec::new();
-        fused_vad.process(&noise, |fr| f.push(fr.probability));
-        assert_eq!(f[0], earshot[0]);
-        assert_eq!(f[1], fused(expected[0], earshot[1]));
+        // Fused: the staggered stream decides on the even frames, over the frame before (zeros
+        // at the start) and this one; the first stream on the odd frames as above.
+        let mut other = network();
+        let mut delayed = vec![0.0; VAD_FRAME_SAMPLES];
+        delayed.extend_from_slice(&noise[..256 * 5]);
+        let staggered: Vec<f32> = delayed
+            .chunks(512)
+            .map(|c| other.predict(c.try_into().unwrap()))
+            .collect();
+        for blend in [Blend::SileroStaggered, Blend::Fused] {
+            let mut vad = Vad::new();
+            vad.set_network(network(), blend);
+            let mut f = Vec::new();
+            vad.process(&noise, |fr| f.push(fr.probability));
+            let silero = [
+                staggered[0],
+                expected[0],
+                staggered[1],
+                expected[1],
+                staggered[2],
+                expected[2],
+            ];
+            let want: Vec<f32> = match blend {
+                Blend::Fused => silero
+                    .iter()
+                    .zip(&earshot)
+                    .map(|(&s, &e)| fused(s, e))
+                    .collect(),
+                _ => silero.to_vec(),
+            };
+            assert_eq!(f, want, "{blend:?}");
+        }
     }
 
     #[test]

@@ -23,10 +23,10 @@ use weights::{Conv, HIDDEN, Weights};
 /// Milliseconds of audio per call at 16 kHz.
 pub const CHUNK_MS: u32 = 32;
 
-/// The network with its weights and its state across calls.
+/// The network with its weights and its state across calls. A clone shares the weights.
 #[derive(Debug, Clone)]
 pub struct Silero {
-    weights: Weights,
+    weights: std::sync::Arc<Weights>,
     stft: Stft,
     context: [f32; CONTEXT],
     /// LSTM hidden state, then cell state.
@@ -44,7 +44,7 @@ pub struct Silero {
 impl Silero {
     pub fn new(weights: Weights) -> Self {
         Self {
-            weights,
+            weights: std::sync::Arc::new(weights),
             stft: Stft::new(),
             context: [0.0; CONTEXT],
             h: [0.0; HIDDEN],
@@ -61,6 +61,13 @@ impl Silero {
     /// The weights' storage encoding.
     pub fn encoding(&self) -> weights::Encoding {
         self.weights.encoding
+    }
+
+    /// A second stream of the same network (weights shared, state fresh).
+    pub fn another_stream(&self) -> Self {
+        let mut other = self.clone();
+        other.reset();
+        other
     }
 
     /// Forgets the state: the next call starts a new stream.
