@@ -30,6 +30,10 @@ pub enum ErrorCode {
     ProviderError,
     /// A provider did not answer in time and no fallback could answer.
     ProviderTimeout,
+    /// The last provider tried refuses the region the conversation runs in (OpenAI's 403
+    /// `unsupported_country_region_territory`), and no fallback answered. Not retryable: the
+    /// site's owner must give the tenant a location hint or another provider.
+    ProviderRegionRefused,
     /// Anything else on the server side. The message says no more than needed.
     Internal,
     /// A code from a newer peer that this version does not know.

@@ -385,3 +385,21 @@ fn a_region_refusal_is_not_a_refused_key_and_falls_back() {
     );
     assert!(log.contains("refused in this region"));
 }
+
+/// With no route left after a region refusal, the client is told so by its own code (not a
+/// retryable `provider_error`: retrying from the same place does not help).
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn a_region_refusal_with_no_fallback_is_its_own_error_code() {
+    let primary = Emulator::start(0).unwrap();
+    let dev = WranglerDev::start();
+    let tenant = dev.tenant("region-only", &primary.base_url(), &[]);
+    script(
+        &primary,
+        json!({"endpoint": "chat", "default": {"mode": "unsupported_region"}}),
+    );
+    let (_, done, errors) = turn(&tenant);
+    assert_eq!(errors.len(), 1, "{done} {errors:?}");
+    assert_eq!(errors[0]["code"], "provider_region_refused", "{errors:?}");
+    assert_eq!(errors[0]["retryable"], false, "{errors:?}");
+}

@@ -275,10 +275,10 @@ impl Turn {
                     self.first_token_ms = a.first_token_ms;
                 }
                 self.text.push_str(&a.text);
-                let code = if failure == Failure::FirstTokenTimeout {
-                    ErrorCode::ProviderTimeout
-                } else {
-                    ErrorCode::ProviderError
+                let code = match failure {
+                    Failure::FirstTokenTimeout => ErrorCode::ProviderTimeout,
+                    Failure::RegionRefused => ErrorCode::ProviderRegionRefused,
+                    _ => ErrorCode::ProviderError,
                 };
                 self.error = Some(ProviderFailure::new(
                     code,
