@@ -214,10 +214,16 @@ fn a_request_that_may_need_a_tool_goes_to_the_strong_tier_when_the_tenant_has_to
 /// Two typed questions on one session (the router keeps what the first taught it); returns
 /// each turn's `response.done` and errors.
 fn two_turns(tenant: &TestTenant) -> Vec<(Value, Vec<Value>)> {
+    turns_on_one_connection(tenant, &["When do you open?", "And on Sundays?"])
+}
+
+/// Typed turns one after the other on one connection (one conversation): each turn's
+/// `response.done` and errors.
+fn turns_on_one_connection(tenant: &TestTenant, questions: &[&str]) -> Vec<(Value, Vec<Value>)> {
     let mut client = tenant.connect("");
     client.start();
     let mut turns = Vec::new();
-    for question in ["When do you open?", "And on Sundays?"] {
+    for question in questions {
         client.send_json(json!({"type": "input.text", "text": question}));
         let messages = client.until("response.done", Duration::from_secs(20));
         let mut done = Value::Null;
@@ -342,6 +348,38 @@ fn a_context_overflow_is_asked_again_without_earlier_turns() {
         "the retry without earlier turns"
     );
     assert_eq!(chat[2]["body"]["messages"][1]["content"], "And on Sundays?");
+}
+
+/// Item 11: a route given its model's context window (`context_tokens`, e.g. Ollama's 4 096)
+/// is sent only what fits it: the earlier turn that would overflow it is left out before the
+/// request, so the model is never refused (or, as Ollama does, silently cut from the start).
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn a_route_with_a_small_context_window_is_sent_only_what_fits() {
+    let emu = Emulator::start(0).unwrap();
+    script(
+        &emu,
+        json!({"endpoint": "chat", "default": {"reply": "We open at nine.", "mode": "llama_cpp_context_overflow"}}),
+    );
+    let dev = WranglerDev::start();
+    let mut settings = aura_admin::settings_for("t", &[&dev.url("")], &emu.base_url(), "Be brief.");
+    settings["llm"][0]["context_tokens"] = json!(512);
+    let tenant = dev.tenant_with("window", settings);
+    // ~3 000 characters: about 750 tokens, more than the window holds with its reply.
+    let long = "Tell me about your bread. ".repeat(115);
+    for (done, errors) in turns_on_one_connection(&tenant, &[&long, "And on Sundays?"]) {
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(done["status"], "completed", "{done}");
+    }
+    let chat = requests_to(&emu, "chat");
+    assert_eq!(
+        chat.len(),
+        2,
+        "no request refused and asked again: {chat:?}"
+    );
+    let messages = chat[1]["body"]["messages"].as_array().unwrap();
+    assert_eq!(messages.len(), 2, "{messages:?}");
+    assert_eq!(messages[1]["content"], "And on Sundays?");
 }
 
 /// Item 5: OpenAI's 403 `unsupported_country_region_territory` refuses where the edge runs, not
