@@ -16,13 +16,6 @@
 //   client reports pauses) | "client" (protocol v1: the client's 600 ms of silence ends every turn).
 import { initSync, SessionClient } from "./pkg/aura_client.js";
 
-// The engine's event records (client-wasm/src/wasm.rs, `event`): [kind, a, b, c] each.
-const EVENT = {
-  SPEECH_STARTED: 1, SPEECH_STOPPED: 2, PAUSED: 3, RESUMED: 4, INTERRUPTED: 5, REPLY_PLAYED: 6,
-  SPEECH_PAUSED: 7, SPEECH_RESUMED: 8,
-};
-const RECORD = 4;
-
 export async function startVoice({ sessionUrl, onEvent = () => {}, audioContext, stream, microphone, language, voice, endOfTurn = "edge" } = {}) {
   // Silero's weights are fetched when the microphone opens, in parallel with getUserMedia
   // (a separate file: the widget's first load does not carry them; the browser caches it).
@@ -65,24 +58,11 @@ export async function startVoice({ sessionUrl, onEvent = () => {}, audioContext,
     (buffer) => node.port.postMessage({ type: "reply-frame", bytes: buffer }, [buffer]),
   );
   if (endOfTurn === "client") client.setProtocol(1);
-  const onEngineEvent = (kind, a, b, c) => {
-    if (kind === EVENT.SPEECH_STARTED) { client.speechStarted(a); onEvent("speech", { started: a }); }
-    else if (kind === EVENT.SPEECH_STOPPED) { client.speechStopped(a, b); onEvent("speech", { stopped: a, frames: b }); }
-    else if (kind === EVENT.SPEECH_PAUSED) { client.speechPaused(a, b, c); onEvent("speech", { paused: a, silence_ms: c }); }
-    else if (kind === EVENT.SPEECH_RESUMED) { client.speechResumed(a); onEvent("speech", { resumed: a }); }
-    else if (kind === EVENT.PAUSED) onEvent("barge_in", { paused: true });
-    else if (kind === EVENT.RESUMED) onEvent("barge_in", { resumed: true });
-    else if (kind === EVENT.INTERRUPTED) { client.cancel(a, b); onEvent("barge_in", { interrupted: a, played_ms: b }); }
-    else if (kind === EVENT.REPLY_PLAYED) onEvent("reply_played", { response_id: a, played_ms: b });
-  };
   node.port.onmessage = ({ data }) => {
-    if (data.type === "quantum") {
-      // Within one quantum: a speech start goes before the frames, everything else after them
-      // (a speech stop or pause after the utterance's last frames).
-      const e = data.events ?? [];
-      for (let i = 0; i < e.length; i += RECORD) if (e[i] === EVENT.SPEECH_STARTED) onEngineEvent(...e.subarray(i, i + RECORD));
-      if (data.bytes) client.sendFrames(new Uint8Array(data.bytes));
-      for (let i = 0; i < e.length; i += RECORD) if (e[i] !== EVENT.SPEECH_STARTED) onEngineEvent(...e.subarray(i, i + RECORD));
+    // The worklet's events and input frames, in the order they happened: the Rust session
+    // client sends each and tells onEvent ("speech", "barge_in", "reply_played").
+    if (data.type === "records") {
+      client.dispatchRecords(new Uint8Array(data.bytes));
     } else if (data.type === "vad-ready") {
       onEvent("vad", { model: "silero" });
     } else if (data.type === "vad-weights-refused") {

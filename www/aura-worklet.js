@@ -12,9 +12,9 @@
 //               {type: "end-of-turn", fallback_ms} (the session's end_of_turn_fallback_ms; 0 or
 //               never sent: the client's silence ends each turn, v1) |
 //               {type: "turn-committed", stream_id} (the edge ended that utterance, v2)
-// Messages out: {type: "quantum", at: frame, events: Uint32Array [kind, a, b, c]... | null,
-//                bytes: ArrayBuffer | null} (encoded input frames, back to back), one message per
-//                quantum that has either, so their relative order is never lost;
+// Messages out: {type: "records", at: frame, bytes: ArrayBuffer} (the engine's events and
+//                encoded input frames in the order they happened, client-wasm/src/records.rs),
+//                one message per quantum that has any;
 //               {type: "reply-frame-refused", code} | {type: "vad-ready"} |
 //               {type: "vad-weights-refused", code} | {type: "error", message}
 import "./worklet-env.js";
@@ -72,15 +72,9 @@ class AuraProcessor extends AudioWorkletProcessor {
     const pending = this.engine.process();
     this.views();
     for (const channel of outputs[0]) channel.set(this.output);
-    // Events and frames of one quantum travel together: the page must send a speech start
-    // before its first frames and a speech stop after its last ones.
-    const events = pending ? this.engine.takeEvents() : null;
-    const bytes = this.engine.outboxLen() ? this.engine.takeOutbox() : null;
-    if (events || bytes) {
-      this.port.postMessage(
-        { type: "quantum", at: currentFrame, events, bytes: bytes?.buffer ?? null },
-        bytes ? [bytes.buffer] : [],
-      );
+    if (pending) {
+      const bytes = this.engine.takeRecords();
+      this.port.postMessage({ type: "records", at: currentFrame, bytes: bytes.buffer }, [bytes.buffer]);
     }
     return true;
   }

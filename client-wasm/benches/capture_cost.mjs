@@ -18,7 +18,7 @@ import { fileURLToPath } from "node:url";
 import { performance } from "node:perf_hooks";
 
 const root = fileURLToPath(new URL("../../", import.meta.url));
-const { initSync, AudioEngine, VadOnly, SileroOnly, ResamplerOnly } = await import(`${root}www/pkg/aura_client.js`);
+const { initSync, AudioEngine, VadOnly, SileroOnly, ResamplerOnly, recordSummary } = await import(`${root}www/pkg/aura_client.js`);
 const wasm = initSync({ module: readFileSync(`${root}www/pkg/aura_client_bg.wasm`) });
 
 const RATE = 48000, QUANTUM = 128, QUANTA = Number(process.env.QUANTA ?? 30000);
@@ -73,8 +73,13 @@ const runEngine = (withReply, silero = false) => {
     times[q] = (performance.now() - t0) * 1000;
     const out = view(engine.outputPtr(), QUANTUM);
     if (out[64] !== 0) heard++;
-    if (pending) events += engine.takeEvents().length / 3;
-    if (engine.outboxLen()) sent += engine.takeOutbox().length;
+    if (pending) {
+      const records = recordSummary(engine.takeRecords());
+      for (let i = 0; i < records.length; i += 4) {
+        if (records[i] === 0) sent += records[i + 1];
+        else events++;
+      }
+    }
   }
   engine.free();
   return { times, check: { quanta_with_reply_audio: heard, events, input_bytes_sent: sent } };

@@ -12,6 +12,7 @@ pub mod framer;
 pub mod impulse;
 pub mod language;
 pub mod playback;
+pub mod records;
 pub use aura_resample as resample;
 pub mod silero;
 pub mod turn;

@@ -11,6 +11,7 @@ use wasm_bindgen::prelude::*;
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 
 use crate::connection::{Backoff, Command, Connection, Event};
+use crate::records::{Record, records};
 
 /// A socket event handler.
 type Handler = Closure<dyn FnMut(JsValue)>;
@@ -228,30 +229,31 @@ impl SessionClient {
         msg.validate().is_ok() && self.send(msg)
     }
 
-    #[wasm_bindgen(js_name = speechStarted)]
-    pub fn speech_started(&self, stream_id: u32) -> bool {
-        self.send(ClientMessage::SpeechStarted { stream_id })
-    }
-
-    #[wasm_bindgen(js_name = speechStopped)]
-    pub fn speech_stopped(&self, stream_id: u32, frames: u32) -> bool {
-        self.send(ClientMessage::SpeechStopped { stream_id, frames })
-    }
-
-    /// (v2) A short pause in utterance `stream_id` after `frames` frames.
-    #[wasm_bindgen(js_name = speechPaused)]
-    pub fn speech_paused(&self, stream_id: u32, frames: u32, silence_ms: u32) -> bool {
-        self.send(ClientMessage::SpeechPaused {
-            stream_id,
-            frames,
-            silence_ms,
-        })
-    }
-
-    /// (v2) Speech came back in utterance `stream_id` after its pause.
-    #[wasm_bindgen(js_name = speechResumed)]
-    pub fn speech_resumed(&self, stream_id: u32) -> bool {
-        self.send(ClientMessage::SpeechResumed { stream_id })
+    /// Acts on the worklet's records (`AudioEngine.takeRecords`), in their order: each event
+    /// becomes its protocol message (`input.speech_started`, `input.speech_paused`,
+    /// `response.cancel`, ...) and the page's `on_event` ("speech", "barge_in",
+    /// "reply_played"); each frame is sent as one binary message. Returns the frames sent. A
+    /// malformed record ends the batch: the engine writes whole records.
+    #[wasm_bindgen(js_name = dispatchRecords)]
+    pub fn dispatch_records(&self, bytes: &[u8]) -> u32 {
+        let mut sent = 0;
+        for record in records(bytes).map_while(Result::ok) {
+            match record {
+                Record::Frame(frame) => sent += u32::from(self.send_frame(frame)),
+                Record::Event(event) => {
+                    if let Some(msg) = event.message() {
+                        self.send(msg);
+                    }
+                    let (kind, data) = event.page_event();
+                    let _ = self.inner.on_event.call2(
+                        &JsValue::NULL,
+                        &kind.into(),
+                        &data.to_string().into(),
+                    );
+                }
+            }
+        }
+        sent
     }
 
     /// Tells the server the user interrupted `response_id` after hearing `played_ms` of it.
@@ -262,21 +264,12 @@ impl SessionClient {
         })
     }
 
-    /// Sends encoded input frames (as the worklet posts them, back to back), one message each.
-    #[wasm_bindgen(js_name = sendFrames)]
-    pub fn send_frames(&self, bytes: &[u8]) -> u32 {
+    fn send_frame(&self, frame: &[u8]) -> bool {
         let socket = self.inner.socket.borrow();
-        let (Some(ws), true) = (socket.as_ref(), self.ready()) else {
-            return 0;
-        };
-        let mut sent = 0;
-        // A torn or invalid frame ends the batch: the worklet writes whole, valid frames.
-        for (_, frame) in aura_protocol::AudioFrame::split(bytes).map_while(Result::ok) {
-            if ws.send_with_u8_array(frame).is_ok() {
-                sent += 1;
-            }
+        match (socket.as_ref(), self.ready()) {
+            (Some(ws), true) => ws.send_with_u8_array(frame).is_ok(),
+            _ => false,
         }
-        sent
     }
 
     /// Ends the conversation: closes the socket, no more reconnects.

@@ -11,6 +11,7 @@ use wasm_bindgen::prelude::*;
 use crate::barge_in::{BargeInConfig, BargeInEvent};
 use crate::capture::{Capture, CaptureEvent};
 use crate::playback::{Playback, PlaybackConfig, PlaybackError};
+use crate::records::{EngineEvent, RecordWriter};
 use crate::resample::{CHUNK, Engine, Filter, StreamResampler};
 use crate::silero::Silero;
 use crate::silero::weights::{Weights, WeightsError};
@@ -26,29 +27,6 @@ pub fn protocol_version() -> u32 {
 /// Render quantum of the Web Audio API.
 pub const QUANTUM: usize = 128;
 
-/// Event records returned by [`AudioEngine::take_events`]: four u32 each, `[kind, a, b, c]`
-/// (unused fields 0).
-pub mod event {
-    /// u32 per record.
-    pub const RECORD: usize = 4;
-    /// `a` = stream id: send `input.speech_started`.
-    pub const SPEECH_STARTED: u32 = 1;
-    /// `a` = stream id, `b` = frames sent: send `input.speech_stopped`.
-    pub const SPEECH_STOPPED: u32 = 2;
-    /// Playback paused for a possible barge-in (already done locally).
-    pub const PAUSED: u32 = 3;
-    /// Playback resumed: it was not an interruption.
-    pub const RESUMED: u32 = 4;
-    /// `a` = response id, `b` = played ms: playback stopped (already done); send `response.cancel`.
-    pub const INTERRUPTED: u32 = 5;
-    /// `a` = response id, `b` = played ms: a reply finished playing.
-    pub const REPLY_PLAYED: u32 = 6;
-    /// `a` = stream id, `b` = frames sent, `c` = silence ms: send `input.speech_paused` (v2).
-    pub const SPEECH_PAUSED: u32 = 7;
-    /// `a` = stream id: send `input.speech_resumed` (v2).
-    pub const SPEECH_RESUMED: u32 = 8;
-}
-
 /// Microphone capture, turn-taking, barge-in and reply playback for one audio context.
 #[wasm_bindgen]
 pub struct AudioEngine {
@@ -56,8 +34,8 @@ pub struct AudioEngine {
     playback: Playback,
     input: Vec<f32>,
     output: Vec<f32>,
-    events: Vec<u32>,
-    outbox: Vec<u8>,
+    /// What happened since the worklet last took them: events and input frames, in order.
+    records: RecordWriter,
 }
 
 #[wasm_bindgen]
@@ -75,8 +53,7 @@ impl AudioEngine {
             playback,
             input: vec![0.0; QUANTUM],
             output: vec![0.0; QUANTUM],
-            events: Vec::with_capacity(64),
-            outbox: Vec::with_capacity(16 * 1024),
+            records: RecordWriter::with_capacity(16 * 1024),
         })
     }
 
@@ -94,32 +71,38 @@ impl AudioEngine {
 
     /// Runs one render quantum: plays reply audio into the output buffer, then analyses the
     /// microphone quantum against it. Barge-in acts on playback here, before anything leaves
-    /// the worklet. Returns the number of pending event records.
-    pub fn process(&mut self) -> u32 {
+    /// the worklet. Returns whether records are waiting ([`Self::take_records`]).
+    pub fn process(&mut self) -> bool {
         self.playback.render(&mut self.output);
         let reply_active = self.playback.reply().is_some();
-        let (playback, events, outbox) = (&mut self.playback, &mut self.events, &mut self.outbox);
+        let (playback, records) = (&mut self.playback, &mut self.records);
         self.capture
             .process(&self.input, &self.output, reply_active, |e| match e {
                 CaptureEvent::BargeIn(BargeInEvent::Pause) => {
                     playback.pause();
-                    events.extend([event::PAUSED, 0, 0, 0]);
+                    records.event(EngineEvent::BargeInPaused);
                 }
                 CaptureEvent::BargeIn(BargeInEvent::Resume) => {
                     playback.resume();
-                    events.extend([event::RESUMED, 0, 0, 0]);
+                    records.event(EngineEvent::BargeInResumed);
                 }
                 CaptureEvent::BargeIn(BargeInEvent::Interrupt { .. }) => {
-                    let reply = playback.reply().unwrap_or(0);
-                    let played = playback.stop();
-                    events.extend([event::INTERRUPTED, reply, played, 0]);
+                    let response_id = playback.reply().unwrap_or(0);
+                    let played_ms = playback.stop();
+                    records.event(EngineEvent::Interrupted {
+                        response_id,
+                        played_ms,
+                    });
                 }
-                other => record(other, events, outbox),
+                other => record(other, records),
             });
-        if let Some((reply, played)) = self.playback.take_finished() {
-            self.events.extend([event::REPLY_PLAYED, reply, played, 0]);
+        if let Some((response_id, played_ms)) = self.playback.take_finished() {
+            self.records.event(EngineEvent::ReplyPlayed {
+                response_id,
+                played_ms,
+            });
         }
-        (self.events.len() / event::RECORD) as u32
+        !self.records.is_empty()
     }
 
     /// Who ends a turn: `fallback_ms` 0, the client's silence (protocol v1); else the edge
@@ -133,31 +116,19 @@ impl AudioEngine {
         });
     }
 
-    /// The edge committed utterance `stream_id` (`turn.committed`). Events and frames it
-    /// causes (speech it crossed opens the next utterance) go out with the next quantum's.
+    /// The edge committed utterance `stream_id` (`turn.committed`). Records it causes
+    /// (speech it crossed opens the next utterance) go out with the next quantum's.
     #[wasm_bindgen(js_name = commitTurn)]
     pub fn commit_turn(&mut self, stream_id: u32) {
-        let (events, outbox) = (&mut self.events, &mut self.outbox);
-        self.capture
-            .commit(stream_id, |e| record(e, events, outbox));
+        let records = &mut self.records;
+        self.capture.commit(stream_id, |e| record(e, records));
     }
 
-    /// Takes the pending event records (`[kind, a, b, c]` each; see the `event` module).
-    #[wasm_bindgen(js_name = takeEvents)]
-    pub fn take_events(&mut self) -> Vec<u32> {
-        std::mem::take(&mut self.events)
-    }
-
-    /// Bytes of encoded input frames waiting to be sent.
-    #[wasm_bindgen(js_name = outboxLen)]
-    pub fn outbox_len(&self) -> u32 {
-        self.outbox.len() as u32
-    }
-
-    /// Takes the encoded input frames, back to back (each frame's header gives its length).
-    #[wasm_bindgen(js_name = takeOutbox)]
-    pub fn take_outbox(&mut self) -> Vec<u8> {
-        std::mem::take(&mut self.outbox)
+    /// Takes the records written since the last take: events and encoded input frames in the
+    /// order they happened ([`crate::records`]), for `SessionClient.dispatchRecords`.
+    #[wasm_bindgen(js_name = takeRecords)]
+    pub fn take_records(&mut self) -> Vec<u8> {
+        self.records.take()
     }
 
     /// Queues one binary output frame from the server. Returns 0, or a negative code:
@@ -229,26 +200,41 @@ impl AudioEngine {
 }
 
 /// Records a capture event that needs the main thread (all but barge-in, which acts here).
-fn record(e: CaptureEvent<'_>, events: &mut Vec<u32>, outbox: &mut Vec<u8>) {
-    match e {
-        CaptureEvent::SpeechStarted { stream_id } => {
-            events.extend([event::SPEECH_STARTED, stream_id, 0, 0])
-        }
+fn record(e: CaptureEvent<'_>, records: &mut RecordWriter) {
+    let event = match e {
+        CaptureEvent::SpeechStarted { stream_id } => EngineEvent::SpeechStarted { stream_id },
         CaptureEvent::SpeechStopped { stream_id, frames } => {
-            events.extend([event::SPEECH_STOPPED, stream_id, frames, 0])
+            EngineEvent::SpeechStopped { stream_id, frames }
         }
         CaptureEvent::SpeechPaused {
             stream_id,
             frames,
             silence_ms,
-        } => events.extend([event::SPEECH_PAUSED, stream_id, frames, silence_ms]),
-        CaptureEvent::SpeechResumed { stream_id } => {
-            events.extend([event::SPEECH_RESUMED, stream_id, 0, 0])
-        }
-        CaptureEvent::Frame(bytes) => outbox.extend_from_slice(bytes),
+        } => EngineEvent::SpeechPaused {
+            stream_id,
+            frames,
+            silence_ms,
+        },
+        CaptureEvent::SpeechResumed { stream_id } => EngineEvent::SpeechResumed { stream_id },
+        CaptureEvent::Frame(bytes) => return records.frame(bytes),
         // Acted on by the engine itself.
-        CaptureEvent::BargeIn(_) => {}
+        CaptureEvent::BargeIn(_) => return,
+    };
+    records.event(event);
+}
+
+/// The records of `bytes` as `[kind, a, b, c]` u32s each, for test pages and benchmarks: an
+/// event's tag and fields, or `[0, byte length, 0, 0]` for a frame; a malformed record ends it.
+#[wasm_bindgen(js_name = recordSummary)]
+pub fn record_summary(bytes: &[u8]) -> Vec<u32> {
+    let mut out = Vec::new();
+    for record in crate::records::records(bytes).map_while(Result::ok) {
+        match record {
+            crate::records::Record::Frame(f) => out.extend([0, f.len() as u32, 0, 0]),
+            crate::records::Record::Event(e) => out.extend(e.summary()),
+        }
     }
+    out
 }
 
 /// earshot alone, for the cost benchmark's baseline: one 16 ms frame at 16 kHz per call.
