@@ -14,6 +14,10 @@
 //   AURA_SAMPLE_RATE=22050      every AudioContext runs at this rate (as iOS forces its own)
 //   AURA_AUDIO=suspended        every AudioContext starts suspended (resumes on a gesture)
 //   AURA_AUDIO=blocked          ... and can never be resumed (resume() rejects)
+//   AURA_MIC_PROCESSING=ec+agc  getUserMedia gets exactly these of the browser's microphone
+//                               processing on (ec: echoCancellation, ns: noiseSuppression, agc:
+//                               autoGainControl), the others off, whatever the page asks; "off":
+//                               none (chain_wer compares them)
 // The result also carries `sessionStarts` (the session.start messages the page sent),
 // `audioRates` (the rates of the AudioContexts made), `notice` (the widget's notice text),
 // `requests` and `requestsBeforeOpen` (the URLs the page fetched, in all and before the widget
@@ -39,7 +43,7 @@ try {
   page.on("console", (m) => console.error(`[console ${m.type()}] ${m.text()}`));
   // The page's globals before anything of the page runs (init scripts are not subject to CSP).
   await page.addInitScript(() => { window.__globalsBefore = Object.getOwnPropertyNames(window); });
-  const env = { language: process.env.AURA_NAVIGATOR_LANGUAGE, rate: process.env.AURA_SAMPLE_RATE, audio: process.env.AURA_AUDIO };
+  const env = { language: process.env.AURA_NAVIGATOR_LANGUAGE, rate: process.env.AURA_SAMPLE_RATE, audio: process.env.AURA_AUDIO, processing: process.env.AURA_MIC_PROCESSING };
   await page.addInitScript((env) => {
     if (env.language !== undefined) {
       Object.defineProperty(Navigator.prototype, "language", { get: () => env.language, configurable: true });
@@ -52,7 +56,11 @@ try {
     const tracks = [];
     Object.defineProperty(window, "__micTracks", { value: tracks });
     const gum = navigator.mediaDevices.getUserMedia.bind(navigator.mediaDevices);
-    navigator.mediaDevices.getUserMedia = async (c) => { const st = await gum(c); tracks.push(...st.getTracks()); return st; };
+    const on = (env.processing ?? "").split("+");
+    const processing = { echoCancellation: on.includes("ec"), noiseSuppression: on.includes("ns"), autoGainControl: on.includes("agc") };
+    navigator.mediaDevices.getUserMedia = async (c) => {
+      if (env.processing && c?.audio) c = { ...c, audio: { ...(c.audio === true ? {} : c.audio), ...processing } };
+      const st = await gum(c); tracks.push(...st.getTracks()); return st; };
     const loud = [];
     Object.defineProperty(window, "__loud", { value: loud });
     const taps = new Map();

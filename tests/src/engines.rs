@@ -93,6 +93,29 @@ impl LocalEngine {
         Self::start("tts_server.py", "--voice", &piper_voice())
     }
 
+    /// What a speech-to-text engine hears in `wav` (`POST /v1/audio/transcriptions`).
+    pub fn transcribe(&self, wav: &[u8]) -> String {
+        let boundary = "aura-test-boundary";
+        let mut body = format!(
+        "--{boundary}\r\nContent-Disposition: form-data; name=\"model\"\r\n\r\nwhisper-tiny.en\r\n\
+         --{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"u.wav\"\r\n\
+         Content-Type: audio/wav\r\n\r\n"
+    )
+    .into_bytes();
+        body.extend_from_slice(wav);
+        body.extend_from_slice(format!("\r\n--{boundary}--\r\n").as_bytes());
+        let mut resp = ureq::post(&format!("{}/v1/audio/transcriptions", self.url))
+            .header(
+                "content-type",
+                &format!("multipart/form-data; boundary={boundary}"),
+            )
+            .send(&body[..])
+            .expect("the recogniser answers");
+        let v: serde_json::Value =
+            serde_json::from_str(&resp.body_mut().read_to_string().unwrap()).unwrap();
+        v["text"].as_str().unwrap_or_default().to_string()
+    }
+
     /// `text` spoken by a text-to-speech engine: 24 kHz mono samples.
     pub fn speak_24k(&self, text: &str) -> Vec<f32> {
         let body = serde_json::json!({"input": text, "response_format": "pcm"}).to_string();

@@ -63,6 +63,8 @@ mod engines;
 mod microphone;
 mod phrases;
 mod proxy;
+mod stt_recorder;
+mod wer;
 mod wrangler;
 mod ws_client;
 
@@ -72,5 +74,7 @@ pub use engines::*;
 pub use microphone::*;
 pub use phrases::*;
 pub use proxy::*;
+pub use stt_recorder::*;
+pub use wer::*;
 pub use wrangler::*;
 pub use ws_client::*;
