@@ -31,8 +31,9 @@ export async function startVoice({ sessionUrl, onEvent = () => {}, audioContext,
   const ctx = audioContext ?? new AudioContext();
   await ctx.audioWorklet.addModule(new URL("./aura-worklet.js", import.meta.url));
   const node = new AudioWorkletNode(ctx, "aura-processor", { processorOptions: { module }, outputChannelCount: [1] });
+  // No noise suppression: it changed what the recogniser heard (docs/local-engines.md).
   const mic = stream ?? await navigator.mediaDevices.getUserMedia({
-    audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1, ...microphone },
+    audio: { echoCancellation: true, noiseSuppression: false, autoGainControl: true, channelCount: 1, ...microphone },
   });
   let input = mic;
   let source = ctx.createMediaStreamSource(mic);

@@ -276,8 +276,10 @@
       const awake = wakeAudio(); // in the gesture, before any await
       const v = await ensureSession();
       if (!(await awake)) return; // the microphone is heard through the audio graph
+      // Echo cancellation for barge-in, gain control as the VAD's level normaliser; no noise
+      // suppression: it changed what the recogniser heard (docs/local-engines.md, chain_wer).
       const mic = await navigator.mediaDevices.getUserMedia({
-        audio: { echoCancellation: true, noiseSuppression: true, autoGainControl: true, channelCount: 1 },
+        audio: { echoCancellation: true, noiseSuppression: false, autoGainControl: true, channelCount: 1 },
       });
       v.setInput(mic);
       micOn = true;
