@@ -34,11 +34,6 @@ trap 'stop_all' EXIT INT TERM
 # The engines load their models (a few seconds of CPU) while the rest builds and starts.
 [ "$engines" = local ] && engines_spawn "$engines_port" $((engines_port + 1)) $((engines_port + 2))
 scripts/build.sh all
-cargo build --quiet --release -p aura-emulator -p aura-admin
-
-target/release/aura-emulator --port "$emulator_port" --offline-engines &
-emulator=$!
-trap 'stop_all "$emulator"' EXIT INT TERM
 
 # Local secrets, made once and kept (stored tenants' keys are sealed under MASTER_KEYS, so it
 # must not change between runs). .dev.vars wins for any it sets.
@@ -69,11 +64,17 @@ export SKIP_WORKER_BUILD=1
 wrangler dev --ip 127.0.0.1 --port "$port" --inspector-port "${AURA_INSPECTOR_PORT:-9229}" \
   --persist-to "$ROOT/.wrangler/state" --log-level warn --show-interactive-dev-session=false "${vars[@]}" &
 edge=$!
+trap 'stop_all "$edge"' EXIT INT TERM
+# While workerd starts: the emulator and the admin CLI (a no-op check when unchanged).
+cargo build --quiet --release -p aura-emulator -p aura-admin
+target/release/aura-emulator --port "$emulator_port" --offline-engines &
+emulator=$!
 trap 'stop_all "$emulator" "$edge"' EXIT INT TERM
-for _ in $(seq 1 120); do
-  node -e "fetch('http://127.0.0.1:$port/health').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))" && break
+edge_started=$SECONDS
+until health_ok "$port"; do
   kill -0 "$edge" 2>/dev/null || die "wrangler dev stopped; see its output above"
-  sleep 0.5
+  [ $((SECONDS - edge_started)) -lt 60 ] || die "wrangler dev did not answer on 127.0.0.1:$port within 60 s"
+  sleep 0.1
 done
 if [ "$engines" = local ] && ! engines_wait; then
   log "the local engines did not start: the demo uses the provider emulator instead (scripted replies)"

@@ -101,7 +101,6 @@ engines_spawn() {
   engine_pids+=($!)
 }
 
-healthy() { node -e "fetch('http://127.0.0.1:$1/health').then(r => process.exit(r.ok ? 0 : 1), () => process.exit(1))"; }
 all_running() { local pid; for pid in "${engine_pids[@]}"; do kill -0 "$pid" 2>/dev/null || return 1; done; }
 
 # Waits until each spawned engine answers /health (90 s at most from their start). Returns 1,
@@ -109,14 +108,14 @@ all_running() { local pid; for pid in "${engine_pids[@]}"; do kill -0 "$pid" 2>/
 engines_wait() {
   local port
   for port in "${engine_ports[@]}"; do
-    until healthy "$port"; do
+    until health_ok "$port"; do
       if ! all_running || [ $((SECONDS - engines_spawned)) -ge 90 ]; then
         engines_log "the engine on 127.0.0.1:$port did not start; the logs are .tmp/engine-{stt,tts,llm}.log"
         kill "${engine_pids[@]}" 2>/dev/null || true
         engine_pids=()
         return 1
       fi
-      sleep 0.3
+      sleep 0.1
     done
   done
   engines_log "ready, $((SECONDS - engines_spawned)) s after they were started (while the rest built and started): speech-to-text http://127.0.0.1:${engine_ports[0]} (Whisper tiny.en), text-to-speech http://127.0.0.1:${engine_ports[1]} (Piper voice joe), LLM http://127.0.0.1:${engine_ports[2]} (SmolLM2-135M)"

@@ -13,3 +13,13 @@ mkdir -p "$ROOT/.tmp"
 export WRANGLER_LOG_PATH="$ROOT/.tmp/wrangler-debug.log"
 log() { printf '[%s] %s\n' "$(basename "$0" .sh)" "$*" >&2; }
 die() { log "$*"; exit 1; }
+# Whether http://127.0.0.1:PORT/health answers 200, asked through bash's /dev/tcp (no process
+# is started per probe, so waiting loops can probe every 0.1 s).
+health_ok() {
+  local status=""
+  { exec 3<>"/dev/tcp/127.0.0.1/$1"; } 2>/dev/null || return 1
+  printf 'GET /health HTTP/1.1\r\nHost: 127.0.0.1:%s\r\nConnection: close\r\n\r\n' "$1" >&3
+  IFS= read -r -t 5 status <&3 || true
+  exec 3<&- 3>&-
+  [[ "$status" == "HTTP/1."?" 200"* ]]
+}
