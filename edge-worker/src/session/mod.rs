@@ -3,7 +3,8 @@
 //! every decision of a reply ([`turn`]), when a turn ends by how its transcript reads
 //! ([`end_of_turn`]), the reply cut into speakable chunks ([`sentence`]),
 //! what the user heard of an interrupted reply ([`heard`]), the context sent to the LLM
-//! ([`conversation`]), the signed session tokens ([`token`]), and the end of a spoken turn
+//! ([`conversation`]), the signed session tokens ([`token`]), who may take a conversation over
+//! ([`resume`]), and the end of a spoken turn
 //! decided from its pauses and transcripts ([`turn_end`]).
 
 pub mod alarm;
@@ -12,6 +13,7 @@ pub mod conversation;
 pub mod end_of_turn;
 pub mod heard;
 pub mod protocol;
+pub mod resume;
 pub mod sentence;
 pub mod token;
 pub mod turn;

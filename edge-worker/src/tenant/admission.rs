@@ -20,7 +20,8 @@ pub struct AdmitRequest {
     /// The request's `Origin` header (empty if absent).
     pub origin: String,
     pub conversation: String,
-    /// A reconnect to an existing conversation (its token already checked by the Worker).
+    /// A reconnect to an existing conversation: admitted without a lease, which only its
+    /// `session.resume` with the latest token takes over ([`crate::session::resume`]).
     pub resume: bool,
     /// The new socket's id, made up by the Worker; the lease is this connection's.
     pub connection: String,
@@ -69,13 +70,16 @@ pub fn precheck(key_is_live: bool) -> Option<AdmitAnswer> {
     (!key_is_live).then(|| AdmitAnswer::refused(401, INVALID_KEY))
 }
 
-/// Decides. `tenant` is `None` when no tenant has this id. Admitted: the lease to write (the
-/// caller answers [`AdmitAnswer::Admitted`]); otherwise the answer to give.
+/// Decides. `tenant` is `None` when no tenant has this id. Admitted: the lease to write, none
+/// for a resume (the caller answers [`AdmitAnswer::Admitted`]); otherwise the answer to give.
+/// A resume takes nothing here: the conversation's lease stays with its live socket until the
+/// new connection proves it holds the latest token, and is then taken over
+/// ([`Purpose::TakeOver`]).
 pub fn admit(
     tenant: Option<&TenantView<'_>>,
     req: &AdmitRequest,
     now_ms: u64,
-) -> Result<Lease, AdmitAnswer> {
+) -> Result<Option<Lease>, AdmitAnswer> {
     let Some(t) = tenant else {
         return Err(AdmitAnswer::refused(401, INVALID_KEY));
     };
@@ -88,14 +92,16 @@ pub fn admit(
     if !t.settings.enabled {
         return Err(AdmitAnswer::refused(403, DISABLED));
     }
+    if req.resume {
+        return Ok(None);
+    }
     let who = Holder {
         conversation: &req.conversation,
         connection: &req.connection,
         client: &req.client,
     };
-    let purpose = Purpose::Admit { resume: req.resume };
-    match lease::decide(&t.settings.limits, t.leases, who, purpose, now_ms) {
-        LeaseDecision::Hold(lease) => Ok(lease),
+    match lease::decide(&t.settings.limits, t.leases, who, Purpose::Admit, now_ms) {
+        LeaseDecision::Hold(lease) => Ok(Some(lease)),
         LeaseDecision::Refuse(limited) => Err(AdmitAnswer::Limited(limited)),
         // Only a turn or a renewal can find its lease taken over or gone.
         LeaseDecision::Replaced | LeaseDecision::Lost => Err(AdmitAnswer::refused(
@@ -157,7 +163,7 @@ mod tests {
         let s = sample();
         let keys = [KEY.to_string()];
         let v = view(&s, &keys, &[]);
-        let taken = admit(Some(&v), &req(KEY, SITE), 7).unwrap();
+        let taken = admit(Some(&v), &req(KEY, SITE), 7).unwrap().unwrap();
         assert_eq!(
             (
                 taken.conversation.as_str(),
@@ -227,8 +233,10 @@ mod tests {
         );
     }
 
+    /// A resume is admitted at the limit and takes no slot and no lease: the live socket's
+    /// lease stays its own until the new connection's `session.resume` proves the latest token.
     #[test]
-    fn sessions_beyond_the_limit_are_rate_limited_but_a_resume_keeps_its_slot() {
+    fn sessions_beyond_the_limit_are_rate_limited_but_a_resume_takes_nothing_yet() {
         let mut s = sample();
         s.limits.concurrent_sessions = 2;
         let keys = [KEY.to_string()];
@@ -240,16 +248,15 @@ mod tests {
         assert_eq!(l.limit, "concurrent_sessions");
         let mut resume = req(KEY, SITE);
         resume.resume = true;
-        resume.conversation = "a".into();
+        for conversation in ["a", "c"] {
+            resume.conversation = conversation.into();
+            assert_eq!(admit(Some(&full), &resume, 0), Ok(None), "{conversation}");
+        }
+        // But the key, the origin and the tenant are checked as for any admission.
+        resume.origin = "https://evil.example".into();
         assert_eq!(
             answer(Some(&full), &resume),
-            AdmitAnswer::Admitted(Placement::default())
+            AdmitAnswer::refused(403, WRONG_ORIGIN)
         );
-        // A resume whose lease lapsed competes like a new session.
-        resume.conversation = "c".into();
-        assert!(matches!(
-            answer(Some(&full), &resume),
-            AdmitAnswer::Limited(_)
-        ));
     }
 }

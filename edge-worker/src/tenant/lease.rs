@@ -3,7 +3,8 @@
 //! await between reading and writing them, so two requests never take the same slot.
 //!
 //! A lease belongs to one *connection* of a conversation, not to the conversation: a reconnect
-//! takes the conversation's lease over, and the replaced socket's close then releases nothing
+//! that proved it holds the conversation's latest token ([`crate::session::resume`]) takes the
+//! conversation's lease over, and the replaced socket's close then releases nothing
 //! (it names its own connection, which no longer holds the lease). A live socket renews its
 //! lease on a timer (the session object's alarm) and at every turn, so a lease lapses only when
 //! its socket's object is gone. Wherever a lease is taken (admission, a turn or a renewal that
@@ -41,9 +42,11 @@ pub struct Holder<'a> {
 /// Why a lease is asked for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Purpose {
-    /// A new socket: a new conversation, or `resume` of an existing one (which takes over the
-    /// conversation's lease, whichever connection held it).
-    Admit { resume: bool },
+    /// A new socket for a new conversation.
+    Admit,
+    /// A reconnect's `session.resume` with the latest token: takes over the conversation's
+    /// lease, whichever connection held it (a resumed connection is admitted with no lease).
+    TakeOver,
     /// A turn on a live socket: keeps its slot, or takes one again within the limits if its
     /// lease had lapsed (a turn proves the socket is live).
     Turn,
@@ -83,14 +86,14 @@ pub fn decide(
         })
     };
     match (own, purpose) {
-        (Some(_), Purpose::Admit { resume: true }) => return hold(),
+        (Some(_), Purpose::TakeOver) => return hold(),
         (Some(l), Purpose::Turn | Purpose::Renew) if l.connection == who.connection => {
             return hold();
         }
         (Some(_), Purpose::Turn | Purpose::Renew) => return LeaseDecision::Replaced,
         (None, Purpose::Renew) => return LeaseDecision::Lost,
         // A new conversation (the Worker made its id up) or a lapsed lease: check the limits.
-        (Some(_), Purpose::Admit { resume: false }) | (None, _) => {}
+        (Some(_), Purpose::Admit) | (None, _) => {}
     }
     let others: Vec<&Lease> = leases
         .iter()
@@ -140,8 +143,8 @@ mod tests {
         }
     }
 
-    const NEW: Purpose = Purpose::Admit { resume: false };
-    const RESUME: Purpose = Purpose::Admit { resume: true };
+    const NEW: Purpose = Purpose::Admit;
+    const RESUME: Purpose = Purpose::TakeOver;
 
     fn refused(d: LeaseDecision) -> String {
         match d {

@@ -45,6 +45,22 @@ pub enum RenewAnswer {
     Refused,
 }
 
+/// `POST /takeover`: a connection resumed its conversation with the latest token; the
+/// conversation's lease becomes this connection's (within the limits if it had lapsed).
+pub type TakeOverRequest = ConnectionRef;
+
+/// The answer to [`TakeOverRequest`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum TakeOverAnswer {
+    /// The lease is this connection's now.
+    Held,
+    /// The lease had lapsed and no slot is free now.
+    Limited(Limited),
+    /// The tenant is gone or disabled, its key revoked or its origin removed.
+    Refused,
+}
+
 /// The answer to [`TurnRequest`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]

@@ -1,9 +1,10 @@
 //! The Workers runtime adapter: turns a `fetch` event into an endpoint's handler.
 //!
 //! Session admission happens here, before any WebSocket upgrade: the publishable key names the
-//! tenant, the tenant's object checks the key, the page's origin and the session limit, and a
-//! resume must carry a valid session token for that tenant and conversation. Only then is the
-//! socket handed to the conversation's object, whose name is derived from the tenant id and the
+//! tenant, the tenant's object checks the key, the page's origin and the session limit (a resume
+//! takes no slot here: its `session.resume` with the conversation's latest token takes the
+//! conversation's over, in the conversation's object). Only then is the socket handed to the
+//! conversation's object, whose name is derived from the tenant id and the
 //! conversation id, so no request for one tenant can address another's conversations.
 
 use serde::Serialize;
@@ -135,13 +136,17 @@ async fn session(req: Request, env: Env) -> Result<Response> {
     };
     let (conversation, resume) = match query("session") {
         Some(id) if is_conversation_id(&id) => {
-            let token = query("token").unwrap_or_default();
-            let now_s = now_ms() / 1000;
-            if signer
-                .verify_for(&token, key.tenant.as_str(), &id, now_s)
-                .is_err()
-            {
-                return api_error(&ApiError::BadSessionToken);
+            // The token belongs in `session.resume`, which alone takes the conversation over
+            // (its object checks it is the latest). An older client also puts it in the URL:
+            // a forged or misdirected one is refused here, before any upgrade.
+            if let Some(token) = query("token") {
+                let now_s = now_ms() / 1000;
+                if signer
+                    .verify_for(&token, key.tenant.as_str(), &id, now_s)
+                    .is_err()
+                {
+                    return api_error(&ApiError::BadSessionToken);
+                }
             }
             (id, true)
         }

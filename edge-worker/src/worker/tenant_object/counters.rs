@@ -11,7 +11,9 @@ use super::{JsonRow, TenantObject};
 use crate::tenant::admission::{AdmitAnswer, AdmitRequest, TenantView, admit, precheck};
 use crate::tenant::lease::{self, Holder, Lease, LeaseDecision, Purpose};
 use crate::tenant::quota::{self, DayUsage, Reservation, TurnStart};
-use crate::tenant::rpc::{ConnectionRef, ReleaseRequest, RenewAnswer, TurnAnswer, UsageReport};
+use crate::tenant::rpc::{
+    ConnectionRef, ReleaseRequest, RenewAnswer, TakeOverAnswer, TurnAnswer, UsageReport,
+};
 use crate::tenant::settings::TenantSettings;
 use crate::worker::runtime::{hex, now_ms, random_bytes};
 
@@ -96,7 +98,9 @@ impl TenantObject {
         };
         match admit(Some(&view), req, now) {
             Ok(lease) => {
-                self.hold(&lease)?;
+                if let Some(lease) = lease {
+                    self.hold(&lease)?;
+                }
                 Ok(AdmitAnswer::Admitted(settings.placement()))
             }
             Err(answer) => Ok(answer),
@@ -141,6 +145,22 @@ impl TenantObject {
                 LeaseDecision::Refuse(l) => RenewAnswer::Limited(l),
                 LeaseDecision::Replaced => RenewAnswer::Replaced,
                 LeaseDecision::Lost => RenewAnswer::Lost,
+            },
+        )
+    }
+
+    /// `/takeover`: a reconnect resumed with the conversation's latest token (checked by the
+    /// conversation's object); the conversation's lease becomes its connection's.
+    pub(super) fn take_over(&self, who: &ConnectionRef) -> Result<TakeOverAnswer> {
+        let Some(settings) = self.serving(who)? else {
+            return Ok(TakeOverAnswer::Refused);
+        };
+        Ok(
+            match self.keep_lease(&settings, who, Purpose::TakeOver, now_ms())? {
+                LeaseDecision::Hold(_) => TakeOverAnswer::Held,
+                LeaseDecision::Refuse(l) => TakeOverAnswer::Limited(l),
+                // A takeover always holds or is refused (lease::decide).
+                LeaseDecision::Replaced | LeaseDecision::Lost => TakeOverAnswer::Refused,
             },
         )
     }

@@ -21,7 +21,8 @@ use crate::tenant::api_error::ApiError;
 use crate::tenant::key_vault::{KeySlot, MasterKeys};
 use crate::tenant::placement::Placement;
 use crate::tenant::rpc::{
-    ReleaseRequest, RenewAnswer, RenewRequest, TurnAnswer, TurnRequest, UsageReport,
+    ReleaseRequest, RenewAnswer, RenewRequest, TakeOverAnswer, TakeOverRequest, TurnAnswer,
+    TurnRequest, UsageReport,
 };
 use crate::tenant::settings::{TenantId, TenantSettings, UrlPolicy};
 use crate::worker::runtime::{api_error, json_response, now_ms};
@@ -74,6 +75,7 @@ impl DurableObject for TenantObject {
                     )
                 }
                 "/renew" => json_response(200, &RenewAnswer::Refused),
+                "/takeover" => json_response(200, &TakeOverAnswer::Refused),
                 "/placement" => json_response(200, &Placement::default()),
                 "/turn" => json_response(
                     200,
@@ -105,6 +107,10 @@ impl DurableObject for TenantObject {
             "/renew" => {
                 let body: RenewRequest = req.json().await?;
                 json_response(200, &self.renew(&body)?)
+            }
+            "/takeover" => {
+                let body: TakeOverRequest = req.json().await?;
+                json_response(200, &self.take_over(&body)?)
             }
             "/release" => {
                 let body: ReleaseRequest = req.json().await?;

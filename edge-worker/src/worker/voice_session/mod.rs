@@ -4,6 +4,7 @@
 //! this file asks the tenant's object for turns, transcribes, and keeps the history.
 
 use std::cell::RefCell;
+use std::collections::BTreeMap;
 
 use aura_protocol::{ErrorCode, ResponseStatus, ServerMessage, SessionReady};
 use futures::channel::{mpsc, oneshot};
@@ -77,7 +78,11 @@ pub struct VoiceSession {
     env: Env,
     /// The history and the conversation's facts, in the object's SQLite.
     store: ConversationStore,
-    session: RefCell<Option<Session>>,
+    /// Each open socket's protocol state, by its connection id: a resuming connection waits
+    /// beside the live one until its `session.resume` takes the conversation over.
+    sessions: RefCell<BTreeMap<String, Session>>,
+    /// A connection's takeover is waiting for the tenant's object ([`crate::session::resume`]).
+    takeover_in_flight: std::cell::Cell<bool>,
     active: RefCell<Option<ActiveReply>>,
     /// Turns started on this object, for [`ActiveReply::seq`].
     turns: std::cell::Cell<u64>,
@@ -105,7 +110,8 @@ impl DurableObject for VoiceSession {
             state,
             env,
             store,
-            session: RefCell::new(None),
+            sessions: RefCell::new(BTreeMap::new()),
+            takeover_in_flight: std::cell::Cell::new(false),
             active: RefCell::new(None),
             turns: std::cell::Cell::new(0),
             router: RefCell::new(None),
@@ -125,7 +131,6 @@ impl DurableObject for VoiceSession {
         if !upgrade.eq_ignore_ascii_case("websocket") {
             return Response::error("expected a WebSocket upgrade", 426);
         }
-        self.store.ensure_schema()?;
         // Whose conversation this is: set by the Worker after admission, the same on every
         // connection (the object's name is derived from both).
         let tenant = req.headers().get(TENANT_HEADER)?.unwrap_or_default();
@@ -138,6 +143,12 @@ impl DurableObject for VoiceSession {
             return Response::error("not admitted", 403);
         }
         let resume = req.headers().get(RESUME_HEADER)?.as_deref() == Some("1");
+        // A resume names a conversation id the client chose, its token not yet seen: one this
+        // object never had (made up, or deleted) creates no storage.
+        if resume && !self.store.exists()? {
+            return self.refuse_gone_conversation();
+        }
+        self.store.ensure_schema()?;
         match (
             self.store.get(Meta::Tenant)?,
             self.store.get(Meta::Conversation)?,
@@ -145,9 +156,7 @@ impl DurableObject for VoiceSession {
             // A resume of a conversation this object no longer has (deleted, or expired and
             // cleared): it is not recreated.
             (None, None) if resume => {
-                return self
-                    .refuse_gone_conversation(&tenant, &conversation, &connection)
-                    .await;
+                return self.refuse_gone_conversation();
             }
             (None, None) => {
                 self.store.set(Meta::Tenant, &tenant)?;
@@ -156,11 +165,9 @@ impl DurableObject for VoiceSession {
             (Some(t), Some(c)) if t == tenant && c == conversation => {}
             _ => return Response::error("not admitted", 403),
         }
-        // One live connection per conversation: a reconnect replaces the old socket (whose
-        // close then releases nothing: the lease is the new connection's).
-        for old in self.state.get_websockets() {
-            let _ = old.close(Some(1000), Some("replaced by a newer connection"));
-        }
+        // One live connection per conversation, but a reconnect replaces the live socket only
+        // once its `session.resume` proves the latest token (`on_resume`): until then it holds
+        // no lease and the live socket goes on.
         let pair = WebSocketPair::new()?;
         self.state.accept_web_socket(&pair.server);
         let now = now_ms();
@@ -172,10 +179,14 @@ impl DurableObject for VoiceSession {
             publishable_key,
             origin,
             protocol: 0,
+            resume,
         })?;
         self.wake_at(crate::session::alarm::after_accept(now))
             .await?;
-        *self.session.borrow_mut() = Some(Session::new());
+        let connection = attachment(&pair.server).connection;
+        self.sessions
+            .borrow_mut()
+            .insert(connection, Session::new());
         Response::from_websocket(pair.client)
     }
 
@@ -185,9 +196,12 @@ impl DurableObject for VoiceSession {
         message: WebSocketIncomingMessage,
     ) -> Result<()> {
         let actions = {
-            let mut slot = self.session.borrow_mut();
+            let mut sessions = self.sessions.borrow_mut();
+            let a = attachment(&ws);
             // Woken from hibernation: the attachment says whether the session had started.
-            let session = slot.get_or_insert_with(|| Session::restored(attachment(&ws).started));
+            let session = sessions
+                .entry(a.connection)
+                .or_insert_with(|| Session::restored(a.started));
             match &message {
                 WebSocketIncomingMessage::String(text) => session.on_text(text),
                 WebSocketIncomingMessage::Binary(bytes) => session.on_binary(bytes, now_ms()),
@@ -206,21 +220,13 @@ impl DurableObject for VoiceSession {
         _reason: String,
         _was_clean: bool,
     ) -> Result<()> {
-        // Close our side too, or workerd reports a hung worker; stop any reply in flight.
+        // Close our side too, or workerd reports a hung worker.
         let _ = ws.close(Some(1000), Some("closed"));
-        self.cancel(None, 0);
-        self.end_turn_end();
-        self.end_live_stt();
-        self.release(&ws).await;
-        self.after_close(&ws).await
+        self.on_socket_gone(&ws).await
     }
 
     async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
-        self.cancel(None, 0);
-        self.end_turn_end();
-        self.end_live_stt();
-        self.release(&ws).await;
-        self.after_close(&ws).await
+        self.on_socket_gone(&ws).await
     }
 
     async fn alarm(&self) -> Result<Response> {
@@ -263,7 +269,7 @@ impl VoiceSession {
                 Ok(())
             }
             Action::Start(start) => self.on_start(ws, &start),
-            Action::Resume(r) => self.on_resume(ws, &r),
+            Action::Resume(r) => self.on_resume(ws, &r).await,
             Action::Respond { text } => self.on_text(ws, text).await,
             Action::Transcribe {
                 stream_id,

@@ -356,9 +356,9 @@ impl VoiceSession {
     /// Sends `turn.committed` and closes the utterance; returns all of its audio.
     fn send_committed(&self, ws: &WebSocket, stream_id: u32) -> Result<Vec<u8>> {
         let closed = self
-            .session
+            .sessions
             .borrow_mut()
-            .as_mut()
+            .get_mut(&attachment(ws).connection)
             .and_then(|s| s.commit(stream_id));
         let all = match closed {
             Some(wav) => wav,

@@ -28,6 +28,9 @@ pub(super) struct Attachment {
     /// The protocol version its session speaks (0 before it started: taken as 1).
     #[serde(default)]
     pub(super) protocol: u32,
+    /// Admitted to resume the conversation (not to start one).
+    #[serde(default)]
+    pub(super) resume: bool,
 }
 
 pub(super) fn attachment(ws: &WebSocket) -> Attachment {
@@ -137,6 +140,29 @@ impl VoiceSession {
         ))
     }
 
+    /// A socket closed or failed. Only the live connection's going stops the reply in flight
+    /// and the open utterance: a resuming connection that never took over, or one replaced,
+    /// leaves the live one alone.
+    pub(super) async fn on_socket_gone(&self, ws: &WebSocket) -> Result<()> {
+        let connection = attachment(ws).connection;
+        self.sessions.borrow_mut().remove(&connection);
+        if self.is_live(&connection)? {
+            self.cancel(None, 0);
+            self.end_turn_end();
+            self.end_live_stt();
+        }
+        self.release(ws).await;
+        self.after_close(ws).await
+    }
+
+    /// Whether `connection` is the one the conversation lives on (started or taken over last).
+    pub(super) fn is_live(&self, connection: &str) -> Result<bool> {
+        Ok(self
+            .store
+            .get(Meta::LiveConnection)?
+            .is_some_and(|live| live == connection))
+    }
+
     /// A socket closed: with no other socket left, the alarm now waits for the conversation's
     /// expiry (a live socket's alarm is its renewal timer, and is left alone).
     pub(super) async fn after_close(&self, closed: &WebSocket) -> Result<()> {
@@ -163,7 +189,7 @@ impl VoiceSession {
         self.end_live_stt();
         self.state.storage().delete_all().await?;
         self.store.forget_identity();
-        *self.session.borrow_mut() = None;
+        self.sessions.borrow_mut().clear();
         console_log!("{}", json!({"event": "conversation_deleted"}));
         Ok(())
     }
@@ -183,31 +209,10 @@ impl VoiceSession {
         crate::worker::runtime::json_response(200, &json!({"deleted": known}))
     }
 
-    /// Frees this socket's session slot (it closed), if it still holds it: a socket that a
-    /// reconnect replaced frees nothing.
-    /// A resume of a conversation that is gone: the slot its admission took is given back,
-    /// and the client is told on a socket that closes at once (a browser cannot read a
-    /// refused upgrade's status), so it starts a new conversation. Nothing is stored.
-    pub(super) async fn refuse_gone_conversation(
-        &self,
-        tenant: &str,
-        conversation: &str,
-        connection: &str,
-    ) -> Result<Response> {
-        if let Ok(id) = TenantId::parse(tenant)
-            && let Ok(stub) = tenant_stub(&self.env, &id)
-        {
-            let _: Result<serde_json::Value> = call(
-                &stub,
-                &id,
-                "/release",
-                &ReleaseRequest {
-                    conversation: conversation.to_string(),
-                    connection: connection.to_string(),
-                },
-            )
-            .await;
-        }
+    /// A resume of a conversation that is gone: its admission took no slot, and the client is
+    /// told on a socket that closes at once (a browser cannot read a refused upgrade's
+    /// status), so it starts a new conversation. Nothing is stored.
+    pub(super) fn refuse_gone_conversation(&self) -> Result<Response> {
         console_log!("{}", json!({"event": "resume_of_gone_conversation"}));
         let pair = WebSocketPair::new()?;
         pair.server.accept()?;
@@ -220,6 +225,8 @@ impl VoiceSession {
         Response::from_websocket(pair.client)
     }
 
+    /// Frees this socket's session slot (it closed), if it still holds it: a socket that a
+    /// reconnect replaced, or one that never took its conversation over, frees nothing.
     pub(super) async fn release(&self, ws: &WebSocket) {
         let (Ok(tenant), Ok(conversation)) = (self.tenant(), self.conversation()) else {
             return;

@@ -27,6 +27,8 @@ pub(super) enum Meta {
     TokenGeneration,
     /// The last activity, Unix ms (for the resume window).
     LastSeenMs,
+    /// The connection the conversation lives on: the one that started it or took it over last.
+    LiveConnection,
     /// The last reply's id: reply ids keep increasing across hibernation and reconnects.
     LastResponseId,
     /// The last completed reply's stored message and spoken chunks (JSON).
@@ -44,6 +46,7 @@ impl Meta {
             Self::TokenGeneration => "token_generation",
             Self::RetentionDays => "retention_days",
             Self::LastSeenMs => "last_seen_ms",
+            Self::LiveConnection => "live_connection",
             Self::LastResponseId => "last_response_id",
             Self::LastReply => "last_reply",
         }
@@ -61,6 +64,22 @@ impl ConversationStore {
             sql,
             identity: RefCell::new(None),
         }
+    }
+
+    /// Whether this object has a conversation's tables (reading the schema writes nothing).
+    pub(super) fn exists(&self) -> Result<bool> {
+        #[derive(Deserialize)]
+        struct Row {
+            n: f64,
+        }
+        let row: Row = self
+            .sql
+            .exec(
+                "SELECT COUNT(*) AS n FROM sqlite_master WHERE type = 'table' AND name = 'meta'",
+                None,
+            )?
+            .one()?;
+        Ok(row.n > 0.0)
     }
 
     pub(super) fn ensure_schema(&self) -> Result<()> {
