@@ -47,6 +47,9 @@ if [ ! -f "$secrets" ]; then
     echo "ADMIN_TOKEN=adm_$(head -c 24 /dev/urandom | base64 | tr -d '/+=')"
   } >"$secrets"
 fi
+# Added later (a secrets file of before it lacks it): tags publishable keys.
+grep -q '^PUBLISHABLE_KEY_SECRET=' "$secrets" \
+  || echo "PUBLISHABLE_KEY_SECRET=$(head -c 32 /dev/urandom | base64)" >>"$secrets"
 vars=(--var "AURA_DEV:1")
 source "$ROOT/scripts/dev-secrets.sh"
 dev_secret_vars "$secrets" .dev.vars

@@ -51,6 +51,8 @@ impl Drop for Scratch {
 
 /// The secrets every test edge runs with (test values, not used anywhere else).
 pub const TEST_SIGNING_KEY: &str = "test-session-signing-key-0123456789abcdef";
+/// The secret that tags publishable keys (`tenant/key_tag.rs`).
+pub const TEST_KEY_SECRET: &str = "test-publishable-key-secret-0123456789abcdef";
 /// Master key version 1: 32 bytes of 0x11.
 pub const TEST_MASTER_KEY_V1: &str = "1:ERERERERERERERERERERERERERERERERERERERERERE=";
 /// Master key version 2: 32 bytes of 0x22.

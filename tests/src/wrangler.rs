@@ -41,6 +41,7 @@ impl WranglerDev {
         let root = root();
         let defaults = [
             ("SESSION_SIGNING_KEY", TEST_SIGNING_KEY.to_string()),
+            ("PUBLISHABLE_KEY_SECRET", TEST_KEY_SECRET.to_string()),
             ("MASTER_KEYS", TEST_MASTER_KEY_V1.to_string()),
             ("ADMIN_TOKEN", TEST_ADMIN_TOKEN.to_string()),
             ("AURA_DEV", "1".to_string()),

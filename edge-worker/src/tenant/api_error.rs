@@ -45,6 +45,8 @@ pub enum ApiError {
     NoSuchKey,
     #[error("MASTER_KEYS is not configured")]
     MasterKeysMissing,
+    #[error("PUBLISHABLE_KEY_SECRET is not configured")]
+    KeySecretMissing,
     #[error("expected {{\"key\": string, \"grace_s\": number}}")]
     KeyBodyShape,
     #[error("this tenant has no such provider slot")]
@@ -69,7 +71,7 @@ impl ApiError {
             Self::TooManyKeys | Self::Rewrap { .. } => 409,
             Self::BodyTooLarge => 413,
             Self::UpgradeRequired => 426,
-            Self::SessionsNotConfigured | Self::MasterKeysMissing => 503,
+            Self::SessionsNotConfigured | Self::MasterKeysMissing | Self::KeySecretMissing => 503,
         }
     }
 
@@ -93,6 +95,7 @@ impl ApiError {
             Self::TooManyKeys => "too_many_keys",
             Self::NoSuchKey => "no_such_key",
             Self::MasterKeysMissing => "master_keys_missing",
+            Self::KeySecretMissing => "publishable_key_secret_missing",
             Self::KeyBodyShape => "invalid_key_body",
             Self::NoSuchSlot => "no_such_slot",
             Self::Rewrap { .. } => "rewrap_failed",

@@ -1,5 +1,5 @@
 //! A tenant: its settings and their validation ([`settings`], with the URL policy in
-//! [`host_policy`]), admission of sessions and turns ([`admission`], [`lease`], [`quota`]), provider keys
+//! [`host_policy`]), publishable keys the Worker checks alone ([`key_tag`]), admission of sessions and turns ([`admission`], [`lease`], [`quota`]), provider keys
 //! sealed at rest ([`key_vault`]), tools and their webhook signatures ([`tools`],
 //! [`webhook_signature`]), the admin API ([`admin_api`]) and the RPC between the Worker and the
 //! Durable Objects ([`rpc`]).
@@ -9,6 +9,7 @@ pub mod admission;
 pub mod api_error;
 pub mod fields;
 pub mod host_policy;
+pub mod key_tag;
 pub mod key_vault;
 pub mod lease;
 pub mod placement;

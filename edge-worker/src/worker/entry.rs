@@ -1,11 +1,13 @@
 //! The Workers runtime adapter: turns a `fetch` event into an endpoint's handler.
 //!
 //! Session admission happens here, before any WebSocket upgrade: the publishable key names the
-//! tenant, the tenant's object checks the key, the page's origin and the session limit (a resume
-//! takes no slot here: its `session.resume` with the conversation's latest token takes the
-//! conversation's over, in the conversation's object). Only then is the socket handed to the
-//! conversation's object, whose name is derived from the tenant id and the
-//! conversation id, so no request for one tenant can address another's conversations.
+//! tenant and carries the edge's tag, checked here before any Durable Object is touched
+//! ([`crate::tenant::key_tag`]); the tenant's object checks that the key is still live, the
+//! page's origin and the session limit (a resume takes no slot here: its `session.resume` with
+//! the conversation's latest token takes the conversation's over, in the conversation's
+//! object). Only then is the socket handed to the conversation's object, whose name is derived
+//! from the tenant id and the conversation id, so no request for one tenant can address
+//! another's conversations.
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -20,6 +22,7 @@ use crate::session::token::TokenSigner;
 use crate::tenant::admin_api::{self, AdminError, AdminRoute, admin_route, is_conversation_id};
 use crate::tenant::admission::{AdmitAnswer, AdmitRequest};
 use crate::tenant::api_error::ApiError;
+use crate::tenant::key_tag::KeyTagger;
 use crate::tenant::placement::Placement;
 use crate::tenant::quota::Limited;
 use crate::tenant::settings::{PublishableKey, TenantId};
@@ -60,6 +63,12 @@ async fn fetch(req: Request, env: Env, _ctx: Context) -> Result<Response> {
 pub(crate) fn signer(env: &Env) -> Option<TokenSigner> {
     let secret = env.secret("SESSION_SIGNING_KEY").ok()?.to_string();
     TokenSigner::new(secret.as_bytes()).ok()
+}
+
+/// The publishable-key tagger, if `PUBLISHABLE_KEY_SECRET` is configured (32 bytes or more).
+pub(crate) fn key_tagger(env: &Env) -> Option<KeyTagger> {
+    let secret = env.secret("PUBLISHABLE_KEY_SECRET").ok()?.to_string();
+    KeyTagger::new(secret.as_bytes()).ok()
 }
 
 /// The tenant's object (one per tenant, named by its id).
@@ -131,9 +140,14 @@ async fn session(req: Request, env: Env) -> Result<Response> {
     let Some(key) = query("key").and_then(|k| PublishableKey::parse(&k).ok()) else {
         return api_error(&ApiError::InvalidKey);
     };
-    let Some(signer) = signer(&env) else {
+    let (Some(signer), Some(tagger)) = (signer(&env), key_tagger(&env)) else {
         return api_error(&ApiError::SessionsNotConfigured);
     };
+    // A key the edge did not issue (made up, or for a made-up tenant) is refused here, with
+    // one HMAC: no Durable Object is asked anything.
+    if tagger.check(&key).is_err() {
+        return api_error(&ApiError::InvalidKey);
+    }
     let (conversation, resume) = match query("session") {
         Some(id) if is_conversation_id(&id) => {
             // The token belongs in `session.resume`, which alone takes the conversation over

@@ -64,8 +64,9 @@ impl std::fmt::Display for TenantId {
     }
 }
 
-/// A publishable key, safe to put in a web page: `pk_{tenant}_{secret part}`. The tenant id in
-/// it says which tenant to ask; the tenant's record says whether the key is live.
+/// A publishable key, safe to put in a web page: `pk_{tenant}_{48 hex}` (16 random bytes and
+/// the edge's 8-byte tag, [`crate::tenant::key_tag`]). The tenant id in it says which tenant to
+/// ask; the tag says the edge issued it; the tenant's record says whether it is still live.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PublishableKey {
     pub tenant: TenantId,
@@ -73,21 +74,17 @@ pub struct PublishableKey {
     pub key: String,
 }
 
-impl PublishableKey {
-    /// Makes a key for `tenant` from 16 random bytes.
-    pub fn generate(tenant: &TenantId, random: [u8; 16]) -> Self {
-        let tail: String = random.iter().map(|b| format!("{b:02x}")).collect();
-        Self {
-            tenant: tenant.clone(),
-            key: format!("pk_{tenant}_{tail}"),
-        }
-    }
+/// Hex digits after the tenant id: the random part and the tag.
+pub const PUBLISHABLE_KEY_TAIL: usize = 48;
 
+impl PublishableKey {
+    /// The key's form only (whether the edge issued it is [`crate::tenant::key_tag`]'s check).
+    /// Keys of before the tag (32 hex digits) are refused: they are rotated with a new one.
     pub fn parse(key: &str) -> Result<Self, TenantError> {
         let invalid = TenantError::Invalid("publishable key", "expected pk_TENANT_SECRET");
         let rest = key.strip_prefix("pk_").ok_or(invalid.clone())?;
         let (tenant, tail) = rest.rsplit_once('_').ok_or(invalid.clone())?;
-        if tail.len() != 32 || !tail.bytes().all(|b| b.is_ascii_hexdigit()) {
+        if tail.len() != PUBLISHABLE_KEY_TAIL || !tail.bytes().all(|b| b.is_ascii_hexdigit()) {
             return Err(invalid);
         }
         Ok(Self {

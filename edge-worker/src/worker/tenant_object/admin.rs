@@ -7,7 +7,7 @@ use super::TenantObject;
 use crate::tenant::admin_api::{AdminRoute, ProviderKeyBody, SlotInfo, admin_route};
 use crate::tenant::api_error::ApiError;
 use crate::tenant::key_vault::{KeySlot, aad};
-use crate::tenant::settings::{PublishableKey, TenantId, TenantSettings, bounds, key_slots};
+use crate::tenant::settings::{TenantId, TenantSettings, bounds, key_slots};
 use crate::worker::runtime::{api_error, json_response, now_ms, random_bytes};
 
 impl TenantObject {
@@ -111,7 +111,10 @@ impl TenantObject {
         if self.publishable_keys()?.len() >= bounds::PUBLISHABLE_KEYS_MAX {
             return api_error(&ApiError::TooManyKeys);
         }
-        let key = PublishableKey::generate(tenant, random_bytes::<16>()?);
+        let Some(tagger) = crate::worker::entry::key_tagger(&self.env) else {
+            return api_error(&ApiError::KeySecretMissing);
+        };
+        let key = tagger.issue(tenant, random_bytes::<16>()?);
         self.sql(
             "INSERT INTO publishable_keys (key, created_ms) VALUES (?, ?)",
             vec![key.key.clone().into(), (now_ms() as f64).into()],
