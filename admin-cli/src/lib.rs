@@ -123,6 +123,12 @@ impl AdminClient {
         self.request("GET", &format!("{id}/usage"), None)
     }
 
+    /// Deletes all of the tenant's conversations (answered at once; done by the edge within
+    /// seconds): `{"conversations_marked": N}`.
+    pub fn delete_conversations(&self, id: &str) -> Result<Value, AdminError> {
+        self.request("DELETE", &format!("{id}/conversations"), None)
+    }
+
     /// Deletes one conversation (its history and facts) now.
     pub fn delete_conversation(&self, id: &str, conversation: &str) -> Result<Value, AdminError> {
         self.request(

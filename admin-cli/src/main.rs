@@ -5,7 +5,7 @@
 //!            [--local-engines STT_URL,LLM_URL,TTS_URL]
 //! aura-admin [--url URL] put-tenant ID SETTINGS.json
 //! aura-admin [--url URL] get-tenant ID | add-key ID | revoke-key ID KEY | rewrap ID | usage ID
-//!     | delete-conversation ID CONVERSATION
+//!     | delete-conversation ID CONVERSATION | delete-conversations ID
 //! aura-admin [--url URL] set-provider-key ID SLOT [--grace-s N]     (the key is read from stdin)
 //! ```
 //! The admin token comes from `AURA_ADMIN_TOKEN`; URL defaults to `http://127.0.0.1:8787`.
@@ -94,6 +94,7 @@ fn run(client: &AdminClient, mut args: Vec<String>) -> Out {
         ("delete-conversation", [id, conversation]) => {
             Ok(pretty(client.delete_conversation(id, conversation)?))
         }
+        ("delete-conversations", [id]) => Ok(pretty(client.delete_conversations(id)?)),
         ("set-provider-key", _) => {
             let grace: u64 = take_opt(&mut args, "--grace-s").map_or(Ok(0), |g| g.parse())?;
             let [id, slot] = args.as_slice() else {

@@ -201,3 +201,64 @@ fn an_admin_deletes_a_conversation_and_its_socket_and_tokens_go_with_it() {
     assert_eq!(admin.usage("forget").unwrap()["active_sessions"], 0);
     assert!(admin.delete_conversation("forget", "not-an-id").is_err());
 }
+
+/// Seen before (#14 item 11): a tenant's conversations could be deleted only one by one, by
+/// ids the site owner had to know. One request deletes them all: the open one's socket is
+/// closed, none resumes, and each is gone from storage.
+#[test]
+#[ignore = "needs the built worker and wrangler: run by `make test`"]
+fn an_admin_deletes_all_of_a_tenants_conversations_at_once() {
+    let emu = emulator_replying("Yes.");
+    let dev = WranglerDev::start();
+    let admin = dev.admin();
+    let settings = aura_admin::settings_for("erase", &[&dev.url("")], &emu.base_url(), "Brief.");
+    let t = dev.tenant_with("erase", settings);
+    let mut sessions = Vec::new();
+    let mut open = Vec::new();
+    for i in 0..3 {
+        let mut c = t.connect("");
+        let ready = c.start();
+        c.send_json(json!({"type": "input.text", "text": format!("My order number is {i}.")}));
+        c.until("response.done", Duration::from_secs(20));
+        sessions.push((
+            ready["session_id"].as_str().unwrap().to_string(),
+            ready["token"].as_str().unwrap().to_string(),
+        ));
+        if i < 2 {
+            c.close();
+        } else {
+            open.push(c);
+        }
+    }
+    let answer = admin.delete_conversations("erase").unwrap();
+    assert_eq!(answer["conversations_marked"], 3, "{answer}");
+    let mut live = open.pop().unwrap();
+    assert_eq!(live.closed_by_server(Duration::from_secs(10)), Some(1000));
+    std::thread::sleep(Duration::from_millis(500));
+    for (id, token) in &sessions {
+        let mut again = t.connect(&format!("&session={id}"));
+        again.send_json(
+            json!({"type": "session.resume", "protocol": 1, "session_id": id, "token": token}),
+        );
+        let refused = again.until("error", Duration::from_secs(5));
+        assert!(
+            matches!(refused.last(), Some(Incoming::Json(v)) if v["code"] == "unauthorized"),
+            "{id}: {refused:?}"
+        );
+        again.close();
+        assert_eq!(
+            admin.delete_conversation("erase", id).unwrap()["deleted"],
+            false,
+            "{id} was still stored"
+        );
+    }
+    assert_eq!(admin.usage("erase").unwrap()["active_sessions"], 0);
+    // Nothing is left to mark; a new conversation afterwards is not touched.
+    assert_eq!(
+        admin.delete_conversations("erase").unwrap()["conversations_marked"],
+        0
+    );
+    let mut after = t.connect("");
+    assert_eq!(after.start()["type"], "session.ready");
+    after.close();
+}

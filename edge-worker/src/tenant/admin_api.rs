@@ -11,6 +11,7 @@
 //! | `POST` | `/admin/v1/tenants/{id}/rewrap` | re-seal its provider keys under the current master key |
 //! | `GET` | `/admin/v1/tenants/{id}/usage` | today's usage and live sessions |
 //! | `DELETE` | `/admin/v1/tenants/{id}/conversations/{conversation}` | delete a conversation now: its history and facts, its open socket closed |
+//! | `DELETE` | `/admin/v1/tenants/{id}/conversations` | delete all of the tenant's conversations: answered at once (202), done by the tenant object's alarm ([`crate::tenant::erasure`]) |
 
 use serde::{Deserialize, Serialize};
 
@@ -33,6 +34,8 @@ pub enum AdminRoute {
     Usage,
     /// Handled by the conversation's own object, not the tenant's.
     DeleteConversation(String),
+    /// All of the tenant's conversations ([`crate::tenant::erasure`]).
+    DeleteConversations,
 }
 
 /// Why an admin request was refused before reaching the tenant.
@@ -76,6 +79,8 @@ pub fn admin_route(method: &str, path: &str) -> Result<(TenantId, AdminRoute), A
         }
         ([_, "rewrap"], "POST") => AdminRoute::Rewrap,
         ([_, "usage"], "GET") => AdminRoute::Usage,
+        ([_, "conversations"], "DELETE") => AdminRoute::DeleteConversations,
+        ([_, "conversations"], _) => return Err(AdminError::MethodNotAllowed),
         ([_, "conversations", id], "DELETE") if is_conversation_id(id) => {
             AdminRoute::DeleteConversation(id.to_string())
         }
@@ -200,6 +205,14 @@ mod tests {
         );
         assert_eq!(
             route("GET", &format!("{t}/conversations/{c}")),
+            Err(AdminError::MethodNotAllowed)
+        );
+        assert_eq!(
+            route("DELETE", &format!("{t}/conversations")),
+            Ok(AdminRoute::DeleteConversations)
+        );
+        assert_eq!(
+            route("GET", &format!("{t}/conversations")),
             Err(AdminError::MethodNotAllowed)
         );
         assert_eq!(

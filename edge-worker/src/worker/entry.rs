@@ -215,13 +215,24 @@ async fn session(req: Request, env: Env) -> Result<Response> {
 
 /// `DELETE .../conversations/{id}`: the conversation's own object deletes itself.
 async fn delete_conversation(env: &Env, tenant: &TenantId, conversation: &str) -> Result<Response> {
+    let placement: Placement = call(&tenant_stub(env, tenant)?, tenant, "/placement", &()).await?;
+    delete_conversation_object(env, placement, tenant, conversation).await
+}
+
+/// Asks the object of `tenant`'s `conversation` (placed at `placement`) to delete itself; it
+/// answers `{"deleted": bool}`. Also the tenant object's, deleting all its conversations.
+pub(crate) async fn delete_conversation_object(
+    env: &Env,
+    placement: Placement,
+    tenant: &TenantId,
+    conversation: &str,
+) -> Result<Response> {
     let headers = Headers::new();
     headers.set(TENANT_HEADER, tenant.as_str())?;
     headers.set(CONVERSATION_HEADER, conversation)?;
     let mut init = RequestInit::new();
     init.with_method(Method::Delete).with_headers(headers);
     let inner = Request::new_with_init("https://session.internal/admin/conversation", &init)?;
-    let placement: Placement = call(&tenant_stub(env, tenant)?, tenant, "/placement", &()).await?;
     session_stub(env, placement, &format!("{tenant}/{conversation}"))?
         .fetch_with_request(inner)
         .await

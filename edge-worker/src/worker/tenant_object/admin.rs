@@ -37,6 +37,7 @@ impl TenantObject {
             AdminRoute::Usage => self.usage(),
             // The Worker sends it to the conversation's own object.
             AdminRoute::DeleteConversation(_) => api_error(&ApiError::NotFound),
+            AdminRoute::DeleteConversations => self.mark_all_conversations(tenant).await,
         }
     }
 

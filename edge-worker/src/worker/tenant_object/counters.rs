@@ -100,6 +100,7 @@ impl TenantObject {
             Ok(lease) => {
                 if let Some(lease) = lease {
                     self.hold(&lease)?;
+                    self.note_conversation(&req.conversation, settings.retention_days, now)?;
                 }
                 Ok(AdmitAnswer::Admitted(settings.placement()))
             }
@@ -233,6 +234,7 @@ impl TenantObject {
                 });
             }
         }
+        self.note_conversation(&req.conversation, settings.retention_days, now)?;
         self.sql(
             "INSERT INTO turn_starts (at_ms, client) VALUES (?, ?)",
             vec![(now as f64).into(), req.client.clone().into()],

@@ -28,6 +28,7 @@ use crate::tenant::settings::{TenantId, TenantSettings, UrlPolicy};
 use crate::worker::runtime::{api_error, json_response, now_ms};
 
 mod admin;
+mod conversations;
 mod counters;
 
 /// The header by which the Worker tells the object which tenant it is (its name).
@@ -124,6 +125,15 @@ impl DurableObject for TenantObject {
             _ => api_error(&ApiError::NotFound),
         }
     }
+
+    /// The alarm: only the deletion of all conversations sets one.
+    async fn alarm(&self) -> Result<Response> {
+        if self.has_schema()? {
+            self.ensure_schema()?;
+            self.delete_marked_conversations().await?;
+        }
+        Response::ok("")
+    }
 }
 
 #[derive(Deserialize)]
@@ -169,6 +179,8 @@ impl TenantObject {
             "CREATE TABLE IF NOT EXISTS session_leases (conversation TEXT PRIMARY KEY, connection TEXT NOT NULL, client TEXT NOT NULL, expires_ms INTEGER NOT NULL)",
             "CREATE TABLE IF NOT EXISTS turn_starts (at_ms INTEGER NOT NULL, client TEXT NOT NULL)",
             "CREATE TABLE IF NOT EXISTS usage (day INTEGER PRIMARY KEY, value TEXT NOT NULL)",
+            "CREATE TABLE IF NOT EXISTS conversations (id TEXT PRIMARY KEY, last_ms INTEGER NOT NULL, erase INTEGER NOT NULL DEFAULT 0)",
+            "CREATE INDEX IF NOT EXISTS conversations_by_last ON conversations (last_ms)",
             "CREATE TABLE IF NOT EXISTS reservations (id TEXT PRIMARY KEY, tokens INTEGER NOT NULL, audio_ms INTEGER NOT NULL, at_ms INTEGER NOT NULL)",
         ] {
             sql.exec(stmt, None)?;
