@@ -452,6 +452,25 @@ fn a_tts_route_that_fails_before_its_first_byte_falls_back_to_the_second() {
     turn.samples_at(16_000);
 }
 
+/// A v1 session in `language` that speaks 0.5 s of audio and ends it: the client, and the
+/// utterance's `transcript.final`.
+fn half_a_second_spoken(
+    tenant: &TestTenant,
+    language: &str,
+) -> (aura_tests::SessionClient, Incoming) {
+    let mut client = tenant.connect("");
+    client.send_json(json!({"type": "session.start", "protocol": 1, "input_sample_rate": 16000, "language": language}));
+    client.until("session.ready", Duration::from_secs(10));
+    client.send_json(json!({"type": "input.speech_started", "stream_id": 1}));
+    for seq in 0..25 {
+        client.send_binary(input_frame(1, seq, &[500; 320]));
+    }
+    client.send_json(json!({"type": "input.speech_stopped", "stream_id": 1, "frames": 25}));
+    let mut messages = client.until("transcript.final", Duration::from_secs(20));
+    let last = messages.pop().unwrap();
+    (client, last)
+}
+
 /// Item 9: an OpenAI-style transcription is asked in the session's language (ISO-639-1 from
 /// its BCP 47 tag), and Whisper's sign-off invented on non-speech is not answered as a turn
 /// (before: no `language`, and "Thank you for watching!" got a reply).
@@ -465,18 +484,9 @@ fn whisper_gets_the_language_and_its_invented_sign_off_is_not_answered() {
     );
     let dev = WranglerDev::start();
     let tenant = dev.tenant("whisper", &emu.base_url(), &[]);
-    let mut client = tenant.connect("");
-    client.send_json(json!({"type": "session.start", "protocol": 1, "input_sample_rate": 16000, "language": "en-GB"}));
-    client.until("session.ready", Duration::from_secs(10));
-    client.send_json(json!({"type": "input.speech_started", "stream_id": 1}));
-    for seq in 0..25 {
-        client.send_binary(input_frame(1, seq, &[500; 320]));
-    }
-    client.send_json(json!({"type": "input.speech_stopped", "stream_id": 1, "frames": 25}));
-    let messages = client.until("transcript.final", Duration::from_secs(20));
-    let last = messages.last().unwrap();
+    let (mut client, last) = half_a_second_spoken(&tenant, "en-GB");
     assert!(
-        matches!(last, Incoming::Json(v) if v["text"] == ""),
+        matches!(&last, Incoming::Json(v) if v["text"] == ""),
         "{last:?}"
     );
     // Nothing more comes: no reply starts.
@@ -516,19 +526,10 @@ fn the_tenants_stt_prompt_is_sent_and_its_echo_is_not_answered() {
         aura_admin::settings_for("prompted", &[&dev.url("")], &emu.base_url(), "Be brief.");
     settings["stt"]["prompt"] = json!(vocabulary);
     let tenant = dev.tenant_with("prompted", settings);
-    let mut client = tenant.connect("");
-    client.send_json(json!({"type": "session.start", "protocol": 1, "input_sample_rate": 16000, "language": "de-DE"}));
-    client.until("session.ready", Duration::from_secs(10));
-    client.send_json(json!({"type": "input.speech_started", "stream_id": 1}));
-    for seq in 0..25 {
-        client.send_binary(input_frame(1, seq, &[500; 320]));
-    }
-    client.send_json(json!({"type": "input.speech_stopped", "stream_id": 1, "frames": 25}));
-    let messages = client.until("transcript.final", Duration::from_secs(20));
+    let (client, last) = half_a_second_spoken(&tenant, "de-DE");
     client.close();
-    let last = messages.last().unwrap();
     assert!(
-        matches!(last, Incoming::Json(v) if v["text"] == ""),
+        matches!(&last, Incoming::Json(v) if v["text"] == ""),
         "{last:?}"
     );
     let stt = requests_to(&emu, "transcriptions");
