@@ -6,8 +6,9 @@
 //! dot product of the resampler, which only WebAssembly builds compile.
 #![cfg(target_arch = "wasm32")]
 
+use aura_client::records::{EngineEvent, Record, records};
 use aura_client::resample::{Filter, StreamResampler, dot, dot_scalar};
-use aura_client::wasm::{AudioEngine, QUANTUM, WasmFramer, event};
+use aura_client::wasm::{AudioEngine, QUANTUM, WasmFramer};
 use aura_protocol::{AudioFrame, FrameHeader, FrameKind};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
@@ -49,8 +50,7 @@ fn voiced_sound_becomes_a_speech_start_and_16k_input_frames() {
             .sum();
         0.2 * syllables * voice
     };
-    let mut events = Vec::new();
-    let mut frames = Vec::new();
+    let mut stream = Vec::new();
     for q in 0..(48_000 * 3 / 2 / QUANTUM) {
         let start = q * QUANTUM;
         if start < 24_000 {
@@ -58,31 +58,38 @@ fn voiced_sound_becomes_a_speech_start_and_16k_input_frames() {
         } else {
             feed(&mut engine, start, voiced);
         }
-        if engine.process() > 0 {
-            events.extend(engine.take_events());
+        if engine.process() {
+            stream.extend(engine.take_records());
         }
-        if engine.outbox_len() > 0 {
-            frames.extend(engine.take_outbox());
+    }
+    let read: Vec<Record> = records(&stream)
+        .map(|r| r.expect("whole records"))
+        .collect();
+    let mut events = Vec::new();
+    let mut decoded = 0;
+    for record in &read {
+        match record {
+            Record::Event(e) => events.push(*e),
+            Record::Frame(bytes) => {
+                let frame =
+                    AudioFrame::decode_kind(bytes, FrameKind::Input).expect("a valid input frame");
+                assert_eq!(frame.header.sample_rate, 16_000);
+                decoded += 1;
+            }
         }
     }
     let starts = events
-        .chunks(3)
-        .filter(|e| e[0] == event::SPEECH_STARTED)
+        .iter()
+        .filter(|e| matches!(e, EngineEvent::SpeechStarted { .. }))
         .count();
-    let mut at = 0;
-    let mut decoded = 0;
-    while at + aura_protocol::HEADER_LEN <= frames.len() {
-        // Frames back to back: each header's sample count (bytes 16-17) gives its length.
-        let count = u16::from_le_bytes([frames[at + 16], frames[at + 17]]) as usize;
-        let len = aura_protocol::HEADER_LEN + 2 * count;
-        let frame = AudioFrame::decode_kind(&frames[at..at + len], FrameKind::Input)
-            .expect("a valid input frame");
-        assert_eq!(frame.header.sample_rate, 16_000);
-        decoded += 1;
-        at += len;
-    }
-    assert_eq!(at, frames.len(), "nothing left over");
     assert_eq!(starts, 1, "one speech start: {events:?}");
+    assert!(
+        matches!(
+            read.first(),
+            Some(Record::Event(EngineEvent::SpeechStarted { .. }))
+        ),
+        "the speech start comes before the utterance's first frame"
+    );
     assert!(
         decoded >= 40,
         "about a second of 20 ms frames (with pre-roll): {decoded}"
@@ -117,16 +124,21 @@ fn reply_frames_play_and_bad_ones_get_their_codes() {
         loudest = output(&engine).iter().fold(loudest, |m, s| m.max(s.abs()));
     }
     assert!(loudest > 0.1, "the reply sounded: peak {loudest}");
-    let events = engine.take_events();
-    let played = events
-        .chunks(3)
-        .find(|e| e[0] == event::REPLY_PLAYED)
+    let stream = engine.take_records();
+    let played = records(&stream)
+        .find_map(|r| match r {
+            Ok(Record::Event(EngineEvent::ReplyPlayed {
+                response_id,
+                played_ms,
+            })) => Some((response_id, played_ms)),
+            _ => None,
+        })
         .expect("the end of the reply is reported");
-    assert_eq!(played[1], 7);
+    assert_eq!(played.0, 7);
     assert!(
-        (190..=210).contains(&played[2]),
+        (190..=210).contains(&played.1),
         "200 ms played: {}",
-        played[2]
+        played.1
     );
     // A finished reply's frames are stale.
     assert_eq!(
