@@ -64,38 +64,20 @@ const INVENTED: [&str; 12] = [
 /// little speech, a known hallucination, or the prompt given back (Whisper may repeat its
 /// prompt on audio with no speech in it: most of it, not a few of its words).
 pub fn dropped(text: &str, speech_ms: u64, prompt: Option<&str>) -> Option<&'static str> {
-    let reason = invented(text, speech_ms);
-    if reason.is_some() {
-        return reason;
-    }
     let said = bare(text);
-    prompt
-        .map(bare)
-        .is_some_and(|p| p.contains(&said) && said.len() * 3 >= p.len() * 2)
-        .then_some("the prompt given back")
-}
-
-/// Why a transcript is not a turn, whatever the prompt.
-fn invented(text: &str, speech_ms: u64) -> Option<&'static str> {
-    let words: String = text
-        .chars()
-        .filter(|c| c.is_alphanumeric() || c.is_whitespace())
-        .flat_map(char::to_lowercase)
-        .collect::<String>()
-        .split_whitespace()
-        .collect::<Vec<_>>()
-        .join(" ");
-    if words.is_empty() {
+    if said.is_empty() {
         return Some("no words");
     }
     if speech_ms < SHORTEST_SPEECH_MS {
         return Some("too little speech");
     }
-    let bare: String = words.chars().filter(|c| !c.is_whitespace()).collect();
-    INVENTED
-        .iter()
-        .any(|p| p.replace(' ', "") == bare)
-        .then_some("a known Whisper hallucination on non-speech")
+    if INVENTED.iter().any(|p| p.replace(' ', "") == said) {
+        return Some("a known Whisper hallucination on non-speech");
+    }
+    prompt
+        .map(bare)
+        .is_some_and(|p| p.contains(&said) && said.len() * 3 >= p.len() * 2)
+        .then_some("the prompt given back")
 }
 
 #[cfg(test)]
