@@ -180,6 +180,19 @@ impl WranglerDev {
         self.tenant_with(id, settings)
     }
 
+    /// Settings ("Be brief.", pages from the edge's own origin) whose STT and TTS are at
+    /// `first`, with two LLM routes (`gpt-4o-mini` at `first`, then at `second`) tried in that
+    /// order (`smart_routing: false`): the fallback tests' tenant.
+    pub fn two_route_settings(&self, first: &str, second: &str) -> serde_json::Value {
+        let mut settings = aura_admin::settings_for("t", &[&self.url("")], first, "Be brief.");
+        settings["llm"] = serde_json::json!([
+            {"base_url": first, "model": "gpt-4o-mini"},
+            {"base_url": second, "model": "gpt-4o-mini"},
+        ]);
+        settings["smart_routing"] = serde_json::json!(false);
+        settings
+    }
+
     /// Creates tenant `id` with these settings, a key `sk-{id}-{slot}` in every slot (the
     /// webhook secret `sk-{id}-webhook` too, with tools), and one publishable key. Its origin for connections is the edge's own.
     pub fn tenant_with(&self, id: &str, settings: serde_json::Value) -> TestTenant {

@@ -20,13 +20,7 @@ fn every_fault_before_the_first_token_falls_back_and_a_fault_after_it_does_not()
     let primary = Emulator::start(0).unwrap();
     let fallback = emulator_replying("From the fallback.");
     let dev = WranglerDev::start();
-    let mut settings =
-        aura_admin::settings_for("t", &[&dev.url("")], &primary.base_url(), "Be brief.");
-    settings["llm"] = json!([
-        {"base_url": primary.base_url(), "model": "gpt-4o-mini"},
-        {"base_url": fallback.base_url(), "model": "gpt-4o-mini"},
-    ]);
-    settings["smart_routing"] = json!(false);
+    let mut settings = dev.two_route_settings(&primary.base_url(), &fallback.base_url());
     settings["first_token_timeout_ms"] = json!(500);
     let tenant = dev.tenant_with("fallback", settings);
 
@@ -132,12 +126,7 @@ fn routes_and_the_first_token_timeout_changed_mid_conversation_are_followed() {
         json!({"endpoint": "chat", "default": {"reply": "From B."}}),
     );
     let dev = WranglerDev::start();
-    let mut settings = aura_admin::settings_for("t", &[&dev.url("")], &a.base_url(), "Be brief.");
-    settings["llm"] = json!([
-        {"base_url": a.base_url(), "model": "gpt-4o-mini"},
-        {"base_url": b.base_url(), "model": "gpt-4o-mini"},
-    ]);
-    settings["smart_routing"] = json!(false);
+    let mut settings = dev.two_route_settings(&a.base_url(), &b.base_url());
     settings["first_token_timeout_ms"] = json!(10_000);
     let tenant = dev.tenant_with("routes-change", settings.clone());
     let mut client = tenant.connect("");
@@ -260,13 +249,7 @@ fn a_429_with_only_reset_headers_opens_the_breaker_for_the_next_turn() {
         json!({"endpoint": "chat", "default": {"reply": "From the fallback."}}),
     );
     let dev = WranglerDev::start();
-    let mut settings =
-        aura_admin::settings_for("t", &[&dev.url("")], &primary.base_url(), "Be brief.");
-    settings["llm"] = json!([
-        {"base_url": primary.base_url(), "model": "gpt-4o-mini"},
-        {"base_url": fallback.base_url(), "model": "gpt-4o-mini"},
-    ]);
-    settings["smart_routing"] = json!(false);
+    let settings = dev.two_route_settings(&primary.base_url(), &fallback.base_url());
     let tenant = dev.tenant_with("rate-limited", settings);
     let turns = two_turns(&tenant);
     for (done, errors) in &turns {
@@ -391,13 +374,7 @@ fn a_region_refusal_is_not_a_refused_key_and_falls_back() {
     let primary = Emulator::start(0).unwrap();
     let fallback = emulator_replying("From the fallback.");
     let dev = WranglerDev::start();
-    let mut settings =
-        aura_admin::settings_for("t", &[&dev.url("")], &primary.base_url(), "Be brief.");
-    settings["llm"] = json!([
-        {"base_url": primary.base_url(), "model": "gpt-4o-mini"},
-        {"base_url": fallback.base_url(), "model": "gpt-4o-mini"},
-    ]);
-    settings["smart_routing"] = json!(false);
+    let settings = dev.two_route_settings(&primary.base_url(), &fallback.base_url());
     let tenant = dev.tenant_with("region", settings);
     // A rotation: the new key, and the old one in its grace period.
     dev.admin()

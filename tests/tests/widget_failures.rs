@@ -22,13 +22,7 @@ fn a_provider_that_is_down_falls_back_or_says_so_clearly() {
     let dev = WranglerDev::start();
 
     // With a fallback route the visitor does not notice.
-    let mut settings =
-        aura_admin::settings_for("t", &[&dev.url("")], &primary.base_url(), "Be brief.");
-    settings["llm"] = json!([
-        {"base_url": primary.base_url(), "model": "gpt-4o-mini"},
-        {"base_url": fallback.base_url(), "model": "gpt-4o-mini"},
-    ]);
-    settings["smart_routing"] = json!(false);
+    let settings = dev.two_route_settings(&primary.base_url(), &fallback.base_url());
     let with_fallback = dev.tenant_with("with-fallback", settings);
     let result = drive_widget(
         "type",
