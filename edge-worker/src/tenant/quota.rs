@@ -30,6 +30,16 @@ impl Limited {
     }
 }
 
+/// What the client is told: `rate_limited` with the limit's name and when to try again.
+impl From<Limited> for aura_protocol::ServerMessage {
+    fn from(l: Limited) -> Self {
+        Self::RateLimited {
+            retry_after_ms: l.retry_after_ms,
+            limit: l.limit,
+        }
+    }
+}
+
 fn limited(limit: &str, retry_after_ms: u64) -> Limited {
     Limited {
         limit: limit.to_string(),

@@ -17,13 +17,7 @@ impl VoiceSession {
     pub(super) async fn grant(&self, ws: &WebSocket) -> Result<Option<ProviderConfig>> {
         // This connection's own limit first: a flood on one socket never reaches the tenant.
         if let Err(l) = self.connection_turns.borrow_mut().admit(now_ms()) {
-            send(
-                ws,
-                &ServerMessage::RateLimited {
-                    retry_after_ms: l.retry_after_ms,
-                    limit: l.limit,
-                },
-            )?;
+            send(ws, &ServerMessage::from(l))?;
             return Ok(None);
         }
         let tenant = self.tenant()?;
@@ -41,13 +35,7 @@ impl VoiceSession {
                 reservation,
             } => (settings, keys, reservation),
             TurnAnswer::Limited(l) => {
-                send(
-                    ws,
-                    &ServerMessage::RateLimited {
-                        retry_after_ms: l.retry_after_ms,
-                        limit: l.limit,
-                    },
-                )?;
+                send(ws, &ServerMessage::from(l))?;
                 return Ok(None);
             }
             // Disabled, revoked, origin removed, or replaced: the session ends here.

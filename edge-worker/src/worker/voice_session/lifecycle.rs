@@ -87,13 +87,7 @@ impl VoiceSession {
         match answer? {
             TakeOverAnswer::Held => {}
             TakeOverAnswer::Limited(l) => {
-                send(
-                    ws,
-                    &ServerMessage::RateLimited {
-                        retry_after_ms: l.retry_after_ms,
-                        limit: l.limit,
-                    },
-                )?;
+                send(ws, &ServerMessage::from(l))?;
                 let _ = ws.close(Some(1013), Some("rate limited"));
                 return Ok(());
             }

@@ -100,13 +100,7 @@ impl VoiceSession {
         match answer {
             RenewAnswer::Held => return Ok(()),
             RenewAnswer::Limited(l) => {
-                send(
-                    ws,
-                    &ServerMessage::RateLimited {
-                        retry_after_ms: l.retry_after_ms,
-                        limit: l.limit,
-                    },
-                )?;
+                send(ws, &ServerMessage::from(l))?;
                 let _ = ws.close(Some(1013), Some("rate limited"));
             }
             RenewAnswer::Lost => {
