@@ -13,6 +13,7 @@ pub mod impulse;
 pub mod language;
 pub mod playback;
 pub mod records;
+pub mod resend;
 pub use aura_resample as resample;
 pub mod silero;
 pub mod turn;

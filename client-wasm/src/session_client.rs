@@ -5,13 +5,14 @@
 use std::cell::RefCell;
 use std::rc::{Rc, Weak};
 
-use aura_protocol::ClientMessage;
+use aura_protocol::{ClientMessage, ServerMessage};
 use wasm_bindgen::JsCast;
 use wasm_bindgen::prelude::*;
 use web_sys::{BinaryType, CloseEvent, MessageEvent, WebSocket};
 
 use crate::connection::{Backoff, Command, Connection, Event};
 use crate::records::{Record, records};
+use crate::resend::{Outgoing, UtteranceResend};
 
 /// A socket event handler.
 type Handler = Closure<dyn FnMut(JsValue)>;
@@ -25,6 +26,8 @@ struct Inner {
     on_audio: js_sys::Function,
     /// The socket's handlers, kept alive while it is open.
     handlers: RefCell<Vec<Handler>>,
+    /// The open utterance, sent again when a session becomes ready after a drop.
+    resend: RefCell<UtteranceResend>,
 }
 
 /// A voice session connection, for the page's JavaScript.
@@ -68,6 +71,13 @@ fn exec(inner: &Rc<Inner>, commands: Vec<Command>) {
 }
 
 fn emit(inner: &Inner, event: Event) {
+    match &event {
+        Event::Ready { .. } => resend_open_utterance(inner),
+        Event::Message(ServerMessage::TurnCommitted { stream_id }) => {
+            inner.resend.borrow_mut().committed(*stream_id)
+        }
+        _ => {}
+    }
     let (kind, payload) = match event {
         Event::Ready {
             session_id,
@@ -95,6 +105,19 @@ fn emit(inner: &Inner, event: Event) {
     let _ = inner
         .on_event
         .call2(&JsValue::NULL, &kind.into(), &payload.into());
+}
+
+/// A session is ready: the utterance a drop cut (or spoken before it was ready) goes first.
+fn resend_open_utterance(inner: &Inner) {
+    let Some(ws) = inner.socket.borrow().clone() else {
+        return;
+    };
+    for out in inner.resend.borrow_mut().on_ready() {
+        let _ = match out {
+            Outgoing::Text(msg) => ws.send_with_str(&msg.to_json()),
+            Outgoing::Frame(bytes) => ws.send_with_u8_array(&bytes),
+        };
+    }
 }
 
 fn open(inner: &Rc<Inner>, url: &str) {
@@ -173,6 +196,7 @@ impl SessionClient {
             on_event,
             on_audio,
             handlers: RefCell::new(Vec::new()),
+            resend: RefCell::new(UtteranceResend::new()),
         });
         SessionClient { inner }
     }
@@ -238,6 +262,8 @@ impl SessionClient {
     pub fn dispatch_records(&self, bytes: &[u8]) -> u32 {
         let mut sent = 0;
         for record in records(bytes).map_while(Result::ok) {
+            let ready = self.ready();
+            self.inner.resend.borrow_mut().record(&record, ready);
             match record {
                 Record::Frame(frame) => sent += u32::from(self.send_frame(frame)),
                 Record::Event(event) => {

@@ -4,9 +4,9 @@
 
 use aura_emulator::Emulator;
 use aura_tests::{
-    Engine, MARKER_S, MicrophoneTrack, Scratch, StaticServer, WranglerDev, drive_widget,
-    emulator_answering, espeak_voice_48k, leading_quiet_s, microphone_wav, requests_to, root,
-    script, visit_page,
+    CuttableProxy, Engine, MARKER_S, MicrophoneTrack, Scratch, StaticServer, WranglerDev,
+    drive_widget, emulator_answering, espeak_voice_48k, leading_quiet_s, microphone_wav,
+    requests_to, root, script, sounding_s, visit_page,
 };
 use serde_json::json;
 
@@ -245,6 +245,63 @@ fn a_speculative_reply_is_dropped_unheard_when_the_user_goes_on() {
             .as_str()
             .is_some_and(|t| t.starts_with("Held back"))),
         "the dropped reply had reached TTS (its audio was held, not only never asked): {speech:?}"
+    );
+}
+
+/// A network drop in the middle of what the user says: the widget reconnects and resumes, and
+/// the edge hears the utterance whole, once. Before, the rest of it reached the new connection
+/// as audio of a stream it did not know (an error per frame) and the words were lost: the
+/// client now keeps the open utterance and sends it again when the session is ready.
+#[test]
+#[ignore = "needs the built client and worker, node packages and chromium: run by `make test`"]
+fn an_utterance_cut_by_a_network_drop_is_heard_whole_once_the_session_resumes() {
+    let said = "I would like to book a table for four people tomorrow evening at seven";
+    let emu = emulator_answering(said, "A table for four at seven, booked.");
+    let dev = WranglerDev::start();
+    let proxy = CuttableProxy::start(dev.port);
+    let scratch = Scratch::new("e2e-cut-utterance");
+    let wav = scratch.0.join("mic.wav");
+    let mut track = MicrophoneTrack::new(10.0);
+    let speech = espeak_voice_48k(&wav, said, "en", 160);
+    let spoken_ms = sounding_s(&speech) * 1000.0;
+    track.place(2.0, &speech);
+    track.write(&wav);
+    let pages = StaticServer::start(vec![
+        ("/test/", root().join("tests/pages")),
+        ("/", root().join("www")),
+    ]);
+    let tenant = dev.tenant("cut-lane", &emu.base_url(), &[&pages.url("")]);
+    let session_url = tenant
+        .session_url()
+        .replace(&format!(":{}/", dev.port), &format!(":{}/", proxy.port));
+    let page = pages.url(&format!(
+        "/test/e2e.html?run_ms=10000&cut_after_speech_ms=1200&cut={}&ws={}",
+        proxy.url("/__cut").replace(':', "%3A").replace('/', "%2F"),
+        session_url.replace('?', "%3F").replace('=', "%3D")
+    ));
+    let result = visit_page(Engine::Chromium, &page, &wav, 45_000);
+    assert_eq!(proxy.cuts(), 1, "{result}");
+    assert_eq!(result["errors"], json!([]), "{result}");
+    let events = result["events"].as_array().unwrap();
+    let of = |kind: &str| events.iter().filter(|e| e["kind"] == kind).count();
+    let messages = |kind: &str| events.iter().filter(|e| e["data"]["type"] == kind).count();
+    assert!(of("reconnecting") >= 1, "{result}");
+    assert!(
+        events
+            .iter()
+            .any(|e| e["kind"] == "ready" && e["data"]["resumed"] == true),
+        "{result}"
+    );
+    assert_eq!(messages("turn.committed"), 1, "committed once: {result}");
+    assert_eq!(messages("response.done"), 1, "answered once: {result}");
+    // The transcript the turn was committed on had all of the speech: the longest request.
+    let heard_ms = requests_to(&emu, "transcriptions")
+        .iter()
+        .filter_map(|r| r["body"]["duration_ms"].as_f64())
+        .fold(0.0, f64::max);
+    assert!(
+        heard_ms >= spoken_ms,
+        "{heard_ms} ms transcribed of {spoken_ms:.0} ms spoken"
     );
 }
 

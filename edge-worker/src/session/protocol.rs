@@ -15,6 +15,10 @@ pub const MAX_UTTERANCE_SAMPLES: usize = 30 * INPUT_SAMPLE_RATE as usize;
 /// client's pre-roll and network bunching); beyond it audio is dropped, not transcribed or
 /// billed: a microphone cannot speak faster than real time.
 pub const AUDIO_AHEAD_MAX_MS: u64 = 2_000;
+/// How far a connection's first utterance may run ahead: a client re-sends the utterance a
+/// dropped connection cut (or spoken before the session was ready), all of it at once (at
+/// most the 30 s buffered). Once per connection, and every connection is admitted.
+pub const RESENT_AHEAD_MAX_MS: u64 = AUDIO_AHEAD_MAX_MS + 30_000;
 
 /// What the session asks its host to do.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -70,6 +74,8 @@ struct Utterance {
     first_audio_ms: Option<u64>,
     /// Whether audio faster than real time was reported (once per utterance).
     too_fast: bool,
+    /// How far its audio may run ahead of the wall clock.
+    ahead_max_ms: u64,
 }
 
 /// One connection's protocol state.
@@ -81,6 +87,9 @@ pub struct Session {
     /// flight (frames, a crossing `input.speech_stopped` or `input.speech_resumed`) is dropped
     /// without an error.
     committed: Option<u32>,
+    /// Started, and no utterance opened since: the next may be one a drop cut, re-sent at
+    /// once.
+    resent_next: bool,
 }
 
 fn error(code: ErrorCode, message: impl Into<String>) -> Action {
@@ -96,8 +105,7 @@ impl Session {
     pub fn restored(started: bool) -> Self {
         Self {
             started,
-            utterance: None,
-            committed: None,
+            ..Self::default()
         }
     }
 
@@ -115,8 +123,19 @@ impl Session {
     }
 
     /// The host accepted `Start` or `Resume`.
+    /// The next utterance may be one a drop cut, re-sent at once (docs/protocol.md,
+    /// "Reconnecting mid-utterance").
     pub fn mark_started(&mut self) {
         self.started = true;
+        self.resent_next = true;
+    }
+
+    /// The host accepted `Resume` ([`Self::mark_started`]): the conversation's last
+    /// committed utterance (`committed`, maybe on the replaced connection) is not opened
+    /// again.
+    pub fn mark_resumed(&mut self, committed: Option<u32>) {
+        self.mark_started();
+        self.committed = committed.or(self.committed);
     }
 
     /// Handles one text message.
@@ -153,6 +172,11 @@ impl Session {
                 ErrorCode::NotStarted,
                 "send session.start or session.resume first",
             )],
+            ClientMessage::SpeechStarted { stream_id } if self.committed == Some(stream_id) => {
+                // Re-sent after a drop that lost its `turn.committed`: the turn is not
+                // committed twice; the client hears that it was.
+                vec![Action::Send(ServerMessage::TurnCommitted { stream_id })]
+            }
             ClientMessage::SpeechStarted { stream_id } => {
                 let mut out = Vec::new();
                 if let Some(old) = self.utterance.take() {
@@ -169,6 +193,11 @@ impl Session {
                     overflowed: false,
                     first_audio_ms: None,
                     too_fast: false,
+                    ahead_max_ms: if std::mem::take(&mut self.resent_next) {
+                        RESENT_AHEAD_MAX_MS
+                    } else {
+                        AUDIO_AHEAD_MAX_MS
+                    },
                 });
                 // Its turn waits for its first audio (`on_binary`).
                 out
@@ -282,7 +311,7 @@ impl Session {
         let since_first = now_ms.saturating_sub(*u.first_audio_ms.get_or_insert(now_ms));
         let ahead =
             (after as u64 * 1000 / u64::from(INPUT_SAMPLE_RATE)).saturating_sub(since_first);
-        if ahead > AUDIO_AHEAD_MAX_MS {
+        if ahead > u.ahead_max_ms {
             if !u.too_fast {
                 u.too_fast = true;
                 out.push(error(

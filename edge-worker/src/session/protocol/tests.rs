@@ -208,6 +208,10 @@ fn an_over_long_utterance_is_capped_and_reported_once() {
 #[test]
 fn audio_faster_than_real_time_is_dropped_beyond_a_margin() {
     let mut s = started();
+    // The connection's first utterance may be a re-sent one (see below); this is the next.
+    s.on_text(r#"{"type":"input.speech_started","stream_id":3}"#);
+    s.on_binary(&frame(3, 0, &[1; 320]), 0);
+    s.on_text(r#"{"type":"input.speech_stopped","stream_id":3,"frames":1}"#);
     s.on_text(r#"{"type":"input.speech_started","stream_id":4}"#);
     let margin_frames = (AUDIO_AHEAD_MAX_MS / 20) as u32;
     let mut errors = Vec::new();
@@ -312,5 +316,53 @@ fn typed_turns_and_cancels_become_actions() {
     assert_eq!(
         error_code(&s.on_text(r#"{"type":"input.speech_stopped","stream_id":5,"frames":1}"#)),
         Some(ErrorCode::BadMessage)
+    );
+}
+
+/// A resumed connection: the utterance a drop cut arrives again, all at once, and is taken
+/// whole (once: the next utterance is held to real time again, as after a fresh start's
+/// first); one the edge had committed on the replaced connection is not opened twice, and
+/// the client is told it was committed.
+#[test]
+fn after_a_resume_the_cut_utterance_is_taken_at_once_and_a_committed_one_not_twice() {
+    let resumed = |committed| {
+        let mut s = Session::new();
+        let a = s.on_text(r#"{"type":"session.resume","protocol":2,"session_id":"c","token":"t"}"#);
+        assert!(matches!(a[0], Action::Resume(_)), "{a:?}");
+        s.mark_resumed(committed);
+        s
+    };
+    let mut s = resumed(Some(5));
+    // 5 s of the cut utterance in the first 100 ms.
+    s.on_text(r#"{"type":"input.speech_started","stream_id":6}"#);
+    let mut errors = Vec::new();
+    for seq in 0..250u32 {
+        errors.extend(error_code(
+            &s.on_binary(&frame(6, seq, &[1; 320]), 1_000 + u64::from(seq / 3)),
+        ));
+    }
+    assert_eq!(errors, [], "re-sent audio is not too fast");
+    let stopped = s.on_text(r#"{"type":"input.speech_stopped","stream_id":6,"frames":250}"#);
+    let [Action::Transcribe { wav, .. }] = &stopped[..] else {
+        panic!("{stopped:?}")
+    };
+    assert_eq!(wav.len(), 44 + 250 * 640, "all of it");
+    // The next utterance is live speech again.
+    s.on_text(r#"{"type":"input.speech_started","stream_id":7}"#);
+    let too_fast = (0..250u32)
+        .filter_map(|seq| error_code(&s.on_binary(&frame(7, seq, &[1; 320]), 5_000)))
+        .collect::<Vec<_>>();
+    assert_eq!(too_fast, [ErrorCode::AudioTooFast]);
+
+    // Committed on the replaced connection: not opened again, its audio dropped quietly.
+    let mut s = resumed(Some(5));
+    assert_eq!(
+        s.on_text(r#"{"type":"input.speech_started","stream_id":5}"#),
+        vec![Action::Send(ServerMessage::TurnCommitted { stream_id: 5 })]
+    );
+    assert!(s.on_binary(&frame(5, 0, &[1; 320]), 0).is_empty());
+    assert!(
+        s.on_text(r#"{"type":"input.speech_stopped","stream_id":5,"frames":1}"#)
+            .is_empty()
     );
 }

@@ -111,6 +111,13 @@ impl VoiceSession {
         }
         self.store.set(Meta::LastSeenMs, &now_ms().to_string())?;
         self.mark_started(ws, r.protocol)?;
+        let committed = self
+            .store
+            .get(Meta::CommittedStream)?
+            .and_then(|id| id.parse().ok());
+        if let Some(s) = self.sessions.borrow_mut().get_mut(&connection) {
+            s.mark_resumed(committed);
+        }
         let token = self.sign_token(&tenant)?;
         self.ready(ws, token, true)
     }

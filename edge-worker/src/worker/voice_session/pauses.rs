@@ -367,6 +367,8 @@ impl VoiceSession {
                 .with_turn_end(stream_id, |o| std::mem::take(&mut o.wav))
                 .unwrap_or_default(),
         };
+        self.store
+            .set(Meta::CommittedStream, &stream_id.to_string())?;
         send(ws, &ServerMessage::TurnCommitted { stream_id })?;
         Ok(all)
     }

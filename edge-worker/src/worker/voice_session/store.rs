@@ -33,6 +33,9 @@ pub(super) enum Meta {
     LastResponseId,
     /// The last completed reply's stored message and spoken chunks (JSON).
     LastReply,
+    /// The last utterance the edge committed (`turn.committed`, v2): a resumed connection
+    /// that re-sends it does not commit it twice.
+    CommittedStream,
 }
 
 impl Meta {
@@ -49,6 +52,7 @@ impl Meta {
             Self::LiveConnection => "live_connection",
             Self::LastResponseId => "last_response_id",
             Self::LastReply => "last_reply",
+            Self::CommittedStream => "committed_stream",
         }
     }
 }
