@@ -282,14 +282,6 @@ impl SessionClient {
         sent
     }
 
-    /// Tells the server the user interrupted `response_id` after hearing `played_ms` of it.
-    pub fn cancel(&self, response_id: u32, played_ms: u32) -> bool {
-        self.send(ClientMessage::ResponseCancel {
-            response_id,
-            played_ms,
-        })
-    }
-
     fn send_frame(&self, frame: &[u8]) -> bool {
         let socket = self.inner.socket.borrow();
         match (socket.as_ref(), self.ready()) {

@@ -31,8 +31,8 @@ use std::time::Instant;
 use aura_emulator::Emulator;
 use aura_tests::{
     COMPLETE_TURNS, LocalEngine, MARKER_S, MicrophoneTrack, MicrophoneTurn, RECORDED_TURNS,
-    SPLIT_TURNS, Scratch, SplitTurn, StaticServer, VOICES, Voice, WranglerDev, espeak_voice_48k,
-    leading_quiet_s, root, run_page, script, to_48k,
+    SPLIT_TURNS, Scratch, SplitTurn, StaticServer, VOICES, Voice, WranglerDev, e2e_page,
+    espeak_voice_48k, leading_quiet_s, run_page, script, test_pages, to_48k,
 };
 use serde_json::{Value, json};
 
@@ -231,15 +231,12 @@ fn run(
     total_s: f32,
 ) -> Run {
     let run_ms = (total_s * 1000.0) as u32;
-    let page = pages.url(&format!(
-        "/test/e2e.html?run_ms={run_ms}{}&ws={}",
-        if protocol == 1 {
-            "&end_of_turn=client"
-        } else {
-            ""
-        },
-        session_url.replace('?', "%3F").replace('=', "%3D")
-    ));
+    let client = if protocol == 1 {
+        "&end_of_turn=client"
+    } else {
+        ""
+    };
+    let page = e2e_page(pages, &format!("run_ms={run_ms}{client}"), session_url);
     let result = run_page(&page, wav, run_ms + 60_000);
     let marker_ms = result["marker"]
         .as_f64()
@@ -399,10 +396,7 @@ fn main() {
         &emu,
         json!({"endpoint": "speech", "default": {"first_byte_ms": TTS_MS, "chunk_ms": 20}}),
     );
-    let pages = StaticServer::start(vec![
-        ("/test/", root().join("tests/pages")),
-        ("/", root().join("www")),
-    ]);
+    let pages = test_pages();
     // A fresh edge for each page run: an edge that fails in one run does not spoil the next.
     let edge = || {
         let dev = WranglerDev::start();

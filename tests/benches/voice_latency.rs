@@ -24,7 +24,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use aura_emulator::Emulator;
 use aura_tests::{
-    Scratch, StaticServer, WranglerDev, microphone_turns_wav, root, run_page, script,
+    Scratch, StaticServer, WranglerDev, e2e_page, microphone_turns_wav, root, run_page, script,
+    test_pages,
 };
 use serde_json::{Value, json};
 
@@ -76,10 +77,7 @@ fn main() {
         json!({"endpoint": "speech", "default": {"first_byte_ms": TTS_MS, "chunk_ms": 20}}),
     );
     let dev = WranglerDev::start();
-    let pages = StaticServer::start(vec![
-        ("/test/", root().join("tests/pages")),
-        ("/", root().join("www")),
-    ]);
+    let pages = test_pages();
     let tenant = dev.tenant("bench", &emu.base_url(), &[&pages.url("")]);
     let mut live = aura_admin::settings_for(
         "bench-live",
@@ -285,15 +283,12 @@ impl Bench<'_> {
     fn play(&self, protocol: u32, session_url: &str) -> PageRun {
         let before = self.emu.requests().len();
         let run_ms = (self.total_s * 1000.0) as u32;
-        let page = self.pages.url(&format!(
-            "/test/e2e.html?run_ms={run_ms}{}&ws={}",
-            if protocol == 1 {
-                "&end_of_turn=client"
-            } else {
-                ""
-            },
-            session_url.replace('?', "%3F").replace('=', "%3D")
-        ));
+        let client = if protocol == 1 {
+            "&end_of_turn=client"
+        } else {
+            ""
+        };
+        let page = e2e_page(self.pages, &format!("run_ms={run_ms}{client}"), session_url);
         let result = run_page(&page, self.wav, run_ms + 30_000);
         if result["errors"] != json!([]) {
             eprintln!(

@@ -241,3 +241,31 @@ macro_rules! in_every_engine {
         }
     )*};
 }
+
+/// The test pages (at `/test/`) and the widget's files (at `/`) on one local server: what the
+/// end-to-end pages load.
+pub fn test_pages() -> StaticServer {
+    StaticServer::start(vec![
+        ("/test/", root().join("tests/pages")),
+        ("/", root().join("www")),
+    ])
+}
+
+/// The URL of `tests/pages/e2e.html` on `pages` with `query` (`run_ms=9000&...`) and the session
+/// URL `ws`.
+pub fn e2e_page(pages: &StaticServer, query: &str, ws: &str) -> String {
+    pages.url(&format!("/test/e2e.html?{query}&ws={}", query_value(ws)))
+}
+
+/// `value` percent-encoded for a URL query (every byte but RFC 3986's unreserved ones).
+pub fn query_value(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                char::from(b).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}

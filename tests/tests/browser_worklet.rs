@@ -4,15 +4,9 @@
 //! one utterance, the commit ending it) against v1 on the same audio. Speech is made by
 //! espeak-ng at test time.
 
-use aura_tests::{Scratch, StaticServer, microphone_turns_wav, microphone_wav, root, run_page};
+use aura_tests::{Scratch, microphone_turns_wav, microphone_wav, run_page, test_pages};
 
 const RATE: u32 = 48_000;
-fn server() -> StaticServer {
-    StaticServer::start(vec![
-        ("/test/", root().join("tests/pages")),
-        ("/", root().join("www")),
-    ])
-}
 
 /// Events as (frame, kind, a, b).
 fn events(result: &serde_json::Value) -> Vec<[u64; 4]> {
@@ -53,7 +47,7 @@ fn the_worklet_detects_and_frames_a_spoken_turn_from_the_microphone() {
     let wav = scratch.0.join("mic.wav");
     let onset_ms = microphone_wav(&wav, "What time do you open tomorrow morning?", 2.0, 6.5)
         .onset_after_marker_ms;
-    let server = server();
+    let server = test_pages();
     let result = run_page(&server.url("/test/worklet.html?run_ms=7500"), &wav, 30_000);
     assert_eq!(result["errors"], serde_json::json!([]), "{result}");
     assert_eq!(result["rate"], 48_000);
@@ -92,7 +86,7 @@ fn speech_over_a_playing_reply_stops_it_locally() {
     let wav = scratch.0.join("mic.wav");
     let onset_ms = microphone_wav(&wav, "Wait, stop, I need something else please.", 3.0, 6.5)
         .onset_after_marker_ms;
-    let server = server();
+    let server = test_pages();
     let result = run_page(
         &server.url("/test/worklet.html?run_ms=7500&reply_ms=8000"),
         &wav,
@@ -175,7 +169,7 @@ fn with_the_edge_deciding_a_long_pause_stays_one_utterance_and_the_commit_ends_i
     let scratch = Scratch::new("worklet-pauses");
     let wav = scratch.0.join("mic.wav");
     let end_ms = phrase_pause_phrase(&wav);
-    let server = server();
+    let server = test_pages();
 
     // v1 (no end-of-turn message, as after a v1 session.ready): the pause ends the turn.
     let v1 = run_page(&server.url("/test/worklet.html?run_ms=8000"), &wav, 30_000);

@@ -4,9 +4,9 @@
 
 use aura_emulator::Emulator;
 use aura_tests::{
-    CuttableProxy, Engine, MARKER_S, MicrophoneTrack, Scratch, StaticServer, WranglerDev,
-    drive_widget, emulator_answering, espeak_voice_48k, leading_quiet_s, microphone_wav,
-    requests_to, root, script, sounding_s, visit_page,
+    CuttableProxy, Engine, MARKER_S, MicrophoneTrack, Scratch, WranglerDev, drive_widget, e2e_page,
+    emulator_answering, espeak_voice_48k, leading_quiet_s, microphone_wav, query_value,
+    requests_to, script, sounding_s, test_pages, visit_page,
 };
 use serde_json::json;
 
@@ -91,15 +91,13 @@ fn the_client_end_of_turn_option_speaks_v1_and_its_own_silence_ends_the_turn() {
     let scratch = Scratch::new("e2e-v1");
     let wav = scratch.0.join("mic.wav");
     microphone_wav(&wav, "What time do you open tomorrow morning?", 2.0, 9.0);
-    let pages = StaticServer::start(vec![
-        ("/test/", root().join("tests/pages")),
-        ("/", root().join("www")),
-    ]);
+    let pages = test_pages();
     let tenant = dev.tenant("mill-lane", &emu.base_url(), &[&pages.url("")]);
-    let page = pages.url(&format!(
-        "/test/e2e.html?run_ms=9000&end_of_turn=client&ws={}",
-        tenant.session_url().replace('?', "%3F").replace('=', "%3D")
-    ));
+    let page = e2e_page(
+        &pages,
+        "run_ms=9000&end_of_turn=client",
+        &tenant.session_url(),
+    );
     let result = visit_page(Engine::Chromium, &page, &wav, 40_000);
     assert_eq!(result["errors"], json!([]), "{result}");
     let events = result["events"].as_array().unwrap();
@@ -173,15 +171,9 @@ fn a_speculative_reply_is_dropped_unheard_when_the_user_goes_on() {
     let onset_s = f64::from(MARKER_S) + first.end_after_marker_ms / 1000.0 + 0.5;
     let rest = track.place(onset_s - leading_quiet_s(&rest), &rest);
     track.write(&wav);
-    let pages = StaticServer::start(vec![
-        ("/test/", root().join("tests/pages")),
-        ("/", root().join("www")),
-    ]);
+    let pages = test_pages();
     let tenant = dev.tenant("rye-lane", &emu.base_url(), &[&pages.url("")]);
-    let page = pages.url(&format!(
-        "/test/e2e.html?run_ms=10000&ws={}",
-        tenant.session_url().replace('?', "%3F").replace('=', "%3D")
-    ));
+    let page = e2e_page(&pages, "run_ms=10000", &tenant.session_url());
     let result = visit_page(Engine::Chromium, &page, &wav, 45_000);
     assert_eq!(result["errors"], json!([]), "{result}");
     let events = result["events"].as_array().unwrap();
@@ -266,19 +258,17 @@ fn an_utterance_cut_by_a_network_drop_is_heard_whole_once_the_session_resumes() 
     let spoken_ms = sounding_s(&speech) * 1000.0;
     track.place(2.0, &speech);
     track.write(&wav);
-    let pages = StaticServer::start(vec![
-        ("/test/", root().join("tests/pages")),
-        ("/", root().join("www")),
-    ]);
+    let pages = test_pages();
     let tenant = dev.tenant("cut-lane", &emu.base_url(), &[&pages.url("")]);
     let session_url = tenant
         .session_url()
         .replace(&format!(":{}/", dev.port), &format!(":{}/", proxy.port));
-    let page = pages.url(&format!(
-        "/test/e2e.html?run_ms=10000&cut_after_speech_ms=1200&cut={}&ws={}",
-        proxy.url("/__cut").replace(':', "%3A").replace('/', "%2F"),
-        session_url.replace('?', "%3F").replace('=', "%3D")
-    ));
+    let cut = query_value(&proxy.url("/__cut"));
+    let page = e2e_page(
+        &pages,
+        &format!("run_ms=10000&cut_after_speech_ms=1200&cut={cut}"),
+        &session_url,
+    );
     let result = visit_page(Engine::Chromium, &page, &wav, 45_000);
     assert_eq!(proxy.cuts(), 1, "{result}");
     assert_eq!(result["errors"], json!([]), "{result}");

@@ -8,8 +8,9 @@
 
 use aura_emulator::Emulator;
 use aura_tests::{
-    CuttableProxy, Engine, Scratch, StaticServer, WranglerDev, emulator_answering, in_every_engine,
-    microphone_wav, requests_to, root, script, visit, visit_page, widget_states,
+    CuttableProxy, Engine, Scratch, StaticServer, WranglerDev, e2e_page, emulator_answering,
+    in_every_engine, microphone_wav, requests_to, root, script, test_pages, visit, visit_page,
+    widget_states,
 };
 use serde_json::json;
 
@@ -33,16 +34,10 @@ fn a_spoken_question_is_heard_answered_and_the_answer_is_played(engine: Engine) 
     let wav = scratch.0.join("mic.wav");
     let speech_ms =
         microphone_wav(&wav, "What time do you open tomorrow morning?", 2.0, 9.0).speech_ms;
-    let pages = StaticServer::start(vec![
-        ("/test/", root().join("tests/pages")),
-        ("/", root().join("www")),
-    ]);
+    let pages = test_pages();
     let pages_origin = pages.url("");
     let tenant = dev.tenant("mill-lane", &emu.base_url(), &[&pages_origin]);
-    let page = pages.url(&format!(
-        "/test/e2e.html?run_ms=9000&ws={}",
-        tenant.session_url().replace('?', "%3F").replace('=', "%3D")
-    ));
+    let page = e2e_page(&pages, "run_ms=9000", &tenant.session_url());
     let result = visit_page(engine, &page, &wav, 40_000);
     assert_eq!(result["errors"], json!([]), "{result}");
 
@@ -335,19 +330,13 @@ fn speaking_over_the_reply_stops_it_at_once_and_only_the_heard_part_is_remembere
         json!({"endpoint": "chat", "queue": [{"reply": long}, {"reply": "Sure."}]}),
     );
     let dev = WranglerDev::start();
-    let pages = StaticServer::start(vec![
-        ("/test/", root().join("tests/pages")),
-        ("/", root().join("www")),
-    ]);
+    let pages = test_pages();
     let tenant = dev.tenant("mill-lane", &emu.base_url(), &[&pages.url("")]);
     let scratch = Scratch::new("barge-in");
     let wav = scratch.0.join("mic.wav");
     // The question at 2 s; the same words again at 7 s, over the reply (about 10 s long).
     let turns = aura_tests::microphone_turns_wav(&wav, "When do you open?", &[2.0, 7.0], 14.0);
-    let page = pages.url(&format!(
-        "/test/e2e.html?run_ms=13000&ws={}",
-        tenant.session_url().replace('?', "%3F").replace('=', "%3D")
-    ));
+    let page = e2e_page(&pages, "run_ms=13000", &tenant.session_url());
     let result = visit_page(engine, &page, &wav, 45_000);
     assert_eq!(result["errors"], json!([]), "{result}");
     let events = result["events"].as_array().unwrap();
