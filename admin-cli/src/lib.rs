@@ -129,6 +129,13 @@ impl AdminClient {
         self.request("DELETE", &format!("{id}/conversations"), None)
     }
 
+    /// Deletes the tenant and everything the edge stores for it (answered at once; its
+    /// conversations and then its record's storage go within seconds):
+    /// `{"tenant": ID, "deleting": true, "conversations_marked": N}`.
+    pub fn delete_tenant(&self, id: &str) -> Result<Value, AdminError> {
+        self.request("DELETE", id, None)
+    }
+
     /// Deletes one conversation (its history and facts) now.
     pub fn delete_conversation(&self, id: &str, conversation: &str) -> Result<Value, AdminError> {
         self.request(

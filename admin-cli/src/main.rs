@@ -5,7 +5,7 @@
 //!            [--local-engines STT_URL,LLM_URL,TTS_URL]
 //! aura-admin [--url URL] put-tenant ID SETTINGS.json
 //! aura-admin [--url URL] get-tenant ID | add-key ID | revoke-key ID KEY | rewrap ID | usage ID
-//!     | delete-conversation ID CONVERSATION | delete-conversations ID
+//!     | delete-conversation ID CONVERSATION | delete-conversations ID | delete-tenant ID
 //! aura-admin [--url URL] set-provider-key ID SLOT [--grace-s N]     (the key is read from stdin)
 //! ```
 //! The admin token comes from `AURA_ADMIN_TOKEN`; URL defaults to `http://127.0.0.1:8787`.
@@ -95,6 +95,7 @@ fn run(client: &AdminClient, mut args: Vec<String>) -> Out {
             Ok(pretty(client.delete_conversation(id, conversation)?))
         }
         ("delete-conversations", [id]) => Ok(pretty(client.delete_conversations(id)?)),
+        ("delete-tenant", [id]) => Ok(pretty(client.delete_tenant(id)?)),
         ("set-provider-key", _) => {
             let grace: u64 = take_opt(&mut args, "--grace-s").map_or(Ok(0), |g| g.parse())?;
             let [id, slot] = args.as_slice() else {

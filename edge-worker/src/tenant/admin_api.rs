@@ -12,6 +12,7 @@
 //! | `GET` | `/admin/v1/tenants/{id}/usage` | today's usage and live sessions |
 //! | `DELETE` | `/admin/v1/tenants/{id}/conversations/{conversation}` | delete a conversation now: its history and facts, its open socket closed |
 //! | `DELETE` | `/admin/v1/tenants/{id}/conversations` | delete all of the tenant's conversations: answered at once (202), done by the tenant object's alarm ([`crate::tenant::erasure`]) |
+//! | `DELETE` | `/admin/v1/tenants/{id}` | delete the tenant and everything the edge stores for it: its record at once, its conversations by the alarm, then the object's storage (202) |
 
 use serde::{Deserialize, Serialize};
 
@@ -27,6 +28,8 @@ pub const GRACE_MAX_S: u64 = 7 * 86_400;
 pub enum AdminRoute {
     PutTenant,
     GetTenant,
+    /// The tenant and all its data ([`crate::tenant::erasure`]).
+    DeleteTenant,
     AddPublishableKey,
     RevokePublishableKey(String),
     SetProviderKey(String),
@@ -69,6 +72,7 @@ pub fn admin_route(method: &str, path: &str) -> Result<(TenantId, AdminRoute), A
     let route = match (parts.as_slice(), method) {
         ([_], "PUT") => AdminRoute::PutTenant,
         ([_], "GET") => AdminRoute::GetTenant,
+        ([_], "DELETE") => AdminRoute::DeleteTenant,
         ([_], _) => return Err(AdminError::MethodNotAllowed),
         ([_, "publishable-keys"], "POST") => AdminRoute::AddPublishableKey,
         ([_, "publishable-keys", key], "DELETE") if !key.is_empty() => {
@@ -181,6 +185,7 @@ mod tests {
         let t = "/admin/v1/tenants/mill-lane";
         assert_eq!(route("PUT", t), Ok(AdminRoute::PutTenant));
         assert_eq!(route("GET", t), Ok(AdminRoute::GetTenant));
+        assert_eq!(route("DELETE", t), Ok(AdminRoute::DeleteTenant));
         assert_eq!(
             route("POST", &format!("{t}/publishable-keys")),
             Ok(AdminRoute::AddPublishableKey)
@@ -225,7 +230,7 @@ mod tests {
     #[test]
     fn wrong_methods_paths_and_ids_are_refused() {
         let t = "/admin/v1/tenants/mill-lane";
-        assert_eq!(route("DELETE", t), Err(AdminError::MethodNotAllowed));
+        assert_eq!(route("POST", t), Err(AdminError::MethodNotAllowed));
         assert_eq!(
             route("GET", &format!("{t}/rewrap")),
             Err(AdminError::MethodNotAllowed)

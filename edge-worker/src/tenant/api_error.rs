@@ -33,6 +33,9 @@ pub enum ApiError {
     TenantMismatch,
     #[error("no such tenant")]
     NoSuchTenant,
+    /// The tenant's deletion has not finished: it cannot be created again yet.
+    #[error("this tenant is being deleted; try again once it is gone")]
+    TenantBeingDeleted,
     /// The settings are not valid JSON of the settings' shape.
     #[error("invalid settings: {0}")]
     SettingsShape(String),
@@ -68,7 +71,7 @@ impl ApiError {
             Self::InvalidKey | Self::BadSessionToken | Self::AdminTokenRequired => 401,
             Self::NotFound | Self::UnknownSession | Self::NoSuchTenant | Self::NoSuchKey => 404,
             Self::MethodNotAllowed => 405,
-            Self::TooManyKeys | Self::Rewrap { .. } => 409,
+            Self::TooManyKeys | Self::Rewrap { .. } | Self::TenantBeingDeleted => 409,
             Self::BodyTooLarge => 413,
             Self::UpgradeRequired => 426,
             Self::SessionsNotConfigured | Self::MasterKeysMissing | Self::KeySecretMissing => 503,
@@ -90,6 +93,7 @@ impl ApiError {
             Self::NoTenant => "no_tenant",
             Self::TenantMismatch => "tenant_mismatch",
             Self::NoSuchTenant => "no_such_tenant",
+            Self::TenantBeingDeleted => "tenant_being_deleted",
             Self::SettingsShape(_) => "invalid_settings",
             Self::Invalid(_) => "invalid_field",
             Self::TooManyKeys => "too_many_keys",

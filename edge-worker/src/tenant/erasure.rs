@@ -11,6 +11,13 @@
 //!
 //! The list forgets a conversation its own retention alarm has surely deleted by now
 //! ([`forget_before`]), so it stays as long as the tenant's live conversations, no longer.
+//!
+//! Deleting the whole tenant (`DELETE /admin/v1/tenants/{id}`) deletes its record at once
+//! (settings, publishable keys, sealed provider keys, leases, turn counters, usage,
+//! reservations: bounded, one object's own storage), marks every listed conversation, and
+//! keeps only what the alarm needs to finish (the tenant id, the conversations' placement and
+//! the marks). Once the last marked conversation is deleted the alarm deletes the object's
+//! whole storage ([`after_batch`]), so nothing of the tenant is left.
 
 /// Conversations deleted per alarm (each is one subrequest; Cloudflare allows 1 000 per
 /// invocation on paid plans, 50 on the free plan).
@@ -36,6 +43,42 @@ pub fn step(marked: usize, now_ms: u64) -> Step {
     Step {
         delete,
         next_ms: (marked > delete).then_some(now_ms + NEXT_BATCH_MS),
+    }
+}
+
+/// What the alarm does once a batch is done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AfterBatch {
+    /// Run again at this time (ms): marked conversations remain.
+    Again(u64),
+    /// The tenant is being deleted and none of its conversations is left: delete the object's
+    /// whole storage.
+    DeleteTenant,
+    /// Nothing is left to do.
+    Done,
+}
+
+/// After a batch that deleted `deleted` conversations at `now_ms`, with `left` still marked
+/// (`step` is the batch's [`step`]), for a tenant that `deleting` or not.
+pub fn after_batch(
+    step: Step,
+    deleted: usize,
+    left: usize,
+    deleting: bool,
+    now_ms: u64,
+) -> AfterBatch {
+    if left > 0 {
+        // What failed is tried again: at once while the batches make progress, after a pause
+        // when none of this one could be deleted.
+        return AfterBatch::Again(match step.next_ms {
+            Some(t) if deleted > 0 => t,
+            _ => now_ms + RETRY_MS,
+        });
+    }
+    if deleting {
+        AfterBatch::DeleteTenant
+    } else {
+        AfterBatch::Done
     }
 }
 
@@ -75,6 +118,33 @@ mod tests {
             }
         );
         assert_eq!(step(BATCH, 5).next_ms, None, "exactly one batch");
+    }
+
+    #[test]
+    fn a_deleted_tenant_goes_once_its_last_conversation_has() {
+        let now = 1_000;
+        let batch = step(BATCH + 1, now);
+        assert_eq!(
+            after_batch(batch, BATCH, 1, true, now),
+            AfterBatch::Again(now + NEXT_BATCH_MS)
+        );
+        assert_eq!(
+            after_batch(batch, 0, BATCH + 1, true, now),
+            AfterBatch::Again(now + RETRY_MS),
+            "a batch that deleted nothing waits before trying again"
+        );
+        let last = step(3, now);
+        assert_eq!(
+            after_batch(last, 2, 1, true, now),
+            AfterBatch::Again(now + RETRY_MS),
+            "the last batch's failures are retried after the pause"
+        );
+        assert_eq!(after_batch(last, 3, 0, true, now), AfterBatch::DeleteTenant);
+        assert_eq!(
+            after_batch(step(0, now), 0, 0, true, now),
+            AfterBatch::DeleteTenant
+        );
+        assert_eq!(after_batch(last, 3, 0, false, now), AfterBatch::Done);
     }
 
     #[test]

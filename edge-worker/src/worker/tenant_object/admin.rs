@@ -24,7 +24,11 @@ impl TenantObject {
             Err(e) => return api_error(&ApiError::from(e)),
         };
         let exists = self.settings()?.is_some();
-        if !exists && route != AdminRoute::PutTenant {
+        if route == AdminRoute::PutTenant && self.deleting()?.is_some() {
+            return api_error(&ApiError::TenantBeingDeleted);
+        }
+        // A tenant being deleted has no settings, and its deletion can be asked again.
+        if !exists && !matches!(route, AdminRoute::PutTenant | AdminRoute::DeleteTenant) {
             return api_error(&ApiError::NoSuchTenant);
         }
         match route {
@@ -38,6 +42,7 @@ impl TenantObject {
             // The Worker sends it to the conversation's own object.
             AdminRoute::DeleteConversation(_) => api_error(&ApiError::NotFound),
             AdminRoute::DeleteConversations => self.mark_all_conversations(tenant).await,
+            AdminRoute::DeleteTenant => self.delete_tenant(tenant, exists).await,
         }
     }
 

@@ -51,7 +51,7 @@ impl TenantObject {
         json_response(202, &json!({"conversations_marked": marked}))
     }
 
-    fn marked(&self) -> Result<usize> {
+    pub(super) fn marked(&self) -> Result<usize> {
         let row: CountRow = self
             .sql(
                 "SELECT COUNT(*) AS n FROM conversations WHERE erase = 1",
@@ -90,7 +90,11 @@ impl TenantObject {
                 vec![(step.delete as f64).into()],
             )?
             .to_array()?;
-        let placement = self.settings()?.map(|s| s.placement()).unwrap_or_default();
+        let deleting = self.deleting()?;
+        let placement = match deleting {
+            Some(p) => p,
+            None => self.settings()?.map(|s| s.placement()).unwrap_or_default(),
+        };
         let mut deleted = 0;
         for row in batch {
             let answer = delete_conversation_object(&self.env, placement, tenant, &row.id).await;
@@ -103,22 +107,20 @@ impl TenantObject {
             }
         }
         let left = self.marked()?;
-        if left > 0 {
-            // What failed is tried again: at once while the batches make progress, after a
-            // pause when none of this one could be deleted.
-            let next = match step.next_ms {
-                Some(t) if deleted > 0 => t,
-                _ => now_ms() + erasure::RETRY_MS,
-            };
-            self.state
-                .storage()
-                .set_alarm(next.saturating_sub(now_ms()) as i64)
-                .await?;
-        }
         console_log!(
             "{}",
             json!({"event": "conversations_deleted", "left": left})
         );
+        match erasure::after_batch(step, deleted, left, deleting.is_some(), now_ms()) {
+            erasure::AfterBatch::Again(at) => {
+                self.state
+                    .storage()
+                    .set_alarm(at.saturating_sub(now_ms()) as i64)
+                    .await?;
+            }
+            erasure::AfterBatch::DeleteTenant => self.delete_storage().await?,
+            erasure::AfterBatch::Done => {}
+        }
         Ok(())
     }
 }

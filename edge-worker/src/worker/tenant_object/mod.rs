@@ -30,6 +30,7 @@ use crate::worker::runtime::{api_error, json_response, now_ms};
 mod admin;
 mod conversations;
 mod counters;
+mod deletion;
 
 /// The header by which the Worker tells the object which tenant it is (its name).
 pub(crate) const TENANT_HEADER: &str = "x-aura-tenant";
@@ -61,11 +62,14 @@ impl DurableObject for TenantObject {
         };
         let path = req.path();
         let method = req.method().to_string();
-        // Only the admin API creates a tenant's storage: a request naming a tenant that does
-        // not exist (anyone can make up a publishable key) reads and writes nothing.
-        if path.starts_with("/admin/") || (!self.schema_ready.get() && self.has_schema()?) {
+        // Only the admin API's `PUT` creates a tenant's storage: a request naming a tenant that
+        // does not exist (anyone can make up a publishable key; an admin reads a deleted
+        // tenant) reads and writes nothing.
+        if self.schema_ready.get() || self.has_schema()? || creates_tenant(&method, &path) {
             self.ensure_schema()?;
-        } else if !self.schema_ready.get() {
+        } else if path.starts_with("/admin/") {
+            return api_error(&ApiError::NoSuchTenant);
+        } else {
             return match path.as_str() {
                 "/admit" => {
                     let body: AdmitRequest = req.json().await?;
@@ -126,7 +130,7 @@ impl DurableObject for TenantObject {
         }
     }
 
-    /// The alarm: only the deletion of all conversations sets one.
+    /// The alarm: only the deletion of all conversations, or of the tenant, sets one.
     async fn alarm(&self) -> Result<Response> {
         if self.has_schema()? {
             self.ensure_schema()?;
@@ -134,6 +138,14 @@ impl DurableObject for TenantObject {
         }
         Response::ok("")
     }
+}
+
+/// Whether an admin request creates the tenant (`PUT /admin/v1/tenants/{id}`).
+fn creates_tenant(method: &str, path: &str) -> bool {
+    matches!(
+        crate::tenant::admin_api::admin_route(method, path),
+        Ok((_, crate::tenant::admin_api::AdminRoute::PutTenant))
+    )
 }
 
 #[derive(Deserialize)]
