@@ -46,18 +46,40 @@ impl AdminClient {
         }
     }
 
-    /// Any admin request; `Ok` holds the JSON answer of a 2xx.
+    /// Any admin request about a tenant (`path` under `/admin/v1/tenants/`); `Ok` holds the
+    /// JSON answer of a 2xx.
     pub fn request(
         &self,
         method: &str,
         path: &str,
         body: Option<&Value>,
     ) -> Result<Value, AdminError> {
-        let url = format!(
-            "{}/admin/v1/tenants/{}",
-            self.base,
-            path.trim_start_matches('/')
-        );
+        self.request_under(
+            method,
+            &format!("tenants/{}", path.trim_start_matches('/')),
+            body,
+        )
+    }
+
+    /// Lists a conversation's Durable Object (its id as Cloudflare's API lists them) with its
+    /// tenant: `{"stored": false}`, or `{"stored": true, "tenant", "conversation", "outcome":
+    /// "listed"|"marked"|"deleted"}`.
+    pub fn index_conversation_object(&self, object_id: &str) -> Result<Value, AdminError> {
+        self.request_under(
+            "POST",
+            &format!("conversation-objects/{object_id}/index"),
+            None,
+        )
+    }
+
+    /// Any admin request to `/admin/v1/{path}`.
+    fn request_under(
+        &self,
+        method: &str,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, AdminError> {
+        let url = format!("{}/admin/v1/{path}", self.base);
         let req = ureq::http::Request::builder()
             .method(method)
             .uri(&url)

@@ -6,6 +6,7 @@
 //! aura-admin [--url URL] put-tenant ID SETTINGS.json
 //! aura-admin [--url URL] get-tenant ID | add-key ID | revoke-key ID KEY | rewrap ID | usage ID
 //!     | delete-conversation ID CONVERSATION | delete-conversations ID | delete-tenant ID
+//! aura-admin [--url URL] index-conversations   (conversation object ids, one a line, from stdin)
 //! aura-admin [--url URL] set-provider-key ID SLOT [--grace-s N]     (the key is read from stdin)
 //! ```
 //! The admin token comes from `AURA_ADMIN_TOKEN`; URL defaults to `http://127.0.0.1:8787`.
@@ -57,6 +58,19 @@ fn main() -> ExitCode {
     }
 }
 
+/// Lists every conversation object whose id is on stdin with its tenant, one JSON answer a
+/// line (a one-time step: `docs/deploy.md`).
+fn index_conversations(client: &AdminClient) -> Out {
+    let mut ids = String::new();
+    std::io::stdin().read_to_string(&mut ids)?;
+    let mut out = Vec::new();
+    for id in ids.split_whitespace() {
+        let answer = client.index_conversation_object(id)?;
+        out.push(serde_json::json!({"object": id, "answer": answer}).to_string());
+    }
+    Ok(out.join("\n"))
+}
+
 fn take_opt(args: &mut Vec<String>, name: &str) -> Option<String> {
     let i = args.iter().position(|a| a == name)?;
     if i + 1 >= args.len() {
@@ -96,6 +110,7 @@ fn run(client: &AdminClient, mut args: Vec<String>) -> Out {
         }
         ("delete-conversations", [id]) => Ok(pretty(client.delete_conversations(id)?)),
         ("delete-tenant", [id]) => Ok(pretty(client.delete_tenant(id)?)),
+        ("index-conversations", []) => index_conversations(client),
         ("set-provider-key", _) => {
             let grace: u64 = take_opt(&mut args, "--grace-s").map_or(Ok(0), |g| g.parse())?;
             let [id, slot] = args.as_slice() else {

@@ -12,6 +12,7 @@
 //! | `GET` | `/admin/v1/tenants/{id}/usage` | today's usage and live sessions |
 //! | `DELETE` | `/admin/v1/tenants/{id}/conversations/{conversation}` | delete a conversation now: its history and facts, its open socket closed |
 //! | `DELETE` | `/admin/v1/tenants/{id}/conversations` | delete all of the tenant's conversations: answered at once (202), done by the tenant object's alarm ([`crate::tenant::erasure`]) |
+//! | `POST` | `/admin/v1/conversation-objects/{object_id}/index` | list a conversation's object (by its Durable Object id, as Cloudflare's API lists them) with its tenant, once, for conversations from before the tenant object listed them ([`object_index_route`]) |
 //! | `DELETE` | `/admin/v1/tenants/{id}` | delete the tenant and everything the edge stores for it: its record at once, its conversations by the alarm, then the object's storage (202) |
 
 use serde::{Deserialize, Serialize};
@@ -103,6 +104,26 @@ pub fn admin_route(method: &str, path: &str) -> Result<(TenantId, AdminRoute), A
         _ => return Err(AdminError::NotFound),
     };
     Ok((tenant, route))
+}
+
+/// `POST /admin/v1/conversation-objects/{object_id}/index`: `None` for another path, else the
+/// object's id or why the request is refused. Conversations admitted before the tenant object
+/// listed them (before d01a617) are unknown to it, so deleting the tenant's conversations
+/// missed them; no Workers API lists a namespace's objects, but Cloudflare's REST API does
+/// (ids only), and each object knows whose it is: this route asks it and lists it there.
+pub fn object_index_route(method: &str, path: &str) -> Option<Result<String, AdminError>> {
+    let rest = path.strip_prefix("/admin/v1/conversation-objects/")?;
+    let parts: Vec<&str> = rest.split('/').collect();
+    Some(match (parts.as_slice(), method) {
+        ([id, "index"], "POST") if is_object_id(id) => Ok(id.to_string()),
+        ([id, "index"], _) if is_object_id(id) => Err(AdminError::MethodNotAllowed),
+        _ => Err(AdminError::NotFound),
+    })
+}
+
+/// A Durable Object id as Cloudflare gives it: 32 bytes, lower-case hex.
+pub fn is_object_id(id: &str) -> bool {
+    id.len() == 64 && id.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
 }
 
 /// A conversation id: 16 random bytes, lower-case hex (what the Worker makes up).
@@ -259,6 +280,30 @@ mod tests {
                 Err(AdminError::Invalid(_))
             ));
         }
+    }
+
+    #[test]
+    fn conversation_objects_are_named_by_their_object_id() {
+        let id = "0123456789abcdef".repeat(4);
+        let path = format!("/admin/v1/conversation-objects/{id}/index");
+        assert_eq!(object_index_route("POST", &path), Some(Ok(id.clone())));
+        assert_eq!(
+            object_index_route("GET", &path),
+            Some(Err(AdminError::MethodNotAllowed))
+        );
+        for bad in [
+            format!("/admin/v1/conversation-objects/{}/index", &id[1..]),
+            format!("/admin/v1/conversation-objects/{}/index", id.to_uppercase()),
+            format!("/admin/v1/conversation-objects/{id}"),
+            format!("/admin/v1/conversation-objects/{id}/index/x"),
+        ] {
+            assert_eq!(
+                object_index_route("POST", &bad),
+                Some(Err(AdminError::NotFound)),
+                "{bad}"
+            );
+        }
+        assert_eq!(object_index_route("POST", "/admin/v1/tenants/x"), None);
     }
 
     #[test]

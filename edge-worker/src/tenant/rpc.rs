@@ -105,3 +105,30 @@ pub struct ReleaseRequest {
     pub conversation: String,
     pub connection: String,
 }
+
+/// What a conversation's object says of itself to `GET /admin/identity` (the one-time listing
+/// of conversations from before the tenant object listed them): whose it is. `null` when the
+/// object stores nothing.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationIdentity {
+    pub tenant: String,
+    pub conversation: String,
+}
+
+/// `POST /index` to the tenant's object: list this conversation (see [`IndexAnswer`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexRequest {
+    pub conversation: String,
+}
+
+/// The answer to [`IndexRequest`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IndexAnswer {
+    /// Listed as active now, so a deletion of the tenant's conversations reaches it.
+    Listed,
+    /// The tenant is being deleted: listed and marked, its alarm deletes it.
+    Marked,
+    /// The tenant does not exist (any more): the conversation is deleted by the Worker.
+    NoTenant,
+}

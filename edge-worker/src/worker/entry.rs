@@ -25,8 +25,9 @@ use crate::tenant::api_error::ApiError;
 use crate::tenant::key_tag::KeyTagger;
 use crate::tenant::placement::Placement;
 use crate::tenant::quota::Limited;
+use crate::tenant::rpc::{ConversationIdentity, IndexAnswer, IndexRequest};
 use crate::tenant::settings::{PublishableKey, TenantId};
-use crate::worker::runtime::{api_error, hex, json_error, now_ms, random_bytes};
+use crate::worker::runtime::{api_error, hex, json_error, json_response, now_ms, random_bytes};
 use crate::worker::tenant_object::TENANT_HEADER;
 
 /// Headers by which the Worker tells a conversation's object whose it is, which connection
@@ -227,15 +228,68 @@ pub(crate) async fn delete_conversation_object(
     tenant: &TenantId,
     conversation: &str,
 ) -> Result<Response> {
+    session_stub(env, placement, &format!("{tenant}/{conversation}"))?
+        .fetch_with_request(delete_request(tenant, conversation)?)
+        .await
+}
+
+/// The request by which a conversation's object deletes itself.
+fn delete_request(tenant: &TenantId, conversation: &str) -> Result<Request> {
     let headers = Headers::new();
     headers.set(TENANT_HEADER, tenant.as_str())?;
     headers.set(CONVERSATION_HEADER, conversation)?;
     let mut init = RequestInit::new();
     init.with_method(Method::Delete).with_headers(headers);
-    let inner = Request::new_with_init("https://session.internal/admin/conversation", &init)?;
-    session_stub(env, placement, &format!("{tenant}/{conversation}"))?
-        .fetch_with_request(inner)
-        .await
+    Request::new_with_init("https://session.internal/admin/conversation", &init)
+}
+
+/// `POST /admin/v1/conversation-objects/{object_id}/index`: asks the conversation's object
+/// whose it is and lists it with its tenant's object; a conversation whose tenant no longer
+/// exists is deleted. Answers `{"stored": false}` for an object that stores nothing, else
+/// `{"stored": true, "tenant", "conversation", "outcome": "listed"|"marked"|"deleted"}`.
+async fn index_conversation_object(env: &Env, object_id: &str) -> Result<Response> {
+    let sessions = env.durable_object("SESSIONS")?;
+    // An id this namespace did not make is refused by the runtime.
+    let Ok(id) = sessions.id_from_string(object_id) else {
+        return api_error(&ApiError::NotFound);
+    };
+    let stub = id.get_stub()?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get);
+    let ask = Request::new_with_init("https://session.internal/admin/identity", &init)?;
+    let identity: Option<ConversationIdentity> = stub.fetch_with_request(ask).await?.json().await?;
+    let Some((tenant, conversation)) = identity.and_then(|i| {
+        let tenant = TenantId::parse(&i.tenant).ok()?;
+        is_conversation_id(&i.conversation).then_some((tenant, i.conversation))
+    }) else {
+        return json_response(200, &serde_json::json!({"stored": false}));
+    };
+    let answer: IndexAnswer = call(
+        &tenant_stub(env, &tenant)?,
+        &tenant,
+        "/index",
+        &IndexRequest {
+            conversation: conversation.clone(),
+        },
+    )
+    .await?;
+    let outcome = match answer {
+        IndexAnswer::Listed => "listed",
+        IndexAnswer::Marked => "marked",
+        IndexAnswer::NoTenant => {
+            stub.fetch_with_request(delete_request(&tenant, &conversation)?)
+                .await?;
+            "deleted"
+        }
+    };
+    console_log!(
+        "{}",
+        serde_json::json!({"event": "admin", "action": "index_conversation", "outcome": outcome})
+    );
+    json_response(
+        200,
+        &serde_json::json!({"stored": true, "tenant": tenant.as_str(), "conversation": conversation, "outcome": outcome}),
+    )
 }
 
 /// What a client over the session-open rate is told to wait (the binding's period).
@@ -284,6 +338,11 @@ async fn admin(mut req: Request, env: Env) -> Result<Response> {
     }
     let method = req.method().to_string();
     let path = req.path();
+    match admin_api::object_index_route(&method, &path) {
+        Some(Ok(object_id)) => return index_conversation_object(&env, &object_id).await,
+        Some(Err(e)) => return api_error(&ApiError::from(e)),
+        None => {}
+    }
     let tenant = match admin_route(&method, &path) {
         Ok((tenant, AdminRoute::DeleteConversation(conversation))) => {
             return delete_conversation(&env, &tenant, &conversation).await;

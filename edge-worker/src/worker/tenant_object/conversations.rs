@@ -7,6 +7,7 @@ use worker::{Response, Result, console_log};
 
 use super::{CountRow, TenantObject};
 use crate::tenant::erasure;
+use crate::tenant::rpc::IndexAnswer;
 use crate::tenant::settings::TenantId;
 use crate::worker::entry::delete_conversation_object;
 use crate::worker::runtime::{json_response, now_ms};
@@ -29,6 +30,24 @@ impl TenantObject {
             vec![(erasure::forget_before(now, retention_days) as f64).into()],
         )?;
         Ok(())
+    }
+
+    /// `POST /index`: lists a conversation this object did not know (from before it listed
+    /// them) as active now; marked at once if the tenant is being deleted.
+    pub(super) async fn index_conversation(&self, conversation: &str) -> Result<IndexAnswer> {
+        if self.deleting()?.is_some() {
+            self.sql(
+                "INSERT INTO conversations (id, last_ms, erase) VALUES (?, ?, 1) ON CONFLICT(id) DO UPDATE SET erase = 1",
+                vec![conversation.into(), (now_ms() as f64).into()],
+            )?;
+            self.state.storage().set_alarm(0).await?;
+            return Ok(IndexAnswer::Marked);
+        }
+        let Some(settings) = self.settings()? else {
+            return Ok(IndexAnswer::NoTenant);
+        };
+        self.note_conversation(conversation, settings.retention_days, now_ms())?;
+        Ok(IndexAnswer::Listed)
     }
 
     /// `DELETE .../conversations`: marks every listed conversation for deletion and wakes the

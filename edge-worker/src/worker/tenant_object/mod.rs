@@ -21,8 +21,8 @@ use crate::tenant::api_error::ApiError;
 use crate::tenant::key_vault::{KeySlot, MasterKeys};
 use crate::tenant::placement::Placement;
 use crate::tenant::rpc::{
-    ReleaseRequest, RenewAnswer, RenewRequest, TakeOverAnswer, TakeOverRequest, TurnAnswer,
-    TurnRequest, UsageReport,
+    IndexAnswer, IndexRequest, ReleaseRequest, RenewAnswer, RenewRequest, TakeOverAnswer,
+    TakeOverRequest, TurnAnswer, TurnRequest, UsageReport,
 };
 use crate::tenant::settings::{TenantId, TenantSettings, UrlPolicy};
 use crate::worker::runtime::{api_error, json_response, now_ms};
@@ -82,6 +82,7 @@ impl DurableObject for TenantObject {
                 "/renew" => json_response(200, &RenewAnswer::Refused),
                 "/takeover" => json_response(200, &TakeOverAnswer::Refused),
                 "/placement" => json_response(200, &Placement::default()),
+                "/index" => json_response(200, &IndexAnswer::NoTenant),
                 "/turn" => json_response(
                     200,
                     &TurnAnswer::Refused {
@@ -103,6 +104,10 @@ impl DurableObject for TenantObject {
             "/turn" => {
                 let body: TurnRequest = req.json().await?;
                 json_response(200, &self.turn(&body)?)
+            }
+            "/index" => {
+                let body: IndexRequest = req.json().await?;
+                json_response(200, &self.index_conversation(&body.conversation).await?)
             }
             "/usage" => {
                 let body: UsageReport = req.json().await?;

@@ -127,6 +127,9 @@ impl DurableObject for VoiceSession {
         if req.method() == Method::Delete && req.path() == "/admin/conversation" {
             return self.on_admin_delete(&req).await;
         }
+        if req.method() == Method::Get && req.path() == "/admin/identity" {
+            return self.on_admin_identity();
+        }
         let upgrade = req.headers().get("upgrade")?.unwrap_or_default();
         if !upgrade.eq_ignore_ascii_case("websocket") {
             return Response::error("expected a WebSocket upgrade", 426);

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::session::alarm::{self, Due, SocketState};
-use crate::tenant::rpc::{ConnectionRef, RenewAnswer, RenewRequest};
+use crate::tenant::rpc::{ConnectionRef, ConversationIdentity, RenewAnswer, RenewRequest};
 
 /// Why a session ends when its tenant is disabled, its key revoked or its origin removed.
 pub(super) const UNAVAILABLE: &str = "this assistant is not available";
@@ -201,6 +201,24 @@ impl VoiceSession {
                 .is_some_and(|c| c == conversation);
         self.delete_conversation().await?;
         crate::worker::runtime::json_response(200, &json!({"deleted": known}))
+    }
+
+    /// Whose conversation this is (`null` if the object stores none), for the one-time listing
+    /// of conversations with their tenant ([`crate::tenant::admin_api::object_index_route`]).
+    /// Reads only: an object that stores nothing is left so.
+    pub(super) fn on_admin_identity(&self) -> Result<Response> {
+        let identity = match self.store.exists()? {
+            true => self
+                .store
+                .identity()
+                .ok()
+                .map(|(tenant, conversation)| ConversationIdentity {
+                    tenant: tenant.as_str().to_string(),
+                    conversation,
+                }),
+            false => None,
+        };
+        crate::worker::runtime::json_response(200, &identity)
     }
 
     /// A resume of a conversation that is gone: its admission took no slot, and the client is
