@@ -246,6 +246,12 @@ pub enum ControlError {
     UnsupportedVersion(u32),
     #[error("sample rate {rate} Hz is not allowed for {what}")]
     WrongSampleRate { what: &'static str, rate: u32 },
+    /// A client's text holds U+FFFD as such. Workers' runtime decodes a text frame before the
+    /// edge sees it, replacing bytes that are not UTF-8 with U+FFFD, so a raw U+FFFD is taken
+    /// for such bytes; a client that means the character writes its escape `\ufffd`, as
+    /// [`ClientMessage::to_json`] does. The edge closes the socket with 1007.
+    #[error("text messages must be valid UTF-8 (write U+FFFD as \\ufffd)")]
+    NotUtf8,
 }
 
 impl ControlError {
@@ -253,7 +259,7 @@ impl ControlError {
     pub fn code(&self) -> ErrorCode {
         match self {
             Self::TooLarge { .. } => ErrorCode::MessageTooLarge,
-            Self::Malformed { .. } | Self::Invalid { .. } => ErrorCode::BadMessage,
+            Self::Malformed { .. } | Self::Invalid { .. } | Self::NotUtf8 => ErrorCode::BadMessage,
             Self::UnknownType(_) => ErrorCode::UnknownType,
             Self::UnsupportedVersion(_) => ErrorCode::UnsupportedVersion,
             Self::WrongSampleRate { .. } => ErrorCode::WrongSampleRate,
@@ -302,6 +308,9 @@ const SERVER_TYPES: [&str; 13] = [
 impl ClientMessage {
     /// Parses and validates one text message from a client.
     pub fn parse(text: &str) -> Result<Self, ControlError> {
+        if text.len() <= MAX_CONTROL_MESSAGE_BYTES && text.contains(char::REPLACEMENT_CHARACTER) {
+            return Err(ControlError::NotUtf8);
+        }
         let msg: Self = parse_tagged(text, &CLIENT_TYPES)?;
         msg.validate()?;
         Ok(msg)
@@ -373,9 +382,10 @@ impl ClientMessage {
         Ok(())
     }
 
-    /// Serialises the message as one JSON text message.
+    /// Serialises the message as one JSON text message. U+FFFD is written as its escape
+    /// (the same JSON), since a raw one reads as bytes that were not UTF-8 ([`ControlError::NotUtf8`]).
     pub fn to_json(&self) -> String {
-        to_json(self)
+        to_json(self).replace(char::REPLACEMENT_CHARACTER, "\\ufffd")
     }
 }
 

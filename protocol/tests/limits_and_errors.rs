@@ -298,3 +298,31 @@ fn language_tags_are_checked_for_bcp47_syntax() {
         assert!(!aura_protocol::is_language_tag(bad), "{bad}");
     }
 }
+
+#[test]
+fn a_raw_replacement_character_reads_as_bytes_that_were_not_utf8_and_clients_escape_it() {
+    // What Workers' runtime hands the edge for a frame whose bytes were not UTF-8.
+    let decoded = String::from_utf8_lossy(b"{\"type\":\"input.text\",\"text\":\"hi \xff\"}");
+    let err = ClientMessage::parse(&decoded).unwrap_err();
+    assert_eq!(err, ControlError::NotUtf8);
+    assert_eq!(err.code(), ErrorCode::BadMessage);
+    // A client that means U+FFFD sends its escape, the same JSON, and it arrives intact.
+    let meant = ClientMessage::InputText {
+        text: "a \u{FFFD} b".into(),
+    };
+    let sent = meant.to_json();
+    assert!(
+        sent.contains("\\ufffd") && !sent.contains('\u{FFFD}'),
+        "{sent}"
+    );
+    assert_eq!(ClientMessage::parse(&sent).unwrap(), meant);
+    // Beyond the size limit the size is what is reported.
+    let big = format!(
+        "{{\"type\":\"input.text\",\"text\":\"\u{FFFD}{}\"}}",
+        "a".repeat(MAX_CONTROL_MESSAGE_BYTES)
+    );
+    assert!(matches!(
+        ClientMessage::parse(&big),
+        Err(ControlError::TooLarge { .. })
+    ));
+}

@@ -70,6 +70,27 @@ impl SessionClient {
         self.close_code
     }
 
+    /// Waits up to `limit` for the server to end the connection: its close code, 1006 if the
+    /// connection dropped without one (a reset mid-frame), `None` if it is still open.
+    pub fn ended_by_server(&mut self, limit: Duration) -> Option<u16> {
+        let deadline = Instant::now() + limit;
+        while self.close_code.is_none() && Instant::now() < deadline {
+            match self.ws.read() {
+                Ok(tungstenite::Message::Close(frame)) => {
+                    self.close_code = Some(frame.map_or(1005, |f| u16::from(f.code)));
+                }
+                Ok(_) => {}
+                Err(tungstenite::Error::Io(e))
+                    if matches!(
+                        e.kind(),
+                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                    ) => {}
+                Err(_) => return Some(1006),
+            }
+        }
+        self.close_code
+    }
+
     pub fn send_json(&mut self, v: serde_json::Value) {
         self.ws
             .send(tungstenite::Message::text(v.to_string()))
@@ -78,6 +99,16 @@ impl SessionClient {
 
     pub fn send_text(&mut self, text: &str) {
         self.ws.send(tungstenite::Message::text(text)).unwrap();
+    }
+
+    /// A text frame of these bytes as they are, valid UTF-8 or not (a browser's are always
+    /// valid; a hostile client's need not be). Whether it could be written (a server that
+    /// closes mid-frame makes the rest fail).
+    pub fn send_raw_text(&mut self, bytes: Vec<u8>) -> bool {
+        use tungstenite::protocol::frame::Frame;
+        use tungstenite::protocol::frame::coding::{Data, OpCode};
+        let frame = Frame::message(bytes, OpCode::Data(Data::Text), true);
+        self.ws.send(tungstenite::Message::Frame(frame)).is_ok()
     }
 
     pub fn send_binary(&mut self, bytes: Vec<u8>) {

@@ -5,8 +5,8 @@
 
 use aura_protocol::limits::INPUT_SAMPLE_RATE;
 use aura_protocol::{
-    AudioFrame, ClientMessage, ErrorCode, FrameKind, ServerMessage, SessionResume, SessionStart,
-    is_language_tag,
+    AudioFrame, ClientMessage, ControlError, ErrorCode, FrameKind, ServerMessage, SessionResume,
+    SessionStart, is_language_tag,
 };
 
 /// Longest utterance buffered for transcription, in samples (30 s at 16 kHz).
@@ -61,7 +61,12 @@ pub enum Action {
     Respond { text: String },
     /// Stop reply `response_id` now; the user heard `played_ms` of it.
     Cancel { response_id: u32, played_ms: u32 },
+    /// Close the socket with this code (nothing more of it is handled).
+    Close { code: u16, reason: &'static str },
 }
+
+/// The close code for a text message that was not UTF-8 (RFC 6455, 7.4.1).
+pub const CLOSE_INVALID_DATA: u16 = 1007;
 
 #[derive(Debug)]
 struct Utterance {
@@ -90,6 +95,8 @@ pub struct Session {
     /// Started, and no utterance opened since: the next may be one a drop cut, re-sent at
     /// once.
     resent_next: bool,
+    /// The socket is being closed: what it still sends is ignored.
+    closing: bool,
 }
 
 fn error(code: ErrorCode, message: impl Into<String>) -> Action {
@@ -140,8 +147,23 @@ impl Session {
 
     /// Handles one text message.
     pub fn on_text(&mut self, text: &str) -> Vec<Action> {
+        if self.closing {
+            return Vec::new();
+        }
         let msg = match ClientMessage::parse(text) {
             Ok(m) => m,
+            // Bytes that were not UTF-8 (the runtime decoded them lossily): the connection
+            // ends, as a peer that checks UTF-8 itself would end it.
+            Err(e @ ControlError::NotUtf8) => {
+                self.closing = true;
+                return vec![
+                    Action::Send(e.to_message()),
+                    Action::Close {
+                        code: CLOSE_INVALID_DATA,
+                        reason: "text is not UTF-8",
+                    },
+                ];
+            }
             Err(e) => return vec![Action::Send(e.to_message())],
         };
         match msg {
@@ -271,6 +293,9 @@ impl Session {
 
     /// Handles one binary message (an input audio frame) that arrived at `now_ms`.
     pub fn on_binary(&mut self, bytes: &[u8], now_ms: u64) -> Vec<Action> {
+        if self.closing {
+            return Vec::new();
+        }
         if !self.started {
             return vec![error(
                 ErrorCode::NotStarted,

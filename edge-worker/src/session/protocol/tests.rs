@@ -366,3 +366,40 @@ fn after_a_resume_the_cut_utterance_is_taken_at_once_and_a_committed_one_not_twi
             .is_empty()
     );
 }
+
+#[test]
+fn text_that_was_not_utf8_ends_the_connection_and_nothing_after_it_is_handled() {
+    let mut s = started();
+    // The runtime's lossy decoding of `{"type":"input.text","text":"hi \xff"}`.
+    let a = s.on_text("{\"type\":\"input.text\",\"text\":\"hi \u{FFFD}\"}");
+    assert!(
+        matches!(
+            &a[..],
+            [
+                Action::Send(ServerMessage::Error {
+                    code: ErrorCode::BadMessage,
+                    ..
+                }),
+                Action::Close {
+                    code: CLOSE_INVALID_DATA,
+                    ..
+                },
+            ]
+        ),
+        "{a:?}"
+    );
+    assert!(
+        s.on_text(r#"{"type":"input.text","text":"hello"}"#)
+            .is_empty()
+    );
+    assert!(s.on_binary(&frame(1, 0, &[0; 320]), 0).is_empty());
+    // The escape is the character itself, and is answered.
+    let mut s = started();
+    let a = s.on_text(r#"{"type":"input.text","text":"hi \ufffd"}"#);
+    assert_eq!(
+        a,
+        vec![Action::Respond {
+            text: "hi \u{FFFD}".into()
+        }]
+    );
+}

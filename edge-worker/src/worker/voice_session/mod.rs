@@ -316,6 +316,12 @@ impl VoiceSession {
                 response_id,
                 played_ms,
             } => self.on_cancel(response_id, played_ms),
+            Action::Close { code, reason } => {
+                console_log!("{}", json!({"event": "socket_closed", "code": code}));
+                let _ = ws.close(Some(code), Some(reason));
+                self.release(ws).await;
+                Ok(())
+            }
         }
     }
 }
