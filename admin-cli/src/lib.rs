@@ -151,6 +151,12 @@ impl AdminClient {
         self.request("DELETE", &format!("{id}/conversations"), None)
     }
 
+    /// Replaces each of the tenant's publishable keys the edge refuses (the form of before the
+    /// tag, or tagged under a replaced secret): `{"reissued": [{"old", "new"}]}`.
+    pub fn reissue_publishable_keys(&self, id: &str) -> Result<Value, AdminError> {
+        self.request("POST", &format!("{id}/publishable-keys/reissue"), None)
+    }
+
     /// Deletes the tenant and everything the edge stores for it (answered at once; its
     /// conversations and then its record's storage go within seconds):
     /// `{"tenant": ID, "deleting": true, "conversations_marked": N}`.

@@ -6,6 +6,7 @@
 //! aura-admin [--url URL] put-tenant ID SETTINGS.json
 //! aura-admin [--url URL] get-tenant ID | add-key ID | revoke-key ID KEY | rewrap ID | usage ID
 //!     | delete-conversation ID CONVERSATION | delete-conversations ID | delete-tenant ID
+//!     | reissue-keys ID
 //! aura-admin [--url URL] index-conversations   (conversation object ids, one a line, from stdin)
 //! aura-admin [--url URL] set-provider-key ID SLOT [--grace-s N]     (the key is read from stdin)
 //! ```
@@ -110,6 +111,7 @@ fn run(client: &AdminClient, mut args: Vec<String>) -> Out {
         }
         ("delete-conversations", [id]) => Ok(pretty(client.delete_conversations(id)?)),
         ("delete-tenant", [id]) => Ok(pretty(client.delete_tenant(id)?)),
+        ("reissue-keys", [id]) => Ok(pretty(client.reissue_publishable_keys(id)?)),
         ("index-conversations", []) => index_conversations(client),
         ("set-provider-key", _) => {
             let grace: u64 = take_opt(&mut args, "--grace-s").map_or(Ok(0), |g| g.parse())?;

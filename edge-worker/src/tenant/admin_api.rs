@@ -7,6 +7,7 @@
 //! | `GET` | `/admin/v1/tenants/{id}` | settings, publishable keys, which provider slots hold keys (never the keys) |
 //! | `POST` | `/admin/v1/tenants/{id}/publishable-keys` | a new publishable key |
 //! | `DELETE` | `/admin/v1/tenants/{id}/publishable-keys/{key}` | revoke one |
+//! | `POST` | `/admin/v1/tenants/{id}/publishable-keys/reissue` | replace each key the Worker refuses (the form of before the tag, or tagged under a replaced secret) with a new one |
 //! | `PUT` | `/admin/v1/tenants/{id}/provider-keys/{slot}` | set or rotate a provider key: `{"key": "...", "grace_s": 3600}` |
 //! | `POST` | `/admin/v1/tenants/{id}/rewrap` | re-seal its provider keys under the current master key |
 //! | `GET` | `/admin/v1/tenants/{id}/usage` | today's usage and live sessions |
@@ -33,6 +34,8 @@ pub enum AdminRoute {
     DeleteTenant,
     AddPublishableKey,
     RevokePublishableKey(String),
+    /// Replace the keys the Worker refuses ([`crate::tenant::key_tag::KeyTagger::accepts`]).
+    ReissuePublishableKeys,
     SetProviderKey(String),
     Rewrap,
     Usage,
@@ -76,6 +79,7 @@ pub fn admin_route(method: &str, path: &str) -> Result<(TenantId, AdminRoute), A
         ([_], "DELETE") => AdminRoute::DeleteTenant,
         ([_], _) => return Err(AdminError::MethodNotAllowed),
         ([_, "publishable-keys"], "POST") => AdminRoute::AddPublishableKey,
+        ([_, "publishable-keys", "reissue"], "POST") => AdminRoute::ReissuePublishableKeys,
         ([_, "publishable-keys", key], "DELETE") if !key.is_empty() => {
             AdminRoute::RevokePublishableKey(key.to_string())
         }
@@ -222,6 +226,10 @@ mod tests {
         assert_eq!(
             route("POST", &format!("{t}/rewrap")),
             Ok(AdminRoute::Rewrap)
+        );
+        assert_eq!(
+            route("POST", &format!("{t}/publishable-keys/reissue")),
+            Ok(AdminRoute::ReissuePublishableKeys)
         );
         assert_eq!(route("GET", &format!("{t}/usage")), Ok(AdminRoute::Usage));
         let c = "0123456789abcdef0123456789abcdef";

@@ -102,9 +102,36 @@ fn unhex(s: &str) -> Option<Vec<u8>> {
         .collect()
 }
 
+impl KeyTagger {
+    /// Whether the Worker would accept `key`, stored for `tenant`: the edge's form (not the
+    /// 32-digit form of before the tag) and the edge's tag under this secret. A stored key
+    /// that fails is one no page can use any more, so re-issuing it loses nothing.
+    pub fn accepts(&self, tenant: &TenantId, key: &str) -> bool {
+        PublishableKey::parse(key).is_ok_and(|k| k.tenant == *tenant && self.check(&k).is_ok())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_of_before_the_tag_or_another_secret_are_not_accepted() {
+        let t = tenant("mill-lane");
+        let key = tagger(1).issue(&t, [7; 16]).key;
+        assert!(tagger(1).accepts(&t, &key));
+        assert!(!tagger(2).accepts(&t, &key), "issued under another secret");
+        assert!(
+            !tagger(1).accepts(&tenant("other"), &key),
+            "stored for another tenant"
+        );
+        let untagged = format!("pk_mill-lane_{}", "ab".repeat(16));
+        assert!(
+            !tagger(1).accepts(&t, &untagged),
+            "the form of before the tag"
+        );
+        assert!(!tagger(1).accepts(&t, "junk"));
+    }
 
     fn tagger(seed: u8) -> KeyTagger {
         KeyTagger::new(&[seed; 32]).unwrap()

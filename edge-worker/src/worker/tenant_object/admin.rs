@@ -36,6 +36,7 @@ impl TenantObject {
             AdminRoute::GetTenant => self.get_tenant(tenant),
             AdminRoute::AddPublishableKey => self.add_publishable_key(tenant),
             AdminRoute::RevokePublishableKey(key) => self.revoke_publishable_key(key),
+            AdminRoute::ReissuePublishableKeys => self.reissue_publishable_keys(tenant),
             AdminRoute::SetProviderKey(slot) => self.set_provider_key(tenant, slot, body),
             AdminRoute::Rewrap => self.rewrap(tenant),
             AdminRoute::Usage => self.usage(),
@@ -126,6 +127,36 @@ impl TenantObject {
             vec![key.key.clone().into(), (now_ms() as f64).into()],
         )?;
         json_response(201, &json!({"publishable_key": key.key}))
+    }
+
+    /// Replaces each stored key the Worker refuses (the form of before the tag, or tagged under
+    /// a replaced `PUBLISHABLE_KEY_SECRET`) with a new one; keys it accepts are kept. Answers
+    /// `{"reissued": [{"old", "new"}]}` (empty when there is none left to replace).
+    fn reissue_publishable_keys(&self, tenant: &TenantId) -> Result<Response> {
+        let Some(tagger) = crate::worker::entry::key_tagger(&self.env) else {
+            return api_error(&ApiError::KeySecretMissing);
+        };
+        let mut reissued = Vec::new();
+        for old in self.publishable_keys()? {
+            if tagger.accepts(tenant, &old) {
+                continue;
+            }
+            let new = tagger.issue(tenant, random_bytes::<16>()?);
+            self.sql(
+                "DELETE FROM publishable_keys WHERE key = ?",
+                vec![old.clone().into()],
+            )?;
+            self.sql(
+                "INSERT INTO publishable_keys (key, created_ms) VALUES (?, ?)",
+                vec![new.key.clone().into(), (now_ms() as f64).into()],
+            )?;
+            reissued.push(json!({"old": old, "new": new.key}));
+        }
+        console_log!(
+            "{}",
+            json!({"event": "admin", "action": "publishable_keys_reissued", "count": reissued.len()})
+        );
+        json_response(200, &json!({"reissued": reissued}))
     }
 
     fn revoke_publishable_key(&self, key: String) -> Result<Response> {
