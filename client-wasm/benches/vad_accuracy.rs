@@ -9,7 +9,9 @@
 //!
 //! Detectors, in one run: earshot (the built-in model), Silero v6 through onnxruntime (the
 //! reference, run by `scripts/silero-reference.py --batch` on the same clips, its 32 ms
-//! probabilities held on the 16 ms grid as the worklet holds ours), our Rust Silero v6 with the
+//! probabilities held on the 16 ms grid as the worklet holds ours), the same model's 8 kHz branch
+//! through onnxruntime on each clip brought down to 8 kHz (`silero_onnxruntime_8k_branch`: what
+//! band-limited input would get from it; not run in the worklet), our Rust Silero v6 with the
 //! f32, f16 and int8 weights, the mean of earshot and Silero f16, and the combination the worklet
 //! runs (Silero int8, two streams staggered by a frame, fused with earshot in log-odds:
 //! `Blend::Fused`; the staggered streams alone are `silero_rust_int8_staggered`). Each band reports all
@@ -65,6 +67,7 @@ fn main() {
         .map(|(name, _)| (*name, Vec::new()))
         .collect();
     results.insert(1, (ONNX, Vec::new()));
+    results.insert(2, (ONNX_8K, Vec::new()));
     for narrowband in [false, true] {
         let band_name = if narrowband { "narrowband" } else { "wideband" };
         eprintln!("vad_accuracy: {band_name} mixes");
@@ -80,7 +83,9 @@ fn main() {
             }
         }
         clips.extend(noises.iter().map(|(_, n)| band(n.clone())));
-        let onnx = onnx_chunk_probabilities(&clips, band_name);
+        let onnx = onnx_chunk_probabilities(&clips, band_name, 16_000);
+        let at_8k: Vec<Vec<f32>> = clips.iter().map(|c| to_8k(c)).collect();
+        let onnx_8k = onnx_chunk_probabilities(&at_8k, band_name, 8_000);
         for (name, json) in &mut results {
             eprintln!("vad_accuracy: {name}, {band_name}");
             let all_scores: Vec<Vec<FrameScore>> = clips
@@ -88,7 +93,8 @@ fn main() {
                 .enumerate()
                 .map(|(c, audio)| match detectors.iter().find(|d| d.0 == *name) {
                     Some((_, make)) => clip::scores_with(&mut make(), audio),
-                    None => held(clip::scores(audio), &onnx[c]),
+                    None if *name == ONNX => held(clip::scores(audio), &onnx[c]),
+                    None => held(clip::scores(audio), &onnx_8k[c]),
                 })
                 .collect();
             json.push(band_json(
@@ -116,6 +122,8 @@ fn main() {
 
 /// The name of the onnxruntime reference's column.
 const ONNX: &str = "silero_onnxruntime";
+/// The column of the reference's 8 kHz branch (the clip brought down to 8 kHz, 256-sample chunks).
+const ONNX_8K: &str = "silero_onnxruntime_8k_branch";
 
 /// One band's metrics for one detector, from its scores of every clip (the order of `main`).
 fn band_json(
@@ -220,11 +228,11 @@ fn part_json(
     )
 }
 
-/// onnxruntime's per-chunk probabilities of every clip, each a fresh stream
-/// (`scripts/silero-reference.py --batch` in the bootstrap's venv, one process for all).
-fn onnx_chunk_probabilities(clips: &[Vec<f32>], band_name: &str) -> Vec<Vec<f32>> {
+/// onnxruntime's per-chunk (32 ms) probabilities of every clip at `rate` (16 or 8 kHz), each a
+/// fresh stream (`scripts/silero-reference.py --batch` in the bootstrap's venv, one process for all).
+fn onnx_chunk_probabilities(clips: &[Vec<f32>], band_name: &str, rate: u32) -> Vec<Vec<f32>> {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
-    let dir = root.join(format!(".tmp/vad-accuracy-onnx/{band_name}"));
+    let dir = root.join(format!(".tmp/vad-accuracy-onnx/{band_name}-{rate}"));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).expect("scratch dir");
     for (c, audio) in clips.iter().enumerate() {
@@ -236,6 +244,7 @@ fn onnx_chunk_probabilities(clips: &[Vec<f32>], band_name: &str) -> Vec<Vec<f32>
         .arg("--batch")
         .arg(root.join("target/silero-vad/silero_vad-6.2.3-py3-none-any.whl"))
         .arg(&dir)
+        .arg(rate.to_string())
         .status()
         .expect("the Silero venv (scripts/bootstrap.sh makes it)");
     assert!(status.success(), "silero-reference.py --batch failed");
@@ -303,6 +312,15 @@ fn detectors() -> Vec<(&'static str, MakeVad)> {
 
 /// 16 kHz audio through 8 kHz and back with the client's resampler (delays removed).
 fn through_8k(x: &[f32]) -> Vec<f32> {
+    clip::to_16k(&Clip {
+        rate: 8_000,
+        samples: to_8k(x),
+    })
+    .expect("8 -> 16 kHz")
+}
+
+/// 16 kHz audio brought down to 8 kHz with the client's resampler (its delay removed).
+fn to_8k(x: &[f32]) -> Vec<f32> {
     let mut rs = StreamResampler::new(16_000, 8_000, Filter::Speech).expect("16 -> 8 kHz");
     let mut down = Vec::with_capacity(x.len() / 2 + 4_096);
     for quantum in x.chunks(128) {
@@ -310,12 +328,7 @@ fn through_8k(x: &[f32]) -> Vec<f32> {
     }
     let delay = rs.output_delay();
     rs.flush(|o| down.extend_from_slice(o));
-    let samples: Vec<f32> = down.into_iter().skip(delay).take(x.len() / 2).collect();
-    clip::to_16k(&Clip {
-        rate: 8_000,
-        samples,
-    })
-    .expect("8 -> 16 kHz")
+    down.into_iter().skip(delay).take(x.len() / 2).collect()
 }
 
 fn load_speech(dir: &Path) -> Vec<Labelled> {
@@ -515,10 +528,16 @@ fn quantile(v: &[f64], q: f64) -> f64 {
     s[((s.len() - 1) as f64 * q).round() as usize]
 }
 
-/// `AURA_VAD_SWEEP=1`: event metrics for a grid of turn parameters, one JSON line each, to
-/// choose the defaults. Probabilities are computed once per file and level.
+/// `AURA_VAD_SWEEP=1`: event metrics of the worklet's detector (`combined_int8_fused_worklet`)
+/// for a grid of start thresholds and minimum speech, one JSON line each: how much onset a lower
+/// start costs in false starts. Probabilities are computed once per file and level.
 fn sweep(files: &[Labelled], noises: &[(String, Vec<f32>)]) {
-    let mixes: Vec<Vec<(Vec<clip::FrameScore>, f64)>> = [None, Some(10.0), Some(0.0)]
+    let (_, make) = detectors()
+        .into_iter()
+        .find(|d| d.0 == "combined_int8_fused_worklet")
+        .unwrap();
+    let mut vad = make();
+    let mixes: Vec<Vec<(Vec<clip::FrameScore>, f64)>> = SNRS
         .iter()
         .map(|snr| {
             files
@@ -529,61 +548,66 @@ fn sweep(files: &[Labelled], noises: &[(String, Vec<f32>)]) {
                         None => f.speech.clone(),
                         Some(snr) => mix(f, &noises[i % noises.len()].1, *snr, i),
                     };
-                    (clip::scores(&audio), audio.len() as f64 / 16_000.0)
+                    (
+                        clip::scores_with(&mut vad, &audio),
+                        audio.len() as f64 / 16_000.0,
+                    )
                 })
                 .collect()
         })
         .collect();
     let noise_probs: Vec<(Vec<clip::FrameScore>, f64)> = noises
         .iter()
-        .map(|(_, n)| (clip::scores(n), n.len() as f64 / 16_000.0 / 60.0))
+        .map(|(_, n)| {
+            (
+                clip::scores_with(&mut vad, n),
+                n.len() as f64 / 16_000.0 / 60.0,
+            )
+        })
         .collect();
-    for start in [0.4f32, 0.5, 0.6, 0.7, 0.8] {
-        for stop in [0.3f32, 0.4] {
-            for min_speech in [16u32, 32, 48, 64, 96] {
-                let config = TurnConfig {
-                    start_threshold: start,
-                    stop_threshold: stop.min(start),
-                    min_speech_ms: min_speech,
-                    ..TurnConfig::default()
-                };
-                let levels: Vec<String> = mixes
-                    .iter()
-                    .map(|level| {
-                        let mut ev = EventStats::default();
-                        for (file, (probs, secs)) in files.iter().zip(level) {
-                            ev.add(
-                                &file.intervals,
-                                &clip::utterances(probs, config),
-                                config,
-                                *secs,
-                            );
-                        }
-                        format!("{{{}}}", ev.json())
-                    })
-                    .collect();
-                let (starts, minutes) =
-                    noise_probs.iter().fold((0usize, 0.0), |(n, m), (p, mins)| {
-                        (n + clip::utterances(p, config).len(), m + mins)
-                    });
-                println!(
-                    "{{\"start\":{start},\"stop\":{stop},\"min_speech_ms\":{min_speech},\"noise_false_starts_per_min\":{:.2},\"clean\":{},\"snr10\":{},\"snr0\":{}}}",
-                    starts as f64 / minutes,
-                    levels[0],
-                    levels[1],
-                    levels[2]
-                );
-            }
+    for start in [0.05f32, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6] {
+        for min_speech in [16u32, 32] {
+            let config = TurnConfig {
+                start_threshold: start,
+                stop_threshold: start.min(0.3),
+                min_speech_ms: min_speech,
+                ..TurnConfig::default()
+            };
+            let levels: Vec<String> = mixes
+                .iter()
+                .map(|level| {
+                    let mut ev = EventStats::default();
+                    for (file, (probs, secs)) in files.iter().zip(level) {
+                        ev.add(
+                            &file.intervals,
+                            &clip::utterances(probs, config),
+                            config,
+                            *secs,
+                        );
+                    }
+                    format!("{{{}}}", ev.json())
+                })
+                .collect();
+            let (starts, minutes) = noise_probs.iter().fold((0usize, 0.0), |(n, m), (p, mins)| {
+                (n + clip::utterances(p, config).len(), m + mins)
+            });
+            println!(
+                "{{\"start\":{start},\"min_speech_ms\":{min_speech},\"noise_false_starts_per_min\":{:.2},\"levels\":[{}]}}",
+                starts as f64 / minutes,
+                levels.join(",")
+            );
         }
     }
 }
 
-/// `AURA_VAD_DUMP=DIR`: per-frame features of every clip (earshot, Silero int8, frame energy,
-/// impulse flag; f32 each) to DIR/{band}/{clip:04}.f32, for exploring combinations offline.
+/// `AURA_VAD_DUMP=DIR`: per-frame features of every clip (earshot, Silero int8 with two staggered
+/// streams, i.e. a fresh decision every frame, frame energy, impulse flag; f32 each) to
+/// DIR/{band}/{clip:04}.f32, for exploring combinations offline. Clip `c`: level * files + file
+/// (levels as `SNRS`), then the noises in name order.
 fn dump(dir: &Path, files: &[Labelled], noises: &[(String, Vec<f32>)]) {
     let (_, make) = detectors()
         .into_iter()
-        .find(|d| d.0 == "silero_rust_int8")
+        .find(|d| d.0 == "silero_rust_int8_staggered")
         .unwrap();
     for narrowband in [false, true] {
         let band_name = if narrowband { "narrowband" } else { "wideband" };
