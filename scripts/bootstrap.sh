@@ -55,10 +55,11 @@ if ! cmp -s package-lock.json node_modules/.aura-lock 2>/dev/null; then
   cp package-lock.json node_modules/.aura-lock
 fi
 
-# Debian packages: the demo's offline speech engines, and for the tests a browser and real speech.
+# Debian packages: the demo's offline speech engines, and for the tests a browser, real speech
+# and sqlite3 (two tests edit the local Durable Objects' storage while the edge is stopped).
 packages=(espeak-ng pocketsphinx pocketsphinx-en-us)
 if [ "${1:-}" = "--test" ]; then
-  packages+=(chromium chromium-driver firefox-esr webkit2gtk-driver xvfb pulseaudio pocketsphinx-testdata)
+  packages+=(chromium chromium-driver firefox-esr webkit2gtk-driver xvfb pulseaudio pocketsphinx-testdata sqlite3)
 fi
 missing=()
 for pkg in "${packages[@]}"; do
