@@ -61,6 +61,29 @@ impl WranglerDev {
                 "{artifact} is missing: run `make test` (or scripts/bootstrap.sh and scripts/build.sh) first"
             );
         }
+        // A free port can be taken by another test's edge before this one binds it: then
+        // wrangler says so and this edge starts again on other ports.
+        let mut state = state;
+        for _ in 0..3 {
+            let mut dev = Self::spawn(state, &vars, devtools);
+            match dev.wait_ready(Duration::from_secs(60)) {
+                Readiness::Ready => return dev,
+                Readiness::PortTaken => {
+                    dev.kill();
+                    state = std::mem::replace(&mut dev._state, Scratch(PathBuf::new()));
+                    std::mem::forget(dev);
+                }
+                Readiness::TimedOut => panic!(
+                    "wrangler dev did not answer /health within 60 s; its output:\n{}",
+                    dev.log()
+                ),
+            }
+        }
+        panic!("wrangler dev found no free port in 3 attempts");
+    }
+
+    fn spawn(state: Scratch, vars: &[(&str, String)], devtools: bool) -> Self {
+        let root = root();
         let started_at = std::time::SystemTime::now();
         let port = free_port();
         // wrangler's debug log goes nowhere (scripts/env.sh does the same for `make dev`).
@@ -126,29 +149,49 @@ impl WranglerDev {
                 }
             });
         }
-        let dev = Self {
+        Self {
             child,
             port,
             log,
             started_at,
             _state: state,
-        };
-        dev.wait_ready(Duration::from_secs(60));
-        dev
+        }
     }
 
-    fn wait_ready(&self, limit: Duration) {
+    /// Ready once this wrangler has said so on its own port, after the second build it runs at
+    /// start (wrangler.toml; a request in between can reach a server being torn down and be
+    /// answered 404), and `/health` is this edge's: a readiness check that took any answer on
+    /// the port could hear another process that held it.
+    fn wait_ready(&mut self, limit: Duration) -> Readiness {
         let start = Instant::now();
+        let ready_line = format!("Ready on http://127.0.0.1:{}", self.port);
+        let mut first_ready: Option<Instant> = None;
         while start.elapsed() < limit {
-            if TcpStream::connect(("127.0.0.1", self.port)).is_ok() && self.get("/health").is_ok() {
-                return;
+            let log = self.log();
+            if log.contains("Address already in use") {
+                return Readiness::PortTaken;
+            }
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return Readiness::TimedOut;
+            }
+            let ready_at = log.rfind(&ready_line);
+            let restart_at = log.rfind("restarting build");
+            let current = ready_at.is_some_and(|r| restart_at.is_none_or(|b| b < r));
+            if current {
+                let since = *first_ready.get_or_insert_with(Instant::now);
+                // The second build comes within moments of the first server; if this wrangler
+                // never runs it, the first server is the one.
+                let settled = restart_at.is_some() || since.elapsed() >= Duration::from_secs(3);
+                let ours = self.get("/health").is_ok_and(|(status, _, body)| {
+                    status == 200 && body.contains("\"service\":\"aura-edge\"")
+                });
+                if settled && ours {
+                    return Readiness::Ready;
+                }
             }
             std::thread::sleep(Duration::from_millis(100));
         }
-        panic!(
-            "wrangler dev did not answer /health within {limit:?}; its output:\n{}",
-            self.log()
-        );
+        Readiness::TimedOut
     }
 
     /// Stops the edge and hands back its storage, for a restart with [`Self::start_in`].
@@ -283,6 +326,15 @@ impl WranglerDev {
             .unwrap();
         agent.run(req).map(|r| r.status().as_u16()).unwrap_or(0)
     }
+}
+
+/// How a start of `wrangler dev` went.
+enum Readiness {
+    Ready,
+    /// Its port (or inspector port) was taken before it bound it.
+    PortTaken,
+    /// It exited, or did not answer in time.
+    TimedOut,
 }
 
 impl Drop for WranglerDev {
