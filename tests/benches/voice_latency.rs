@@ -25,7 +25,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use aura_emulator::Emulator;
 use aura_tests::{
     Scratch, StaticServer, WranglerDev, e2e_page, microphone_turns_wav, root, run_page, script,
-    test_pages,
+    sounding_ms, test_pages,
 };
 use serde_json::{Value, json};
 
@@ -308,13 +308,7 @@ impl Bench<'_> {
             .collect();
         offsets.sort_by(|a, b| a.total_cmp(b));
         let offset = offsets[offsets.len() / 2];
-        let sounding = result["changes"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .filter(|c| c[1] == 1)
-            .map(|c| c[0].as_f64().unwrap() / 48.0)
-            .collect();
+        let sounding = sounding_ms(&result);
         let requests: Vec<Value> = self
             .emu
             .requests()

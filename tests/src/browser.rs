@@ -269,3 +269,19 @@ pub fn query_value(value: &str) -> String {
         })
         .collect()
 }
+
+/// When the e2e page's probe heard the reply start sounding (`changes` entries that turned
+/// loud), in ms of the page's audio clock (48 kHz frames / 48).
+pub fn sounding_ms(result: &serde_json::Value) -> Vec<f64> {
+    result["changes"]
+        .as_array()
+        .map(|changes| {
+            changes
+                .iter()
+                .filter(|c| c[1] == 1)
+                .filter_map(|c| c[0].as_f64())
+                .map(|frame| frame / 48.0)
+                .collect()
+        })
+        .unwrap_or_default()
+}

@@ -6,7 +6,7 @@ use aura_emulator::Emulator;
 use aura_tests::{
     CuttableProxy, Engine, MARKER_S, MicrophoneTrack, Scratch, WranglerDev, drive_widget, e2e_page,
     emulator_answering, espeak_voice_48k, leading_quiet_s, microphone_wav, query_value,
-    requests_to, script, sounding_s, test_pages, visit_page,
+    requests_to, script, sounding_ms, sounding_s, test_pages, visit_page,
 };
 use serde_json::json;
 
@@ -208,13 +208,7 @@ fn a_speculative_reply_is_dropped_unheard_when_the_user_goes_on() {
         committed_ms > marker_ms + rest.end_after_marker_ms,
         "{result}"
     );
-    let sounding: Vec<f64> = result["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c[1] == 1)
-        .map(|c| c[0].as_f64().unwrap() / 48.0)
-        .collect();
+    let sounding = sounding_ms(&result);
     assert!(
         !sounding.is_empty(),
         "the committed reply was played: {result}"

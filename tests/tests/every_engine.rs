@@ -9,8 +9,8 @@
 use aura_emulator::Emulator;
 use aura_tests::{
     CuttableProxy, Engine, Scratch, StaticServer, WranglerDev, e2e_page, emulator_answering,
-    in_every_engine, microphone_wav, requests_to, root, script, test_pages, visit, visit_page,
-    widget_states,
+    in_every_engine, microphone_wav, requests_to, root, script, sounding_ms, test_pages, visit,
+    visit_page, widget_states,
 };
 use serde_json::json;
 
@@ -131,12 +131,9 @@ fn a_spoken_question_is_heard_answered_and_the_answer_is_played(engine: Engine) 
     let marker = result["marker"]
         .as_u64()
         .expect("the probe heard the marker") as f64;
-    let sounding: Vec<f64> = result["changes"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|c| c[1] == 1)
-        .map(|c| (c[0].as_f64().unwrap() - marker) / 48.0)
+    let sounding: Vec<f64> = sounding_ms(&result)
+        .into_iter()
+        .map(|ms| ms - marker / 48.0)
         .collect();
     let speech_end_ms = 1_000.0 + speech_ms as f64;
     assert!(
