@@ -75,17 +75,8 @@ impl SessionClient {
     pub fn ended_by_server(&mut self, limit: Duration) -> Option<u16> {
         let deadline = Instant::now() + limit;
         while self.close_code.is_none() && Instant::now() < deadline {
-            match self.ws.read() {
-                Ok(tungstenite::Message::Close(frame)) => {
-                    self.close_code = Some(frame.map_or(1005, |f| u16::from(f.code)));
-                }
-                Ok(_) => {}
-                Err(tungstenite::Error::Io(e))
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
-                Err(_) => return Some(1006),
+            if let Read::Closed | Read::Failed(_) = self.read_one() {
+                return Some(1006);
             }
         }
         self.close_code
@@ -126,27 +117,41 @@ impl SessionClient {
                     left.clamp(Duration::from_millis(1), Duration::from_millis(200)),
                 ));
             }
-            match self.ws.read() {
-                Ok(tungstenite::Message::Text(t)) => {
-                    return Some(Incoming::Json(serde_json::from_str(t.as_str()).unwrap()));
-                }
-                Ok(tungstenite::Message::Binary(b)) => return Some(Incoming::Binary(b.to_vec())),
-                Ok(tungstenite::Message::Close(frame)) => {
-                    self.close_code = Some(frame.map_or(1005, |f| u16::from(f.code)));
-                }
-                Ok(_) => {}
-                Err(tungstenite::Error::Io(e))
-                    if matches!(
-                        e.kind(),
-                        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                    ) => {}
-                Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
-                    return None;
-                }
-                Err(e) => panic!("the session socket failed: {e}"),
+            match self.read_one() {
+                Read::Text(t) => return Some(Incoming::Json(serde_json::from_str(&t).unwrap())),
+                Read::Binary(b) => return Some(Incoming::Binary(b)),
+                Read::Nothing => {}
+                Read::Closed => return None,
+                Read::Failed(e) => panic!("the session socket failed: {e}"),
             }
         }
         None
+    }
+
+    /// One read of the socket: a message, nothing yet (a timeout, a control frame; a close
+    /// frame's code is kept), the end of the connection, or a failure (a reset mid-frame).
+    fn read_one(&mut self) -> Read {
+        match self.ws.read() {
+            Ok(tungstenite::Message::Text(t)) => Read::Text(t.as_str().to_string()),
+            Ok(tungstenite::Message::Binary(b)) => Read::Binary(b.to_vec()),
+            Ok(tungstenite::Message::Close(frame)) => {
+                self.close_code = Some(frame.map_or(1005, |f| u16::from(f.code)));
+                Read::Nothing
+            }
+            Ok(_) => Read::Nothing,
+            Err(tungstenite::Error::Io(e))
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) =>
+            {
+                Read::Nothing
+            }
+            Err(tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed) => {
+                Read::Closed
+            }
+            Err(e) => Read::Failed(e),
+        }
     }
 
     /// Messages up to and including the first JSON message of type `kind` (within `limit`).
@@ -242,4 +247,13 @@ pub fn upgrade_status(url: &str, origin: &str) -> u16 {
         }
         Err(status) => status,
     }
+}
+
+/// What one read of a session socket gave ([`SessionClient`]'s `read_one`).
+enum Read {
+    Text(String),
+    Binary(Vec<u8>),
+    Nothing,
+    Closed,
+    Failed(tungstenite::Error),
 }
