@@ -61,10 +61,27 @@ pub fn engine_bench_unready(bench: &str) -> bool {
 
 impl LocalEngine {
     /// Starts `script` (`stt_server.py`, `tts_server.py`) with `flag model` and waits for its
-    /// `/health` (at most 90 s).
+    /// `/health` (at most 90 s). A port another process took between `free_port` and the
+    /// engine's bind makes the engine exit ("Address already in use"): it starts again on a new
+    /// port, up to 3 times. Only a `/health` that names this engine, while our process still
+    /// runs, counts as ready (another server on the port would also answer).
     pub fn start(script: &str, flag: &str, model: &Path) -> Self {
+        let engine = match script {
+            "stt_server.py" => "aura-stt",
+            _ => "aura-tts",
+        };
+        for _ in 0..3 {
+            if let Some(started) = Self::start_once(script, flag, model, engine) {
+                return started;
+            }
+        }
+        panic!("{script} did not start: it exited three times (see its stderr above)");
+    }
+
+    /// One start on a fresh port: `None` if the engine exited before it answered.
+    fn start_once(script: &str, flag: &str, model: &Path, engine: &str) -> Option<Self> {
         let port = free_port();
-        let child = Command::new(root().join(".engines/venv/bin/python"))
+        let mut child = Command::new(root().join(".engines/venv/bin/python"))
             .current_dir(root().join("engines/speech"))
             .arg(script)
             .arg(flag)
@@ -76,11 +93,20 @@ impl LocalEngine {
             .expect("the engine starts");
         let url = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(90);
-        while ureq::get(&format!("{url}/health")).call().is_err() {
-            assert!(Instant::now() < deadline, "{script} did not start");
+        loop {
+            if child.try_wait().expect("the engine's status").is_some() {
+                return None;
+            }
+            let health = ureq::get(&format!("{url}/health"))
+                .call()
+                .ok()
+                .and_then(|mut r| r.body_mut().read_to_string().ok());
+            if health.is_some_and(|body| body.contains(engine)) {
+                return Some(Self { child, url });
+            }
+            assert!(Instant::now() < deadline, "{script} did not start in 90 s");
             std::thread::sleep(Duration::from_millis(200));
         }
-        Self { child, url }
     }
 
     /// The Whisper tiny.en speech-to-text server (`POST /v1/audio/transcriptions`).
