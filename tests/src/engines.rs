@@ -61,15 +61,12 @@ pub fn engine_bench_unready(bench: &str) -> bool {
 
 impl LocalEngine {
     /// Starts `script` (`stt_server.py`, `tts_server.py`) with `flag model` and waits for its
-    /// `/health` (at most 90 s). A port another process took between `free_port` and the
-    /// engine's bind makes the engine exit ("Address already in use"): it starts again on a new
-    /// port, up to 3 times. Only a `/health` that names this engine, while our process still
-    /// runs, counts as ready (another server on the port would also answer).
-    pub fn start(script: &str, flag: &str, model: &Path) -> Self {
-        let engine = match script {
-            "stt_server.py" => "aura-stt",
-            _ => "aura-tts",
-        };
+    /// `/health`, which names it `engine` (at most 90 s). A port another process took between
+    /// `free_port` and the engine's bind makes the engine exit ("Address already in use"): it
+    /// starts again on a new port, up to 3 times. Only a `/health` that names this engine,
+    /// while our process still runs, counts as ready (another server on the port would also
+    /// answer).
+    pub fn start(script: &str, engine: &str, flag: &str, model: &Path) -> Self {
         for _ in 0..3 {
             if let Some(started) = Self::start_once(script, flag, model, engine) {
                 return started;
@@ -111,12 +108,12 @@ impl LocalEngine {
 
     /// The Whisper tiny.en speech-to-text server (`POST /v1/audio/transcriptions`).
     pub fn whisper() -> Self {
-        Self::start("stt_server.py", "--model", &whisper_model())
+        Self::start("stt_server.py", "aura-stt", "--model", &whisper_model())
     }
 
     /// The Piper text-to-speech server (`POST /v1/audio/speech`).
     pub fn piper() -> Self {
-        Self::start("tts_server.py", "--voice", &piper_voice())
+        Self::start("tts_server.py", "aura-tts", "--voice", &piper_voice())
     }
 
     /// What a speech-to-text engine hears in `wav` (`POST /v1/audio/transcriptions`).
